@@ -1,0 +1,17 @@
+//! Palisade's vocabulary.
+//!
+//! Everything the other crates agree on lives here: the domain newtypes, the one error type
+//! that maps to RFC error codes, the port traits storage and signing implement, and the
+//! injectable clock and secret generator. This crate knows nothing of HTTP, SQL, Redis or
+//! HTML, so the protocol engine can be tested without any of them.
+
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod ports;
+pub mod secret;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{ErrorCode, OAuthError};
+pub use ports::StoreError;
+pub use secret::{OsSecrets, SecretGenerator, TokenHash};

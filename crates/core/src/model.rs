@@ -1,0 +1,349 @@
+//! Domain types, parsed at the edge so the rest of the code can trust them.
+
+use crate::secret::TokenHash;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a value was refused by a parser; safe to show to the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub &'static str);
+
+/// A server-assigned user identifier (a UUID as text); the `sub` of the user's tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserId(pub String);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A login name, case-folded so `Alice` and `alice` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Username(String);
+
+impl Username {
+    /// 1-64 characters of letters, digits and `. _ - @`, after trimming and lower-casing.
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let folded = raw.trim().to_lowercase();
+        if folded.is_empty() || folded.chars().count() > 64 {
+            return Err(ParseError("a username has 1 to 64 characters"));
+        }
+        if !folded
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        {
+            return Err(ParseError(
+                "a username may contain letters, digits and . _ - @ only",
+            ));
+        }
+        Ok(Self(folded))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An argon2id PHC string (`$argon2id$v=19$m=...`). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: Username,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub display_name: Option<String>,
+    pub password_hash: PasswordHash,
+    pub is_disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: UserId,
+    pub username: Username,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub password_hash: PasswordHash,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// A client identifier, server-generated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClientId(pub String);
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// RFC 6749 §2.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Public,
+    Confidential,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Confidential => "confidential",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        match s {
+            "public" => Ok(Self::Public),
+            "confidential" => Ok(Self::Confidential),
+            _ => Err(ParseError("client type is public or confidential")),
+        }
+    }
+}
+
+/// A registered OAuth client (RFC 7591 §2 metadata, as Palisade stores it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    pub client_type: ClientType,
+    pub secret_hash: Option<TokenHash>,
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
+    pub token_endpoint_auth_method: String,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub access_token_ttl_secs: Option<i64>,
+    pub refresh_token_ttl_secs: Option<i64>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub registration_access_token_hash: Option<TokenHash>,
+    /// A JWK Set document (JSON text) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a user allowed a client to do; remembered so the consent page is shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub user_id: UserId,
+    pub client_id: ClientId,
+    pub scopes: Vec<String>,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// A refresh-token family: every token rotated from one original grant (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenFamily {
+    pub id: String,
+    pub client_id: ClientId,
+    pub user_id: Option<UserId>,
+    pub scopes: Vec<String>,
+    /// The grant the family carries (auth_time, amr, nonce-free claims...), as JSON text.
+    pub grant: String,
+    pub current_hash: TokenHash,
+    /// The token rotated away most recently, kept for the retry grace window.
+    pub previous_hash: Option<TokenHash>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Which token of a family a presented hash matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenMatch {
+    Current,
+    Previous,
+}
+
+/// Where a signing key is in its life (DESIGN.md §3): published before it signs, published
+/// after it stops signing, and removed only when nothing it signed can still be valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    Next,
+    Current,
+    Retired,
+    /// Withdrawn in an emergency: unpublished at once, tokens it signed are refused.
+    Revoked,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Retired => "retired",
+            Self::Revoked => "revoked",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        match s {
+            "next" => Ok(Self::Next),
+            "current" => Ok(Self::Current),
+            "retired" => Ok(Self::Retired),
+            "revoked" => Ok(Self::Revoked),
+            _ => Err(ParseError("unknown key state")),
+        }
+    }
+}
+
+/// A signing key as stored: the public JWK in clear, the private JWK encrypted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// RFC 7638 thumbprint.
+    pub kid: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
+    pub state: KeyState,
+    /// Public JWK, JSON text.
+    pub public_jwk: String,
+    /// The private JWK encrypted under a master key (compact JWE).
+    pub encrypted_private_jwk: String,
+    /// Which master key encrypted it, so master keys can rotate.
+    pub master_key_id: String,
+    pub created_at: DateTime<Utc>,
+    /// When it may start signing (`next` -> `current`).
+    pub activates_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub retired_at: Option<DateTime<Utc>>,
+    /// When it may leave the JWKS (a retired key outlives every token it signed).
+    pub remove_after: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("state", &self.state)
+            .field("master_key_id", &self.master_key_id)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("activated_at", &self.activated_at)
+            .field("retired_at", &self.retired_at)
+            .field("remove_after", &self.remove_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Durable brute-force state of one account (DESIGN.md §2: a Redis flush must not unlock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountLockout {
+    pub user_id: UserId,
+    pub failure_streak: i32,
+    pub first_failure_at: Option<DateTime<Utc>>,
+    pub locked_until: Option<DateTime<Utc>>,
+    /// How many times the account has been locked in a row (drives exponential back-off).
+    pub lock_count: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// Evidence of something that happened. Never holds passwords, secrets or whole tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEvent {
+    pub occurred_at: DateTime<Utc>,
+    /// Who did it: `user:<id>`, `client:<id>`, `cli`, `system`.
+    pub actor: String,
+    /// What was done, dotted: `login`, `user.create`, `key.rotate`.
+    pub action: String,
+    pub target: Option<String>,
+    pub outcome: AuditOutcome,
+    pub client_ip: Option<String>,
+    /// Extra facts as JSON text.
+    pub details: Option<String>,
+}
+
+/// Which audit events to read back.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_case_folded_and_checked() {
+        assert_eq!(Username::parse("  Alice ").unwrap().as_str(), "alice");
+        let cases = [
+            ("", false),
+            ("a", true),
+            ("bob.smith@example.com", true),
+            ("has space", false),
+            ("semi;colon", false),
+            (&"x".repeat(64), true),
+            (&"x".repeat(65), false),
+        ];
+        for (raw, ok) in cases {
+            assert_eq!(Username::parse(raw).is_ok(), ok, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn password_hashes_and_keys_do_not_print_secrets() {
+        let h = PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into());
+        assert!(!format!("{h:?}").contains("argon2id"));
+        let key = StoredSigningKey {
+            kid: "k".into(),
+            alg: "ES256".into(),
+            state: KeyState::Current,
+            public_jwk: "{}".into(),
+            encrypted_private_jwk: "SECRET-JWE".into(),
+            master_key_id: "m1".into(),
+            created_at: Utc::now(),
+            activates_at: Utc::now(),
+            activated_at: None,
+            retired_at: None,
+            remove_after: None,
+        };
+        assert!(!format!("{key:?}").contains("SECRET-JWE"));
+    }
+}

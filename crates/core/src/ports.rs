@@ -1,0 +1,285 @@
+//! Port traits: what the protocol engine needs from storage and signing, and nothing more.
+//!
+//! Each trait states its contract in its doc comments; `palisade-store` implements the storage
+//! ports for PostgreSQL, SQLite, Redis and in-process memory, and a contract test suite holds
+//! every implementation to the same words. `palisade-keys` implements [`TokenSigner`].
+
+use crate::model::*;
+use crate::secret::TokenHash;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backing service (database, Redis) could not be reached or timed out. Callers fail
+    /// closed: 503 `temporarily_unavailable`, never a silent success.
+    #[error("storage unavailable: {0}")]
+    Unavailable(Cause),
+    /// A uniqueness rule was violated (e.g. the username is taken); names the rule.
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    /// The row to change does not exist.
+    #[error("not found")]
+    NotFound,
+    /// Anything else: a bug or corrupt data. Logged, answered as `server_error`.
+    #[error("storage failure: {0}")]
+    Internal(Cause),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Anything that can say whether its backing service answers.
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// Ok when a round trip to the backing service succeeds; `Unavailable` otherwise.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Users, the system of record for people who log in.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Inserts a user; `Conflict("username")` if the case-folded username exists.
+    async fn insert_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn find_user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>>;
+    /// Users ordered by username; `search` matches a substring of username or email.
+    async fn list_users(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<User>>;
+    /// Replaces the password hash and bumps `updated_at`; `NotFound` if there is no such user.
+    async fn update_password_hash(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Sets the disabled flag and bumps `updated_at`; `NotFound` if there is no such user.
+    async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        is_disabled: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+}
+
+/// Roles, permissions and who holds them (RBAC).
+#[async_trait]
+pub trait RoleRepository: Send + Sync {
+    /// `Conflict("role")` if the name exists.
+    async fn insert_role(&self, role: Role) -> StoreResult<()>;
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    /// Idempotent; `NotFound` if the role does not exist.
+    async fn grant_permission(&self, role: &str, permission: &str) -> StoreResult<()>;
+    async fn permissions_of_role(&self, role: &str) -> StoreResult<Vec<String>>;
+    /// Idempotent; `NotFound` if the role or the user does not exist.
+    async fn grant_role(&self, role: &str, user: &UserId) -> StoreResult<()>;
+    /// Idempotent: revoking a role the user does not hold succeeds.
+    async fn revoke_role(&self, role: &str, user: &UserId) -> StoreResult<()>;
+    async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<String>>;
+    /// The union of the permissions of every role the user holds.
+    async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<String>>;
+}
+
+/// Registered OAuth clients and their redirect URIs.
+#[async_trait]
+pub trait ClientRepository: Send + Sync {
+    /// Inserts the client and its redirect URIs in one transaction; `Conflict("client_id")`.
+    async fn insert_client(&self, client: Client) -> StoreResult<()>;
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Replaces all metadata and redirect URIs in one transaction; `NotFound` if absent.
+    async fn update_client(&self, client: Client) -> StoreResult<()>;
+    /// Deletes the client with its redirect URIs, consents and refresh-token families;
+    /// `NotFound` if absent.
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()>;
+}
+
+/// Remembered consents.
+#[async_trait]
+pub trait ConsentRepository: Send + Sync {
+    async fn find_consent(&self, user: &UserId, client: &ClientId)
+    -> StoreResult<Option<Consent>>;
+    /// Inserts or replaces the consent for (user, client).
+    async fn save_consent(&self, consent: Consent) -> StoreResult<()>;
+    /// Idempotent.
+    async fn revoke_consent(&self, user: &UserId, client: &ClientId) -> StoreResult<()>;
+}
+
+/// Refresh-token families. Rotation is one compare-and-swap so two concurrent refreshes with
+/// the same token cannot both succeed.
+#[async_trait]
+pub trait RefreshTokenRepository: Send + Sync {
+    async fn insert_refresh_token_family(&self, family: RefreshTokenFamily) -> StoreResult<()>;
+    /// Finds the family whose current or previous token has this hash, and which one matched.
+    async fn find_refresh_token_family(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<(RefreshTokenFamily, RefreshTokenMatch)>>;
+    /// Atomically replaces the current hash by `next` (the old current becomes `previous`),
+    /// only if the family is not revoked and its current hash is still `expected_current`.
+    /// Returns false, changing nothing, when another rotation won the race.
+    async fn rotate_refresh_token(
+        &self,
+        family_id: &str,
+        expected_current: &TokenHash,
+        next: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Marks the family revoked (idempotent; the first revocation time is kept).
+    async fn revoke_refresh_token_family(
+        &self,
+        family_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes families that expired or were revoked before `before`; returns how many.
+    async fn purge_refresh_token_families(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Signing keys shared by every node, and the lease that lets one node at a time rotate them.
+#[async_trait]
+pub trait SigningKeyRepository: Send + Sync {
+    /// Every stored key (any state), oldest first.
+    async fn list_signing_keys(&self) -> StoreResult<Vec<StoredSigningKey>>;
+    /// `Conflict("kid")` if the kid exists.
+    async fn insert_signing_key(&self, key: StoredSigningKey) -> StoreResult<()>;
+    /// Replaces the state, timestamps and encrypted private part of an existing key (matched by
+    /// kid); `NotFound` if absent.
+    async fn update_signing_key(&self, key: StoredSigningKey) -> StoreResult<()>;
+    /// Idempotent.
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+    /// Takes or renews the named lease for `holder` until `now + ttl`. Succeeds if the lease is
+    /// free, expired, or already held by `holder`; false if another holder has it. Atomic across
+    /// nodes sharing the database.
+    async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> StoreResult<bool>;
+}
+
+/// Durable lockout state (issue: account protection).
+#[async_trait]
+pub trait LockoutRepository: Send + Sync {
+    async fn find_account_lockout(&self, user: &UserId) -> StoreResult<Option<AccountLockout>>;
+    /// Inserts or replaces the lockout row of `lockout.user_id`.
+    async fn save_account_lockout(&self, lockout: AccountLockout) -> StoreResult<()>;
+    /// Idempotent.
+    async fn clear_account_lockout(&self, user: &UserId) -> StoreResult<()>;
+}
+
+/// Append-only audit trail.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, event: AuditEvent) -> StoreResult<()>;
+    /// Newest first, at most `query.limit` (clamped to 1..=1000).
+    async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// Short-lived shared state: codes, sessions, counters, replay caches (DESIGN.md §2).
+///
+/// Every key expires. Implementations namespace keys with their own prefix. When the backing
+/// service is unreachable every call returns `StoreError::Unavailable`.
+#[async_trait]
+pub trait EphemeralStore: HealthCheck + Send + Sync {
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()>;
+    /// Stores only if `key` is absent; true if this call stored it. Atomic: of concurrent
+    /// callers exactly one gets true (used for `jti` replay detection).
+    async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool>;
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Returns the value and removes it in one atomic step: of concurrent callers exactly one
+    /// gets `Some` (single-use authorization codes).
+    async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Idempotent.
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Adds one to the counter at `key` and returns the new count; a new counter expires after
+    /// `ttl` (a fixed window). Atomic: N concurrent calls yield N distinct counts.
+    async fn increment(&self, key: &str, ttl: Duration) -> StoreResult<u64>;
+}
+
+/// JWS algorithms Palisade signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 3] = [Self::RS256, Self::ES256, Self::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// A compact JWS and the key that signed it.
+#[derive(Debug, Clone)]
+pub struct SignedToken {
+    pub compact: String,
+    pub kid: String,
+}
+
+/// A token whose signature checked out against a published key. Claims are not yet validated
+/// (expiry, audience): that is the caller's business.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub kid: String,
+    pub alg: SigningAlgorithm,
+    pub typ: Option<String>,
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// No key of that algorithm may sign right now (none current, or the algorithm is disabled).
+    #[error("no current signing key for {0:?}")]
+    NoCurrentKey(SigningAlgorithm),
+    #[error("signing failed: {0}")]
+    Internal(Cause),
+}
+
+/// Why a token was refused. Deliberately coarse: callers answer `invalid_token` either way.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("unacceptable header: {0}")]
+    UnacceptableHeader(&'static str),
+    #[error("unknown or unpublished key")]
+    UnknownKey,
+    #[error("bad signature")]
+    BadSignature,
+}
+
+/// Signs tokens with the current key of an algorithm and verifies them against published keys.
+pub trait TokenSigner: Send + Sync {
+    /// Signs `claims` with the current key for `alg`, setting `alg`, `kid` and `typ` (e.g.
+    /// `JWT`, `at+jwt`) in the header.
+    fn sign(
+        &self,
+        alg: SigningAlgorithm,
+        typ: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<SignedToken, SigningError>;
+    /// Verifies the signature against a published (`next`, `current`, `retired`) key. Refuses
+    /// `alg: none`, HMAC, a header `alg` that differs from the key's, unknown `kid`, `crit`,
+    /// and embedded `jwk`/`jku`/`x5u`/`x5c` headers.
+    fn verify(&self, compact: &str) -> Result<VerifiedToken, VerifyError>;
+}
