@@ -1,0 +1,62 @@
+//! Palisade's benchmarks. Run in release mode:
+//!
+//! ```text
+//! cargo run --release -p palisade-bench -- sign-verify [--runs 5] [--seconds 1]
+//! cargo run --release -p palisade-bench -- list
+//! ```
+//!
+//! Each scenario is one entry of [`SCENARIOS`] and one module; add HTTP load scenarios (`wrk`
+//! against a running server) the same way.
+
+mod harness;
+mod sign_verify;
+
+use std::process::ExitCode;
+
+/// A named benchmark: `run` gets the arguments after the scenario name.
+struct Scenario {
+    name: &'static str,
+    about: &'static str,
+    run: fn(&[String]) -> Result<(), String>,
+}
+
+const SCENARIOS: &[Scenario] = &[Scenario {
+    name: "sign-verify",
+    about: "JWT sign/verify ops/s per algorithm (josekit via palisade-keys), and verification with josekit vs ring",
+    run: sign_verify::run,
+}];
+
+fn usage() -> String {
+    let mut text = String::from("usage: palisade-bench <scenario> [options]\n\nscenarios:\n");
+    for scenario in SCENARIOS {
+        text.push_str(&format!("  {:<14} {}\n", scenario.name, scenario.about));
+    }
+    text.push_str("\ncommon options: --runs N (default 5), --seconds S (default 1)\n");
+    text
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(name) = args.first() else {
+        eprint!("{}", usage());
+        return ExitCode::FAILURE;
+    };
+    if name == "list" || name == "--help" || name == "-h" {
+        print!("{}", usage());
+        return ExitCode::SUCCESS;
+    }
+    let Some(scenario) = SCENARIOS.iter().find(|s| s.name == name) else {
+        eprint!("unknown scenario {name:?}\n\n{}", usage());
+        return ExitCode::FAILURE;
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; run with --release for meaningful figures");
+    }
+    match (scenario.run)(&args[1..]) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}: {error}", scenario.name);
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! `sign-verify`: how many JWTs one core signs and verifies per second, per algorithm, through
+//! palisade-keys (josekit), and whether verifying with `ring` instead would pay off.
+//!
+//! Every "full JWT" figure is the whole job on a compact token: JSON, base64url, signature.
+//! "signature only" figures time just the primitive on the JWS signing input, as a floor.
+
+use crate::harness::{Settings, Throughput, measure, thousands};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use josekit::jwk::Jwk;
+use josekit::jws::JwsVerifier;
+use palisade_core::model::{KeyState, StoredSigningKey};
+use palisade_core::ports::{SigningAlgorithm, TokenSigner};
+use palisade_keys::alg::generate_signing_key;
+use palisade_keys::{KeyRing, KeyToGenerate, Keys, MasterKey, MasterKeySet};
+use ring::signature::{self as ring_sig, UnparsedPublicKey};
+use serde_json::{Map, Value, json};
+use std::hint::black_box;
+
+/// An ID token's claims, ~260 bytes of JSON: what an RP receives after a code exchange.
+fn id_token_claims() -> Map<String, Value> {
+    let claims = json!({
+        "iss": "https://id.example.com",
+        "sub": "6f1c9f0e-3b6a-4c1e-9d2f-8a7b5c4d3e2f",
+        "aud": "s6BhdRkqt3",
+        "exp": 1_767_229_200,
+        "iat": 1_767_225_600,
+        "auth_time": 1_767_225_590,
+        "nonce": "n-0S6_WzA2Mj-hX9a7b",
+        "at_hash": "77QmUPtjPfzWtF2AnpK9RQ",
+        "name": "Jane Doe",
+        "email": "jane@example.com",
+    });
+    match claims {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A public key prepared for ring, from the published JWK.
+enum RingKey {
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ecdsa(Vec<u8>),
+    Ed25519(Vec<u8>),
+}
+
+impl RingKey {
+    fn from_public_jwk(alg: SigningAlgorithm, jwk: &Map<String, Value>) -> Result<Self, String> {
+        let member = |name: &str| -> Result<Vec<u8>, String> {
+            let text = jwk
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or(format!("JWK member {name} missing"))?;
+            URL_SAFE_NO_PAD.decode(text).map_err(|e| e.to_string())
+        };
+        Ok(match alg {
+            SigningAlgorithm::RS256 => Self::Rsa {
+                n: member("n")?,
+                e: member("e")?,
+            },
+            SigningAlgorithm::ES256 => {
+                // ring takes the uncompressed SEC1 point, not OpenSSL's PKCS#8 (STACK.md gotcha 20).
+                let mut point = vec![0x04];
+                point.extend(member("x")?);
+                point.extend(member("y")?);
+                Self::Ecdsa(point)
+            }
+            SigningAlgorithm::EdDSA => Self::Ed25519(member("x")?),
+        })
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Rsa { n, e } => ring_sig::RsaPublicKeyComponents { n, e }
+                .verify(&ring_sig::RSA_PKCS1_2048_8192_SHA256, message, signature)
+                .is_ok(),
+            Self::Ecdsa(point) => UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .is_ok(),
+            Self::Ed25519(x) => UnparsedPublicKey::new(&ring_sig::ED25519, x)
+                .verify(message, signature)
+                .is_ok(),
+        }
+    }
+}
+
+/// A whole-JWT verification with ring, doing the same work as palisade-keys: split, decode and
+/// check the header (alg, kid, no crit/jwk/jku/x5u/x5c), verify, decode and parse the claims.
+fn ring_verify_jwt(
+    token: &str,
+    alg: SigningAlgorithm,
+    kid: &str,
+    key: &RingKey,
+) -> Option<Map<String, Value>> {
+    let (signing_input, signature) = token.rsplit_once('.')?;
+    let (header, payload) = signing_input.split_once('.')?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if header.get("alg").and_then(Value::as_str) != Some(alg.as_str())
+        || header.get("kid").and_then(Value::as_str) != Some(kid)
+        || ["crit", "jwk", "jku", "x5u", "x5c"]
+            .iter()
+            .any(|name| header.contains_key(*name))
+    {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return None;
+    }
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+struct Fixture {
+    alg: SigningAlgorithm,
+    stored: StoredSigningKey,
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let settings = Settings::parse(args)?;
+    let masters = MasterKeySet::single(MasterKey::generate().map_err(|e| e.to_string())?);
+    let now = Utc::now();
+    let fixtures = SigningAlgorithm::ALL
+        .into_iter()
+        .map(|alg| {
+            let spec = KeyToGenerate {
+                alg,
+                state: KeyState::Current,
+                activates_at: now,
+                activated_at: Some(now),
+            };
+            generate_signing_key(&spec, now, &masters)
+                .map(|stored| Fixture { alg, stored })
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stored: Vec<StoredSigningKey> = fixtures.iter().map(|f| f.stored.clone()).collect();
+    let keys = Keys::new(
+        KeyRing::build(&stored, &masters, &SigningAlgorithm::ALL).map_err(|e| e.to_string())?,
+    );
+    let claims = id_token_claims();
+    let payload_len = serde_json::to_vec(&claims)
+        .map_err(|e| e.to_string())?
+        .len();
+
+    println!(
+        "sign-verify: full compact JWT, {payload_len}-byte ID-token payload, one thread; \
+         median of {} runs x {:.1} s (min-max)\n",
+        settings.runs,
+        settings.run_time.as_secs_f64()
+    );
+    println!("| alg | sign ops/s | verify ops/s | token bytes |\n|---|---:|---:|---:|");
+    let mut tokens = Vec::new();
+    for fixture in &fixtures {
+        let alg = fixture.alg;
+        let token = keys.sign(alg, "JWT", &claims).map_err(|e| e.to_string())?;
+        keys.verify(&token.compact).map_err(|e| e.to_string())?;
+        let sign = measure(settings, || keys.sign(alg, "JWT", &claims).is_ok());
+        let verify = measure(settings, || keys.verify(&token.compact).is_ok());
+        println!(
+            "| {} | {} | {} | {} |",
+            alg.as_str(),
+            spread(&sign),
+            spread(&verify),
+            token.compact.len()
+        );
+        tokens.push(token);
+    }
+
+    println!(
+        "\nverification, josekit vs ring (ops/s, median; the ratio is ring / josekit on the full JWT)\n"
+    );
+    println!(
+        "| alg | josekit full JWT (palisade-keys) | ring full JWT | josekit signature only | ring signature only | ring / josekit |\n|---|---:|---:|---:|---:|---:|"
+    );
+    for (fixture, token) in fixtures.iter().zip(&tokens) {
+        let alg = fixture.alg;
+        let public: Map<String, Value> =
+            serde_json::from_str(&fixture.stored.public_jwk).map_err(|e| e.to_string())?;
+        let ring_key = RingKey::from_public_jwk(alg, &public)?;
+        let josekit_verifier = josekit_verifier(alg, &public)?;
+        let (signing_input, signature) = token
+            .compact
+            .rsplit_once('.')
+            .ok_or("token without a signature")?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|e| e.to_string())?;
+        if ring_verify_jwt(&token.compact, alg, &token.kid, &ring_key).as_ref() != Some(&claims) {
+            return Err(format!("ring refused the {} token", alg.as_str()));
+        }
+        josekit_verifier
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|e| e.to_string())?;
+
+        let josekit_full = measure(settings, || keys.verify(&token.compact).is_ok());
+        let ring_full = measure(settings, || {
+            ring_verify_jwt(black_box(&token.compact), alg, &token.kid, &ring_key).is_some()
+        });
+        let josekit_raw = measure(settings, || {
+            josekit_verifier
+                .verify(black_box(signing_input.as_bytes()), &signature)
+                .is_ok()
+        });
+        let ring_raw = measure(settings, || {
+            ring_key.verify(black_box(signing_input.as_bytes()), &signature)
+        });
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2}x |",
+            alg.as_str(),
+            thousands(josekit_full.median()),
+            thousands(ring_full.median()),
+            thousands(josekit_raw.median()),
+            thousands(ring_raw.median()),
+            ring_full.median() / josekit_full.median().max(f64::MIN_POSITIVE)
+        );
+    }
+    Ok(())
+}
+
+fn josekit_verifier(
+    alg: SigningAlgorithm,
+    public: &Map<String, Value>,
+) -> Result<Box<dyn JwsVerifier>, String> {
+    let jwk = Jwk::from_map(public.clone()).map_err(|e| e.to_string())?;
+    let verifier: Box<dyn JwsVerifier> = match alg {
+        SigningAlgorithm::RS256 => Box::new(
+            josekit::jws::RS256
+                .verifier_from_jwk(&jwk)
+                .map_err(|e| e.to_string())?,
+        ),
+        SigningAlgorithm::ES256 => Box::new(
+            josekit::jws::ES256
+                .verifier_from_jwk(&jwk)
+                .map_err(|e| e.to_string())?,
+        ),
+        SigningAlgorithm::EdDSA => Box::new(
+            josekit::jws::EdDSA
+                .verifier_from_jwk(&jwk)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(verifier)
+}
+
+/// `12,345 (11,900-12,800)`.
+fn spread(t: &Throughput) -> String {
+    format!(
+        "{} ({}-{}) ~{:.0} µs",
+        thousands(t.median()),
+        thousands(t.min()),
+        thousands(t.max()),
+        t.micros_per_op()
+    )
+}
