@@ -14,4 +14,4 @@ pub mod secret;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{ErrorCode, OAuthError};
 pub use ports::StoreError;
-pub use secret::{OsSecrets, SecretGenerator, TokenHash};
+pub use secret::{OsSecrets, Secret, SecretGenerator, TokenHash};

@@ -132,12 +132,16 @@ pub struct Client {
     pub id: ClientId,
     pub name: String,
     pub client_type: ClientType,
+    /// OIDC Registration §2: `web` (default) or `native`; decides which redirect URIs are allowed.
+    pub application_type: String,
     pub secret_hash: Option<TokenHash>,
     /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
     pub token_endpoint_auth_method: String,
     pub grant_types: Vec<String>,
     pub response_types: Vec<String>,
     pub redirect_uris: Vec<String>,
+    /// OIDC RP-Initiated Logout §3.1: where the browser may be sent after logout.
+    pub post_logout_redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub access_token_ttl_secs: Option<i64>,
     pub refresh_token_ttl_secs: Option<i64>,

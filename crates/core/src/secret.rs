@@ -19,13 +19,20 @@ pub trait SecretGenerator: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OsSecrets;
 
-impl SecretGenerator for OsSecrets {
-    fn token(&self) -> String {
+impl OsSecrets {
+    /// 32 random bytes from the OS CSPRNG.
+    pub fn token_bytes() -> [u8; 32] {
         let mut bytes = [0u8; 32];
         // The OS CSPRNG failing is not recoverable: no secret may be made without it.
         #[allow(clippy::expect_used)]
         getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-        URL_SAFE_NO_PAD.encode(bytes)
+        bytes
+    }
+}
+
+impl SecretGenerator for OsSecrets {
+    fn token(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Self::token_bytes())
     }
 }
 

@@ -1,0 +1,110 @@
+//! `AuditLog` on SQL: an append-only trail of who did what, read back newest first.
+//!
+//! Filters are exact matches; `since` is inclusive and `until` exclusive, so consecutive
+//! windows neither overlap nor miss an event. Ties on the second are broken by insertion order.
+
+use crate::convert::{from_secs, to_secs};
+use crate::error::internal;
+use crate::pool::SqlStore;
+use crate::schema::audit_events;
+use async_trait::async_trait;
+use diesel::prelude::*;
+use palisade_core::model::{AuditEvent, AuditOutcome, AuditQuery};
+use palisade_core::ports::{AuditLog, StoreResult};
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewEventRow {
+    occurred_at: i64,
+    actor: String,
+    action: String,
+    target: Option<String>,
+    outcome: &'static str,
+    client_ip: Option<String>,
+    details: Option<String>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = audit_events)]
+struct EventRow {
+    occurred_at: i64,
+    actor: String,
+    action: String,
+    target: Option<String>,
+    outcome: String,
+    client_ip: Option<String>,
+    details: Option<String>,
+}
+
+impl EventRow {
+    fn into_model(self) -> StoreResult<AuditEvent> {
+        let outcome = match self.outcome.as_str() {
+            "success" => AuditOutcome::Success,
+            "failure" => AuditOutcome::Failure,
+            other => return Err(internal(format!("stored audit outcome {other:?}"))),
+        };
+        Ok(AuditEvent {
+            occurred_at: from_secs(self.occurred_at)?,
+            actor: self.actor,
+            action: self.action,
+            target: self.target,
+            outcome,
+            client_ip: self.client_ip,
+            details: self.details,
+        })
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqlStore {
+    async fn record(&self, event: AuditEvent) -> StoreResult<()> {
+        let row = NewEventRow {
+            occurred_at: to_secs(event.occurred_at),
+            actor: event.actor,
+            action: event.action,
+            target: event.target,
+            outcome: event.outcome.as_str(),
+            client_ip: event.client_ip,
+            details: event.details,
+        };
+        self.run(move |conn| {
+            diesel::insert_into(audit_events::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>> {
+        let limit = query.limit.clamp(1, 1000);
+        self.run(move |conn| {
+            let mut q = audit_events::table
+                .select(EventRow::as_select())
+                .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
+                .limit(limit)
+                .into_boxed();
+            if let Some(actor) = query.actor {
+                q = q.filter(audit_events::actor.eq(actor));
+            }
+            if let Some(target) = query.target {
+                q = q.filter(audit_events::target.eq(target));
+            }
+            if let Some(action) = query.action {
+                q = q.filter(audit_events::action.eq(action));
+            }
+            if let Some(since) = query.since {
+                q = q.filter(audit_events::occurred_at.ge(to_secs(since)));
+            }
+            if let Some(until) = query.until {
+                q = q.filter(audit_events::occurred_at.lt(to_secs(until)));
+            }
+            let rows = q.load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(EventRow::into_model)
+                .collect::<StoreResult<_>>()?)
+        })
+        .await
+    }
+}

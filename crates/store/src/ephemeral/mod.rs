@@ -1,0 +1,26 @@
+//! The `EphemeralStore` port: short-lived shared state (codes, sessions, counters, replay
+//! caches). [`RedisStore`](redis::RedisStore) for production and several nodes,
+//! [`InProcessStore`] for the embedded single-node default.
+
+pub mod in_process;
+pub mod redis;
+
+use in_process::{InProcessOptions, InProcessStore};
+use palisade_core::ports::{EphemeralStore, StoreResult};
+use std::sync::Arc;
+
+/// Redis when a URL is configured (`Unavailable` if it cannot be reached now, so a node never
+/// starts on a store it cannot use), otherwise an in-process store holding at most
+/// `in_process_max_entries` live keys (the prefix does not apply in process).
+pub async fn open_ephemeral(
+    redis_url: Option<&str>,
+    key_prefix: &str,
+    in_process_max_entries: usize,
+) -> StoreResult<Arc<dyn EphemeralStore>> {
+    match redis_url {
+        Some(url) => Ok(Arc::new(redis::RedisStore::connect(url, key_prefix).await?)),
+        None => Ok(Arc::new(InProcessStore::new(InProcessOptions {
+            max_entries: in_process_max_entries,
+        }))),
+    }
+}

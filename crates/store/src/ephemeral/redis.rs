@@ -1,0 +1,211 @@
+//! `EphemeralStore` on Redis: shared by every node (DESIGN.md §2).
+//!
+//! Every key gets the store's prefix and a TTL. Atomicity comes from single commands:
+//! `SET … NX PX` for put-if-absent, `GETDEL` for take (Redis ≥ 6.2), and one Lua script for
+//! increment so the counter and its expiry are set together.
+//!
+//! Failing fast: every command runs under a timeout (default 1 s) and the connection manager
+//! retries a lost connection only briefly, so an outage is `Unavailable` within about a second
+//! instead of a hung request. The `ConnectionManager` reconnects in the background, so calls
+//! succeed again once Redis is back, without restarting anything.
+
+use async_trait::async_trait;
+use palisade_core::StoreError;
+use palisade_core::ports::{EphemeralStore, HealthCheck, StoreResult};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `INCR`, and on the first hit (or if the key somehow has no expiry) set the window's TTL.
+const INCREMENT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return count
+";
+
+/// Timeouts for reaching Redis.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisOptions {
+    /// Upper bound for one command, reconnection waits included.
+    pub command_timeout: Duration,
+    /// Upper bound for the first connection made by [`RedisStore::connect`].
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            command_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Ephemeral store on a single Redis server (or a Sentinel-managed primary behind one URL).
+/// Clones share the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    increment: Arc<Script>,
+    command_timeout: Duration,
+}
+
+impl fmt::Debug for RedisStore {
+    // Not the URL: it may carry a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://…`, `rediss://…`); keys are `key_prefix` + key verbatim
+    /// (e.g. `palisade:`). `Unavailable` if Redis cannot be reached now; `Internal` if the URL
+    /// is malformed.
+    pub async fn connect(url: &str, key_prefix: &str) -> StoreResult<Self> {
+        Self::connect_with(url, key_prefix, RedisOptions::default()).await
+    }
+
+    pub async fn connect_with(
+        url: &str,
+        key_prefix: &str,
+        options: RedisOptions,
+    ) -> StoreResult<Self> {
+        let client = redis::Client::open(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
+        // Few, quick retries: callers have their own timeout and would rather hear
+        // `Unavailable` now than wait through a long backoff; the next call retries anyway.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.command_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(250));
+        let conn = tokio::time::timeout(
+            options.connect_timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("timed out connecting to Redis".into()))?
+        .map_err(classify)?;
+        Ok(Self {
+            conn,
+            prefix: key_prefix.into(),
+            increment: Arc::new(Script::new(INCREMENT_SCRIPT)),
+            command_timeout: options.command_timeout,
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: Cmd) -> StoreResult<T> {
+        let mut conn = self.conn.clone();
+        tokio::time::timeout(self.command_timeout, cmd.query_async(&mut conn))
+            .await
+            .map_err(|_| StoreError::Unavailable("Redis did not answer in time".into()))?
+            .map_err(classify)
+    }
+}
+
+/// Redis says "milliseconds ≥ 1"; the in-process store applies the same floor.
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Anything about reaching Redis, or Redis not serving right now, is `Unavailable`.
+fn classify(e: RedisError) -> StoreError {
+    let unavailable = e.is_io_error()
+        || e.is_unrecoverable_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::AuthenticationFailed
+                | ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        );
+    if unavailable {
+        StoreError::Unavailable(Box::new(e))
+    } else {
+        StoreError::Internal(Box::new(e))
+    }
+}
+
+#[async_trait]
+impl HealthCheck for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.query::<String>(redis::cmd("PING"))
+            .await
+            .map(drop)
+            .map_err(|e| match e {
+                StoreError::Unavailable(_) => e,
+                other => StoreError::Unavailable(Box::new(other)),
+            })
+    }
+}
+
+#[async_trait]
+impl EphemeralStore for RedisStore {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl_millis(ttl));
+        self.query::<()>(cmd).await
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_millis(ttl));
+        // "OK" when set, nil when the key exists.
+        Ok(self.query::<Option<String>>(cmd).await?.is_some())
+    }
+
+    async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(key));
+        self.query(cmd).await
+    }
+
+    async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(self.key(key));
+        self.query(cmd).await
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(key));
+        self.query::<()>(cmd).await
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
+        let mut invocation = self.increment.key(self.key(key));
+        invocation.arg(ttl_millis(ttl));
+        let mut conn = self.conn.clone();
+        let count: i64 =
+            tokio::time::timeout(self.command_timeout, invocation.invoke_async(&mut conn))
+                .await
+                .map_err(|_| StoreError::Unavailable("Redis did not answer in time".into()))?
+                .map_err(classify)?;
+        u64::try_from(count).map_err(|_| {
+            StoreError::Internal(format!("counter at {key:?} went negative ({count})").into())
+        })
+    }
+}

@@ -1,0 +1,414 @@
+//! The SQL connection pool and [`SqlStore`], the handle every durable port is implemented on.
+//!
+//! One Diesel `MultiConnection` serves PostgreSQL and SQLite, so each query is written once.
+//! Connections are made by our own deadpool manager rather than `AnyConnection::establish`,
+//! which tries every backend in turn and loses the real error (STACK.md gotcha 10). Diesel is
+//! blocking: every query runs through `SyncWrapper::interact` on tokio's blocking pool.
+
+use crate::error::{DbError, DbResult};
+use async_trait::async_trait;
+use deadpool::Runtime;
+use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleError, RecycleResult};
+use deadpool_sync::{InteractError, SyncWrapper};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::sql_types::Integer;
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, IntoSql, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use palisade_core::StoreError;
+use palisade_core::ports::{HealthCheck, StoreResult};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Held while migrating so nodes starting together do not apply the same migration twice.
+const MIGRATION_LOCK_ID: i64 = 0x7061_6c69_7361_6465; // "palisade"
+
+/// busy_timeout first, so the journal-mode switch waits for other connections' locks instead of
+/// failing; WAL lets readers proceed during a write; NORMAL is durable enough under WAL.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                              PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
+#[derive(diesel::MultiConnection)]
+pub(crate) enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of either backend: for the few
+/// statements the `MultiConnection` cannot express (upserts), written once, compiled twice.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::pool::AnyConnection::Postgresql($c) => $body,
+            $crate::pool::AnyConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// A transaction for statements that write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first and then writes can fail with SQLITE_BUSY when another writer
+/// got in between, whatever the busy timeout.
+pub(crate) fn write_transaction<T>(
+    conn: &mut AnyConnection,
+    body: impl FnOnce(&mut AnyConnection) -> DbResult<T>,
+) -> DbResult<T> {
+    type Manager = <AnyConnection as Connection>::TransactionManager;
+    match conn {
+        AnyConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        AnyConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
+    }
+    match body(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => match Manager::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(DbError::Diesel(rollback)),
+        },
+    }
+}
+
+/// Which SQL dialect a store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Pool sizing and how long to wait for a connection before answering `Unavailable`.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    pub max_size: usize,
+    /// Bounds waiting for a free connection, opening one, and checking a reused one. Also
+    /// passed to libpq as `connect_timeout` (whole seconds, at least 2, libpq's minimum).
+    pub timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 8,
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Pool gauges for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open (idle or in use).
+    pub size: usize,
+    /// Idle connections ready to hand out.
+    pub available: usize,
+    pub max_size: usize,
+}
+
+/// Where connections go, decided once from the URL.
+#[derive(Clone)]
+enum Target {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl Target {
+    fn parse(url: &str, timeout: Duration) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(with_connect_timeout(url, timeout)));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path.contains("://") {
+            return Err(crate::error::internal(
+                "database URL must be postgres://..., postgresql://..., sqlite://PATH or a file path",
+            ));
+        }
+        if path.contains(":memory:") || path.contains("mode=memory") {
+            return Err(crate::error::internal(
+                "in-memory SQLite is not supported: every pooled connection would see a \
+                 different empty database; use a file",
+            ));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    fn establish(&self) -> Result<AnyConnection, ConnectError> {
+        match self {
+            Self::Postgres(url) => Ok(AnyConnection::Postgresql(PgConnection::establish(url)?)),
+            Self::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())?;
+                conn.batch_execute(SQLITE_PRAGMAS)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+/// libpq otherwise waits for the kernel's TCP timeout (minutes) on an unroutable host.
+fn with_connect_timeout(url: &str, timeout: Duration) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_owned();
+    }
+    let secs = timeout.as_secs().max(2);
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={secs}")
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("connection setup failed: {0}")]
+    Setup(#[from] diesel::result::Error),
+    #[error("cannot create the database directory: {0}")]
+    Directory(#[from] std::io::Error),
+}
+
+struct ConnectionManager {
+    target: Target,
+}
+
+impl managed::Manager for ConnectionManager {
+    type Type = SyncWrapper<AnyConnection>;
+    type Error = ConnectError;
+
+    async fn create(&self) -> Result<Self::Type, Self::Error> {
+        let target = self.target.clone();
+        SyncWrapper::new(Runtime::Tokio1, move || target.establish()).await
+    }
+
+    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
+        if conn.is_mutex_poisoned() {
+            return Err(RecycleError::message("a query panicked on this connection"));
+        }
+        conn.interact(|c| {
+            // A connection left inside a transaction must never be handed out again.
+            if <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(c) {
+                return Err(RecycleError::message("connection left in a transaction"));
+            }
+            // Not `SELECT 1` through sql_query: on SQLite its row count is the previous
+            // statement's (STACK.md gotcha 12).
+            diesel::select(1.into_sql::<Integer>())
+                .get_result::<i32>(c)
+                .map(drop)
+                .map_err(|e| RecycleError::Backend(ConnectError::Setup(e)))
+        })
+        .await
+        .map_err(|e| RecycleError::message(format!("connection check panicked: {e}")))?
+    }
+}
+
+/// The durable store: a pool of PostgreSQL or SQLite connections. Clones share the pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool<ConnectionManager>,
+    backend: Backend,
+}
+
+impl fmt::Debug for SqlStore {
+    // Not the URL: it may carry a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.inner.backend)
+            .field("pool", &self.pool_status())
+            .finish()
+    }
+}
+
+impl SqlStore {
+    /// Opens a pool for `url` (`postgres://…`, `postgresql://…`, `sqlite://PATH` or a plain
+    /// SQLite file path; a missing SQLite directory is created) and checks out one connection
+    /// so a wrong URL or an unreachable server is reported now: `Unavailable` for anything
+    /// about reaching the database, `Internal` for a URL that names no supported backend.
+    pub async fn connect(url: &str, options: PoolOptions) -> StoreResult<Self> {
+        let target = Target::parse(url, options.timeout)?;
+        let backend = target.backend();
+        let pool = Pool::builder(ConnectionManager { target })
+            .max_size(options.max_size.max(1))
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Internal(Box::new(e)))?;
+        let store = Self {
+            inner: Arc::new(Inner { pool, backend }),
+        };
+        drop(store.connection().await?);
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.inner.pool.status();
+        PoolStatus {
+            size: status.size,
+            available: status.available,
+            max_size: status.max_size,
+        }
+    }
+
+    /// Applies the pending migrations of this store's dialect; returns their versions in the
+    /// order applied (empty when the schema is current). On PostgreSQL an advisory lock makes
+    /// concurrent callers take turns.
+    pub async fn migrate(&self) -> StoreResult<Vec<String>> {
+        self.run(|conn| {
+            let applied = match conn {
+                AnyConnection::Postgresql(c) => {
+                    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+                        .execute(c)?;
+                    let result = run_migrations(c, POSTGRES_MIGRATIONS);
+                    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+                        .execute(c)?;
+                    result?
+                }
+                AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS)?,
+            };
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn connection(&self) -> StoreResult<managed::Object<ConnectionManager>> {
+        self.inner.pool.get().await.map_err(pool_error)
+    }
+
+    /// Runs `work` on a pooled connection on the blocking pool.
+    pub(crate) async fn run<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.connection().await?;
+        match conn.interact(work).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(InteractError::Panic(_)) => Err(StoreError::Unavailable(
+                "a database call panicked; the connection was discarded".into(),
+            )),
+            Err(InteractError::Cancelled) => Err(StoreError::Unavailable(
+                "a database call was cancelled".into(),
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl HealthCheck for SqlStore {
+    /// A `SELECT 1` round trip on a pooled connection; any failure is `Unavailable`.
+    async fn ping(&self) -> StoreResult<()> {
+        self.run(|conn| {
+            diesel::select(1.into_sql::<Integer>()).get_result::<i32>(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Unavailable(_) => e,
+            other => StoreError::Unavailable(Box::new(other)),
+        })
+    }
+}
+
+fn run_migrations<C>(conn: &mut C, source: EmbeddedMigrations) -> DbResult<Vec<String>>
+where
+    C: MigrationHarness<C::Backend> + Connection,
+{
+    conn.run_pending_migrations(source)
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|e| DbError::Store(StoreError::Internal(e)))
+}
+
+fn pool_error(e: PoolError<ConnectError>) -> StoreError {
+    match e {
+        PoolError::Backend(ConnectError::Directory(io)) => StoreError::Internal(Box::new(io)),
+        other => StoreError::Unavailable(Box::new(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_once() {
+        let t = Duration::from_secs(1);
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db", t),
+            "postgres://u@h/db?connect_timeout=2"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://u@h/db?sslmode=disable", Duration::from_secs(5)),
+            "postgres://u@h/db?sslmode=disable&connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://h/db?connect_timeout=9", t),
+            "postgres://h/db?connect_timeout=9"
+        );
+    }
+
+    #[test]
+    fn urls_pick_the_backend() {
+        let t = Duration::from_secs(2);
+        let cases = [
+            ("postgres://h/db", Some(Backend::Postgres)),
+            ("postgresql://h/db", Some(Backend::Postgres)),
+            (
+                "sqlite:///var/lib/palisade/db.sqlite",
+                Some(Backend::Sqlite),
+            ),
+            ("sqlite://data/palisade.db", Some(Backend::Sqlite)),
+            ("data/palisade.db", Some(Backend::Sqlite)),
+            ("mysql://h/db", None),
+            ("sqlite::memory:", None),
+            (":memory:", None),
+            ("", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(
+                Target::parse(url, t).ok().map(|t| t.backend()),
+                expected,
+                "{url}"
+            );
+        }
+        match Target::parse("sqlite:///tmp/x.db", t) {
+            Ok(Target::Sqlite(path)) => assert_eq!(path, PathBuf::from("/tmp/x.db")),
+            _ => panic!("sqlite URL not parsed"),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Backend selection and per-test isolation for contract and integration tests (feature
+//! `testing`).
+//!
+//! The environment picks the backends, so one test suite runs in two CI passes:
+//!
+//! | variable | set | unset |
+//! | --- | --- | --- |
+//! | `PALISADE_TEST_DATABASE_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`) | a fresh PostgreSQL database per test, created through that URL | a fresh SQLite file in a temporary directory per test |
+//! | `PALISADE_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`) | Redis, with a fresh random key prefix per test | an [`InProcessStore`] per test |
+//!
+//! Nothing is shared between tests, so they run in parallel. Dropping a [`TestDatabase`]
+//! removes its database (best effort) or its temporary directory; dropping a
+//! [`TestEphemeral`] deletes its Redis keys. The helpers panic when the selected backend cannot
+//! be reached (a test cannot run without it); the `try_` variants return the error instead.
+
+use crate::ephemeral::in_process::InProcessStore;
+use crate::ephemeral::redis::RedisStore;
+use crate::pool::{Backend, PoolOptions, SqlStore};
+use diesel::{Connection, RunQueryDsl};
+use palisade_core::StoreError;
+use palisade_core::ports::{EphemeralStore, StoreResult};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Names the PostgreSQL server to create per-test databases on; unset means SQLite.
+pub const DATABASE_URL_VAR: &str = "PALISADE_TEST_DATABASE_URL";
+/// Names the Redis server for ephemeral-store tests; unset means in-process.
+pub const REDIS_URL_VAR: &str = "PALISADE_TEST_REDIS_URL";
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Which SQL backend the environment selects.
+pub fn database_backend() -> Backend {
+    if env(DATABASE_URL_VAR).is_some() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+/// A database of its own for one test: its URL, and cleanup when dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: String,
+    cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    // Never read: held so the directory (and the database file in it) lives as long as this.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    /// Creates an empty database (no migrations applied) on the selected backend. Panics with
+    /// the reason if it cannot: a test without its database cannot run.
+    pub async fn create() -> Self {
+        Self::try_create()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a test database: {e}"))
+    }
+
+    pub async fn try_create() -> StoreResult<Self> {
+        match env(DATABASE_URL_VAR) {
+            Some(admin_url) => Self::create_postgres(admin_url).await,
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("palisade-test-")
+                    .tempdir()
+                    .map_err(|e| StoreError::Internal(Box::new(e)))?;
+                let url = format!("sqlite://{}", dir.path().join("palisade.db").display());
+                Ok(Self {
+                    url,
+                    cleanup: Cleanup::Sqlite(dir),
+                })
+            }
+        }
+    }
+
+    async fn create_postgres(admin_url: String) -> StoreResult<Self> {
+        let name = format!("palisade_t_{}", uuid::Uuid::new_v4().simple());
+        let url = replace_database(&admin_url, &name);
+        let statement = format!("CREATE DATABASE {name}");
+        let admin = admin_url.clone();
+        tokio::task::spawn_blocking(move || -> StoreResult<()> {
+            let mut conn = diesel::PgConnection::establish(&admin)
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            diesel::sql_query(statement)
+                .execute(&mut conn)
+                .map_err(|e| StoreError::Internal(Box::new(e)))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Internal(Box::new(e)))??;
+        Ok(Self {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
+    }
+
+    /// The URL to hand to [`SqlStore::connect`] or to the server's configuration.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.cleanup {
+            Cleanup::Sqlite(_) => Backend::Sqlite,
+            Cleanup::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// A store on this database with the schema migrated (a no-op if it already is). Panics
+    /// with the reason if it cannot.
+    pub async fn open(&self) -> SqlStore {
+        self.try_open()
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the test database: {e}"))
+    }
+
+    pub async fn try_open(&self) -> StoreResult<SqlStore> {
+        let store = SqlStore::connect(&self.url, PoolOptions::default()).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            // Drop may run on an async worker: do the blocking work on a thread of its own.
+            // FORCE ends connections the test's pool still holds.
+            let (admin_url, statement) = (
+                admin_url.clone(),
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+            let dropper = std::thread::spawn(move || {
+                if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url) {
+                    let _ = diesel::sql_query(statement).execute(&mut conn);
+                }
+            });
+            let _ = dropper.join();
+        }
+    }
+}
+
+/// `postgres://user@host:port/db?params` with `db` replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{root}/{name}?{query}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// A fresh database with the schema migrated, and the guard that removes it.
+pub async fn sql_store() -> (SqlStore, TestDatabase) {
+    let database = TestDatabase::create().await;
+    let store = database.open().await;
+    (store, database)
+}
+
+/// A key prefix no other test uses.
+pub fn unique_key_prefix() -> String {
+    format!("palisade-test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// The ephemeral backend for one test: Redis with a key prefix of its own when
+/// `PALISADE_TEST_REDIS_URL` is set, otherwise in-process. Dropping it deletes the keys left
+/// under its prefix (best effort; they would expire anyway).
+#[derive(Debug)]
+pub struct TestEphemeral {
+    redis_url: Option<String>,
+    key_prefix: String,
+}
+
+impl TestEphemeral {
+    pub fn create() -> Self {
+        Self {
+            redis_url: env(REDIS_URL_VAR),
+            key_prefix: unique_key_prefix(),
+        }
+    }
+
+    /// `None` selects the in-process store.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_deref()
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// A store on this backend; each call on an in-process backend is a new, empty store.
+    /// Panics with the reason if Redis cannot be reached.
+    pub async fn open(&self) -> Arc<dyn EphemeralStore> {
+        self.try_open()
+            .await
+            .unwrap_or_else(|e| panic!("cannot open the test ephemeral store: {e}"))
+    }
+
+    pub async fn try_open(&self) -> StoreResult<Arc<dyn EphemeralStore>> {
+        match &self.redis_url {
+            Some(url) => Ok(Arc::new(RedisStore::connect(url, &self.key_prefix).await?)),
+            None => Ok(Arc::new(InProcessStore::default())),
+        }
+    }
+}
+
+impl Drop for TestEphemeral {
+    fn drop(&mut self) {
+        let Some(url) = self.redis_url.clone() else {
+            return;
+        };
+        let pattern = format!("{}*", self.key_prefix);
+        // Blocking client on a thread of its own: drop may run on an async worker.
+        let cleaner = std::thread::spawn(move || -> redis::RedisResult<()> {
+            let client = redis::Client::open(url.as_str())?;
+            let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
+            conn.set_read_timeout(Some(Duration::from_secs(1)))?;
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query(&mut conn)?;
+                if !keys.is_empty() {
+                    redis::cmd("DEL").arg(&keys).query::<()>(&mut conn)?;
+                }
+                if next == 0 {
+                    return Ok(());
+                }
+                cursor = next;
+            }
+        });
+        let _ = cleaner.join();
+    }
+}
+
+/// A fresh, isolated ephemeral store on the selected backend, and the guard that cleans up
+/// its keys.
+pub async fn ephemeral_store() -> (Arc<dyn EphemeralStore>, TestEphemeral) {
+    let backend = TestEphemeral::create();
+    let store = backend.open().await;
+    (store, backend)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn the_database_name_is_replaced_and_parameters_kept() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/test",
+                "postgres://postgres@127.0.0.1:5432/x",
+            ),
+            (
+                "postgres://h:5432/test?sslmode=disable",
+                "postgres://h:5432/x?sslmode=disable",
+            ),
+            ("postgresql://h", "postgresql://h/x"),
+            ("postgres://u:p@h/", "postgres://u:p@h/x"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(replace_database(url, "x"), expected, "{url}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `UserRepository` on SQL: the system of record for people who log in.
+//!
+//! Usernames arrive case-folded (`Username::parse`), so a plain UNIQUE index enforces
+//! "`Alice` and `alice` are one account". Listing is ordered byte-wise by username on both
+//! dialects (PostgreSQL's column uses the "C" collation).
+
+use crate::convert::{from_secs, to_secs};
+use crate::error::{DbError, conflict_on_unique, internal};
+use crate::pool::SqlStore;
+use crate::schema::users;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text};
+use palisade_core::StoreError;
+use palisade_core::model::{NewUser, PasswordHash, User, UserId, Username};
+use palisade_core::ports::{StoreResult, UserRepository};
+
+diesel::define_sql_function! {
+    /// Lower-cases text; SQLite's LIKE folds ASCII case and PostgreSQL's does not, so both
+    /// sides are folded explicitly.
+    fn lower(text: Nullable<Text>) -> Nullable<Text>;
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: String,
+    username: String,
+    email: Option<String>,
+    email_verified: bool,
+    display_name: Option<String>,
+    password_hash: String,
+    is_disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl UserRow {
+    fn from_new(user: NewUser) -> Self {
+        let created_at = to_secs(user.created_at);
+        Self {
+            id: user.id.0,
+            username: user.username.as_str().to_owned(),
+            email: user.email,
+            email_verified: false,
+            display_name: user.display_name,
+            password_hash: user.password_hash.0,
+            is_disabled: false,
+            created_at,
+            updated_at: created_at,
+        }
+    }
+
+    fn into_model(self) -> StoreResult<User> {
+        Ok(User {
+            username: Username::parse(&self.username)
+                .map_err(|e| internal(format!("stored username is invalid: {e}")))?,
+            id: UserId(self.id),
+            email: self.email,
+            email_verified: self.email_verified,
+            display_name: self.display_name,
+            password_hash: PasswordHash(self.password_hash),
+            is_disabled: self.is_disabled,
+            created_at: from_secs(self.created_at)?,
+            updated_at: from_secs(self.updated_at)?,
+        })
+    }
+}
+
+/// `%` and `_` in what the admin typed are literal characters, not wildcards.
+fn like_pattern(search: &str) -> String {
+    let mut pattern = String::with_capacity(search.len() + 2);
+    pattern.push('%');
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[async_trait]
+impl UserRepository for SqlStore {
+    async fn insert_user(&self, user: NewUser) -> StoreResult<User> {
+        let row = UserRow::from_new(user);
+        self.run(move |conn| {
+            diesel::insert_into(users::table)
+                .values(&row)
+                .execute(conn)
+                .map_err(|e| match conflict_on_unique("username")(e) {
+                    // The id is a fresh UUID; a clash there means a caller bug, not a taken name.
+                    DbError::Store(StoreError::Conflict(_)) if !username_taken(conn, &row) => {
+                        DbError::Store(StoreError::Conflict("user id"))
+                    }
+                    other => other,
+                })?;
+            Ok(row.into_model()?)
+        })
+        .await
+    }
+
+    async fn find_user_by_id(&self, id: &UserId) -> StoreResult<Option<User>> {
+        let id = id.0.clone();
+        self.run(move |conn| {
+            let row = users::table
+                .find(id)
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(row.map(UserRow::into_model).transpose()?)
+        })
+        .await
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>> {
+        let username = username.as_str().to_owned();
+        self.run(move |conn| {
+            let row = users::table
+                .filter(users::username.eq(username))
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(row.map(UserRow::into_model).transpose()?)
+        })
+        .await
+    }
+
+    /// A negative `limit` or `offset` counts as zero.
+    async fn list_users(
+        &self,
+        search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<User>> {
+        let pattern = search.map(like_pattern);
+        let (limit, offset) = (limit.max(0), offset.max(0));
+        self.run(move |conn| {
+            let mut query = users::table
+                .select(UserRow::as_select())
+                .order(users::username.asc())
+                .limit(limit)
+                .offset(offset)
+                .into_boxed();
+            if let Some(pattern) = pattern {
+                query = query.filter(
+                    lower(users::username.nullable())
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(users::email).like(pattern).escape('\\')),
+                );
+            }
+            let rows = query.load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(UserRow::into_model)
+                .collect::<StoreResult<_>>()?)
+        })
+        .await
+    }
+
+    async fn update_password_hash(
+        &self,
+        id: &UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (id, hash) = (id.0.clone(), hash.0.clone());
+        self.run(move |conn| {
+            let changed = diesel::update(users::table.find(id))
+                .set((
+                    users::password_hash.eq(hash),
+                    users::updated_at.eq(to_secs(now)),
+                ))
+                .execute(conn)?;
+            one_row_or_not_found(changed)
+        })
+        .await
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        is_disabled: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = id.0.clone();
+        self.run(move |conn| {
+            let changed = diesel::update(users::table.find(id))
+                .set((
+                    users::is_disabled.eq(is_disabled),
+                    users::updated_at.eq(to_secs(now)),
+                ))
+                .execute(conn)?;
+            one_row_or_not_found(changed)
+        })
+        .await
+    }
+}
+
+fn username_taken(conn: &mut crate::pool::AnyConnection, row: &UserRow) -> bool {
+    users::table
+        .filter(users::username.eq(&row.username))
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n > 0)
+        // If we cannot tell, the username is the likelier culprit.
+        .unwrap_or(true)
+}
+
+pub(crate) fn one_row_or_not_found(changed: usize) -> Result<(), DbError> {
+    if changed == 0 {
+        Err(DbError::Store(StoreError::NotFound))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn search_wildcards_are_taken_literally() {
+        assert_eq!(like_pattern("Ali"), "%ali%");
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}

@@ -1,0 +1,126 @@
+//! AuditLog contract.
+
+use crate::support::{at, store};
+use palisade_core::model::{AuditEvent, AuditOutcome, AuditQuery};
+use palisade_core::ports::AuditLog;
+
+fn event(secs: i64, actor: &str, action: &str, target: Option<&str>) -> AuditEvent {
+    AuditEvent {
+        occurred_at: at(secs),
+        actor: actor.into(),
+        action: action.into(),
+        target: target.map(Into::into),
+        outcome: AuditOutcome::Success,
+        client_ip: None,
+        details: None,
+    }
+}
+
+fn query(limit: i64) -> AuditQuery {
+    AuditQuery {
+        limit,
+        ..AuditQuery::default()
+    }
+}
+
+#[tokio::test]
+async fn events_come_back_newest_first_with_every_field() {
+    let (store, _db) = store().await;
+    let full = AuditEvent {
+        occurred_at: at(20),
+        actor: "user:42".into(),
+        action: "login".into(),
+        target: Some("user:42".into()),
+        outcome: AuditOutcome::Failure,
+        client_ip: Some("192.0.2.7".into()),
+        details: Some(r#"{"reason":"bad_password"}"#.into()),
+    };
+    let older = event(10, "cli", "user.create", None);
+    // Same second as `full` but recorded later: insertion order breaks the tie.
+    let tie = event(20, "system", "key.rotate", Some("key:k1"));
+    for e in [&full, &older, &tie] {
+        store.record(e.clone()).await.unwrap();
+    }
+    assert_eq!(store.query(query(100)).await.unwrap(), [tie, full, older]);
+}
+
+#[tokio::test]
+async fn queries_filter_by_actor_target_action_and_time_window() {
+    let (store, _db) = store().await;
+    let events = [
+        event(10, "user:1", "login", Some("user:1")),
+        event(20, "user:2", "login", Some("user:2")),
+        event(30, "cli", "user.disable", Some("user:1")),
+        event(40, "user:1", "consent.grant", Some("client:web")),
+        event(50, "user:1", "login", Some("user:1")),
+    ];
+    for e in &events {
+        store.record(e.clone()).await.unwrap();
+    }
+    let run = |q: AuditQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .query(q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.occurred_at)
+                .collect::<Vec<_>>()
+        }
+    };
+    let q = |f: fn(&mut AuditQuery)| {
+        let mut q = query(100);
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        run(q(|q| q.actor = Some("user:1".into()))).await,
+        [at(50), at(40), at(10)]
+    );
+    assert_eq!(
+        run(q(|q| q.target = Some("user:1".into()))).await,
+        [at(50), at(30), at(10)]
+    );
+    assert_eq!(
+        run(q(|q| q.action = Some("login".into()))).await,
+        [at(50), at(20), at(10)]
+    );
+    // `since` inclusive, `until` exclusive.
+    assert_eq!(
+        run(q(|q| {
+            q.since = Some(at(20));
+            q.until = Some(at(50));
+        }))
+        .await,
+        [at(40), at(30), at(20)]
+    );
+    assert_eq!(
+        run(q(|q| {
+            q.actor = Some("user:1".into());
+            q.action = Some("login".into());
+            q.since = Some(at(11));
+        }))
+        .await,
+        [at(50)]
+    );
+    assert!(run(q(|q| q.actor = Some("nobody".into()))).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_limit_is_clamped_between_1_and_1000() {
+    let (store, _db) = store().await;
+    for i in 0..1005 {
+        store
+            .record(event(i, "system", "tick", None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.query(query(0)).await.unwrap().len(), 1);
+    assert_eq!(store.query(query(-7)).await.unwrap().len(), 1);
+    assert_eq!(store.query(query(3)).await.unwrap().len(), 3);
+    let page = store.query(query(5000)).await.unwrap();
+    assert_eq!(page.len(), 1000);
+    assert_eq!(page[0].occurred_at, at(1004));
+    assert_eq!(page[999].occurred_at, at(5));
+}

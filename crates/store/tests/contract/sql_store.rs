@@ -1,0 +1,182 @@
+//! SqlStore itself: migrations, health, pool gauges, and failing fast when the database is
+//! out of reach.
+
+use palisade_core::StoreError;
+use palisade_core::ports::HealthCheck;
+use palisade_store::testing::TestDatabase;
+use palisade_store::{PoolOptions, SqlStore};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn migrating_applies_the_schema_once() {
+    let db = TestDatabase::create().await;
+    let store = SqlStore::connect(db.url(), PoolOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), db.backend());
+    let applied = store.migrate().await.unwrap();
+    assert!(!applied.is_empty());
+    assert!(
+        store.migrate().await.unwrap().is_empty(),
+        "nothing left to apply"
+    );
+    // A second store on the same database sees the schema as current.
+    let again = SqlStore::connect(db.url(), PoolOptions::default())
+        .await
+        .unwrap();
+    assert!(again.migrate().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reachable_database_answers_ping_and_reports_its_pool() {
+    let db = TestDatabase::create().await;
+    let options = PoolOptions {
+        max_size: 3,
+        ..PoolOptions::default()
+    };
+    let store = SqlStore::connect(db.url(), options).await.unwrap();
+    store.ping().await.unwrap();
+    let status = store.pool_status();
+    assert_eq!(status.max_size, 3);
+    assert!(status.size >= 1 && status.size <= 3, "{status:?}");
+    assert!(status.available <= status.size, "{status:?}");
+    assert!(
+        !format!("{store:?}").contains(db.url()),
+        "the URL may hold a password"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable_quickly() {
+    let started = Instant::now();
+    let err = SqlStore::connect("postgres://127.0.0.1:1/nope", PoolOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_url_naming_no_supported_backend_is_refused() {
+    for url in ["mysql://127.0.0.1/db", ""] {
+        let err = SqlStore::connect(url, PoolOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Internal(_)), "{url}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_sqlite_file_in_a_missing_directory_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/data/palisade.db");
+    let store = SqlStore::connect(
+        &format!("sqlite://{}", path.display()),
+        PoolOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(!store.migrate().await.unwrap().is_empty());
+    store.ping().await.unwrap();
+    assert!(path.exists());
+    // A plain path works too.
+    let plain = SqlStore::connect(&path.display().to_string(), PoolOptions::default())
+        .await
+        .unwrap();
+    assert!(plain.migrate().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_environment_selects_the_backend() {
+    let expected = if std::env::var(palisade_store::testing::DATABASE_URL_VAR)
+        .is_ok_and(|v| !v.trim().is_empty())
+    {
+        palisade_store::Backend::Postgres
+    } else {
+        palisade_store::Backend::Sqlite
+    };
+    assert_eq!(palisade_store::testing::database_backend(), expected);
+    let (store, db) = palisade_store::testing::sql_store().await;
+    assert_eq!(store.backend(), expected);
+    assert_eq!(db.backend(), expected);
+}
+
+#[tokio::test]
+async fn a_postgres_that_never_answers_is_unavailable_within_the_timeout() {
+    // Accepts TCP connections (the kernel's backlog) but never speaks the protocol.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("postgres://u@{}/db", silent.local_addr().unwrap());
+    let options = PoolOptions {
+        timeout: Duration::from_secs(1),
+        ..PoolOptions::default()
+    };
+    let started = Instant::now();
+    let err = SqlStore::connect(&url, options).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// PostgreSQL only: connections the server drops are replaced transparently; while it refuses
+/// connections every call is `Unavailable`; once it accepts them again calls succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_after_startup_is_unavailable_and_recovers_by_itself() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    use palisade_core::ports::UserRepository;
+
+    let Ok(admin_url) = std::env::var(palisade_store::testing::DATABASE_URL_VAR) else {
+        eprintln!("skipped: PostgreSQL only");
+        return;
+    };
+    let db = TestDatabase::create().await;
+    let store = db.open().await;
+    store.ping().await.unwrap();
+    let name = db.url().rsplit('/').next().unwrap().to_owned();
+    let admin = move |sql: String| {
+        let admin_url = admin_url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = PgConnection::establish(&admin_url).unwrap();
+            diesel::sql_query(sql).execute(&mut conn).unwrap();
+        })
+    };
+    let kill_connections =
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+
+    // A restart-like event: every pooled connection dies.
+    admin(kill_connections.clone()).await.unwrap();
+    store.ping().await.unwrap();
+    assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
+
+    // The database stops accepting connections.
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin(kill_connections).await.unwrap();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let err = store.list_users(None, 10, 0).await.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(
+            store.ping().await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
+}

@@ -1,0 +1,191 @@
+//! UserRepository contract.
+
+use crate::support::{at, new_user, store, user};
+use palisade_core::StoreError;
+use palisade_core::model::{PasswordHash, UserId, Username};
+use palisade_core::ports::UserRepository;
+
+#[tokio::test]
+async fn an_inserted_user_is_found_by_id_and_by_username() {
+    let (store, _db) = store().await;
+    let new = new_user("Alice");
+    let inserted = store.insert_user(new.clone()).await.unwrap();
+    assert_eq!(inserted.id, new.id);
+    assert_eq!(inserted.username.as_str(), "alice");
+    assert_eq!(inserted.email.as_deref(), Some("alice@Example.com"));
+    assert_eq!(inserted.display_name.as_deref(), Some("Alice Display"));
+    assert_eq!(inserted.password_hash, new.password_hash);
+    assert!(!inserted.email_verified);
+    assert!(!inserted.is_disabled);
+    assert_eq!(inserted.created_at, at(0));
+    assert_eq!(inserted.updated_at, at(0));
+
+    let by_id = store.find_user_by_id(&new.id).await.unwrap();
+    assert_eq!(by_id.as_ref(), Some(&inserted));
+    let by_name = store
+        .find_user_by_username(&Username::parse("ALICE").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(by_name, Some(inserted));
+}
+
+#[tokio::test]
+async fn unknown_users_are_not_found() {
+    let (store, _db) = store().await;
+    user(&store, "bob").await;
+    assert_eq!(
+        store.find_user_by_id(&UserId("nope".into())).await.unwrap(),
+        None
+    );
+    let carol = Username::parse("carol").unwrap();
+    assert_eq!(store.find_user_by_username(&carol).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_username_differing_only_in_case_is_a_conflict() {
+    let (store, _db) = store().await;
+    user(&store, "alice").await;
+    let err = store.insert_user(new_user("ALICE")).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("username")), "{err:?}");
+    assert_eq!(store.list_users(None, 10, 0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn reusing_a_user_id_is_a_conflict_on_the_id() {
+    let (store, _db) = store().await;
+    let first = user(&store, "alice").await;
+    let mut second = new_user("bob");
+    second.id = first.id.clone();
+    let err = store.insert_user(second).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("user id")), "{err:?}");
+}
+
+#[tokio::test]
+async fn users_list_in_username_order_page_by_page() {
+    let (store, _db) = store().await;
+    for name in ["dave", "alice", "carol", "bob", "erin"] {
+        user(&store, name).await;
+    }
+    let names = |users: Vec<palisade_core::model::User>| {
+        users
+            .into_iter()
+            .map(|u| u.username.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.list_users(None, 100, 0).await.unwrap()),
+        ["alice", "bob", "carol", "dave", "erin"]
+    );
+    assert_eq!(
+        names(store.list_users(None, 2, 0).await.unwrap()),
+        ["alice", "bob"]
+    );
+    assert_eq!(
+        names(store.list_users(None, 2, 2).await.unwrap()),
+        ["carol", "dave"]
+    );
+    assert_eq!(names(store.list_users(None, 2, 4).await.unwrap()), ["erin"]);
+    assert!(store.list_users(None, 2, 5).await.unwrap().is_empty());
+    assert!(store.list_users(None, 0, 0).await.unwrap().is_empty());
+    assert!(store.list_users(None, -1, -1).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn searching_matches_substrings_of_username_or_email_ignoring_case() {
+    let (store, _db) = store().await;
+    for name in ["alice", "bob", "malice", "a_b", "axb"] {
+        user(&store, name).await;
+    }
+    let mut other = new_user("zed");
+    other.email = Some("Zed.Alias@Corp.test".into());
+    store.insert_user(other).await.unwrap();
+    let mut no_email = new_user("nomail");
+    no_email.email = None;
+    store.insert_user(no_email).await.unwrap();
+
+    let search = |s: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .list_users(Some(s), 100, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|u| u.username.as_str().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("LIC").await, ["alice", "malice"]);
+    // Email addresses are searched too, case-insensitively.
+    assert_eq!(search("corp.TEST").await, ["zed"]);
+    assert_eq!(search("alias").await, ["zed"]);
+    // `_` is a literal underscore, not a wildcard.
+    assert_eq!(search("a_b").await, ["a_b"]);
+    assert_eq!(search("%").await, Vec::<String>::new());
+    assert_eq!(search("nomail").await, ["nomail"]);
+    assert_eq!(search("").await.len(), 7);
+    // Paging applies to the search results.
+    let page = store.list_users(Some("alice"), 1, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].username.as_str(), "malice");
+}
+
+#[tokio::test]
+async fn a_new_password_hash_replaces_the_old_and_bumps_updated_at() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    let hash = PasswordHash("$argon2id$v=19$m=65536,t=3,p=1$new".into());
+    store
+        .update_password_hash(&alice.id, &hash, at(100))
+        .await
+        .unwrap();
+    let found = store.find_user_by_id(&alice.id).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, hash);
+    assert_eq!(found.updated_at, at(100));
+    assert_eq!(found.created_at, at(0));
+}
+
+#[tokio::test]
+async fn disabling_and_enabling_a_user_flips_the_flag() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store
+        .set_user_disabled(&alice.id, true, at(50))
+        .await
+        .unwrap();
+    let found = store.find_user_by_id(&alice.id).await.unwrap().unwrap();
+    assert!(found.is_disabled);
+    assert_eq!(found.updated_at, at(50));
+    assert!(
+        !store
+            .find_user_by_id(&bob.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_disabled
+    );
+
+    store
+        .set_user_disabled(&alice.id, false, at(60))
+        .await
+        .unwrap();
+    let found = store.find_user_by_id(&alice.id).await.unwrap().unwrap();
+    assert!(!found.is_disabled);
+    assert_eq!(found.updated_at, at(60));
+}
+
+#[tokio::test]
+async fn changing_a_missing_user_is_not_found() {
+    let (store, _db) = store().await;
+    let ghost = UserId("ghost".into());
+    let hash = PasswordHash("x".into());
+    assert!(matches!(
+        store.update_password_hash(&ghost, &hash, at(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.set_user_disabled(&ghost, true, at(1)).await,
+        Err(StoreError::NotFound)
+    ));
+}

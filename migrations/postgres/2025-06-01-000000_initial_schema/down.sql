@@ -1,0 +1,13 @@
+DROP TABLE IF EXISTS audit_events;
+DROP TABLE IF EXISTS account_lockouts;
+DROP TABLE IF EXISTS leases;
+DROP TABLE IF EXISTS signing_keys;
+DROP TABLE IF EXISTS refresh_token_families;
+DROP TABLE IF EXISTS consents;
+DROP TABLE IF EXISTS client_redirect_uris;
+DROP TABLE IF EXISTS clients;
+DROP TABLE IF EXISTS user_roles;
+DROP TABLE IF EXISTS role_permissions;
+DROP TABLE IF EXISTS permissions;
+DROP TABLE IF EXISTS roles;
+DROP TABLE IF EXISTS users;
