@@ -37,7 +37,8 @@ impl SecretGenerator for OsSecrets {
 }
 
 /// The SHA-256 of a bearer secret, base64url-encoded: what the stores keep and look up by.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct TokenHash(String);
 
 impl TokenHash {

@@ -122,6 +122,15 @@ impl PasswordHasher {
             .await
     }
 
+    /// Hashes an already-accepted password with the current parameters (no policy check: it
+    /// is the user's existing password being upgraded, not a new one).
+    pub async fn hash_for_rehash(&self, password: &Secret) -> Result<PasswordHash, PasswordError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        self.on_blocking_pool(move || hash_with(&params, password.expose().as_bytes()))
+            .await
+    }
+
     /// Verifies a password. Over-long input is a mismatch without hashing.
     pub async fn verify(
         &self,

@@ -44,7 +44,7 @@ impl PromptValue {
 }
 
 /// The set of `prompt` values of one request; empty when the parameter was absent or blank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Prompt {
     none: bool,
     login: bool,

@@ -1,1 +1,18 @@
-//! (being written)
+//! The Palisade server: configuration, HTTP routes, middleware, background tasks and the
+//! operator CLI. This is the one crate that wires concrete types together; each route parses,
+//! calls the engine, maps the outcome, responds.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod cookies;
+pub mod forms;
+pub mod metrics;
+pub mod respond;
+pub mod routes;
+pub mod security_headers;
+pub mod storage;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Settings;

@@ -1,0 +1,195 @@
+//! Client authentication at the token endpoint: RFC 6749 §2.3.1 (`client_secret_basic`,
+//! `client_secret_post`), §2.1 and §3.2.1 (public clients send only `client_id`),
+//! OIDC Core §9 (method names).
+//!
+//! A client uses exactly the method it registered, and one method per request. Secrets are
+//! compared as SHA-256 hashes in constant time; an unknown client costs the same hash.
+
+use crate::server::AuthorizationServer;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use palisade_core::model::{Client, ClientId};
+use palisade_core::{OAuthError, Secret, TokenHash};
+use url::form_urlencoded;
+
+/// The credentials a request presented.
+#[derive(Debug, Clone)]
+pub enum ClientCredentials {
+    /// `Authorization: Basic` with form-urlencoded id and secret (RFC 6749 §2.3.1).
+    Basic { client_id: String, secret: Secret },
+    /// `client_id` and `client_secret` in the form body.
+    Post { client_id: String, secret: Secret },
+    /// Only `client_id`: a public client.
+    Public { client_id: String },
+}
+
+impl ClientCredentials {
+    /// Reads the credentials from the `Authorization` header and the form body. More than one
+    /// method, or a malformed header, is `invalid_request`; none at all is `invalid_client`.
+    pub fn from_request(
+        authorization: Option<&str>,
+        form: &[(String, String)],
+    ) -> Result<Self, OAuthError> {
+        let body = |name: &str| {
+            let mut values = form.iter().filter(move |(k, _)| k == name).map(|(_, v)| v);
+            match (values.next(), values.next()) {
+                (Some(_), Some(_)) => Err(OAuthError::invalid_request(format!(
+                    "{name} was sent more than once"
+                ))),
+                (v, _) => Ok(v.filter(|v| !v.is_empty()).cloned()),
+            }
+        };
+        let body_id = body("client_id")?;
+        let body_secret = body("client_secret")?;
+        if let Some(header) = authorization {
+            let (client_id, secret) = parse_basic(header)?;
+            if body_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method per request",
+                ));
+            }
+            if body_id.as_ref().is_some_and(|id| *id != client_id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id in the body differs from the Authorization header",
+                ));
+            }
+            return Ok(Self::Basic {
+                client_id,
+                secret: Secret::new(secret),
+            });
+        }
+        match (body_id, body_secret) {
+            (Some(client_id), Some(secret)) => Ok(Self::Post {
+                client_id,
+                secret: Secret::new(secret),
+            }),
+            (Some(client_id), None) => Ok(Self::Public { client_id }),
+            (None, _) => Err(OAuthError::invalid_client("client authentication is required")),
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::Public { client_id } => client_id,
+        }
+    }
+
+    /// The `token_endpoint_auth_method` this presentation corresponds to.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Basic { .. } => "client_secret_basic",
+            Self::Post { .. } => "client_secret_post",
+            Self::Public { .. } => "none",
+        }
+    }
+
+    pub fn is_basic(&self) -> bool {
+        matches!(self, Self::Basic { .. })
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`.
+fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
+    let malformed = || OAuthError::invalid_client("malformed Basic credentials");
+    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client("only Basic client authentication is accepted in the Authorization header"));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let id = unescape(id);
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok((id, unescape(secret)))
+}
+
+impl AuthorizationServer {
+    /// Authenticates the client (RFC 6749 §3.2.1) before anything else is looked at.
+    pub async fn authenticate_client(&self, credentials: &ClientCredentials) -> Result<Client, OAuthError> {
+        let failed = || OAuthError::invalid_client("client authentication failed");
+        let client = self
+            .clients
+            .find_client(&ClientId(credentials.client_id().to_owned()))
+            .await?;
+        let presented = match credentials {
+            ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {
+                Some(TokenHash::of(secret.expose()))
+            }
+            ClientCredentials::Public { .. } => None,
+        };
+        let Some(client) = client else {
+            return Err(failed());
+        };
+        if client.token_endpoint_auth_method != credentials.method() {
+            return Err(failed());
+        }
+        match (presented, &client.secret_hash) {
+            (None, _) if credentials.method() == "none" => Ok(client),
+            (Some(presented), Some(stored)) if constant_time_eq(presented.as_str(), stored.as_str()) => {
+                Ok(client)
+            }
+            _ => Err(failed()),
+        }
+    }
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urldecoded() {
+        // RFC 6749 §2.3.1: id and secret are form-urlencoded before base64.
+        let header = format!("Basic {}", STANDARD.encode("my%20client:p%3Ass+word"));
+        let creds = ClientCredentials::from_request(Some(&header), &[]).unwrap();
+        match creds {
+            ClientCredentials::Basic { client_id, secret } => {
+                assert_eq!(client_id, "my client");
+                assert_eq!(secret.expose(), "p:ss word");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn methods_are_told_apart_and_never_mixed() {
+        let basic = format!("Basic {}", STANDARD.encode("c1:s1"));
+        let cases: Vec<(Option<&str>, Vec<(String, String)>, Result<&str, &str>)> = vec![
+            (None, form(&[("client_id", "c1"), ("client_secret", "s")]), Ok("client_secret_post")),
+            (None, form(&[("client_id", "c1")]), Ok("none")),
+            (None, form(&[]), Err("invalid_client")),
+            (Some(&basic), form(&[]), Ok("client_secret_basic")),
+            (Some(&basic), form(&[("client_id", "c1")]), Ok("client_secret_basic")),
+            (Some(&basic), form(&[("client_secret", "s1")]), Err("invalid_request")),
+            (Some(&basic), form(&[("client_id", "other")]), Err("invalid_request")),
+            (Some("Bearer abc"), form(&[]), Err("invalid_client")),
+            (Some("Basic !!!"), form(&[]), Err("invalid_client")),
+            (None, form(&[("client_id", "a"), ("client_id", "b")]), Err("invalid_request")),
+        ];
+        for (header, body, expected) in cases {
+            let got = ClientCredentials::from_request(header, &body)
+                .map(|c| c.method())
+                .map_err(|e| e.code.as_str());
+            assert_eq!(got, expected, "{header:?} {body:?}");
+        }
+    }
+}

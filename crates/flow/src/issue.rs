@@ -1,0 +1,185 @@
+//! Minting tokens: JWT access tokens (RFC 9068), ID tokens (OIDC Core §2, §3.1.3.6), opaque
+//! refresh tokens (stored as hashes in a family, RFC 9700 §4.14).
+
+use crate::grant::Grant;
+use crate::scope::{OFFLINE_ACCESS, OPENID};
+use crate::server::AuthorizationServer;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use palisade_core::model::{Client, ClientId, RefreshTokenFamily, UserId};
+use palisade_core::ports::SigningAlgorithm;
+use palisade_core::{OAuthError, TokenHash};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256, Sha512};
+
+/// RFC 6749 §5.1 successful response (plus `id_token`, OIDC Core §3.1.3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+pub(crate) struct MintedAccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+impl AuthorizationServer {
+    /// A JWT access token (RFC 9068 §2.2). `grant_id` (`gid`) ties it to its grant so revoking
+    /// the grant revokes it.
+    pub(crate) fn mint_access_token(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &str,
+        grant: Option<&Grant>,
+    ) -> Result<MintedAccessToken, OAuthError> {
+        let now = self.clock.now().timestamp();
+        let expires_in = self.policy.access_token_ttl.num_seconds();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": self.issuer,
+            "client_id": client_id,
+            "scope": scope,
+            "jti": self.secrets.token(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + expires_in,
+        });
+        if let Some(grant) = grant {
+            claims["gid"] = json!(grant.id);
+            claims["auth_time"] = json!(grant.auth_time);
+        }
+        let token = self
+            .signer
+            .sign(self.policy.access_token_alg, "at+jwt", &as_map(claims)?)
+            .map_err(OAuthError::server_error)?
+            .compact;
+        Ok(MintedAccessToken { token, expires_in })
+    }
+
+    /// An ID token for `client`, with `at_hash` of the access token issued beside it.
+    pub(crate) fn mint_id_token(
+        &self,
+        grant: &Grant,
+        client: &Client,
+        nonce: Option<&str>,
+        access_token: &str,
+    ) -> Result<String, OAuthError> {
+        let alg = client
+            .id_token_signed_response_alg
+            .as_deref()
+            .and_then(SigningAlgorithm::parse)
+            .unwrap_or(self.policy.id_token_default_alg);
+        let now = self.clock.now().timestamp();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "sub": grant.user_id,
+            "aud": client.id.0,
+            "iat": now,
+            "exp": now + self.policy.id_token_ttl.num_seconds(),
+            "auth_time": grant.auth_time,
+            "at_hash": left_half_hash(alg, access_token),
+        });
+        if !grant.amr.is_empty() {
+            claims["amr"] = json!(grant.amr);
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        Ok(self
+            .signer
+            .sign(alg, "JWT", &as_map(claims)?)
+            .map_err(OAuthError::server_error)?
+            .compact)
+    }
+
+    /// Tokens for a user grant: an access token, an ID token when `openid` was granted, and a
+    /// refresh token (a new family) when `offline_access` was.
+    pub(crate) async fn issue_for_grant(
+        &self,
+        grant: &Grant,
+        client: &Client,
+        nonce: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let scope = grant.scope.to_string();
+        let access = self.mint_access_token(&grant.user_id, &client.id.0, &scope, Some(grant))?;
+        let id_token = if grant.scope.contains(OPENID) {
+            Some(self.mint_id_token(grant, client, nonce, &access.token)?)
+        } else {
+            None
+        };
+        let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
+            Some(self.start_refresh_family(grant).await?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer".into(),
+            expires_in: access.expires_in,
+            refresh_token,
+            id_token,
+            scope,
+        })
+    }
+
+    async fn start_refresh_family(&self, grant: &Grant) -> Result<String, OAuthError> {
+        let raw = self.secrets.token();
+        let now = self.clock.now();
+        let family = RefreshTokenFamily {
+            id: grant.id.clone(),
+            client_id: ClientId(grant.client_id.clone()),
+            user_id: Some(UserId(grant.user_id.clone())),
+            scopes: grant.scope.to_vec(),
+            grant: serde_json::to_string(grant).map_err(OAuthError::server_error)?,
+            current_hash: TokenHash::of(&raw),
+            previous_hash: None,
+            rotated_at: None,
+            created_at: now,
+            expires_at: now + self.policy.refresh_token_ttl,
+            revoked_at: None,
+        };
+        self.refresh_tokens.insert_refresh_token_family(family).await?;
+        Ok(raw)
+    }
+}
+
+/// OIDC Core §3.1.3.6: the left-most half of the hash of the token, with the hash function of
+/// the ID token's `alg` (SHA-256 for RS256/ES256; SHA-512 for EdDSA with Ed25519).
+pub fn left_half_hash(alg: SigningAlgorithm, token: &str) -> String {
+    let digest: Vec<u8> = match alg {
+        SigningAlgorithm::RS256 | SigningAlgorithm::ES256 => Sha256::digest(token).to_vec(),
+        SigningAlgorithm::EdDSA => Sha512::digest(token).to_vec(),
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+fn as_map(v: Value) -> Result<Map<String, Value>, OAuthError> {
+    match v {
+        Value::Object(map) => Ok(map),
+        _ => Err(OAuthError::server_error("token claims must be a JSON object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_follows_the_oidc_example() {
+        // OIDC Core Appendix A.3: access token and its at_hash for RS256.
+        assert_eq!(
+            left_half_hash(SigningAlgorithm::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}

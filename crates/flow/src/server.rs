@@ -1,0 +1,84 @@
+//! The authorization server: the ports it works through and the policy it applies.
+//!
+//! One value holds everything the endpoints need; the HTTP layer builds it once and calls its
+//! methods. Time and randomness come in as ports so tests can travel and repeat.
+
+use crate::password::PasswordHasher;
+use chrono::Duration;
+use palisade_core::Clock;
+use palisade_core::ports::{
+    ClientRepository, ConsentRepository, EphemeralStore, RefreshTokenRepository, RoleRepository,
+    SigningAlgorithm, TokenSigner, UserRepository,
+};
+use palisade_core::secret::SecretGenerator;
+use std::sync::Arc;
+
+/// Lifetimes and algorithms (DESIGN.md §3).
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    /// Authorization codes (RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s).
+    pub code_ttl: Duration,
+    pub access_token_ttl: Duration,
+    pub id_token_ttl: Duration,
+    /// Absolute lifetime of a refresh-token family, from the original grant.
+    pub refresh_token_ttl: Duration,
+    /// How long a rotated refresh token, presented again, gets back the same successor pair
+    /// instead of revoking its family (a client retrying after a lost response). Zero disables.
+    pub refresh_reuse_grace: Duration,
+    /// How long a user may take between /authorize and finishing login and consent.
+    pub interaction_ttl: Duration,
+    /// Browser login sessions.
+    pub session_ttl: Duration,
+    /// Access tokens are JWTs (RFC 9068) signed with this algorithm.
+    pub access_token_alg: SigningAlgorithm,
+    /// ID tokens use the client's `id_token_signed_response_alg`, else this (OIDC: RS256).
+    pub id_token_default_alg: SigningAlgorithm,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        Self {
+            code_ttl: Duration::seconds(60),
+            access_token_ttl: Duration::minutes(10),
+            id_token_ttl: Duration::hours(1),
+            refresh_token_ttl: Duration::days(30),
+            refresh_reuse_grace: Duration::seconds(10),
+            interaction_ttl: Duration::minutes(10),
+            session_ttl: Duration::hours(8),
+            access_token_alg: SigningAlgorithm::ES256,
+            id_token_default_alg: SigningAlgorithm::RS256,
+        }
+    }
+}
+
+impl TokenPolicy {
+    /// The longest any signed token stays valid: what a retired signing key must outlive.
+    pub fn longest_signed_token(&self) -> Duration {
+        self.access_token_ttl.max(self.id_token_ttl)
+    }
+}
+
+/// The protocol engine, over its ports.
+#[derive(Clone)]
+pub struct AuthorizationServer {
+    /// The issuer identifier without a trailing slash (`iss`, RFC 9207 `iss`).
+    pub issuer: String,
+    pub policy: TokenPolicy,
+    pub clients: Arc<dyn ClientRepository>,
+    pub users: Arc<dyn UserRepository>,
+    pub roles: Arc<dyn RoleRepository>,
+    pub consents: Arc<dyn ConsentRepository>,
+    pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    pub signer: Arc<dyn TokenSigner>,
+    pub clock: Arc<dyn Clock>,
+    pub secrets: Arc<dyn SecretGenerator>,
+    pub passwords: PasswordHasher,
+}
+
+/// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).
+pub(crate) fn ttl(d: Duration) -> std::time::Duration {
+    d.to_std()
+        .unwrap_or(std::time::Duration::from_secs(1))
+        .max(std::time::Duration::from_secs(1))
+}

@@ -1,0 +1,119 @@
+//! Token endpoint: RFC 6749 §3.2, §5.1-5.2. Authenticate the client first, then dispatch on a
+//! closed set of grant types; every answer is JSON with `Cache-Control: no-store`.
+
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+
+use crate::client_auth::ClientCredentials;
+pub use crate::issue::TokenResponse;
+use crate::server::AuthorizationServer;
+use palisade_core::model::Client;
+use palisade_core::{ErrorCode, OAuthError};
+
+/// The grant types Palisade implements (no `password`, no `implicit`: RFC 9700 §2.4, §2.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn parse(raw: &str) -> Result<Self, OAuthError> {
+        match raw {
+            "authorization_code" => Ok(Self::AuthorizationCode),
+            "refresh_token" => Ok(Self::RefreshToken),
+            "client_credentials" => Ok(Self::ClientCredentials),
+            _ => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// A token-endpoint failure, and whether the client tried HTTP Basic (then a 401 carries
+/// `WWW-Authenticate: Basic`, RFC 6749 §5.2).
+#[derive(Debug)]
+pub struct TokenError {
+    pub error: OAuthError,
+    pub basic_attempted: bool,
+}
+
+/// The form parameters of a token request.
+pub(crate) struct TokenParams<'a> {
+    pairs: &'a [(String, String)],
+}
+
+impl<'a> TokenParams<'a> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub(crate) fn required(&self, name: &'static str) -> Result<&'a str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("the request has no {name}")))
+    }
+}
+
+impl AuthorizationServer {
+    /// Handles `POST /token`.
+    pub async fn token(
+        &self,
+        authorization_header: Option<&str>,
+        form: &[(String, String)],
+    ) -> Result<TokenResponse, TokenError> {
+        let basic_attempted = authorization_header.is_some();
+        let fail = |error: OAuthError| TokenError {
+            error,
+            basic_attempted,
+        };
+        let credentials =
+            ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
+        let client = self.authenticate_client(&credentials).await.map_err(fail)?;
+        check_no_repeats(form).map_err(fail)?;
+        let params = TokenParams { pairs: form };
+        let grant_type = GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(fail)?;
+        check_client_may_use(&client, grant_type).map_err(fail)?;
+        let outcome = match grant_type {
+            GrantType::AuthorizationCode => self.exchange_authorization_code(&client, &params).await,
+            GrantType::RefreshToken => self.refresh(&client, &params).await,
+            GrantType::ClientCredentials => self.client_credentials(&client, &params).await,
+        };
+        outcome.map_err(fail)
+    }
+}
+
+/// RFC 6749 §3.2: request parameters MUST NOT be included more than once.
+fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
+    for (i, (k, _)) in form.iter().enumerate() {
+        if form[..i].iter().any(|(earlier, _)| earlier == k) {
+            return Err(OAuthError::invalid_request("a parameter was sent more than once"));
+        }
+    }
+    Ok(())
+}
+
+fn check_client_may_use(client: &Client, grant_type: GrantType) -> Result<(), OAuthError> {
+    if client.grant_types.iter().any(|g| g == grant_type.as_str()) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        ))
+    }
+}

@@ -1,0 +1,207 @@
+//! Building and running the HTTP server.
+
+use crate::config::{Settings, issuer_base};
+use crate::cookies::CookiePolicy;
+use crate::storage::Storage;
+use crate::{metrics, routes, security_headers};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+use palisade_core::ports::{EphemeralStore, TokenSigner};
+use palisade_core::{Clock, OsSecrets};
+use palisade_flow::AuthorizationServer;
+use palisade_flow::password::PasswordHasher;
+use palisade_keys::{KeyManager, Keys, MasterKey, MasterKeySet};
+use palisade_store::SqlStore;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything a route may need, shared by all workers.
+pub struct AppState {
+    pub settings: Settings,
+    pub sql: SqlStore,
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: PasswordHasher,
+    pub metrics: PrometheusHandle,
+    pub engine: AuthorizationServer,
+    pub keys: Keys,
+    pub key_manager: Arc<KeyManager>,
+    pub key_policy_cache_control: String,
+    pub discovery_document: web::Bytes,
+    pub cookies: CookiePolicy,
+}
+
+impl AppState {
+    /// The absolute URL of one of our endpoints.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", issuer_base(&self.settings.issuer))
+    }
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    rotation_task: tokio::task::JoinHandle<()>,
+}
+
+/// The master keys from the configuration, or the embedded default's key file.
+pub fn master_keys(settings: &Settings) -> anyhow::Result<MasterKeySet> {
+    let current = match &settings.master_key {
+        Some(encoded) => MasterKey::from_base64(encoded.expose())
+            .map_err(|e| anyhow::anyhow!("invalid PALISADE_MASTER_KEY: {e}"))?,
+        None => {
+            if !settings.database_url.starts_with("sqlite") {
+                tracing::warn!(
+                    "PALISADE_MASTER_KEY is not set: using a key file in the data directory; every node sharing this database needs the same key"
+                );
+            }
+            std::fs::create_dir_all(&settings.data_dir)?;
+            MasterKey::load_or_create(&settings.data_dir.join("master.key"))?
+        }
+    };
+    let older = settings
+        .master_keys_previous
+        .iter()
+        .map(|k| MasterKey::from_base64(k.expose()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("invalid PALISADE_MASTER_KEYS_PREVIOUS: {e}"))?;
+    Ok(MasterKeySet::new(current, older)?)
+}
+
+/// The key manager for this node over the shared repository.
+pub fn key_manager(settings: &Settings, sql: &SqlStore, clock: Arc<dyn Clock>) -> anyhow::Result<KeyManager> {
+    let node_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+    Ok(KeyManager::new(
+        Arc::new(sql.clone()),
+        clock,
+        settings.key_policy.clone(),
+        master_keys(settings)?,
+        node_id,
+    )?)
+}
+
+impl Application {
+    /// Opens storage, runs migrations, loads (or creates) signing keys and binds
+    /// `settings.bind` (port 0 picks a free port).
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot bind {} (PALISADE_BIND): {e}", settings.bind))?;
+        Self::build_with_listener(settings, clock, listener).await
+    }
+
+    /// As [`Self::build`], on a listener the caller bound (tests bind first to learn the port
+    /// the issuer must name).
+    pub async fn build_with_listener(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let storage = Storage::open(&settings).await?;
+        let applied = storage.sql.migrate().await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied database migrations");
+        }
+        let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
+        let metrics = metrics::recorder().map_err(anyhow::Error::msg)?;
+        let key_manager = Arc::new(key_manager(&settings, &storage.sql, clock.clone())?);
+        key_manager.ensure_ready(Duration::from_secs(30)).await?;
+        let keys = key_manager.keys();
+        let sql = storage.sql.clone();
+        let engine = AuthorizationServer {
+            issuer: issuer_base(&settings.issuer),
+            policy: settings.token_policy(),
+            clients: Arc::new(sql.clone()),
+            users: Arc::new(sql.clone()),
+            roles: Arc::new(sql.clone()),
+            consents: Arc::new(sql.clone()),
+            refresh_tokens: Arc::new(sql.clone()),
+            ephemeral: storage.ephemeral.clone(),
+            signer: Arc::new(keys.clone()) as Arc<dyn TokenSigner>,
+            clock: clock.clone(),
+            secrets: Arc::new(OsSecrets),
+            passwords: passwords.clone(),
+        };
+        let discovery_document = web::Bytes::from(routes::discovery::build(
+            &engine.issuer,
+            &settings.key_policy.enabled_algorithms,
+        )?);
+        let rotation_task = key_manager.spawn_rotation_task();
+        let state = web::Data::new(AppState {
+            cookies: CookiePolicy {
+                secure: settings.is_https(),
+            },
+            key_policy_cache_control: settings.key_policy.jwks_cache_control(),
+            settings,
+            sql,
+            ephemeral: storage.ephemeral,
+            clock,
+            passwords,
+            metrics,
+            engine,
+            keys,
+            key_manager,
+            discovery_document,
+        });
+        Self::serve(state, listener, rotation_task)
+    }
+
+    fn serve(
+        state: web::Data<AppState>,
+        listener: TcpListener,
+        rotation_task: tokio::task::JoinHandle<()>,
+    ) -> anyhow::Result<Self> {
+        let settings = &state.settings;
+        let port = listener.local_addr()?.port();
+        let form_limit = settings.max_form_bytes;
+        let json_limit = settings.max_json_bytes;
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(web::PayloadConfig::new(json_limit.max(form_limit)))
+                .app_data(web::FormConfig::default().limit(form_limit))
+                .app_data(web::JsonConfig::default().limit(json_limit))
+                .wrap(Compress::default())
+                .wrap(security_headers::default_headers())
+                .wrap(from_fn(metrics::record))
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes::configure)
+        })
+        .workers(settings.workers)
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+            rotation_task,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (actix stops accepting, finishes in-flight requests within
+    /// `shutdown_timeout_secs`, then returns) or until stopped through [`Self::handle`].
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.rotation_task.abort();
+        result
+    }
+}

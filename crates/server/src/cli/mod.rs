@@ -1,0 +1,78 @@
+//! The operator command line. Every command reads the same configuration as `serve`.
+
+use crate::config::LogFormat;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub mod client;
+pub mod role;
+pub mod user;
+
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about = "An OAuth 2.0 / OpenID Connect authorization server")]
+pub struct Cli {
+    /// A TOML configuration file (settings in it are overridden by PALISADE_* variables).
+    #[arg(long, global = true, env = "PALISADE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format; overrides PALISADE_LOG_FORMAT.
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default when no command is given).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Manage roles and who holds them.
+    #[command(subcommand)]
+    Role(role::RoleCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+}
+
+/// An error a command reports to the operator; its message is printed as is.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CommandError(pub String);
+
+impl CommandError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+impl From<palisade_core::StoreError> for CommandError {
+    fn from(e: palisade_core::StoreError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Records what an operator did from the command line; a failure to record is reported but
+/// does not undo the change.
+pub(crate) async fn audit(
+    log: &dyn palisade_core::ports::AuditLog,
+    action: &str,
+    target: &str,
+) {
+    let event = palisade_core::model::AuditEvent {
+        occurred_at: chrono::Utc::now(),
+        actor: "cli".into(),
+        action: action.into(),
+        target: Some(target.into()),
+        outcome: palisade_core::model::AuditOutcome::Success,
+        client_ip: None,
+        details: None,
+    };
+    tracing::info!(target: "audit", actor = "cli", action, target, outcome = "success");
+    if let Err(e) = log.record(event).await {
+        eprintln!("warning: could not write the audit event: {e}");
+    }
+}

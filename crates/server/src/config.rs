@@ -1,0 +1,510 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `PALISADE_*`
+//! environment variables (nested keys with `__`, e.g. `PALISADE_ARGON2__MEMORY_KIB`).
+//!
+//! Every setting is checked once, at start-up; a bad one stops the process with a one-line
+//! message that names it (exit code 2), so a typo never turns into a half-working server.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use palisade_core::Secret;
+use palisade_flow::password::Argon2Settings;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// A configuration problem, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, reason: impl Into<String>) -> Self {
+        Self {
+            setting: setting.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// The settings as read, before validation (what the file and the environment can say).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    issuer: String,
+    bind: String,
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    redis_key_prefix: String,
+    database_pool_size: usize,
+    storage_timeout_ms: u64,
+    ephemeral_max_entries: usize,
+    log_format: LogFormat,
+    log_filter: String,
+    workers: Option<usize>,
+    max_form_bytes: usize,
+    max_json_bytes: usize,
+    shutdown_timeout_secs: u64,
+    argon2: Argon2Settings,
+    hash_concurrency: Option<usize>,
+    insecure_dev: bool,
+    master_key: Option<String>,
+    master_keys_previous: Vec<String>,
+    tokens: TokenSettings,
+    keys: KeySettings,
+}
+
+/// Token lifetimes, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    pub code_ttl_secs: i64,
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub refresh_reuse_grace_secs: i64,
+    pub interaction_ttl_secs: i64,
+    pub session_ttl_secs: i64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 60,
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            refresh_reuse_grace_secs: 10,
+            interaction_ttl_secs: 600,
+            session_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+/// Signing-key rotation (docs/keys.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// `RS256` (required), `ES256`, `EdDSA`.
+    pub algorithms: Vec<String>,
+    pub rotation_period_days: i64,
+    pub publish_ahead_hours: i64,
+    pub jwks_max_age_secs: i64,
+    pub refresh_interval_secs: i64,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
+            rotation_period_days: 30,
+            publish_ahead_hours: 24,
+            jwks_max_age_secs: 3600,
+            refresh_interval_secs: 600,
+        }
+    }
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            redis_key_prefix: "palisade:".into(),
+            database_pool_size: 16,
+            storage_timeout_ms: 2000,
+            ephemeral_max_entries: 100_000,
+            log_format: LogFormat::Human,
+            log_filter: "info".into(),
+            workers: None,
+            max_form_bytes: 16 * 1024,
+            max_json_bytes: 64 * 1024,
+            shutdown_timeout_secs: 10,
+            argon2: Argon2Settings::default(),
+            hash_concurrency: None,
+            insecure_dev: false,
+            master_key: None,
+            master_keys_previous: Vec::new(),
+            tokens: TokenSettings::default(),
+            keys: KeySettings::default(),
+        }
+    }
+}
+
+/// Validated settings: every field here has been checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The issuer identifier (OIDC Core §2 `iss`): https, or http on a loopback host.
+    pub issuer: Url,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    /// `None` selects the in-process ephemeral store (one node only).
+    pub redis_url: Option<String>,
+    pub redis_key_prefix: String,
+    pub database_pool_size: usize,
+    pub storage_timeout: std::time::Duration,
+    pub ephemeral_max_entries: usize,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub workers: usize,
+    pub max_form_bytes: usize,
+    pub max_json_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub argon2: Argon2Settings,
+    pub hash_concurrency: usize,
+    pub insecure_dev: bool,
+    /// Base64 of 32 bytes; without it a key file in the data directory is used.
+    pub master_key: Option<Secret>,
+    /// Master keys being rotated out: still decrypt, never encrypt (`palisade keys rewrap`).
+    pub master_keys_previous: Vec<Secret>,
+    pub tokens: TokenSettings,
+    pub key_policy: palisade_keys::RotationPolicy,
+}
+
+impl Settings {
+    /// Reads defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::new("--config", format!("{} is not a readable file", path.display())));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("PALISADE_").split("__"));
+        let raw: RawSettings = figment.extract().map_err(figment_error)?;
+        raw.validate()
+    }
+
+    /// Settings for tests and embedding: the defaults with a few overrides applied in code.
+    pub fn defaults_with(
+        f: impl FnOnce(&mut SettingsOverrides),
+    ) -> Result<Self, ConfigError> {
+        let mut o = SettingsOverrides(RawSettings::default());
+        f(&mut o);
+        o.0.validate()
+    }
+
+    /// The token policy of the engine.
+    pub fn token_policy(&self) -> palisade_flow::TokenPolicy {
+        use chrono::Duration;
+        let t = &self.tokens;
+        palisade_flow::TokenPolicy {
+            code_ttl: Duration::seconds(t.code_ttl_secs),
+            access_token_ttl: Duration::seconds(t.access_token_ttl_secs),
+            id_token_ttl: Duration::seconds(t.id_token_ttl_secs),
+            refresh_token_ttl: Duration::seconds(t.refresh_token_ttl_secs),
+            refresh_reuse_grace: Duration::seconds(t.refresh_reuse_grace_secs),
+            interaction_ttl: Duration::seconds(t.interaction_ttl_secs),
+            session_ttl: Duration::seconds(t.session_ttl_secs),
+            ..palisade_flow::TokenPolicy::default()
+        }
+    }
+
+    /// Whether the issuer is served over HTTPS (cookies get `Secure` and the `__Host-` prefix).
+    pub fn is_https(&self) -> bool {
+        self.issuer.scheme() == "https"
+    }
+}
+
+/// Code-level access to the raw settings, for tests and embedders.
+pub struct SettingsOverrides(RawSettings);
+
+impl SettingsOverrides {
+    pub fn issuer(&mut self, v: &str) -> &mut Self {
+        self.0.issuer = v.into();
+        self
+    }
+    pub fn bind(&mut self, v: &str) -> &mut Self {
+        self.0.bind = v.into();
+        self
+    }
+    pub fn data_dir(&mut self, v: &Path) -> &mut Self {
+        self.0.data_dir = v.into();
+        self
+    }
+    pub fn database_url(&mut self, v: Option<String>) -> &mut Self {
+        self.0.database_url = v;
+        self
+    }
+    pub fn redis_url(&mut self, v: Option<String>) -> &mut Self {
+        self.0.redis_url = v;
+        self
+    }
+    pub fn redis_key_prefix(&mut self, v: &str) -> &mut Self {
+        self.0.redis_key_prefix = v.into();
+        self
+    }
+    pub fn argon2(&mut self, v: Argon2Settings) -> &mut Self {
+        self.0.argon2 = v;
+        self
+    }
+    pub fn insecure_dev(&mut self, v: bool) -> &mut Self {
+        self.0.insecure_dev = v;
+        self
+    }
+    pub fn master_key(&mut self, v: Option<String>) -> &mut Self {
+        self.0.master_key = v;
+        self
+    }
+    pub fn tokens(&mut self, v: TokenSettings) -> &mut Self {
+        self.0.tokens = v;
+        self
+    }
+    pub fn workers(&mut self, v: usize) -> &mut Self {
+        self.0.workers = Some(v);
+        self
+    }
+}
+
+fn figment_error(e: figment::Error) -> ConfigError {
+    // Figment names the offending key in `path`; report that as the setting.
+    let setting = if e.path.is_empty() {
+        "configuration".to_owned()
+    } else {
+        format!("PALISADE_{}", e.path.join("__").to_uppercase())
+    };
+    ConfigError::new(&setting, e.kind.to_string())
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<Settings, ConfigError> {
+        let issuer = parse_issuer(&self.issuer)?;
+        let bind: SocketAddr = self
+            .bind
+            .parse()
+            .map_err(|_| ConfigError::new("PALISADE_BIND", "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080"))?;
+        let database_url = match self.database_url {
+            Some(url) => check_database_url(url)?,
+            None => format!("sqlite://{}", self.data_dir.join("palisade.db").display()),
+        };
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError::new("PALISADE_REDIS_URL", "expected a redis:// or rediss:// URL"));
+        }
+        if self.database_pool_size == 0 {
+            return Err(ConfigError::new("PALISADE_DATABASE_POOL_SIZE", "must be at least 1"));
+        }
+        if self.storage_timeout_ms == 0 {
+            return Err(ConfigError::new("PALISADE_STORAGE_TIMEOUT_MS", "must be at least 1"));
+        }
+        if !self.argon2.meets_owasp_minimum() && !self.insecure_dev {
+            return Err(ConfigError::new(
+                "PALISADE_ARGON2",
+                "below the OWASP minimum (memory_kib >= 19456, iterations >= 2); set PALISADE_INSECURE_DEV=true only for development",
+            ));
+        }
+        let master_key = match self.master_key {
+            Some(k) if k.trim().is_empty() => None,
+            Some(k) => Some(Secret::new(k)),
+            None => None,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        check_token_settings(&self.tokens)?;
+        let key_policy = key_policy(&self.keys, &self.tokens)?;
+        Ok(Settings {
+            issuer,
+            bind,
+            data_dir: self.data_dir,
+            database_url,
+            redis_url: self.redis_url.filter(|u| !u.is_empty()),
+            redis_key_prefix: self.redis_key_prefix,
+            database_pool_size: self.database_pool_size,
+            storage_timeout: std::time::Duration::from_millis(self.storage_timeout_ms),
+            ephemeral_max_entries: self.ephemeral_max_entries,
+            log_format: self.log_format,
+            log_filter: self.log_filter,
+            workers: self.workers.unwrap_or(cores).max(1),
+            max_form_bytes: self.max_form_bytes,
+            max_json_bytes: self.max_json_bytes,
+            shutdown_timeout_secs: self.shutdown_timeout_secs,
+            argon2: self.argon2,
+            hash_concurrency: self.hash_concurrency.unwrap_or(cores).max(1),
+            insecure_dev: self.insecure_dev,
+            master_key,
+            master_keys_previous: self.master_keys_previous.into_iter().map(Secret::new).collect(),
+            tokens: self.tokens,
+            key_policy,
+        })
+    }
+}
+
+fn check_token_settings(t: &TokenSettings) -> Result<(), ConfigError> {
+    let positive = [
+        ("PALISADE_TOKENS__CODE_TTL_SECS", t.code_ttl_secs),
+        ("PALISADE_TOKENS__ACCESS_TOKEN_TTL_SECS", t.access_token_ttl_secs),
+        ("PALISADE_TOKENS__ID_TOKEN_TTL_SECS", t.id_token_ttl_secs),
+        ("PALISADE_TOKENS__REFRESH_TOKEN_TTL_SECS", t.refresh_token_ttl_secs),
+        ("PALISADE_TOKENS__INTERACTION_TTL_SECS", t.interaction_ttl_secs),
+        ("PALISADE_TOKENS__SESSION_TTL_SECS", t.session_ttl_secs),
+    ];
+    for (name, value) in positive {
+        if value <= 0 {
+            return Err(ConfigError::new(name, "must be a positive number of seconds"));
+        }
+    }
+    if t.refresh_reuse_grace_secs < 0 || t.refresh_reuse_grace_secs > 300 {
+        return Err(ConfigError::new(
+            "PALISADE_TOKENS__REFRESH_REUSE_GRACE_SECS",
+            "must be between 0 (disabled) and 300 seconds",
+        ));
+    }
+    Ok(())
+}
+
+fn key_policy(k: &KeySettings, t: &TokenSettings) -> Result<palisade_keys::RotationPolicy, ConfigError> {
+    use chrono::Duration;
+    use palisade_core::ports::SigningAlgorithm;
+    let mut algorithms = Vec::new();
+    for name in &k.algorithms {
+        let alg = SigningAlgorithm::parse(name).ok_or_else(|| {
+            ConfigError::new("PALISADE_KEYS__ALGORITHMS", format!("unknown algorithm {name:?} (RS256, ES256, EdDSA)"))
+        })?;
+        if !algorithms.contains(&alg) {
+            algorithms.push(alg);
+        }
+    }
+    // Access tokens are ES256: that ring must exist whatever the list says.
+    if !algorithms.contains(&SigningAlgorithm::ES256) {
+        algorithms.push(SigningAlgorithm::ES256);
+    }
+    let policy = palisade_keys::RotationPolicy {
+        enabled_algorithms: algorithms,
+        rotation_period: Duration::days(k.rotation_period_days),
+        publish_ahead: Duration::hours(k.publish_ahead_hours),
+        jwks_max_age: Duration::seconds(k.jwks_max_age_secs),
+        refresh_interval: Duration::seconds(k.refresh_interval_secs),
+        ..palisade_keys::RotationPolicy::default()
+    }
+    .with_token_lifetimes([
+        Duration::seconds(t.access_token_ttl_secs),
+        Duration::seconds(t.id_token_ttl_secs),
+    ]);
+    policy
+        .validate()
+        .map_err(|e| ConfigError::new("PALISADE_KEYS", e.to_string()))?;
+    Ok(policy)
+}
+
+fn parse_issuer(raw: &str) -> Result<Url, ConfigError> {
+    const SETTING: &str = "PALISADE_ISSUER";
+    let url = Url::parse(raw).map_err(|e| ConfigError::new(SETTING, format!("not a URL ({e})")))?;
+    // OIDC Discovery §3 / RFC 8414 §2: https, no query, no fragment.
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(SETTING, "an issuer has no query and no fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback_host(&url) => {}
+        "http" => return Err(ConfigError::new(SETTING, "must be https unless the host is a loopback address")),
+        _ => return Err(ConfigError::new(SETTING, "must be an https URL")),
+    }
+    if url.host().is_none() {
+        return Err(ConfigError::new(SETTING, "must have a host"));
+    }
+    Ok(url)
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+fn check_database_url(url: String) -> Result<String, ConfigError> {
+    let ok = ["postgres://", "postgresql://", "sqlite://"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if ok {
+        Ok(url)
+    } else {
+        Err(ConfigError::new("PALISADE_DATABASE_URL", "expected a postgres://, postgresql:// or sqlite:// URL"))
+    }
+}
+
+/// The issuer without a trailing slash, for building endpoint URLs.
+pub fn issuer_base(issuer: &Url) -> String {
+    issuer.as_str().trim_end_matches('/').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_give_the_embedded_shape() {
+        let s = Settings::defaults_with(|_| {}).unwrap();
+        assert_eq!(s.issuer.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://./data/palisade.db");
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.argon2, Argon2Settings::default());
+    }
+
+    #[test]
+    fn issuers_must_be_https_except_on_loopback() {
+        let cases = [
+            ("https://id.example.com", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://[::1]:8080", true),
+            ("http://localhost:8080", true),
+            ("http://id.example.com", false),
+            ("https://id.example.com/?x=1", false),
+            ("https://id.example.com/#frag", false),
+            ("ftp://id.example.com", false),
+            ("not a url", false),
+        ];
+        for (issuer, ok) in cases {
+            let r = Settings::defaults_with(|o| {
+                o.issuer(issuer);
+            });
+            assert_eq!(r.is_ok(), ok, "{issuer}");
+            if let Err(e) = r {
+                assert_eq!(e.setting, "PALISADE_ISSUER");
+            }
+        }
+    }
+
+    #[test]
+    fn weak_argon2_parameters_need_the_insecure_dev_flag() {
+        let weak = Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let e = Settings::defaults_with(|o| {
+            o.argon2(weak);
+        })
+        .unwrap_err();
+        assert_eq!(e.setting, "PALISADE_ARGON2");
+        assert!(Settings::defaults_with(|o| {
+            o.argon2(weak).insecure_dev(true);
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn database_urls_select_a_known_backend() {
+        let e = Settings::defaults_with(|o| {
+            o.database_url(Some("mysql://x".into()));
+        })
+        .unwrap_err();
+        assert_eq!(e.setting, "PALISADE_DATABASE_URL");
+    }
+}

@@ -1,0 +1,118 @@
+//! The error dialects of each kind of endpoint (DESIGN.md §4), and the responses shared by
+//! several routes. The private `source` of an error is logged here and never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::HttpResponse;
+use askama::Template;
+use palisade_core::{ErrorCode, OAuthError};
+use palisade_pages::ErrorPage;
+use serde_json::json;
+
+/// Logs an error with its private cause at a level fitting its kind.
+pub fn log(error: &OAuthError) {
+    match error.code {
+        ErrorCode::ServerError => {
+            tracing::error!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "request failed")
+        }
+        ErrorCode::TemporarilyUnavailable => {
+            tracing::warn!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "storage unavailable")
+        }
+        _ => tracing::info!(code = %error.code, description = %error.description, "request refused"),
+    }
+}
+
+fn status(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// RFC 6749 §5.2 JSON error (token, registration, introspection, revocation endpoints).
+pub fn json_error(error: &OAuthError) -> HttpResponse {
+    log(error);
+    let mut res = HttpResponse::build(status(error.code));
+    no_store(&mut res);
+    if error.code == ErrorCode::TemporarilyUnavailable {
+        res.insert_header((header::RETRY_AFTER, "5"));
+    }
+    res.json(json!({
+        "error": error.code.as_str(),
+        "error_description": error.description,
+    }))
+}
+
+/// An HTML page for errors that must not be redirected (unverified client or redirect URI).
+pub fn error_page(error: &OAuthError) -> HttpResponse {
+    log(error);
+    let (heading, message) = match error.code {
+        ErrorCode::ServerError => ("Something went wrong", "The server could not complete the request."),
+        ErrorCode::TemporarilyUnavailable => (
+            "Temporarily unavailable",
+            "The service is temporarily unavailable. Please try again in a moment.",
+        ),
+        _ => ("The request cannot be completed", error.description.as_ref()),
+    };
+    let rendered = ErrorPage {
+        heading,
+        message,
+        error_code: Some(error.code.as_str()),
+    }
+    .render();
+    let mut res = html(rendered);
+    *res.status_mut() = match error.code {
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    res
+}
+
+/// RFC 6750 §3: `WWW-Authenticate: Bearer error="..."` (userinfo, admin API).
+pub fn bearer_error(error: &OAuthError) -> HttpResponse {
+    log(error);
+    let mut res = HttpResponse::build(status(error.code));
+    no_store(&mut res);
+    let challenge = match error.code {
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope | ErrorCode::InvalidRequest => format!(
+            r#"Bearer error="{}", error_description="{}""#,
+            error.code.as_str(),
+            error.description.replace('"', "'")
+        ),
+        _ => "Bearer".to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        res.insert_header((header::WWW_AUTHENTICATE, value));
+    }
+    res.json(json!({
+        "error": error.code.as_str(),
+        "error_description": error.description,
+    }))
+}
+
+/// A `303 See Other` (RFC 9700 §4.12: never 307, which would repost the login form).
+pub fn see_other(location: &str) -> HttpResponse {
+    let mut res = HttpResponse::SeeOther();
+    no_store(&mut res);
+    res.insert_header((header::LOCATION, location)).finish()
+}
+
+/// Marks a response as carrying tokens, credentials or personal data.
+pub fn no_store(res: &mut actix_web::HttpResponseBuilder) {
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+}
+
+/// Wraps a rendered page; a template failure is logged and answered with a bare 500.
+pub fn html(rendered: Result<String, askama::Error>) -> HttpResponse {
+    match rendered {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "page rendering failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("internal error")
+        }
+    }
+}

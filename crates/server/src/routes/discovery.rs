@@ -1,0 +1,111 @@
+//! `GET /.well-known/openid-configuration` (OIDC Discovery 1.0 §3-4) and
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414 §3), built with the `openidconnect`
+//! crate's provider-metadata types and serialized once at start-up.
+//!
+//! The document lists exactly what is implemented: `code` only, `S256` only, no `password`
+//! or `implicit` grants, `iss` in authorization responses (RFC 9207 §3).
+
+use crate::app::AppState;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use palisade_core::ports::SigningAlgorithm;
+use serde::{Deserialize, Serialize};
+
+/// Members the crate's `ProviderMetadata` has no field for (STACK.md gotcha 16).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PalisadeMetadata {
+    code_challenge_methods_supported: Vec<String>,
+    end_session_endpoint: String,
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for PalisadeMetadata {}
+
+type PalisadeProviderMetadata = ProviderMetadata<
+    PalisadeMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+fn jws_alg(alg: SigningAlgorithm) -> CoreJwsSigningAlgorithm {
+    match alg {
+        SigningAlgorithm::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        SigningAlgorithm::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        SigningAlgorithm::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
+    }
+}
+
+/// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms.
+pub fn build(issuer: &str, algorithms: &[SigningAlgorithm]) -> anyhow::Result<Vec<u8>> {
+    let url = |path: &str| format!("{issuer}{path}");
+    let metadata = PalisadeProviderMetadata::new(
+        IssuerUrl::new(issuer.to_owned())?,
+        AuthUrl::new(url("/authorize"))?,
+        JsonWebKeySetUrl::new(url("/jwks"))?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        algorithms.iter().copied().map(jws_alg).collect(),
+        PalisadeMetadata {
+            code_challenge_methods_supported: vec!["S256".into()],
+            end_session_endpoint: url("/logout"),
+            authorization_response_iss_parameter_supported: true,
+        },
+    )
+    .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))
+    .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo"))?))
+    .set_scopes_supported(Some(
+        ["openid", "profile", "email", "offline_access"]
+            .into_iter()
+            .map(|s| Scope::new(s.into()))
+            .collect(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(vec![
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+    ]))
+    .set_token_endpoint_auth_methods_supported(Some(vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::None,
+    ]))
+    .set_claims_supported(Some(
+        [
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "name",
+            "preferred_username", "updated_at", "email", "email_verified",
+        ]
+        .into_iter()
+        .map(|c| CoreClaimName::new(c.into()))
+        .collect(),
+    ))
+    .set_claims_parameter_supported(Some(false))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false));
+    Ok(serde_json::to_vec(&metadata)?)
+}
+
+pub async fn document(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(state.discovery_document.clone())
+}

@@ -1,0 +1,61 @@
+//! Opening the durable and ephemeral stores the configuration names.
+
+use crate::config::Settings;
+use palisade_core::ports::EphemeralStore;
+use palisade_store::{PoolOptions, SqlStore};
+use std::sync::Arc;
+
+/// The two stores every command works against.
+#[derive(Clone)]
+pub struct Storage {
+    pub sql: SqlStore,
+    pub ephemeral: Arc<dyn EphemeralStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the database ({setting}): {source}")]
+    Database {
+        setting: &'static str,
+        source: palisade_core::StoreError,
+    },
+    #[error("cannot reach Redis (PALISADE_REDIS_URL): {0}")]
+    Redis(palisade_core::StoreError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Storage {
+    /// Connects to both stores. Migrations are run by the caller when it wants them.
+    pub async fn open(settings: &Settings) -> Result<Self, StorageError> {
+        if settings.database_url.starts_with("sqlite://") {
+            std::fs::create_dir_all(&settings.data_dir).map_err(|source| StorageError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
+            })?;
+        }
+        let sql = SqlStore::connect(
+            &settings.database_url,
+            PoolOptions {
+                max_size: settings.database_pool_size,
+                timeout: settings.storage_timeout,
+            },
+        )
+        .await
+        .map_err(|source| StorageError::Database {
+            setting: "PALISADE_DATABASE_URL",
+            source,
+        })?;
+        let ephemeral = palisade_store::open_ephemeral(
+            settings.redis_url.as_deref(),
+            &settings.redis_key_prefix,
+            settings.ephemeral_max_entries,
+        )
+        .await
+        .map_err(StorageError::Redis)?;
+        Ok(Self { sql, ephemeral })
+    }
+}

@@ -1,0 +1,91 @@
+//! The server's own endpoints: health, readiness, metrics, static assets, headers, 404s.
+
+use crate::harness::spawn_app;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn health_and_readiness_answer_200_on_a_fresh_server() {
+    let app = spawn_app().await;
+    let live = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["ephemeral_store"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_status_and_report_the_pool() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        app.client.get(app.url("/healthz")).send().await.unwrap();
+    }
+    app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    let healthz = text
+        .lines()
+        .find(|l| {
+            l.starts_with("palisade_http_requests_total")
+                && l.contains(r#"route="/healthz""#)
+                && l.contains(r#"status="200""#)
+        })
+        .unwrap_or_else(|| panic!("no healthz counter in:\n{text}"));
+    let count: f64 = healthz.rsplit(' ').next().unwrap().parse().unwrap();
+    // The recorder is process-wide and tests run in parallel: at least our three.
+    assert!(count >= 3.0, "{healthz}");
+    assert!(text.contains(r#"route="unmatched""#) && text.contains(r#"status="404""#));
+    assert!(text.contains("palisade_http_request_duration_seconds_bucket"));
+    assert!(text.contains("palisade_db_pool_max_connections"));
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in ["/", "/healthz", "/readyz", "/metrics", "/nowhere"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in ["frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!h.contains_key("server"), "{path} announces a server banner");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_get_an_html_404_that_does_not_echo_the_path() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/%3Cscript%3Ealert(1)%3C%2Fscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Page not found"));
+    assert!(!body.contains("script"), "{body}");
+}
+
+#[tokio::test]
+async fn the_stylesheet_is_served_under_its_content_hash_and_cached_for_good() {
+    let app = spawn_app().await;
+    let home = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let path = palisade_pages::assets::STYLESHEET.path();
+    assert!(home.contains(path), "{home}");
+    let css = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
+    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    let stale = app.client.get(app.url("/static/palisade.css")).send().await.unwrap();
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+}
