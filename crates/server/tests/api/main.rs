@@ -7,4 +7,6 @@
 mod cli;
 mod foundation;
 mod harness;
+mod oidc_flow;
+mod support;
 mod readiness;

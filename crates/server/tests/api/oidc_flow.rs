@@ -1,0 +1,95 @@
+//! The whole browser login, driven by a real relying party: the `openidconnect` crate does
+//! discovery, builds the authorization URL with PKCE and a nonce, exchanges the code, verifies
+//! the ID token against the JWKS, calls userinfo and refreshes; `reqwest` with a cookie jar
+//! plays the browser on the login and consent forms.
+
+use crate::harness::spawn_app;
+use crate::support::{Browser, ClientSpec, create_user, query_param, register_client};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+
+fn rp_http() -> openidconnect::reqwest::Client {
+    // Relying parties must not follow redirects from the provider (SSRF).
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_relying_party_logs_a_user_in_verifies_the_id_token_reads_userinfo_and_refreshes() {
+    let app = spawn_app().await;
+    let rp = register_client(&app, ClientSpec::default()).await;
+    let alice = create_user(&app, "alice").await;
+    let http = rp_http();
+
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http)
+        .await
+        .expect("discovery and JWKS");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.id.clone()),
+        Some(ClientSecret::new(rp.secret.clone().unwrap())),
+    )
+    .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let browser = Browser::new();
+    let back = browser.authorize(url.as_str(), "alice").await;
+    assert!(back.starts_with(&rp.redirect_uri), "{back}");
+    assert_eq!(query_param(&back, "state").as_deref(), Some(csrf.secret().as_str()));
+    assert_eq!(query_param(&back, "iss").as_deref(), Some(app.base_url.as_str()));
+    let code = query_param(&back, "code").expect("a code");
+
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token for openid");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("the ID token verifies against the JWKS");
+    assert_eq!(claims.subject().as_str(), alice.0);
+    assert!(claims.auth_time().is_some());
+    assert_eq!(claims.issuer().as_str(), app.base_url);
+
+    let userinfo: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(userinfo.subject().as_str(), alice.0);
+    assert_eq!(userinfo.preferred_username().unwrap().as_str(), "alice");
+    assert_eq!(userinfo.email().unwrap().as_str(), "alice@example.com");
+
+    let first_refresh = tokens.refresh_token().expect("offline_access gives a refresh token");
+    let refreshed = client
+        .exchange_refresh_token(first_refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    let second_refresh = refreshed.refresh_token().expect("rotation gives a new refresh token");
+    assert_ne!(second_refresh.secret(), first_refresh.secret());
+    let again = client
+        .exchange_refresh_token(&RefreshToken::new(second_refresh.secret().clone()))
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("the rotated token refreshes");
+    assert!(again.refresh_token().is_some());
+}

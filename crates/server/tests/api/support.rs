@@ -1,0 +1,200 @@
+//! Test fixtures for the protocol: clients, users, and a browser that logs in and consents.
+
+use crate::harness::TestApp;
+use chrono::Utc;
+use palisade_core::model::{Client, ClientId, ClientType, NewUser, UserId, Username};
+use palisade_core::ports::{ClientRepository, UserRepository};
+use palisade_core::{Secret, TokenHash};
+use reqwest::StatusCode;
+use url::Url;
+
+pub const REDIRECT_URI: &str = "https://rp.example/cb";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A registered client and its secret (if confidential).
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// What kind of client to register.
+pub struct ClientSpec {
+    pub confidential: bool,
+    pub auth_method: &'static str,
+    pub grant_types: Vec<&'static str>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<&'static str>,
+    pub application_type: &'static str,
+    pub id_token_alg: Option<&'static str>,
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl Default for ClientSpec {
+    fn default() -> Self {
+        Self {
+            confidential: true,
+            auth_method: "client_secret_basic",
+            grant_types: vec!["authorization_code", "refresh_token"],
+            redirect_uris: vec![REDIRECT_URI.into()],
+            scopes: vec![],
+            application_type: "web",
+            id_token_alg: None,
+            post_logout_redirect_uris: vec!["https://rp.example/signed-out".into()],
+        }
+    }
+}
+
+pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
+    let id = app.state.engine.secrets.token();
+    let secret = spec.confidential.then(|| app.state.engine.secrets.token());
+    let client = Client {
+        id: ClientId(id.clone()),
+        name: "Example RP".into(),
+        client_type: if spec.confidential { ClientType::Confidential } else { ClientType::Public },
+        application_type: spec.application_type.into(),
+        secret_hash: secret.as_deref().map(TokenHash::of),
+        token_endpoint_auth_method: spec.auth_method.into(),
+        grant_types: spec.grant_types.iter().map(|s| s.to_string()).collect(),
+        response_types: vec!["code".into()],
+        redirect_uris: spec.redirect_uris.clone(),
+        post_logout_redirect_uris: spec.post_logout_redirect_uris,
+        scopes: spec.scopes.iter().map(|s| s.to_string()).collect(),
+        access_token_ttl_secs: None,
+        refresh_token_ttl_secs: None,
+        id_token_signed_response_alg: spec.id_token_alg.map(str::to_owned),
+        registration_access_token_hash: None,
+        jwks: None,
+        created_at: Utc::now(),
+    };
+    app.state.sql.insert_client(client).await.unwrap();
+    TestClient {
+        id,
+        secret,
+        redirect_uri: spec.redirect_uris[0].clone(),
+    }
+}
+
+pub async fn create_user(app: &TestApp, username: &str) -> UserId {
+    let hash = app.state.passwords.hash(&Secret::new(PASSWORD)).await.unwrap();
+    let user = app
+        .state
+        .sql
+        .insert_user(NewUser {
+            id: UserId(uuid::Uuid::new_v4().to_string()),
+            username: Username::parse(username).unwrap(),
+            email: Some(format!("{username}@example.com")),
+            display_name: Some(format!("{username} Example")),
+            password_hash: hash,
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    user.id
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden {name} in:\n{html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_owned()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "expected a 303, got {}", res.status());
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A browser with its own cookie jar.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .cookie_store(true)
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(url).form(form).send().await.unwrap()
+    }
+
+    /// Fills the login form at `login_url`; returns the response to the POST.
+    pub async fn log_in(&self, login_url: &str, username: &str, password: &str) -> reqwest::Response {
+        let page = self.get(login_url).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let action = Url::parse(login_url).unwrap().join("/login").unwrap();
+        self.post_form(
+            action.as_str(),
+            &[
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("interaction_id", &hidden(&html, "interaction_id")),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Answers the consent page at `consent_url`.
+    pub async fn consent(&self, consent_url: &str, decision: &str) -> reqwest::Response {
+        let page = self.get(consent_url).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = page.text().await.unwrap();
+        let action = Url::parse(consent_url).unwrap().join("/consent").unwrap();
+        self.post_form(
+            action.as_str(),
+            &[
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("interaction_id", &hidden(&html, "interaction_id")),
+                ("decision", decision),
+            ],
+        )
+        .await
+    }
+
+    /// Follows /authorize through login and consent to the client's redirect; returns it.
+    pub async fn authorize(&self, authorize_url: &str, username: &str) -> String {
+        let mut next = location(&self.get(authorize_url).await);
+        if next.contains("/login?") {
+            next = location(&self.log_in(&next, username, PASSWORD).await);
+        }
+        if next.contains("/consent?") {
+            next = location(&self.consent(&next, "allow").await);
+        }
+        next
+    }
+}
+
+/// A PKCE pair (RFC 7636 §4.1-4.2).
+pub fn pkce_pair() -> (String, String) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = palisade_core::SecretGenerator::token(&palisade_core::OsSecrets);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
