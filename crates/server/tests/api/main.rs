@@ -4,9 +4,11 @@
 //! ephemeral-store namespace, chosen by the environment: SQLite + in-process by default,
 //! PostgreSQL / Redis when `PALISADE_TEST_DATABASE_URL` / `PALISADE_TEST_REDIS_URL` are set.
 
+mod authorize_rules;
 mod cli;
 mod foundation;
 mod harness;
 mod oidc_flow;
 mod support;
+mod token_rules;
 mod readiness;
