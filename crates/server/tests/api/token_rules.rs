@@ -162,47 +162,14 @@ async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once() {
     create_user(&app, "alice").await;
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid").await;
     let form = exchange(&client, &code, &verifier);
-    let attempts = (0..20).map(|_| token(&app, &client, &form));
-    let answers = futures_join_all(attempts).await;
+    // All twenty are in flight at once: each is its own HTTP request to a two-worker server.
+    let answers = futures_util::future::join_all((0..20).map(|_| token(&app, &client, &form))).await;
     let ok = answers.iter().filter(|a| a.status == StatusCode::OK).count();
     assert_eq!(ok, 1, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
     assert!(answers
         .iter()
         .filter(|a| a.status != StatusCode::OK)
         .all(|a| a.body["error"] == "invalid_grant"));
-}
-
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(f);
-    }
-    let mut out = Vec::new();
-    // Poll them together: each is a separate in-flight HTTP request.
-    let joined = async {
-        let handles: Vec<_> = set.into_iter().map(Box::pin).collect();
-        let mut results = Vec::with_capacity(handles.len());
-        let mut pending: Vec<_> = handles.into_iter().map(Some).collect();
-        std::future::poll_fn(|cx| {
-            let mut done = true;
-            for slot in pending.iter_mut() {
-                if let Some(fut) = slot {
-                    match fut.as_mut().poll(cx) {
-                        std::task::Poll::Ready(v) => {
-                            results.push(v);
-                            *slot = None;
-                        }
-                        std::task::Poll::Pending => done = false,
-                    }
-                }
-            }
-            if done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-        })
-        .await;
-        results
-    };
-    out.extend(joined.await);
-    out
 }
 
 #[tokio::test]
