@@ -1,58 +1,196 @@
-//! Checking a user's password at the login form.
+//! Checking a user's password at the login form, under the attempt limits and the account lock
+//! of [`crate::guard`]. OWASP Authentication Cheat Sheet ("Authentication and Error Messages",
+//! "Account Lockout"); NIST SP 800-63B §5.2.2; THREATS.md LF-02 to LF-06, RC-05.
 //!
-//! Every failure looks the same to the caller (unknown user, wrong password, disabled
-//! account) and costs the same: unknown and disabled accounts get a dummy verification.
+//! Every failure looks the same to the caller (unknown user, wrong password, disabled or
+//! locked account) and costs about the same: unknown and disabled accounts get a dummy
+//! verification, a locked account or a full streak gets none, whichever the account. The
+//! order of the steps is the point:
+//!
+//! 1. the client IP and its prefix are under their limits (else 429, nothing else done);
+//! 2. a hashing slot is free (else 503 at once, before any database work: saturation never
+//!    costs the account an attempt);
+//! 3. the account is looked up and its durable lock is not in force (checked while holding the slot, so at most the other
+//!    slot holders can slip past a lock being written);
+//! 4. an attempt is reserved on the account's streak (else fail without verifying);
+//! 5. the password is verified; a failure counts against the IP and may lock the account, a
+//!    success resets the streak and upgrades an outdated hash.
 
-use crate::password::Verification;
+use crate::guard::{
+    AccountKey, AttemptContext, CredentialKind, FailureReason, Reservation, Throttled,
+};
+use crate::password::{
+    HashPermit, PasswordError, SATURATED_RETRY_AFTER, Verification, is_too_long,
+};
 use crate::server::AuthorizationServer;
-use palisade_core::model::{User, Username};
+use palisade_core::model::{AccountLockout, AuditEvent, AuditOutcome, User, Username};
 use palisade_core::{OAuthError, Secret};
+use std::time::Duration;
 
 /// The outcome of a credential check.
 #[derive(Debug)]
 pub enum CredentialCheck {
     Valid(User),
+    /// Wrong credentials, or an account that may not log in now: one generic answer.
     Invalid,
+    /// Too many failures from this address: 429 + `Retry-After`.
+    Throttled(Throttled),
+    /// Every hashing slot is busy: 503 + `Retry-After`.
+    Busy {
+        retry_after: Duration,
+    },
 }
 
 impl AuthorizationServer {
-    /// Verifies `username` and `password`. Storage trouble is an error (fail closed), not an
-    /// "invalid" answer.
+    /// Verifies `username` and `password` from `context`. Storage trouble is an error (fail
+    /// closed, 503), never an "invalid" answer and never a skipped limit.
     pub async fn check_credentials(
         &self,
         username: &str,
         password: &Secret,
+        context: &AttemptContext,
     ) -> Result<CredentialCheck, OAuthError> {
+        let guard = &self.guard;
+        if let Some(throttled) = guard
+            .check_source(CredentialKind::Password, context.client_ip)
+            .await?
+        {
+            tracing::info!(target: "audit", action = "login", outcome = "throttled", client_ip = ?context.client_ip, retry_after_secs = throttled.retry_after_secs());
+            return Ok(CredentialCheck::Throttled(throttled));
+        }
+        // Over-long passwords fail like wrong ones, without a slot and without hashing.
+        let permit = if is_too_long(password) {
+            None
+        } else {
+            match self.passwords.permit().await {
+                Ok(permit) => Some(permit),
+                Err(PasswordError::Saturated) => {
+                    // Debug only: under a flood a line per refusal would be the next bottleneck;
+                    // the 503s show in the request metrics.
+                    tracing::debug!(client_ip = ?context.client_ip, "password hashing saturated; login answered 503");
+                    return Ok(CredentialCheck::Busy {
+                        retry_after: SATURATED_RETRY_AFTER,
+                    });
+                }
+                Err(e) => return Err(OAuthError::server_error(e)),
+            }
+        };
+        let account = AccountKey::of(username);
         let user = match Username::parse(username) {
             Ok(name) => self.users.find_user_by_username(&name).await?,
             Err(_) => None,
         };
-        let Some(user) = user.filter(|u| !u.is_disabled) else {
-            self.passwords
-                .verify_dummy(password)
-                .await
-                .map_err(OAuthError::server_error)?;
-            return Ok(CredentialCheck::Invalid);
+        let live = user.as_ref().filter(|u| !u.is_disabled);
+        let lockout = guard.find_lockout(live.map(|u| &u.id)).await?;
+        let failure = |reason| self.login_failed(user.as_ref(), reason, context);
+        if guard.is_locked(lockout.as_ref()) {
+            drop(permit);
+            return failure(FailureReason::AccountLocked).await;
+        }
+        let Reservation::Granted { completes_streak } = guard.reserve(&account).await? else {
+            drop(permit);
+            return failure(FailureReason::TooManyFailures).await;
         };
-        match self
-            .passwords
-            .verify(password, &user.password_hash)
-            .await
-            .map_err(OAuthError::server_error)?
-        {
-            Verification::Mismatch => Ok(CredentialCheck::Invalid),
-            Verification::Match { needs_rehash } => {
-                if needs_rehash {
-                    self.rehash(&user, password).await;
+        let verification = match (live, &permit) {
+            (_, None) => Ok(Verification::Mismatch),
+            (Some(user), Some(permit)) => permit.verify(password, &user.password_hash).await,
+            (None, Some(permit)) => permit.verify_dummy(password).await,
+        }
+        .map_err(|e| {
+            if matches!(e, PasswordError::OutOfPolicy(_)) {
+                tracing::error!(user = ?live.map(|u| &u.id), error = %e, "ALERT: a stored password hash is out of policy and was not verified");
+            }
+            OAuthError::server_error(e)
+        })?;
+        // The rest is bookkeeping: free the slot for the next login unless a rehash needs it.
+        let permit =
+            permit.filter(|_| matches!(verification, Verification::Match { needs_rehash: true }));
+        let Some(user) = live else {
+            let reason = match &user {
+                Some(_) => FailureReason::AccountDisabled,
+                None => FailureReason::UnknownAccount,
+            };
+            return failure(reason).await;
+        };
+        match verification {
+            Verification::Mismatch => {
+                if completes_streak {
+                    guard.lock(&account, user, context).await?;
                 }
-                Ok(CredentialCheck::Valid(user))
+                failure(FailureReason::WrongPassword).await
+            }
+            Verification::Match { needs_rehash } => {
+                if needs_rehash && let Some(permit) = permit {
+                    self.rehash(user, password, &permit).await;
+                }
+                guard.reset(&account, &user.id, lockout.as_ref()).await?;
+                self.login_succeeded(user, lockout.as_ref(), context).await;
+                Ok(CredentialCheck::Valid(user.clone()))
             }
         }
     }
 
-    /// Upgrades a hash made with older parameters; a failure only delays the upgrade.
-    async fn rehash(&self, user: &User, password: &Secret) {
-        let result = match self.passwords.hash_for_rehash(password).await {
+    /// Counts a failure against the client's address and writes the audit event.
+    async fn login_failed(
+        &self,
+        user: Option<&User>,
+        reason: FailureReason,
+        context: &AttemptContext,
+    ) -> Result<CredentialCheck, OAuthError> {
+        self.guard
+            .record_source_failure(CredentialKind::Password, context.client_ip)
+            .await?;
+        let subject = user.map(|u| format!("user:{}", u.id));
+        self.guard
+            .record(AuditEvent {
+                occurred_at: self.clock.now(),
+                actor: subject.clone().unwrap_or_else(|| "anonymous".into()),
+                action: "login".into(),
+                target: subject,
+                outcome: AuditOutcome::Failure,
+                client_ip: context.client_ip.map(|ip| ip.to_string()),
+                details: Some(
+                    serde_json::json!({
+                        "reason": reason.as_str(),
+                        "client_id": context.client_id,
+                    })
+                    .to_string(),
+                ),
+            })
+            .await;
+        Ok(CredentialCheck::Invalid)
+    }
+
+    async fn login_succeeded(
+        &self,
+        user: &User,
+        lockout: Option<&AccountLockout>,
+        context: &AttemptContext,
+    ) {
+        let subject = format!("user:{}", user.id);
+        self.guard
+            .record(AuditEvent {
+                occurred_at: self.clock.now(),
+                actor: subject.clone(),
+                action: "login".into(),
+                target: Some(subject),
+                outcome: AuditOutcome::Success,
+                client_ip: context.client_ip.map(|ip| ip.to_string()),
+                details: Some(
+                    serde_json::json!({
+                        "client_id": context.client_id,
+                        "previous_locks": lockout.map_or(0, |l| l.lock_count),
+                    })
+                    .to_string(),
+                ),
+            })
+            .await;
+    }
+
+    /// Upgrades a hash made with older parameters, on the slot already held; a failure only
+    /// delays the upgrade.
+    async fn rehash(&self, user: &User, password: &Secret, permit: &HashPermit) {
+        let result = match permit.hash_unchecked(password).await {
             Ok(hash) => self
                 .users
                 .update_password_hash(&user.id, &hash, self.clock.now())

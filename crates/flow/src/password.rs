@@ -1,14 +1,24 @@
 //! Password hashing with argon2id (RFC 9106; OWASP Password Storage Cheat Sheet parameters).
 //!
 //! Hashing costs ~30 ms of one core, so it never runs on an async worker: every hash and
-//! verification goes to tokio's blocking pool, at most `concurrency` at a time.
+//! verification goes to tokio's blocking pool, at most `concurrency` at a time. Work beyond
+//! that waits in a short, bounded queue (at most `queue` callers, each at most
+//! [`QUEUE_WAIT`]); past it the caller gets [`PasswordError::Saturated`] at once and answers
+//! 503 + `Retry-After`, so a login flood costs memory for a few queued requests, not for every
+//! one (OWASP Password Storage Cheat Sheet, "denial of service"; THREATS.md LF-06).
+//!
+//! New passwords follow NIST SP 800-63B §5.1.1.2: at least 8 characters, at most 1024, and not
+//! one of the 10,000 most common passwords ([`is_common_password`]).
 
 use argon2::password_hash::phc;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use palisade_core::model::PasswordHash;
 use palisade_core::secret::Secret;
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The OWASP minimum for argon2id: 19 MiB, two passes, one lane.
 pub const OWASP_MIN_MEMORY_KIB: u32 = 19_456;
@@ -18,6 +28,39 @@ pub const OWASP_MIN_ITERATIONS: u32 = 2;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longer passwords are refused before hashing, so nobody can make the server hash megabytes.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// How long a caller may wait in the queue for a hashing slot before it is told to come back.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
+/// What `Retry-After` says when the pool is saturated: one verification's worth of patience.
+pub const SATURATED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A stored hash may cost at most this many times the configured memory or passes (and never
+/// less than these floors) before we refuse to verify it: a planted `m=4194304,t=100` row must
+/// not let one login pin a core and 4 GiB (THREATS.md LF-06).
+const STORED_COST_FACTOR: u32 = 4;
+const STORED_MEMORY_FLOOR_KIB: u32 = 256 * 1024;
+const STORED_ITERATIONS_FLOOR: u32 = 16;
+const STORED_PARALLELISM_FLOOR: u32 = 16;
+
+/// The 10,000 most common passwords, lower-cased (see the header of the file for its source).
+const COMMON_PASSWORDS_FILE: &str = include_str!("../data/common-passwords.txt");
+
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    COMMON_PASSWORDS_FILE
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+});
+
+/// Whether `password` is on the common-password list. Case-insensitive: `Dragon` is as
+/// guessable as `dragon` (the list itself is lower-cased).
+pub fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
+}
+
+/// How many entries the common-password list holds (for docs and tests).
+pub fn common_password_count() -> usize {
+    COMMON_PASSWORDS.len()
+}
 
 /// argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -50,20 +93,38 @@ pub enum PasswordError {
     TooShort,
     #[error("a password has at most {MAX_PASSWORD_CHARS} characters")]
     TooLong,
+    #[error("this password is one of the 10,000 most common; choose another")]
+    Common,
     #[error("invalid argon2 parameters: {0}")]
     InvalidSettings(String),
+    /// Every hashing slot is busy and the queue is full (or the wait ran out): try again later.
+    #[error("password hashing is saturated; retry later")]
+    Saturated,
+    /// The stored hash asks for more work than policy allows; it is not verified.
+    #[error("stored password hash is out of policy: {0}")]
+    OutOfPolicy(String),
     #[error("password hashing failed: {0}")]
     Internal(String),
 }
 
-/// Checks a new password against the length rules; the common-password list comes on top.
-pub fn check_new_password(password: &Secret) -> Result<(), PasswordError> {
+/// Checks the length rules only: what every stored password, old or new, satisfies.
+pub fn check_password_length(password: &Secret) -> Result<(), PasswordError> {
     let chars = password.expose().chars().count();
     if chars < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
     if chars > MAX_PASSWORD_CHARS {
         return Err(PasswordError::TooLong);
+    }
+    Ok(())
+}
+
+/// The policy for a password being set (`user add`, `user passwd`, admin reset): the length
+/// rules and the common-password list (NIST SP 800-63B §5.1.1.2).
+pub fn check_new_password(password: &Secret) -> Result<(), PasswordError> {
+    check_password_length(password)?;
+    if is_common_password(password.expose()) {
+        return Err(PasswordError::Common);
     }
     Ok(())
 }
@@ -83,6 +144,12 @@ pub enum Verification {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// How many callers may wait for a permit at once.
+    queue_limit: usize,
+    waiting: Arc<AtomicUsize>,
+    /// argon2 computations started (hashes and verifications, dummy ones included), so tests
+    /// and metrics can count the work an attack made us do.
+    verifications: Arc<AtomicU64>,
     /// A real hash of a random password, verified against when the account is unknown, so that
     /// "no such user" costs the same as "wrong password".
     dummy_hash: Arc<str>,
@@ -92,11 +159,36 @@ impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("params", &self.params)
+            .field("queue_limit", &self.queue_limit)
             .finish_non_exhaustive()
     }
 }
 
+/// A reserved hashing slot. Holding it lets a caller decide (check a lock, reserve an attempt)
+/// knowing the verification will not be refused for lack of capacity afterwards.
+pub struct HashPermit {
+    hasher: PasswordHasher,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::fmt::Debug for HashPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashPermit")
+    }
+}
+
+/// Decrements the waiting count however the wait ends (including the request being dropped).
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl PasswordHasher {
+    /// A hasher running at most `concurrency` argon2 computations at once, with a queue of
+    /// twice that many waiters.
     pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, PasswordError> {
         let params = Params::new(
             settings.memory_kib,
@@ -106,68 +198,171 @@ impl PasswordHasher {
         )
         .map_err(|e| PasswordError::InvalidSettings(e.to_string()))?;
         let dummy = hash_with(&params, palisade_core::OsSecrets::token_bytes().as_slice())?;
+        let concurrency = concurrency.max(1);
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            queue_limit: concurrency.saturating_mul(2),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            verifications: Arc::new(AtomicU64::new(0)),
             dummy_hash: dummy.0.into(),
         })
     }
 
-    /// Hashes a password (checking its length first).
+    /// Sets how many callers may wait for a slot (0: refuse as soon as every slot is busy).
+    pub fn with_queue(mut self, queue_limit: usize) -> Self {
+        self.queue_limit = queue_limit;
+        self
+    }
+
+    /// How many argon2 verifications have run (or started) since start-up, dummy ones included.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Acquire)
+    }
+
+    /// Takes a hashing slot: at once if one is free, else after waiting in the bounded queue
+    /// for at most [`QUEUE_WAIT`]; `Saturated` when the queue is full or the wait runs out.
+    pub async fn permit(&self) -> Result<HashPermit, PasswordError> {
+        let wrap = |permit| HashPermit {
+            hasher: self.clone(),
+            _permit: permit,
+        };
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => return Ok(wrap(permit)),
+            Err(tokio::sync::TryAcquireError::Closed) => {
+                return Err(PasswordError::Internal("the hashing pool is closed".into()));
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => {}
+        }
+        // Join the queue only if there is room; the count is checked and taken in one step.
+        let joined = self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.queue_limit).then_some(n + 1)
+            })
+            .is_ok();
+        if !joined {
+            return Err(PasswordError::Saturated);
+        }
+        let _waiting = Waiting(self.waiting.clone());
+        match tokio::time::timeout(QUEUE_WAIT, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(wrap(permit)),
+            Ok(Err(e)) => Err(PasswordError::Internal(e.to_string())),
+            Err(_) => Err(PasswordError::Saturated),
+        }
+    }
+
+    /// Hashes a new password: the policy first ([`check_new_password`]), then argon2id.
     pub async fn hash(&self, password: &Secret) -> Result<PasswordHash, PasswordError> {
         check_new_password(password)?;
-        let params = self.params.clone();
-        let password = password.clone();
-        self.on_blocking_pool(move || hash_with(&params, password.expose().as_bytes()))
-            .await
+        self.permit().await?.hash_unchecked(password).await
     }
 
     /// Hashes an already-accepted password with the current parameters (no policy check: it
     /// is the user's existing password being upgraded, not a new one).
     pub async fn hash_for_rehash(&self, password: &Secret) -> Result<PasswordHash, PasswordError> {
-        let params = self.params.clone();
-        let password = password.clone();
-        self.on_blocking_pool(move || hash_with(&params, password.expose().as_bytes()))
-            .await
+        self.permit().await?.hash_unchecked(password).await
     }
 
-    /// Verifies a password. Over-long input is a mismatch without hashing.
+    /// Verifies a password. Over-long input is a mismatch without hashing (and without
+    /// waiting for a slot).
     pub async fn verify(
         &self,
         password: &Secret,
         stored: &PasswordHash,
     ) -> Result<Verification, PasswordError> {
-        if password.expose().chars().count() > MAX_PASSWORD_CHARS {
+        if is_too_long(password) {
             return Ok(Verification::Mismatch);
         }
-        let params = self.params.clone();
-        let password = password.clone();
-        let stored = stored.0.clone();
-        self.on_blocking_pool(move || verify_with(&params, password.expose().as_bytes(), &stored))
-            .await
+        self.permit().await?.verify(password, stored).await
     }
 
     /// Spends the same effort as a real verification and always fails; for unknown accounts.
     pub async fn verify_dummy(&self, password: &Secret) -> Result<Verification, PasswordError> {
-        let dummy = PasswordHash(self.dummy_hash.to_string());
+        if is_too_long(password) {
+            return Ok(Verification::Mismatch);
+        }
+        self.permit().await?.verify_dummy(password).await
+    }
+
+    /// Whether a stored hash may be verified under the current policy.
+    fn check_stored_cost(&self, parsed: &Params) -> Result<(), PasswordError> {
+        let ceiling =
+            |current: u32, floor: u32| current.saturating_mul(STORED_COST_FACTOR).max(floor);
+        let too_much = parsed.m_cost() > ceiling(self.params.m_cost(), STORED_MEMORY_FLOOR_KIB)
+            || parsed.t_cost() > ceiling(self.params.t_cost(), STORED_ITERATIONS_FLOOR)
+            || parsed.p_cost() > ceiling(self.params.p_cost(), STORED_PARALLELISM_FLOOR);
+        if too_much {
+            return Err(PasswordError::OutOfPolicy(format!(
+                "m={},t={},p={}",
+                parsed.m_cost(),
+                parsed.t_cost(),
+                parsed.p_cost()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl HashPermit {
+    /// Verifies `password` against `stored` on the blocking pool. Over-long input is a mismatch
+    /// without hashing.
+    pub async fn verify(
+        &self,
+        password: &Secret,
+        stored: &PasswordHash,
+    ) -> Result<Verification, PasswordError> {
+        if is_too_long(password) {
+            return Ok(Verification::Mismatch);
+        }
+        let parsed = phc::PasswordHash::new(&stored.0)
+            .map_err(|e| PasswordError::Internal(format!("stored hash is not PHC: {e}")))?;
+        let stored_params = Params::try_from(&parsed)
+            .map_err(|e| PasswordError::OutOfPolicy(format!("unreadable parameters: {e}")))?;
+        self.hasher.check_stored_cost(&stored_params)?;
+        let params = self.hasher.params.clone();
+        let password = password.clone();
+        let stored = stored.0.clone();
+        self.hasher.verifications.fetch_add(1, Ordering::AcqRel);
+        run_blocking(move || verify_with(&params, password.expose().as_bytes(), &stored)).await
+    }
+
+    /// The dummy verification for unknown or disabled accounts: same cost, never a match.
+    pub async fn verify_dummy(&self, password: &Secret) -> Result<Verification, PasswordError> {
+        let dummy = PasswordHash(self.hasher.dummy_hash.to_string());
         self.verify(password, &dummy)
             .await
             .map(|_| Verification::Mismatch)
     }
 
-    async fn on_blocking_pool<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| PasswordError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| PasswordError::Internal(e.to_string()))?
+    /// Hashes with the current parameters, without the new-password policy (for rehashing a
+    /// password that just verified).
+    pub async fn hash_unchecked(&self, password: &Secret) -> Result<PasswordHash, PasswordError> {
+        if is_too_long(password) {
+            return Err(PasswordError::TooLong);
+        }
+        let params = self.hasher.params.clone();
+        let password = password.clone();
+        run_blocking(move || hash_with(&params, password.expose().as_bytes())).await
     }
+}
+
+/// Whether a presented password is over [`MAX_PASSWORD_CHARS`]: such input is refused (or
+/// fails to verify) without being hashed.
+pub fn is_too_long(password: &Secret) -> bool {
+    // Bytes first: a string of more than 4 x MAX bytes has more than MAX characters, and
+    // counting characters of a megabyte is the work we are avoiding.
+    let bytes = password.expose().len();
+    bytes > MAX_PASSWORD_CHARS * 4
+        || (bytes > MAX_PASSWORD_CHARS && password.expose().chars().count() > MAX_PASSWORD_CHARS)
+}
+
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+) -> Result<T, PasswordError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| PasswordError::Internal(e.to_string()))?
 }
 
 fn argon2id(params: &Params) -> Argon2<'static> {
@@ -286,6 +481,119 @@ mod tests {
             hasher.verify_dummy(&Secret::new("anything")).await.unwrap(),
             Verification::Mismatch
         );
+    }
+
+    #[tokio::test]
+    async fn a_full_pool_with_a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue(0);
+        let held = hasher.permit().await.unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            hasher.permit().await,
+            Err(PasswordError::Saturated)
+        ));
+        assert!(started.elapsed() < Duration::from_millis(100));
+        drop(held);
+        assert!(hasher.permit().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_queued_caller_gets_the_next_free_slot_and_gives_up_after_the_wait() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue(1);
+        let held = hasher.permit().await.unwrap();
+        // One waiter fits; a second is refused while the first waits.
+        let waiter = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.permit().await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(
+            hasher.permit().await,
+            Err(PasswordError::Saturated)
+        ));
+        drop(held);
+        assert!(waiter.await.unwrap().is_ok());
+        // Nobody releases now: the waiter gives up after QUEUE_WAIT.
+        let _held = hasher.permit().await.unwrap();
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            hasher.permit().await,
+            Err(PasswordError::Saturated)
+        ));
+        assert!(started.elapsed() >= QUEUE_WAIT);
+    }
+
+    #[tokio::test]
+    async fn verifications_are_counted_but_over_long_input_costs_none() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let hash = hasher.hash(&Secret::new("long enough")).await.unwrap();
+        let before = hasher.verifications();
+        hasher
+            .verify(&Secret::new("long enougH"), &hash)
+            .await
+            .unwrap();
+        hasher.verify_dummy(&Secret::new("whatever")).await.unwrap();
+        assert_eq!(hasher.verifications(), before + 2);
+        let huge = Secret::new("x".repeat(2000));
+        hasher.verify(&huge, &hash).await.unwrap();
+        hasher.verify_dummy(&huge).await.unwrap();
+        assert_eq!(hasher.verifications(), before + 2);
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_asking_for_absurd_cost_is_refused_unverified() {
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        // A PHC string claiming 4 GiB and 100 passes (THREATS.md LF-06); never computed.
+        let planted = PasswordHash(
+            "$argon2id$v=19$m=4194304,t=100,p=64$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY".into(),
+        );
+        let before = hasher.verifications();
+        assert!(matches!(
+            hasher.verify(&Secret::new("long enough"), &planted).await,
+            Err(PasswordError::OutOfPolicy(_))
+        ));
+        assert_eq!(hasher.verifications(), before);
+    }
+
+    #[test]
+    fn the_common_password_list_is_the_real_top_ten_thousand() {
+        assert_eq!(common_password_count(), 10_000);
+        for common in [
+            "123456",
+            "password",
+            "qwertyuiop",
+            "Password1",
+            "ILOVEYOU",
+            "trustno1",
+        ] {
+            assert!(is_common_password(common), "{common}");
+        }
+        assert!(!is_common_password("correct horse battery staple"));
+    }
+
+    #[test]
+    fn new_passwords_must_be_long_enough_and_uncommon() {
+        let cases = [
+            ("short", Some("TooShort")),
+            ("password1", Some("Common")),
+            ("baseball1", Some("Common")),
+            ("Qwertyuiop", Some("Common")),
+            ("a perfectly fine passphrase", None),
+        ];
+        for (password, expected) in cases {
+            let got = check_new_password(&Secret::new(password))
+                .err()
+                .map(|e| match e {
+                    PasswordError::TooShort => "TooShort",
+                    PasswordError::Common => "Common",
+                    _ => "other",
+                });
+            assert_eq!(got, expected, "{password}");
+        }
+        assert!(matches!(
+            check_new_password(&Secret::new("é".repeat(MAX_PASSWORD_CHARS + 1))),
+            Err(PasswordError::TooLong)
+        ));
     }
 
     #[test]

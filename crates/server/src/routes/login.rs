@@ -1,14 +1,22 @@
 //! `GET`/`POST /login`: the login form of an interaction.
 //!
 //! Wrong credentials re-render the form with one generic message, whatever the reason (unknown
-//! user, wrong password, disabled account). A successful login always mints a new session id.
+//! user, wrong password, disabled or locked account): byte-identical pages apart from the
+//! echoed username. Too many failures from the client's address re-render it with status 429,
+//! `Retry-After` and a "try again in N minutes" message (RFC 6585 §4); a saturated hashing pool
+//! with 503 and `Retry-After` (RFC 9110 §15.6.4). A successful login always mints a new
+//! session id. The limits and the lock live in the engine (palisade_flow::guard).
 
 use crate::app::AppState;
+use crate::client_ip::client_ip;
 use crate::forms;
 use crate::respond::{self, error_page, html, see_other};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use palisade_core::{OAuthError, Secret};
+use palisade_flow::guard::AttemptContext;
 use palisade_flow::interaction::{Interaction, NextStep};
 use palisade_flow::login::CredentialCheck;
 use palisade_flow::session::BrowserSession;
@@ -16,6 +24,10 @@ use palisade_pages::LoginPage;
 
 /// The one message for every failed login.
 const INVALID_CREDENTIALS: &str = "The username or password is incorrect.";
+/// When every password-hashing slot is busy.
+const BUSY: &str = "The service is busy. Please try again in a moment.";
+/// `Retry-After` when the stores are unreachable (as the JSON endpoints say).
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 /// The browser's session, if its cookie names a live one.
 pub async fn current_session(
@@ -49,7 +61,7 @@ pub async fn interaction_of(
     {
         Ok(Some(interaction)) => Ok(interaction),
         Ok(None) => Err(expired()),
-        Err(e) => Err(error_page(&e.into())),
+        Err(e) => Err(failure_page(&e.into())),
     }
 }
 
@@ -63,7 +75,12 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     render(&state, &interaction, &hint, None)
 }
 
-fn render(state: &AppState, interaction: &Interaction, username: &str, error: Option<&str>) -> HttpResponse {
+fn render(
+    state: &AppState,
+    interaction: &Interaction,
+    username: &str,
+    error: Option<&str>,
+) -> HttpResponse {
     let action = state.endpoint("/login");
     html(
         LoginPage {
@@ -78,28 +95,63 @@ fn render(state: &AppState, interaction: &Interaction, username: &str, error: Op
     )
 }
 
-pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if let Err(e) = forms::check_same_origin(&req, &state.settings.issuer) {
         return forbidden(&e);
     }
     let form = forms::pairs(&body);
-    let mut interaction = match interaction_of(&req, &state, forms::get(&form, "interaction_id")).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
+    let mut interaction =
+        match interaction_of(&req, &state, forms::get(&form, "interaction_id")).await {
+            Ok(i) => i,
+            Err(page) => return page,
+        };
     if !forms::csrf_matches(&interaction.csrf_token, forms::get(&form, "csrf_token")) {
-        return forbidden(&OAuthError::access_denied("the form has expired; reload the page"));
+        return forbidden(&OAuthError::access_denied(
+            "the form has expired; reload the page",
+        ));
     }
     let username = forms::get(&form, "username").unwrap_or_default();
     let password = Secret::new(forms::get(&form, "password").unwrap_or_default());
     let engine = &state.engine;
-    let user = match engine.check_credentials(username, &password).await {
+    let context = AttemptContext {
+        client_ip: client_ip(&req, &state.settings.trusted_proxies),
+        client_id: Some(interaction.request.client_id.to_string()),
+    };
+    // The engine writes the audit events (login success/failure, lockout).
+    let user = match engine
+        .check_credentials(username, &password, &context)
+        .await
+    {
         Ok(CredentialCheck::Valid(user)) => user,
         Ok(CredentialCheck::Invalid) => {
-            tracing::info!(target: "audit", action = "login", outcome = "failure", client = %interaction.request.client_id);
             return render(&state, &interaction, username, Some(INVALID_CREDENTIALS));
         }
-        Err(error) => return error_page(&error),
+        Ok(CredentialCheck::Throttled(throttled)) => {
+            let minutes = throttled.retry_after_minutes();
+            let message = format!(
+                "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            );
+            let page = render(&state, &interaction, username, Some(&message));
+            return with_status(
+                page,
+                StatusCode::TOO_MANY_REQUESTS,
+                throttled.retry_after_secs(),
+            );
+        }
+        Ok(CredentialCheck::Busy { retry_after }) => {
+            let page = render(&state, &interaction, username, Some(BUSY));
+            return with_status(
+                page,
+                StatusCode::SERVICE_UNAVAILABLE,
+                retry_after.as_secs().max(1),
+            );
+        }
+        Err(error) => return failure_page(&error),
     };
     // Session fixation: drop whatever session the browser had and mint a new id.
     if let Some(old) = state.cookies.read_session(&req) {
@@ -147,6 +199,30 @@ pub async fn continue_interaction(
         return error_page(&e.into());
     }
     see_other(&state.endpoint(&format!("/{page}?interaction={}", interaction.id)))
+}
+
+/// The error page for a failure; when storage is unreachable, a 503 that says when to come
+/// back (the login fails closed, it never skips the limits).
+fn failure_page(error: &OAuthError) -> HttpResponse {
+    let page = error_page(error);
+    if error.code == palisade_core::ErrorCode::TemporarilyUnavailable {
+        with_status(
+            page,
+            StatusCode::SERVICE_UNAVAILABLE,
+            STORAGE_RETRY_AFTER_SECS,
+        )
+    } else {
+        page
+    }
+}
+
+/// Sets the status of a rendered page and its `Retry-After` (seconds).
+fn with_status(mut page: HttpResponse, status: StatusCode, retry_after_secs: u64) -> HttpResponse {
+    *page.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        page.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    page
 }
 
 pub fn forbidden(error: &OAuthError) -> HttpResponse {
