@@ -1,15 +1,20 @@
-//! Client authentication at the token endpoint: RFC 6749 §2.3.1 (`client_secret_basic`,
-//! `client_secret_post`), §2.1 and §3.2.1 (public clients send only `client_id`),
-//! OIDC Core §9 (method names).
+//! Client authentication at the token, introspection and revocation endpoints: RFC 6749
+//! §2.3.1 (`client_secret_basic`, `client_secret_post`), §2.1 and §3.2.1 (public clients send
+//! only `client_id`), RFC 7523 §2.2 and RFC 7521 §4.2 (`private_key_jwt`, checked in
+//! [`crate::client_assertion`]), OIDC Core §9 (method names).
 //!
 //! A client uses exactly the method it registered, and one method per request. Secrets are
-//! compared as SHA-256 hashes in constant time; an unknown client costs the same hash.
+//! compared as SHA-256 hashes in constant time; an unknown client costs the same hash, so a
+//! wrong secret takes as long whether the client exists or not.
 
+use crate::client_assertion::{JWT_BEARER_ASSERTION_TYPE, unverified_subject};
+use crate::guard::{CredentialKind, GuardError};
 use crate::server::AuthorizationServer;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use palisade_core::model::{Client, ClientId};
-use palisade_core::{OAuthError, Secret, TokenHash};
+use palisade_core::model::{Client, ClientId, ClientType};
+use palisade_core::{ErrorCode, OAuthError, Secret, TokenHash};
+use std::net::IpAddr;
 use url::form_urlencoded;
 
 /// The credentials a request presented.
@@ -19,6 +24,12 @@ pub enum ClientCredentials {
     Basic { client_id: String, secret: Secret },
     /// `client_id` and `client_secret` in the form body.
     Post { client_id: String, secret: Secret },
+    /// `client_assertion` with `client_assertion_type` jwt-bearer (RFC 7523 §2.2); the
+    /// client id is the assertion's (not yet verified) `sub`.
+    Assertion {
+        client_id: String,
+        assertion: Secret,
+    },
     /// Only `client_id`: a public client.
     Public { client_id: String },
 }
@@ -41,9 +52,11 @@ impl ClientCredentials {
         };
         let body_id = body("client_id")?;
         let body_secret = body("client_secret")?;
+        let assertion = body("client_assertion")?;
+        let assertion_type = body("client_assertion_type")?;
         if let Some(header) = authorization {
             let (client_id, secret) = parse_basic(header)?;
-            if body_secret.is_some() {
+            if body_secret.is_some() || assertion.is_some() || assertion_type.is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method per request",
                 ));
@@ -58,20 +71,68 @@ impl ClientCredentials {
                 secret: Secret::new(secret),
             });
         }
+        if let Some(assertion) = assertion {
+            return Self::assertion(assertion, assertion_type, body_id, body_secret.is_some());
+        }
+        if assertion_type.is_some() {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type was sent without client_assertion",
+            ));
+        }
         match (body_id, body_secret) {
             (Some(client_id), Some(secret)) => Ok(Self::Post {
                 client_id,
                 secret: Secret::new(secret),
             }),
             (Some(client_id), None) => Ok(Self::Public { client_id }),
-            (None, _) => Err(OAuthError::invalid_client("client authentication is required")),
+            (None, _) => Err(OAuthError::invalid_client(
+                "client authentication is required",
+            )),
         }
+    }
+
+    /// RFC 7523 §3: the assertion identifies the client by `sub`; a `client_id` sent beside
+    /// it must agree (RFC 7521 §4.2).
+    fn assertion(
+        assertion: String,
+        assertion_type: Option<String>,
+        body_id: Option<String>,
+        has_secret: bool,
+    ) -> Result<Self, OAuthError> {
+        if has_secret {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method per request",
+            ));
+        }
+        match assertion_type.as_deref() {
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "client_assertion needs client_assertion_type",
+                ));
+            }
+            Some(JWT_BEARER_ASSERTION_TYPE) => {}
+            Some(_) => {
+                return Err(OAuthError::invalid_client(
+                    "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ));
+            }
+        }
+        let client_id = unverified_subject(&assertion)
+            .ok_or_else(|| OAuthError::invalid_client("client authentication failed"))?;
+        if body_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_client("client authentication failed"));
+        }
+        Ok(Self::Assertion {
+            client_id,
+            assertion: Secret::new(assertion),
+        })
     }
 
     pub fn client_id(&self) -> &str {
         match self {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
+            | Self::Assertion { client_id, .. }
             | Self::Public { client_id } => client_id,
         }
     }
@@ -81,6 +142,7 @@ impl ClientCredentials {
         match self {
             Self::Basic { .. } => "client_secret_basic",
             Self::Post { .. } => "client_secret_post",
+            Self::Assertion { .. } => "private_key_jwt",
             Self::Public { .. } => "none",
         }
     }
@@ -95,7 +157,9 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let malformed = || OAuthError::invalid_client("malformed Basic credentials");
     let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client("only Basic client authentication is accepted in the Authorization header"));
+        return Err(OAuthError::invalid_client(
+            "only Basic client authentication is accepted in the Authorization header",
+        ));
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
@@ -114,18 +178,36 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
 }
 
 impl AuthorizationServer {
-    /// Authenticates the client (RFC 6749 §3.2.1) before anything else is looked at.
-    pub async fn authenticate_client(&self, credentials: &ClientCredentials) -> Result<Client, OAuthError> {
+    /// Authenticates the client (RFC 6749 §3.2.1) before anything else is looked at, under the
+    /// credential guard: failures count against the client id, the source IP and its prefix,
+    /// and past the limits the answer is 429 before any secret is compared.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Client, OAuthError> {
+        let check = self.check_client_credentials(credentials);
+        self.guard
+            .attempt(CredentialKind::ClientSecret, client_ip, check)
+            .await
+            .map_err(guard_error)
+    }
+
+    async fn check_client_credentials(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Client, OAuthError> {
         let failed = || OAuthError::invalid_client("client authentication failed");
         let client = self
             .clients
             .find_client(&ClientId(credentials.client_id().to_owned()))
             .await?;
+        // Hashed before the existence check, so an unknown client costs the same.
         let presented = match credentials {
             ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {
                 Some(TokenHash::of(secret.expose()))
             }
-            ClientCredentials::Public { .. } => None,
+            ClientCredentials::Assertion { .. } | ClientCredentials::Public { .. } => None,
         };
         let Some(client) = client else {
             return Err(failed());
@@ -133,13 +215,50 @@ impl AuthorizationServer {
         if client.token_endpoint_auth_method != credentials.method() {
             return Err(failed());
         }
-        match (presented, &client.secret_hash) {
-            (None, _) if credentials.method() == "none" => Ok(client),
-            (Some(presented), Some(stored)) if constant_time_eq(presented.as_str(), stored.as_str()) => {
+        match (credentials, presented, &client.secret_hash) {
+            (ClientCredentials::Public { .. }, None, _) => Ok(client),
+            (ClientCredentials::Assertion { assertion, .. }, None, _) => {
+                self.check_client_assertion(&client, assertion.expose())
+                    .await?;
+                Ok(client)
+            }
+            (_, Some(presented), Some(stored))
+                if constant_time_eq(presented.as_str(), stored.as_str()) =>
+            {
                 Ok(client)
             }
             _ => Err(failed()),
         }
+    }
+
+    /// Authenticates a client that must hold credentials (RFC 7662 §2.1: introspection is for
+    /// protected resources, never for public clients). A public client is `invalid_client`.
+    pub async fn authenticate_confidential_client(
+        &self,
+        credentials: &ClientCredentials,
+        client_ip: Option<IpAddr>,
+    ) -> Result<Client, OAuthError> {
+        let client = self.authenticate_client(credentials, client_ip).await?;
+        if client.client_type != ClientType::Confidential
+            || matches!(credentials, ClientCredentials::Public { .. })
+        {
+            return Err(OAuthError::invalid_client(
+                "this endpoint requires client authentication",
+            ));
+        }
+        Ok(client)
+    }
+}
+
+/// A throttled attempt is 429 with `Retry-After`; a failed one keeps its own error.
+pub fn guard_error(error: GuardError) -> OAuthError {
+    match error {
+        GuardError::Throttled(t) => OAuthError::new(
+            ErrorCode::TooManyAttempts,
+            "too many failed attempts; try again later",
+        )
+        .with_retry_after(t.retry_after_secs()),
+        GuardError::Failed(e) => e,
     }
 }
 
@@ -153,7 +272,10 @@ mod tests {
     use super::*;
 
     fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -173,17 +295,119 @@ mod tests {
     #[test]
     fn methods_are_told_apart_and_never_mixed() {
         let basic = format!("Basic {}", STANDARD.encode("c1:s1"));
-        let cases: Vec<(Option<&str>, Vec<(String, String)>, Result<&str, &str>)> = vec![
-            (None, form(&[("client_id", "c1"), ("client_secret", "s")]), Ok("client_secret_post")),
+        const JWT: &str = JWT_BEARER_ASSERTION_TYPE;
+        // Only the shape matters here: the signature is checked against the client's keys.
+        let assertion = format!(
+            "{}.{}.sig",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256"}"#),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"c1","iss":"c1"}"#)
+        );
+        // (Authorization header, form body, method or error code)
+        type Case<'a> = (
+            Option<&'a str>,
+            Vec<(String, String)>,
+            Result<&'a str, &'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                None,
+                form(&[("client_id", "c1"), ("client_secret", "s")]),
+                Ok("client_secret_post"),
+            ),
             (None, form(&[("client_id", "c1")]), Ok("none")),
             (None, form(&[]), Err("invalid_client")),
             (Some(&basic), form(&[]), Ok("client_secret_basic")),
-            (Some(&basic), form(&[("client_id", "c1")]), Ok("client_secret_basic")),
-            (Some(&basic), form(&[("client_secret", "s1")]), Err("invalid_request")),
-            (Some(&basic), form(&[("client_id", "other")]), Err("invalid_request")),
+            (
+                Some(&basic),
+                form(&[("client_id", "c1")]),
+                Ok("client_secret_basic"),
+            ),
+            (
+                Some(&basic),
+                form(&[("client_secret", "s1")]),
+                Err("invalid_request"),
+            ),
+            (
+                Some(&basic),
+                form(&[("client_id", "other")]),
+                Err("invalid_request"),
+            ),
             (Some("Bearer abc"), form(&[]), Err("invalid_client")),
             (Some("Basic !!!"), form(&[]), Err("invalid_client")),
-            (None, form(&[("client_id", "a"), ("client_id", "b")]), Err("invalid_request")),
+            (
+                None,
+                form(&[("client_id", "a"), ("client_id", "b")]),
+                Err("invalid_request"),
+            ),
+            (
+                None,
+                form(&[
+                    ("client_assertion_type", JWT),
+                    ("client_assertion", &assertion),
+                ]),
+                Ok("private_key_jwt"),
+            ),
+            (
+                None,
+                form(&[
+                    ("client_id", "c1"),
+                    ("client_assertion_type", JWT),
+                    ("client_assertion", &assertion),
+                ]),
+                Ok("private_key_jwt"),
+            ),
+            (
+                None,
+                form(&[
+                    ("client_id", "c2"),
+                    ("client_assertion_type", JWT),
+                    ("client_assertion", &assertion),
+                ]),
+                Err("invalid_client"),
+            ),
+            (
+                None,
+                form(&[("client_assertion", &assertion)]),
+                Err("invalid_request"),
+            ),
+            (
+                None,
+                form(&[
+                    ("client_assertion_type", "urn:x"),
+                    ("client_assertion", &assertion),
+                ]),
+                Err("invalid_client"),
+            ),
+            (
+                None,
+                form(&[
+                    ("client_assertion_type", JWT),
+                    ("client_assertion", "garbage"),
+                ]),
+                Err("invalid_client"),
+            ),
+            (
+                None,
+                form(&[("client_assertion_type", JWT), ("client_id", "c1")]),
+                Err("invalid_request"),
+            ),
+            (
+                None,
+                form(&[
+                    ("client_secret", "s"),
+                    ("client_assertion_type", JWT),
+                    ("client_assertion", &assertion),
+                ]),
+                Err("invalid_request"),
+            ),
+            (
+                Some(&basic),
+                form(&[
+                    ("client_assertion_type", JWT),
+                    ("client_assertion", &assertion),
+                ]),
+                Err("invalid_request"),
+            ),
         ];
         for (header, body, expected) in cases {
             let got = ClientCredentials::from_request(header, &body)

@@ -1,25 +1,154 @@
-//! `palisade client ...` (adding clients comes with dynamic registration).
+//! `palisade client ...`: the operator's side of client registration.
+//!
+//! `add` builds the same metadata document a dynamic registration would send and runs it
+//! through the same validator (`palisade_flow::registration`), as the operator: reserved
+//! scopes such as `roles` are allowed here and nowhere else. Secrets are printed once and
+//! stored as SHA-256 hashes. The CLI writes to the database directly; running servers see a
+//! change within their client cache's lifetime (5 s).
 
 use super::{CommandError, audit};
+use crate::config::Settings;
 use crate::storage::Storage;
+use chrono::Utc;
 use clap::Subcommand;
-use palisade_core::StoreError;
-use palisade_core::model::ClientId;
+use palisade_core::model::{Client, ClientId};
 use palisade_core::ports::ClientRepository;
+use palisade_core::{OAuthError, OsSecrets, StoreError};
+use palisade_flow::client_assertion::ClientJwks;
+use palisade_flow::registration::{
+    ClientMetadata, Registered, RegistrationPolicy, with_new_secret,
+};
+use serde_json::{Map, Value, json};
+use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
+    /// Register a client; prints its client_id and, once, its secret.
+    Add {
+        /// The name users see on the consent page.
+        #[arg(long)]
+        name: String,
+        /// A redirect URI (repeat for several); required for the authorization_code grant.
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the browser may go after logout (repeat for several).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (no secret; token_endpoint_auth_method none): SPAs, mobile, CLIs.
+        #[arg(long)]
+        public: bool,
+        /// A native app (private-use scheme or loopback redirect URIs, any loopback port).
+        #[arg(long)]
+        native: bool,
+        /// A grant type (repeat): authorization_code, refresh_token, client_credentials.
+        /// Default: authorization_code and refresh_token.
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// A scope the client may request beyond openid, profile, email, offline_access
+        /// (repeat); for client_credentials, the scopes its tokens may carry.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// client_secret_basic (default), client_secret_post, private_key_jwt or none.
+        #[arg(long, value_name = "METHOD")]
+        auth_method: Option<String>,
+        /// The client's public keys (a JWK Set file), for private_key_jwt.
+        #[arg(long, value_name = "FILE")]
+        jwks_file: Option<PathBuf>,
+        /// Sign this client's ID tokens with RS256 (default), ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+    },
     /// List registered clients.
     List,
+    /// Show a client's registered metadata (never its secret).
+    Show { client_id: String },
+    /// Issue a new secret (printed once); the old one stops working.
+    RotateSecret { client_id: String },
     /// Delete a client with its consents and refresh tokens.
     Remove { client_id: String },
 }
 
-pub async fn run(cmd: ClientCommand, storage: &Storage) -> Result<(), CommandError> {
+pub async fn run(
+    cmd: ClientCommand,
+    storage: &Storage,
+    settings: &Settings,
+) -> Result<(), CommandError> {
     let store = &storage.sql;
     match cmd {
+        ClientCommand::Add {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            native,
+            grants,
+            scopes,
+            auth_method,
+            jwks_file,
+            id_token_alg,
+        } => {
+            let auth_method = match (public, auth_method) {
+                (true, Some(m)) if m != "none" => {
+                    return Err(CommandError::new("--public clients use --auth-method none"));
+                }
+                (true, _) => "none".to_owned(),
+                (false, m) => m.unwrap_or_else(|| "client_secret_basic".into()),
+            };
+            let grants = if grants.is_empty() {
+                vec!["authorization_code".to_owned(), "refresh_token".to_owned()]
+            } else {
+                grants
+            };
+            let mut body = Map::new();
+            body.insert("client_name".into(), json!(name));
+            body.insert(
+                "application_type".into(),
+                json!(if native { "native" } else { "web" }),
+            );
+            body.insert("token_endpoint_auth_method".into(), json!(auth_method));
+            body.insert("grant_types".into(), json!(grants));
+            body.insert("redirect_uris".into(), json!(redirect_uris));
+            body.insert(
+                "post_logout_redirect_uris".into(),
+                json!(post_logout_redirect_uris),
+            );
+            if !scopes.is_empty() {
+                body.insert("scope".into(), json!(scopes.join(" ")));
+            }
+            if let Some(alg) = id_token_alg {
+                body.insert("id_token_signed_response_alg".into(), json!(alg));
+            }
+            if let Some(path) = jwks_file {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    CommandError::new(format!("cannot read {}: {e}", path.display()))
+                })?;
+                let jwks: Value = serde_json::from_str(&text).map_err(|e| {
+                    CommandError::new(format!("{} is not JSON: {e}", path.display()))
+                })?;
+                body.insert("jwks".into(), jwks);
+            }
+            let policy = RegistrationPolicy {
+                is_operator: true,
+                allowed_scopes: vec![],
+                signing_algorithms: settings.key_policy.enabled_algorithms.clone(),
+            };
+            let metadata =
+                ClientMetadata::from_request(&Value::Object(body), &policy).map_err(refused)?;
+            let registered = metadata.into_new_client(&OsSecrets, Utc::now(), false);
+            store.insert_client(registered.client.clone()).await?;
+            audit(
+                store,
+                "client.create",
+                &format!("client:{}", registered.client.id),
+            )
+            .await;
+            print_credentials(&registered);
+        }
         ClientCommand::List => {
-            println!("{:<44}  {:<12}  {:<28}  NAME", "CLIENT_ID", "TYPE", "GRANTS");
+            println!(
+                "{:<44}  {:<12}  {:<28}  NAME",
+                "CLIENT_ID", "TYPE", "GRANTS"
+            );
             for c in store.list_clients().await? {
                 println!(
                     "{:<44}  {:<12}  {:<28}  {}",
@@ -29,6 +158,22 @@ pub async fn run(cmd: ClientCommand, storage: &Storage) -> Result<(), CommandErr
                     c.name
                 );
             }
+        }
+        ClientCommand::Show { client_id } => {
+            let client = find(store, &client_id).await?;
+            show(&client);
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            let client = find(store, &client_id).await?;
+            let rotated = with_new_secret(client, &OsSecrets).map_err(refused)?;
+            store.update_client(rotated.client.clone()).await?;
+            audit(
+                store,
+                "client.rotate_secret",
+                &format!("client:{client_id}"),
+            )
+            .await;
+            print_credentials(&rotated);
         }
         ClientCommand::Remove { client_id } => {
             let id = ClientId(client_id);
@@ -41,4 +186,74 @@ pub async fn run(cmd: ClientCommand, storage: &Storage) -> Result<(), CommandErr
         }
     }
     Ok(())
+}
+
+async fn find(store: &dyn ClientRepository, client_id: &str) -> Result<Client, CommandError> {
+    store
+        .find_client(&ClientId(client_id.to_owned()))
+        .await?
+        .ok_or_else(|| CommandError::new(format!("no client {client_id}")))
+}
+
+fn refused(e: OAuthError) -> CommandError {
+    CommandError::new(format!("{}: {}", e.code, e.description))
+}
+
+fn print_credentials(registered: &Registered) {
+    println!("client_id: {}", registered.client.id);
+    if let Some(secret) = &registered.client_secret {
+        println!("client_secret: {secret}");
+        eprintln!("The secret is shown only now; Palisade keeps only its hash.");
+    }
+}
+
+fn show(c: &Client) {
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "-".to_owned()
+        } else {
+            items.join(" ")
+        }
+    };
+    println!("client_id:                  {}", c.id);
+    println!("name:                       {}", c.name);
+    println!("type:                       {}", c.client_type.as_str());
+    println!("application_type:           {}", c.application_type);
+    println!(
+        "token_endpoint_auth_method: {}",
+        c.token_endpoint_auth_method
+    );
+    println!("grant_types:                {}", list(&c.grant_types));
+    println!("response_types:             {}", list(&c.response_types));
+    println!("redirect_uris:              {}", list(&c.redirect_uris));
+    println!(
+        "post_logout_redirect_uris:  {}",
+        list(&c.post_logout_redirect_uris)
+    );
+    println!("scope:                      {}", list(&c.scopes));
+    println!(
+        "id_token_signed_response_alg: {}",
+        c.id_token_signed_response_alg
+            .as_deref()
+            .unwrap_or("RS256 (default)")
+    );
+    let keys = c
+        .jwks
+        .as_deref()
+        .and_then(|j| ClientJwks::parse_stored(j).ok())
+        .map_or(0, |k| k.len());
+    println!("jwks keys:                  {keys}");
+    println!(
+        "has secret:                 {}",
+        if c.secret_hash.is_some() { "yes" } else { "no" }
+    );
+    println!(
+        "registered by:              {}",
+        if c.registration_access_token_hash.is_some() {
+            "dynamic registration"
+        } else {
+            "operator"
+        }
+    );
+    println!("registered at:              {}", c.created_at.to_rfc3339());
 }

@@ -1,0 +1,233 @@
+//! Token introspection: RFC 7662 §2.1 (request), §2.2 (response), §2.3 (errors), §4
+//! (security: the caller authenticates, inactive tokens say nothing more).
+//!
+//! The caller authenticates as a confidential client with any method it registered
+//! ([`crate::client_auth`]); public clients are refused (401 `invalid_client`). The answer for
+//! any token that is not good right now — expired, revoked, unknown, malformed, signed by a
+//! removed or revoked key, of a deleted client or a disabled user — is exactly
+//! `{"active": false}`.
+//!
+//! Which tokens a caller may learn about:
+//!
+//! - access tokens: any authenticated confidential client. They are issued for this issuer's
+//!   resource servers (`aud` is the issuer), and a resource server is a confidential client
+//!   that must be able to ask about the tokens presented to it.
+//! - refresh tokens: only the client they were issued to. Nobody else has a use for one, and a
+//!   resource server must never be told "active" for a refresh token presented as a bearer.
+//!
+//! The token's shape decides which kind it is (a JWS has two dots; our refresh tokens are
+//! 43 base64url characters), so `token_type_hint` is accepted and never needed (RFC 7662 §2.1
+//! makes it a hint only). Storage trouble is 503, never a guess either way.
+
+use crate::client_auth::ClientCredentials;
+use crate::server::AuthorizationServer;
+use crate::token::TokenError;
+use palisade_core::model::{Client, ClientId, RefreshTokenMatch, UserId};
+use palisade_core::{ErrorCode, OAuthError, TokenHash};
+use serde_json::{Map, Value, json};
+
+/// The exact answer for a token that is not active (RFC 7662 §2.2).
+pub fn inactive() -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("active".into(), Value::Bool(false));
+    body
+}
+
+/// Whether `token` has the shape of a compact JWS (our access tokens).
+pub(crate) fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+/// RFC 6749 §3.2, applied to the introspection and revocation endpoints too: a parameter sent
+/// twice is `invalid_request`.
+pub(crate) fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
+    for (i, (k, _)) in form.iter().enumerate() {
+        if form[..i].iter().any(|(earlier, _)| earlier == k) {
+            return Err(OAuthError::invalid_request(
+                "a parameter was sent more than once",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `token` parameter (RFC 7662 §2.1, RFC 7009 §2.1: required).
+pub(crate) fn token_param(form: &[(String, String)]) -> Result<&str, OAuthError> {
+    form.iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("the request has no token"))
+}
+
+impl AuthorizationServer {
+    /// Handles `POST /introspect`: authenticate the caller, then describe the token.
+    pub async fn introspect(
+        &self,
+        authorization_header: Option<&str>,
+        form: &[(String, String)],
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<Map<String, Value>, TokenError> {
+        let basic_attempted = authorization_header.is_some();
+        let fail = |error: OAuthError| TokenError {
+            error,
+            basic_attempted,
+        };
+        let credentials =
+            ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
+        let caller = self
+            .authenticate_confidential_client(&credentials, client_ip)
+            .await
+            .map_err(fail)?;
+        check_no_repeats(form).map_err(fail)?;
+        let token = token_param(form).map_err(fail)?;
+        self.introspect_token(&caller, token).await.map_err(fail)
+    }
+
+    /// The RFC 7662 §2.2 description of `token` as `caller` may see it.
+    pub async fn introspect_token(
+        &self,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        if looks_like_jwt(token) {
+            self.introspect_access_token(token).await
+        } else {
+            self.introspect_refresh_token(caller, token).await
+        }
+    }
+
+    async fn introspect_access_token(&self, token: &str) -> Result<Map<String, Value>, OAuthError> {
+        let access = match self.validate_access_token(token).await {
+            Ok(access) => access,
+            Err(e) if e.code == ErrorCode::InvalidToken => return Ok(inactive()),
+            Err(e) => return Err(e),
+        };
+        // A deleted client's tokens die with it (the client cache makes this cheap).
+        if self
+            .clients
+            .find_client(&ClientId(access.client_id.clone()))
+            .await?
+            .is_none()
+        {
+            return Ok(inactive());
+        }
+        let username = if access.is_user_token() {
+            match self.active_username(&access.subject).await? {
+                Some(username) => Some(username),
+                None => return Ok(inactive()),
+            }
+        } else {
+            None
+        };
+        let mut body = Map::new();
+        body.insert("active".into(), json!(true));
+        body.insert("scope".into(), json!(access.scope.to_string()));
+        body.insert("client_id".into(), json!(access.client_id));
+        if let Some(username) = username {
+            body.insert("username".into(), json!(username));
+        }
+        body.insert("token_type".into(), json!("Bearer"));
+        body.insert("exp".into(), json!(access.expires_at));
+        body.insert("iat".into(), json!(access.issued_at));
+        for name in ["nbf", "aud", "iss"] {
+            if let Some(value) = access.claims.get(name) {
+                body.insert(name.into(), value.clone());
+            }
+        }
+        body.insert("sub".into(), json!(access.subject));
+        body.insert("jti".into(), json!(access.jti));
+        Ok(body)
+    }
+
+    async fn introspect_refresh_token(
+        &self,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let Some((family, matched)) = self
+            .refresh_tokens
+            .find_refresh_token_family(&TokenHash::of(token))
+            .await?
+        else {
+            return Ok(inactive());
+        };
+        let now = self.clock.now();
+        // A rotated-away token is spent, even inside the retry grace window.
+        if matched != RefreshTokenMatch::Current
+            || family.revoked_at.is_some()
+            || family.expires_at <= now
+            || family.client_id != caller.id
+        {
+            return Ok(inactive());
+        }
+        let username = match &family.user_id {
+            Some(user) => match self.active_username(&user.0).await? {
+                Some(username) => Some(username),
+                None => return Ok(inactive()),
+            },
+            None => None,
+        };
+        let issued_at = family.rotated_at.unwrap_or(family.created_at);
+        let mut body = Map::new();
+        body.insert("active".into(), json!(true));
+        body.insert("scope".into(), json!(family.scopes.join(" ")));
+        body.insert("client_id".into(), json!(family.client_id.0));
+        if let Some(username) = username {
+            body.insert("username".into(), json!(username));
+        }
+        // Not a bearer type: says plainly that this token is no access token.
+        body.insert("token_type".into(), json!("refresh_token"));
+        body.insert("exp".into(), json!(family.expires_at.timestamp()));
+        body.insert("iat".into(), json!(issued_at.timestamp()));
+        if let Some(user) = &family.user_id {
+            body.insert("sub".into(), json!(user.0));
+        }
+        body.insert("iss".into(), json!(self.issuer));
+        Ok(body)
+    }
+
+    /// The username of an existing, enabled user; `None` otherwise.
+    async fn active_username(&self, user_id: &str) -> Result<Option<String>, OAuthError> {
+        Ok(self
+            .users
+            .find_user_by_id(&UserId(user_id.to_owned()))
+            .await?
+            .filter(|u| !u.is_disabled)
+            .map(|u| u.username.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inactive_answer_says_nothing_else() {
+        assert_eq!(Value::Object(inactive()), json!({"active": false}));
+    }
+
+    #[test]
+    fn tokens_are_told_apart_by_shape() {
+        assert!(looks_like_jwt("a.b.c"));
+        assert!(!looks_like_jwt(
+            "43-characters-of-base64url-without-any-dots"
+        ));
+        assert!(!looks_like_jwt("a.b"));
+        assert!(!looks_like_jwt("a.b.c.d.e"));
+    }
+
+    #[test]
+    fn the_token_parameter_is_required_once() {
+        let form = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(token_param(&form(&[("token", "t")])).unwrap(), "t");
+        assert!(token_param(&form(&[("token", "")])).is_err());
+        assert!(token_param(&form(&[])).is_err());
+        assert!(check_no_repeats(&form(&[("token", "a"), ("token", "b")])).is_err());
+    }
+}

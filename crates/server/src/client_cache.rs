@@ -1,0 +1,284 @@
+//! An in-memory cache in front of the client repository (DESIGN.md §5: hot paths do not wait
+//! on SQL when a cache will do).
+//!
+//! Every token, introspection and revocation request authenticates a client; with this cache
+//! that costs a hash-map read instead of two SQL queries. Entries live [`DEFAULT_TTL`] (5 s):
+//!
+//! - a change made through this node (registration management, the admin API, anything that
+//!   calls the engine's `clients`) invalidates the entry at once;
+//! - a change made elsewhere — another node, or the `palisade client` CLI writing straight to
+//!   the database — is seen here within the TTL. That is the bound on how long a removed client
+//!   or a rotated secret keeps working on other nodes.
+//!
+//! Unknown ids are cached too (as absent), so random client ids cannot make every request a
+//! database query; the map is bounded ([`DEFAULT_MAX_ENTRIES`]) and sheds stale entries, then
+//! everything, when full. Storage errors are never cached. A lookup that raced with an
+//! invalidation does not store its possibly stale answer (a generation counter tells).
+
+use async_trait::async_trait;
+use palisade_core::model::{Client, ClientId};
+use palisade_core::ports::{ClientRepository, StoreResult};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+/// How long another node's change may go unseen here.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
+/// At most this many client ids (known or not) are remembered.
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
+struct Entry {
+    client: Option<Arc<Client>>,
+    fetched_at: Instant,
+}
+
+/// A [`ClientRepository`] that answers `find_client` from memory when it can.
+pub struct CachedClients {
+    inner: Arc<dyn ClientRepository>,
+    ttl: Duration,
+    max_entries: usize,
+    entries: RwLock<HashMap<String, Entry>>,
+    /// Bumped by every invalidation, so a lookup that started before one does not cache.
+    generation: AtomicU64,
+}
+
+impl CachedClients {
+    pub fn new(inner: Arc<dyn ClientRepository>) -> Self {
+        Self::with_limits(inner, DEFAULT_TTL, DEFAULT_MAX_ENTRIES)
+    }
+
+    pub fn with_limits(
+        inner: Arc<dyn ClientRepository>,
+        ttl: Duration,
+        max_entries: usize,
+    ) -> Self {
+        Self {
+            inner,
+            ttl,
+            max_entries: max_entries.max(1),
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets one client (after a change made through this node).
+    pub fn invalidate(&self, id: &ClientId) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id.0);
+    }
+
+    fn cached(&self, id: &ClientId) -> Option<Option<Client>> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.get(&id.0)?;
+        (entry.fetched_at.elapsed() < self.ttl).then(|| entry.client.as_deref().cloned())
+    }
+
+    fn remember(&self, id: &ClientId, client: Option<&Client>, generation: u64) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        if entries.len() >= self.max_entries {
+            entries.retain(|_, e| e.fetched_at.elapsed() < self.ttl);
+            if entries.len() >= self.max_entries {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            id.0.clone(),
+            Entry {
+                client: client.cloned().map(Arc::new),
+                fetched_at: Instant::now(),
+            },
+        );
+    }
+}
+
+#[async_trait]
+impl ClientRepository for CachedClients {
+    async fn insert_client(&self, client: Client) -> StoreResult<()> {
+        let id = client.id.clone();
+        let result = self.inner.insert_client(client).await;
+        self.invalidate(&id);
+        result
+    }
+
+    async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+        if let Some(hit) = self.cached(id) {
+            return Ok(hit);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let found = self.inner.find_client(id).await?;
+        self.remember(id, found.as_ref(), generation);
+        Ok(found)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        self.inner.list_clients().await
+    }
+
+    async fn update_client(&self, client: Client) -> StoreResult<()> {
+        let id = client.id.clone();
+        let result = self.inner.update_client(client).await;
+        self.invalidate(&id);
+        result
+    }
+
+    async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
+        let result = self.inner.delete_client(id).await;
+        self.invalidate(id);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::StoreError;
+    use palisade_core::model::ClientType;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A repository that counts lookups and can be changed behind the cache's back.
+    #[derive(Default)]
+    struct Counting {
+        clients: Mutex<HashMap<String, Client>>,
+        finds: AtomicUsize,
+        is_down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl ClientRepository for Counting {
+        async fn insert_client(&self, client: Client) -> StoreResult<()> {
+            self.clients
+                .lock()
+                .unwrap()
+                .insert(client.id.0.clone(), client);
+            Ok(())
+        }
+        async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
+            self.finds.fetch_add(1, Ordering::SeqCst);
+            if self.is_down.load(Ordering::SeqCst) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            Ok(self.clients.lock().unwrap().get(&id.0).cloned())
+        }
+        async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+            Ok(self.clients.lock().unwrap().values().cloned().collect())
+        }
+        async fn update_client(&self, client: Client) -> StoreResult<()> {
+            self.insert_client(client).await
+        }
+        async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
+            self.clients.lock().unwrap().remove(&id.0);
+            Ok(())
+        }
+    }
+
+    fn client(id: &str, name: &str) -> Client {
+        Client {
+            id: ClientId(id.into()),
+            name: name.into(),
+            client_type: ClientType::Confidential,
+            application_type: "web".into(),
+            secret_hash: None,
+            token_endpoint_auth_method: "client_secret_basic".into(),
+            grant_types: vec![],
+            response_types: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            access_token_ttl_secs: None,
+            refresh_token_ttl_secs: None,
+            id_token_signed_response_alg: None,
+            registration_access_token_hash: None,
+            jwks: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn setup(ttl: Duration) -> (Arc<Counting>, CachedClients) {
+        let inner = Arc::new(Counting::default());
+        let cache = CachedClients::with_limits(inner.clone(), ttl, 3);
+        (inner, cache)
+    }
+
+    #[tokio::test]
+    async fn repeated_lookups_are_answered_from_memory_known_or_not() {
+        let (inner, cache) = setup(Duration::from_secs(60));
+        inner.insert_client(client("a", "A")).await.unwrap();
+        for _ in 0..5 {
+            assert_eq!(
+                cache
+                    .find_client(&ClientId("a".into()))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .name,
+                "A"
+            );
+            assert!(
+                cache
+                    .find_client(&ClientId("nope".into()))
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        assert_eq!(inner.finds.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn changes_through_the_cache_are_seen_at_once() {
+        let (inner, cache) = setup(Duration::from_secs(60));
+        let id = ClientId("a".into());
+        assert!(cache.find_client(&id).await.unwrap().is_none());
+        cache.insert_client(client("a", "A")).await.unwrap();
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        cache.update_client(client("a", "B")).await.unwrap();
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
+        cache.delete_client(&id).await.unwrap();
+        assert!(cache.find_client(&id).await.unwrap().is_none());
+        assert_eq!(inner.finds.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn changes_made_elsewhere_are_seen_after_the_ttl() {
+        let (inner, cache) = setup(Duration::from_millis(50));
+        let id = ClientId("a".into());
+        inner.insert_client(client("a", "A")).await.unwrap();
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        inner.update_client(client("a", "B")).await.unwrap();
+        assert_eq!(
+            cache.find_client(&id).await.unwrap().unwrap().name,
+            "A",
+            "still cached"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
+    }
+
+    #[tokio::test]
+    async fn storage_errors_are_not_cached_and_the_map_stays_bounded() {
+        let (inner, cache) = setup(Duration::from_secs(60));
+        inner.is_down.store(true, Ordering::SeqCst);
+        assert!(cache.find_client(&ClientId("a".into())).await.is_err());
+        inner.is_down.store(false, Ordering::SeqCst);
+        inner.insert_client(client("a", "A")).await.unwrap();
+        assert!(
+            cache
+                .find_client(&ClientId("a".into()))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        for i in 0..10 {
+            cache.find_client(&ClientId(format!("x{i}"))).await.unwrap();
+        }
+        assert!(cache.entries.read().unwrap().len() <= 3);
+    }
+}

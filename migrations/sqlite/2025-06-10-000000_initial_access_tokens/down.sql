@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS initial_access_tokens;
