@@ -8,6 +8,7 @@
 //! Each scenario is one entry of [`SCENARIOS`] and one module; add HTTP load scenarios (`wrk`
 //! against a running server) the same way.
 
+mod argon2_rate;
 mod harness;
 mod sign_verify;
 
@@ -20,11 +21,18 @@ struct Scenario {
     run: fn(&[String]) -> Result<(), String>,
 }
 
-const SCENARIOS: &[Scenario] = &[Scenario {
-    name: "sign-verify",
-    about: "JWT sign/verify ops/s per algorithm (josekit via palisade-keys), and verification with josekit vs ring",
-    run: sign_verify::run,
-}];
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "sign-verify",
+        about: "JWT sign/verify ops/s per algorithm (josekit via palisade-keys), and verification with josekit vs ring",
+        run: sign_verify::run,
+    },
+    Scenario {
+        name: "argon2",
+        about: "raw argon2id verifications/s at the server's default parameters, one thread and every core",
+        run: argon2_rate::run,
+    },
+];
 
 fn usage() -> String {
     let mut text = String::from("usage: palisade-bench <scenario> [options]\n\nscenarios:\n");

@@ -52,6 +52,10 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// OIDC Core §3.1.2.6: the `registration` parameter is not supported.
     RegistrationNotSupported,
+    /// Too many failed credential checks from this source or for this subject: HTTP 429 with
+    /// `Retry-After` (RFC 6585 §4). On the wire it is `temporarily_unavailable`, the registered
+    /// code closest in meaning, so clients need no new code.
+    TooManyAttempts,
 }
 
 impl ErrorCode {
@@ -79,6 +83,7 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
+            Self::TooManyAttempts => "temporarily_unavailable",
         }
     }
 
@@ -92,6 +97,7 @@ impl ErrorCode {
             Self::InsufficientScope | Self::AccessDenied => 403,
             Self::ServerError => 500,
             Self::TemporarilyUnavailable => 503,
+            Self::TooManyAttempts => 429,
             _ => 400,
         }
     }
@@ -111,6 +117,8 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// Safe to send: never contains secrets, SQL, or unvalidated input.
     pub description: Cow<'static, str>,
+    /// Seconds the client should wait before retrying (`Retry-After`), when known.
+    pub retry_after_secs: Option<u64>,
     source: Option<Cause>,
 }
 
@@ -119,8 +127,15 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after_secs: None,
             source: None,
         }
+    }
+
+    /// Tells the client when to retry.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_secs = Some(seconds);
+        self
     }
 
     /// Attaches the private cause; it is logged, never sent.
@@ -149,8 +164,11 @@ impl OAuthError {
     }
     /// An internal failure: the client sees a generic text, the cause goes to the log.
     pub fn server_error(source: impl Into<Cause>) -> Self {
-        Self::new(ErrorCode::ServerError, "the server encountered an internal error")
-            .with_source(source)
+        Self::new(
+            ErrorCode::ServerError,
+            "the server encountered an internal error",
+        )
+        .with_source(source)
     }
     pub fn temporarily_unavailable(source: impl Into<Cause>) -> Self {
         Self::new(
@@ -208,13 +226,26 @@ mod tests {
             (ErrorCode::InvalidRequest, "invalid_request", 400),
             (ErrorCode::InvalidClient, "invalid_client", 401),
             (ErrorCode::InvalidGrant, "invalid_grant", 400),
-            (ErrorCode::UnsupportedGrantType, "unsupported_grant_type", 400),
+            (
+                ErrorCode::UnsupportedGrantType,
+                "unsupported_grant_type",
+                400,
+            ),
             (ErrorCode::InvalidToken, "invalid_token", 401),
             (ErrorCode::InsufficientScope, "insufficient_scope", 403),
-            (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable", 503),
+            (
+                ErrorCode::TemporarilyUnavailable,
+                "temporarily_unavailable",
+                503,
+            ),
             (ErrorCode::ServerError, "server_error", 500),
-            (ErrorCode::InvalidClientMetadata, "invalid_client_metadata", 400),
+            (
+                ErrorCode::InvalidClientMetadata,
+                "invalid_client_metadata",
+                400,
+            ),
             (ErrorCode::LoginRequired, "login_required", 400),
+            (ErrorCode::TooManyAttempts, "temporarily_unavailable", 429),
         ];
         for (code, wire, status) in cases {
             assert_eq!(code.as_str(), wire);
@@ -227,7 +258,10 @@ mod tests {
         let e = OAuthError::server_error("connection refused at 10.0.0.7");
         assert_eq!(e.code, ErrorCode::ServerError);
         assert!(!e.to_string().contains("10.0.0.7"));
-        assert!(e.cause().is_some_and(|c| c.to_string().contains("10.0.0.7")));
+        assert!(
+            e.cause()
+                .is_some_and(|c| c.to_string().contains("10.0.0.7"))
+        );
     }
 
     #[test]

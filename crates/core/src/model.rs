@@ -310,6 +310,22 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+/// An initial access token (RFC 7591 §1.2, §3): lets its holder register clients when
+/// registration is by token. Minted by an operator, shown once, stored as a SHA-256 hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialAccessToken {
+    /// A public handle for listing and revoking (never the token itself).
+    pub id: String,
+    pub token_hash: TokenHash,
+    pub created_at: DateTime<Utc>,
+    /// After this instant the token registers nothing; `None`: it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many registrations it allows; `None`: unlimited.
+    pub max_uses: Option<i32>,
+    /// How many registrations it has made.
+    pub uses: i32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

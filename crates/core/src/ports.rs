@@ -77,6 +77,9 @@ pub trait RoleRepository: Send + Sync {
     async fn list_roles(&self) -> StoreResult<Vec<Role>>;
     /// Idempotent; `NotFound` if the role does not exist.
     async fn grant_permission(&self, role: &str, permission: &str) -> StoreResult<()>;
+    /// Idempotent: revoking a permission the role does not carry succeeds; `NotFound` if the
+    /// role does not exist.
+    async fn revoke_permission(&self, role: &str, permission: &str) -> StoreResult<()>;
     async fn permissions_of_role(&self, role: &str) -> StoreResult<Vec<String>>;
     /// Idempotent; `NotFound` if the role or the user does not exist.
     async fn grant_role(&self, role: &str, user: &UserId) -> StoreResult<()>;
@@ -104,8 +107,7 @@ pub trait ClientRepository: Send + Sync {
 /// Remembered consents.
 #[async_trait]
 pub trait ConsentRepository: Send + Sync {
-    async fn find_consent(&self, user: &UserId, client: &ClientId)
-    -> StoreResult<Option<Consent>>;
+    async fn find_consent(&self, user: &UserId, client: &ClientId) -> StoreResult<Option<Consent>>;
     /// Inserts or replaces the consent for (user, client).
     async fn save_consent(&self, consent: Consent) -> StoreResult<()>;
     /// Idempotent.
@@ -282,4 +284,28 @@ pub trait TokenSigner: Send + Sync {
     /// `alg: none`, HMAC, a header `alg` that differs from the key's, unknown `kid`, `crit`,
     /// and embedded `jwk`/`jku`/`x5u`/`x5c` headers.
     fn verify(&self, compact: &str) -> Result<VerifiedToken, VerifyError>;
+}
+
+/// Initial access tokens for dynamic client registration (RFC 7591 §3), looked up by hash.
+#[async_trait]
+pub trait InitialAccessTokenRepository: Send + Sync {
+    /// `Conflict("initial_access_token")` if the id or the hash exists.
+    async fn insert_initial_access_token(&self, token: InitialAccessToken) -> StoreResult<()>;
+    /// The token with this hash, whatever its state (expired or used up included).
+    async fn find_initial_access_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<InitialAccessToken>>;
+    /// Spends one use of the token with this hash, only if it has not expired at `now` and
+    /// has uses left; true if this call spent it. Atomic: of concurrent callers holding the
+    /// last use, exactly one gets true.
+    async fn consume_initial_access_token(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Every token, oldest first.
+    async fn list_initial_access_tokens(&self) -> StoreResult<Vec<InitialAccessToken>>;
+    /// `NotFound` if there is no token with this id.
+    async fn delete_initial_access_token(&self, id: &str) -> StoreResult<()>;
 }

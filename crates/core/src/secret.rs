@@ -57,7 +57,11 @@ impl TokenHash {
 
     /// Whether `raw_secret` hashes to this value, compared in constant time.
     pub fn matches(&self, raw_secret: &str) -> bool {
-        Self::of(raw_secret).0.as_bytes().ct_eq(self.0.as_bytes()).into()
+        Self::of(raw_secret)
+            .0
+            .as_bytes()
+            .ct_eq(self.0.as_bytes())
+            .into()
     }
 }
 
@@ -119,7 +123,10 @@ mod tests {
 
     #[test]
     fn secrets_and_hashes_do_not_print() {
-        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret(<redacted>)"
+        );
         let hash = TokenHash::of("x");
         let debug = format!("{hash:?}");
         assert!(!debug.contains(hash.as_str()), "{debug}");

@@ -137,12 +137,20 @@ impl AuthorizationServer {
 
     async fn resolve_client(&self, params: &AuthorizationParams) -> Result<Client, AuthorizeError> {
         if params.is_repeated("client_id") {
-            return Err(page(OAuthError::invalid_request("client_id was sent more than once")));
+            return Err(page(OAuthError::invalid_request(
+                "client_id was sent more than once",
+            )));
         }
         let Some(client_id) = params.get("client_id") else {
-            return Err(page(OAuthError::invalid_request("the request has no client_id")));
+            return Err(page(OAuthError::invalid_request(
+                "the request has no client_id",
+            )));
         };
-        match self.clients.find_client(&ClientId(client_id.to_owned())).await {
+        match self
+            .clients
+            .find_client(&ClientId(client_id.to_owned()))
+            .await
+        {
             Ok(Some(client)) => Ok(client),
             Ok(None) => Err(page(OAuthError::invalid_request(
                 "the application that sent you here is not registered",
@@ -157,12 +165,19 @@ fn page(error: OAuthError) -> AuthorizeError {
 }
 
 /// OIDC Core §3.1.2.1 makes `redirect_uri` required; it must match a registered one exactly.
-fn check_redirect_uri(client: &Client, params: &AuthorizationParams) -> Result<String, AuthorizeError> {
+fn check_redirect_uri(
+    client: &Client,
+    params: &AuthorizationParams,
+) -> Result<String, AuthorizeError> {
     if params.is_repeated("redirect_uri") {
-        return Err(page(OAuthError::invalid_request("redirect_uri was sent more than once")));
+        return Err(page(OAuthError::invalid_request(
+            "redirect_uri was sent more than once",
+        )));
     }
     let Some(requested) = params.get("redirect_uri") else {
-        return Err(page(OAuthError::invalid_request("the request has no redirect_uri")));
+        return Err(page(OAuthError::invalid_request(
+            "the request has no redirect_uri",
+        )));
     };
     let application_type = ApplicationType::parse(&client.application_type).unwrap_or_default();
     redirect_uri::matches_registered(requested, &client.redirect_uris, application_type)
@@ -186,7 +201,9 @@ fn check_state(params: &AuthorizationParams) -> Result<Option<String>, OAuthErro
 
 fn check_no_repeats(params: &AuthorizationParams) -> Result<(), OAuthError> {
     match params.first_repeated() {
-        Some(_) => Err(OAuthError::invalid_request("a parameter was sent more than once")),
+        Some(_) => Err(OAuthError::invalid_request(
+            "a parameter was sent more than once",
+        )),
         None => Ok(()),
     }
 }
@@ -218,7 +235,9 @@ fn check_unsupported_features(params: &AuthorizationParams) -> Result<(), OAuthE
 /// Only the authorization code flow (RFC 9700 §2.1.2: no implicit, no hybrid).
 fn check_response_type(params: &AuthorizationParams) -> Result<(), OAuthError> {
     match params.get("response_type") {
-        None => Err(OAuthError::invalid_request("the request has no response_type")),
+        None => Err(OAuthError::invalid_request(
+            "the request has no response_type",
+        )),
         Some("code") => Ok(()),
         Some(_) => Err(OAuthError::new(
             ErrorCode::UnsupportedResponseType,
@@ -230,7 +249,9 @@ fn check_response_type(params: &AuthorizationParams) -> Result<(), OAuthError> {
 fn check_response_mode(params: &AuthorizationParams) -> Result<(), OAuthError> {
     match params.get("response_mode") {
         None | Some("query") => Ok(()),
-        Some(_) => Err(OAuthError::invalid_request("only response_mode=query is supported")),
+        Some(_) => Err(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        )),
     }
 }
 
@@ -266,7 +287,12 @@ fn bounded(
 }
 
 /// Builds the redirect carrying an error (RFC 6749 §4.1.2.1, RFC 9207 §2).
-pub fn error_redirect(issuer: &str, redirect_uri: &str, state: Option<&str>, error: &OAuthError) -> String {
+pub fn error_redirect(
+    issuer: &str,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+) -> String {
     let mut params = vec![
         ("error", error.code.as_str()),
         ("error_description", error.description.as_ref()),

@@ -50,7 +50,11 @@ fn key(id: &str) -> String {
 impl AuthorizationServer {
     /// Starts an interaction for a validated request, bound to the browser holding
     /// `browser_secret`.
-    pub fn new_interaction(&self, request: AuthorizationRequest, browser_secret: &str) -> Interaction {
+    pub fn new_interaction(
+        &self,
+        request: AuthorizationRequest,
+        browser_secret: &str,
+    ) -> Interaction {
         Interaction {
             id: self.secrets.token(),
             request,
@@ -64,7 +68,11 @@ impl AuthorizationServer {
     pub async fn save_interaction(&self, interaction: &Interaction) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(interaction).map_err(|e| StoreError::Internal(e.into()))?;
         self.ephemeral
-            .put(&key(&interaction.id), &bytes, ttl(self.policy.interaction_ttl))
+            .put(
+                &key(&interaction.id),
+                &bytes,
+                ttl(self.policy.interaction_ttl),
+            )
             .await
     }
 
@@ -80,7 +88,8 @@ impl AuthorizationServer {
         let Ok(interaction) = serde_json::from_slice::<Interaction>(&bytes) else {
             return Ok(None);
         };
-        let is_same_browser = browser_secret.is_some_and(|s| interaction.browser_binding.matches(s));
+        let is_same_browser =
+            browser_secret.is_some_and(|s| interaction.browser_binding.matches(s));
         Ok(is_same_browser.then_some(interaction))
     }
 
@@ -141,7 +150,12 @@ impl AuthorizationServer {
     }
 
     /// The interactive step, or under `prompt=none` the error that replaces it.
-    fn needs(&self, request: &AuthorizationRequest, step: NextStep, silent_error: ErrorCode) -> NextStep {
+    fn needs(
+        &self,
+        request: &AuthorizationRequest,
+        step: NextStep,
+        silent_error: ErrorCode,
+    ) -> NextStep {
         if request.prompt.is_none() {
             let error = OAuthError::new(silent_error, "user interaction is required");
             NextStep::RedirectToClient(error_redirect(
@@ -157,7 +171,11 @@ impl AuthorizationServer {
 
     /// Remembers that `user` allowed the request's scopes for its client (added to any earlier
     /// consent).
-    pub async fn record_consent(&self, user: &UserId, request: &AuthorizationRequest) -> Result<(), StoreError> {
+    pub async fn record_consent(
+        &self,
+        user: &UserId,
+        request: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
         let client_id = ClientId(request.client_id.clone());
         let mut scopes = self
             .consents
@@ -192,7 +210,12 @@ impl AuthorizationServer {
 
     /// The redirect for a failure after the redirect URI was verified.
     pub fn error_redirect_for(&self, request: &AuthorizationRequest, error: &OAuthError) -> String {
-        error_redirect(&self.issuer, &request.redirect_uri, request.state.as_deref(), error)
+        error_redirect(
+            &self.issuer,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            error,
+        )
     }
 
     /// Mints a single-use code for the request and returns the redirect carrying it
@@ -207,7 +230,9 @@ impl AuthorizationServer {
             .clients
             .find_client(&ClientId(request.client_id.clone()))
             .await?
-            .ok_or_else(|| OAuthError::invalid_request("the application is no longer registered"))?;
+            .ok_or_else(|| {
+                OAuthError::invalid_request("the application is no longer registered")
+            })?;
         // A refresh token needs both the user's consent to offline_access (given on the consent
         // page that listed it) and a client registered for the refresh_token grant.
         let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token");

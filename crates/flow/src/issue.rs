@@ -1,12 +1,22 @@
 //! Minting tokens: JWT access tokens (RFC 9068), ID tokens (OIDC Core §2, §3.1.3.6), opaque
 //! refresh tokens (stored as hashes in a family, RFC 9700 §4.14).
+//!
+//! When the grant holds the `roles` scope (which only a client registered for it can be
+//! granted, `scope::check_requested`), both the access token and the ID token carry a `roles`
+//! claim: the user's role names, read at issuance — so a refresh reflects roles granted or
+//! taken away since (RFC 9068 §7.2.1 `roles`).
+//!
+//! Every issuance is audited (`token.issue`: the client, the subject, the grant type, scope,
+//! the access token's `jti` and the grant id — never a token).
 
 use crate::grant::Grant;
-use crate::scope::{OFFLINE_ACCESS, OPENID};
+use crate::scope::{OFFLINE_ACCESS, OPENID, ROLES};
 use crate::server::AuthorizationServer;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use palisade_core::model::{Client, ClientId, RefreshTokenFamily, UserId};
+use palisade_core::model::{
+    AuditEvent, AuditOutcome, Client, ClientId, RefreshTokenFamily, UserId,
+};
 use palisade_core::ports::SigningAlgorithm;
 use palisade_core::{OAuthError, TokenHash};
 use serde::{Deserialize, Serialize};
@@ -29,6 +39,8 @@ pub struct TokenResponse {
 pub(crate) struct MintedAccessToken {
     pub token: String,
     pub expires_in: i64,
+    /// The token's `jti`, for the audit trail and revocation.
+    pub jti: String,
 }
 
 impl AuthorizationServer {
@@ -41,15 +53,27 @@ impl AuthorizationServer {
         scope: &str,
         grant: Option<&Grant>,
     ) -> Result<MintedAccessToken, OAuthError> {
+        self.mint_access_token_with_roles(subject, client_id, scope, grant, None)
+    }
+
+    fn mint_access_token_with_roles(
+        &self,
+        subject: &str,
+        client_id: &str,
+        scope: &str,
+        grant: Option<&Grant>,
+        roles: Option<&[String]>,
+    ) -> Result<MintedAccessToken, OAuthError> {
         let now = self.clock.now().timestamp();
         let expires_in = self.policy.access_token_ttl.num_seconds();
+        let jti = self.secrets.token();
         let mut claims = json!({
             "iss": self.issuer,
             "sub": subject,
             "aud": self.issuer,
             "client_id": client_id,
             "scope": scope,
-            "jti": self.secrets.token(),
+            "jti": jti,
             "iat": now,
             "nbf": now,
             "exp": now + expires_in,
@@ -58,21 +82,29 @@ impl AuthorizationServer {
             claims["gid"] = json!(grant.id);
             claims["auth_time"] = json!(grant.auth_time);
         }
+        if let Some(roles) = roles {
+            claims["roles"] = json!(roles);
+        }
         let token = self
             .signer
             .sign(self.policy.access_token_alg, "at+jwt", &as_map(claims)?)
             .map_err(OAuthError::server_error)?
             .compact;
-        Ok(MintedAccessToken { token, expires_in })
+        Ok(MintedAccessToken {
+            token,
+            expires_in,
+            jti,
+        })
     }
 
     /// An ID token for `client`, with `at_hash` of the access token issued beside it.
-    pub(crate) fn mint_id_token(
+    fn mint_id_token(
         &self,
         grant: &Grant,
         client: &Client,
         nonce: Option<&str>,
         access_token: &str,
+        roles: Option<&[String]>,
     ) -> Result<String, OAuthError> {
         let alg = client
             .id_token_signed_response_alg
@@ -95,6 +127,9 @@ impl AuthorizationServer {
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);
         }
+        if let Some(roles) = roles {
+            claims["roles"] = json!(roles);
+        }
         Ok(self
             .signer
             .sign(alg, "JWT", &as_map(claims)?)
@@ -111,12 +146,9 @@ impl AuthorizationServer {
         nonce: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let scope = grant.scope.to_string();
-        let access = self.mint_access_token(&grant.user_id, &client.id.0, &scope, Some(grant))?;
-        let id_token = if grant.scope.contains(OPENID) {
-            Some(self.mint_id_token(grant, client, nonce, &access.token)?)
-        } else {
-            None
-        };
+        let (access, id_token) = self
+            .mint_user_tokens(grant, client, nonce, "authorization_code")
+            .await?;
         let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
             Some(self.start_refresh_family(grant).await?)
         } else {
@@ -130,6 +162,78 @@ impl AuthorizationServer {
             id_token,
             scope,
         })
+    }
+
+    /// The access token of a user grant and, when `openid` was granted, its ID token; both with
+    /// the user's current roles when `roles` was granted. Used at the code exchange and at
+    /// every refresh.
+    pub(crate) async fn mint_user_tokens(
+        &self,
+        grant: &Grant,
+        client: &Client,
+        nonce: Option<&str>,
+        grant_type: &str,
+    ) -> Result<(MintedAccessToken, Option<String>), OAuthError> {
+        let roles = if grant.scope.contains(ROLES) {
+            Some(
+                self.roles
+                    .roles_of_user(&UserId(grant.user_id.clone()))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let scope = grant.scope.to_string();
+        let access = self.mint_access_token_with_roles(
+            &grant.user_id,
+            &client.id.0,
+            &scope,
+            Some(grant),
+            roles.as_deref(),
+        )?;
+        let id_token = if grant.scope.contains(OPENID) {
+            Some(self.mint_id_token(grant, client, nonce, &access.token, roles.as_deref())?)
+        } else {
+            None
+        };
+        self.record_issuance(
+            client,
+            Some(&format!("user:{}", grant.user_id)),
+            grant_type,
+            &scope,
+            &access.jti,
+            Some(&grant.id),
+        )
+        .await;
+        Ok((access, id_token))
+    }
+
+    /// Audits an issuance (THREATS.md AD-05): who got what for whom (`subject`: the user; none
+    /// for client_credentials, where the client is the actor), by `jti` and grant id so a later
+    /// revocation can be matched; never the token itself.
+    pub(crate) async fn record_issuance(
+        &self,
+        client: &Client,
+        subject: Option<&str>,
+        grant_type: &str,
+        scope: &str,
+        jti: &str,
+        grant_id: Option<&str>,
+    ) {
+        self.guard
+            .record(AuditEvent {
+                occurred_at: self.clock.now(),
+                actor: format!("client:{}", client.id.0),
+                action: "token.issue".into(),
+                target: subject.map(str::to_owned),
+                outcome: AuditOutcome::Success,
+                client_ip: None,
+                details: Some(
+                    json!({ "grant_type": grant_type, "scope": scope, "jti": jti, "gid": grant_id })
+                        .to_string(),
+                ),
+            })
+            .await;
     }
 
     async fn start_refresh_family(&self, grant: &Grant) -> Result<String, OAuthError> {
@@ -148,7 +252,9 @@ impl AuthorizationServer {
             expires_at: now + self.policy.refresh_token_ttl,
             revoked_at: None,
         };
-        self.refresh_tokens.insert_refresh_token_family(family).await?;
+        self.refresh_tokens
+            .insert_refresh_token_family(family)
+            .await?;
         Ok(raw)
     }
 }
@@ -166,7 +272,9 @@ pub fn left_half_hash(alg: SigningAlgorithm, token: &str) -> String {
 fn as_map(v: Value) -> Result<Map<String, Value>, OAuthError> {
     match v {
         Value::Object(map) => Ok(map),
-        _ => Err(OAuthError::server_error("token claims must be a JSON object")),
+        _ => Err(OAuthError::server_error(
+            "token claims must be a JSON object",
+        )),
     }
 }
 
@@ -178,7 +286,10 @@ mod tests {
     fn at_hash_follows_the_oidc_example() {
         // OIDC Core Appendix A.3: access token and its at_hash for RS256.
         assert_eq!(
-            left_half_hash(SigningAlgorithm::RS256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            left_half_hash(
+                SigningAlgorithm::RS256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
             "77QmUPtjPfzWtF2AnpK9RQ"
         );
     }

@@ -3,16 +3,21 @@
 //! Pure async logic over the ports declared in `palisade-core`: no actix, no Diesel, no Redis.
 //! Layers read top-down, as in oxide-auth (docs/adr/0002-own-flow-engine.md):
 //!
-//! - primitives: [`password`], [`pkce`], [`redirect_uri`], [`scope`], [`prompt`];
+//! - primitives: [`password`], [`guard`] (attempt limits, lockout), [`pkce`], [`redirect_uri`],
+//!   [`scope`], [`prompt`];
 //! - state: [`grant`], [`session`], [`interaction`], [`revocation`];
 //! - endpoints: [`authorize`] (validation), [`interaction`] (login/consent decisions),
-//!   [`token`] (one module per grant), [`userinfo`], [`logout`];
+//!   [`token`] (one module per grant), [`userinfo`], [`logout`], [`introspection`],
+//!   [`token_revocation`], [`registration`] (with [`client_auth`] and [`client_assertion`]);
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
 
 pub mod authorize;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod grant;
+pub mod guard;
 pub mod interaction;
+pub mod introspection;
 pub mod issue;
 pub mod login;
 pub mod logout;
@@ -20,11 +25,13 @@ pub mod password;
 pub mod pkce;
 pub mod prompt;
 pub mod redirect_uri;
+pub mod registration;
 pub mod revocation;
 pub mod scope;
 pub mod server;
 pub mod session;
 pub mod token;
+pub mod token_revocation;
 pub mod userinfo;
 
 pub use server::{AuthorizationServer, TokenPolicy};

@@ -8,8 +8,8 @@
 use crate::redirect_uri;
 use crate::server::AuthorizationServer;
 use crate::session::BrowserSession;
+use palisade_core::OAuthError;
 use palisade_core::model::ClientId;
-use palisade_core::{OAuthError};
 use serde_json::Value;
 
 /// A logout request after validation.
@@ -54,7 +54,10 @@ fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 impl AuthorizationServer {
     /// Validates the logout parameters. Errors are shown on a page, never redirected.
-    pub async fn validate_logout(&self, pairs: &[(String, String)]) -> Result<LogoutRequest, OAuthError> {
+    pub async fn validate_logout(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<LogoutRequest, OAuthError> {
         let mut request = LogoutRequest {
             state: get(pairs, "state").map(str::to_owned),
             ..LogoutRequest::default()
@@ -63,7 +66,9 @@ impl AuthorizationServer {
         if let Some(hint) = get(pairs, "id_token_hint") {
             let (sub, aud) = self.check_id_token_hint(hint)?;
             if client_id.as_ref().is_some_and(|c| *c != aud) {
-                return Err(OAuthError::invalid_request("client_id does not match the id_token_hint"));
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the id_token_hint",
+                ));
             }
             client_id = Some(aud);
             request.hinted_subject = Some(sub);
@@ -92,7 +97,9 @@ impl AuthorizationServer {
 
     /// An ID token we issued (it may have expired: logout comes late), as (`sub`, `aud`).
     fn check_id_token_hint(&self, hint: &str) -> Result<(String, String), OAuthError> {
-        let bad = || OAuthError::invalid_request("id_token_hint is not a valid ID token from this server");
+        let bad = || {
+            OAuthError::invalid_request("id_token_hint is not a valid ID token from this server")
+        };
         let verified = self.signer.verify(hint).map_err(|e| bad().with_source(e))?;
         let claims = &verified.claims;
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {

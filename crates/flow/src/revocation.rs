@@ -39,7 +39,9 @@ impl AuthorizationServer {
         expires_in_secs: i64,
     ) -> Result<(), StoreError> {
         let remaining = chrono::Duration::seconds(expires_in_secs.max(1) + 60);
-        self.ephemeral.put(&jti_key(jti), b"1", ttl(remaining)).await
+        self.ephemeral
+            .put(&jti_key(jti), b"1", ttl(remaining))
+            .await
     }
 
     /// Whether an access token was revoked, by itself or through its grant.

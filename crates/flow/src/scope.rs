@@ -20,11 +20,14 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// Palisade's role claims (RBAC). Reserved: its meaning is the server's, and a client gets it
 /// only if registered for it.
 pub const ROLES: &str = "roles";
+/// Palisade's admin API: a user's access token is accepted there only with this scope (and then
+/// with the permissions of the user's roles). Reserved: only clients registered for it.
+pub const ADMIN: &str = "admin";
 
 /// Scopes every client may request without registering them.
 pub const STANDARD_SCOPES: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
 /// Scopes whose meaning the server defines but which a client must be registered for.
-pub const RESERVED_SCOPES: [&str; 1] = [ROLES];
+pub const RESERVED_SCOPES: [&str; 2] = [ROLES, ADMIN];
 
 /// A `scope` parameter longer than this is a malformed request (THREATS.md IN-03).
 pub const MAX_SCOPE_BYTES: usize = 2048;
@@ -201,6 +204,7 @@ pub fn describe(scope: &str) -> Cow<'static, str> {
         EMAIL => "See your email address".into(),
         OFFLINE_ACCESS => "Stay connected when you are not using the app".into(),
         ROLES => "See your roles".into(),
+        ADMIN => "Administer this sign-in service with the permissions of your roles".into(),
         other => format!("Access: {other}").into(),
     }
 }

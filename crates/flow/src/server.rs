@@ -3,6 +3,7 @@
 //! One value holds everything the endpoints need; the HTTP layer builds it once and calls its
 //! methods. Time and randomness come in as ports so tests can travel and repeat.
 
+use crate::guard::CredentialGuard;
 use crate::password::PasswordHasher;
 use chrono::Duration;
 use palisade_core::Clock;
@@ -74,6 +75,8 @@ pub struct AuthorizationServer {
     pub clock: Arc<dyn Clock>,
     pub secrets: Arc<dyn SecretGenerator>,
     pub passwords: PasswordHasher,
+    /// Attempt limits and account lockout: every credential check goes through it.
+    pub guard: CredentialGuard,
 }
 
 /// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).

@@ -30,10 +30,22 @@ impl AccessTokenClaims {
 impl AuthorizationServer {
     /// Verifies an access token: signature by a published key, `typ: at+jwt`, our issuer, not
     /// expired, not revoked. Every failure is `invalid_token`; storage trouble is 503.
-    pub async fn validate_access_token(&self, token: &str) -> Result<AccessTokenClaims, OAuthError> {
+    pub async fn validate_access_token(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims, OAuthError> {
         let bad = || OAuthError::invalid_token("the access token is invalid or expired");
-        let verified = self.signer.verify(token).map_err(|e| bad().with_source(e))?;
-        if verified.typ.as_deref().map(str::to_ascii_lowercase).as_deref() != Some("at+jwt") {
+        let verified = self
+            .signer
+            .verify(token)
+            .map_err(|e| bad().with_source(e))?;
+        if verified
+            .typ
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            != Some("at+jwt")
+        {
             return Err(bad());
         }
         let c = &verified.claims;
@@ -56,7 +68,10 @@ impl AuthorizationServer {
             return Err(bad());
         }
         let grant_id = text("gid");
-        if self.is_access_token_revoked(&jti, grant_id.as_deref()).await? {
+        if self
+            .is_access_token_revoked(&jti, grant_id.as_deref())
+            .await?
+        {
             return Err(bad());
         }
         let scope = ScopeSet::parse(&text("scope").unwrap_or_default()).map_err(|_| bad())?;
@@ -76,7 +91,9 @@ impl AuthorizationServer {
     pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, OAuthError> {
         let access = self.validate_access_token(token).await?;
         if !access.is_user_token() {
-            return Err(OAuthError::invalid_token("the access token does not represent a user"));
+            return Err(OAuthError::invalid_token(
+                "the access token does not represent a user",
+            ));
         }
         if !access.scope.contains(OPENID) {
             return Err(OAuthError::new(
@@ -93,7 +110,10 @@ impl AuthorizationServer {
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(user.id.0));
         if access.scope.contains(PROFILE) {
-            let name = user.display_name.clone().unwrap_or_else(|| user.username.to_string());
+            let name = user
+                .display_name
+                .clone()
+                .unwrap_or_else(|| user.username.to_string());
             claims.insert("name".into(), json!(name));
             claims.insert("preferred_username".into(), json!(user.username.as_str()));
             claims.insert("updated_at".into(), json!(user.updated_at.timestamp()));

@@ -11,6 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use palisade_core::ports::{EphemeralStore, TokenSigner};
 use palisade_core::{Clock, OsSecrets};
 use palisade_flow::AuthorizationServer;
+use palisade_flow::guard::CredentialGuard;
 use palisade_flow::password::PasswordHasher;
 use palisade_keys::{KeyManager, Keys, MasterKey, MasterKeySet};
 use palisade_store::SqlStore;
@@ -74,7 +75,11 @@ pub fn master_keys(settings: &Settings) -> anyhow::Result<MasterKeySet> {
 }
 
 /// The key manager for this node over the shared repository.
-pub fn key_manager(settings: &Settings, sql: &SqlStore, clock: Arc<dyn Clock>) -> anyhow::Result<KeyManager> {
+pub fn key_manager(
+    settings: &Settings,
+    sql: &SqlStore,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<KeyManager> {
     let node_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
     Ok(KeyManager::new(
         Arc::new(sql.clone()),
@@ -106,7 +111,8 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "applied database migrations");
         }
-        let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
+        let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?
+            .with_queue(settings.hash_queue);
         let metrics = metrics::recorder().map_err(anyhow::Error::msg)?;
         let key_manager = Arc::new(key_manager(&settings, &storage.sql, clock.clone())?);
         key_manager.ensure_ready(Duration::from_secs(30)).await?;
@@ -115,7 +121,10 @@ impl Application {
         let engine = AuthorizationServer {
             issuer: issuer_base(&settings.issuer),
             policy: settings.token_policy(),
-            clients: Arc::new(sql.clone()),
+            // Client lookups on the hot path come from memory (client_cache.rs).
+            clients: Arc::new(crate::client_cache::CachedClients::new(Arc::new(
+                sql.clone(),
+            ))),
             users: Arc::new(sql.clone()),
             roles: Arc::new(sql.clone()),
             consents: Arc::new(sql.clone()),
@@ -125,10 +134,18 @@ impl Application {
             clock: clock.clone(),
             secrets: Arc::new(OsSecrets),
             passwords: passwords.clone(),
+            guard: CredentialGuard::new(
+                settings.attempt_limits,
+                storage.ephemeral.clone(),
+                Arc::new(sql.clone()),
+                Arc::new(sql.clone()),
+                clock.clone(),
+            ),
         };
         let discovery_document = web::Bytes::from(routes::discovery::build(
             &engine.issuer,
             &settings.key_policy.enabled_algorithms,
+            settings.registration.mode != crate::config::RegistrationMode::Disabled,
         )?);
         let rotation_task = key_manager.spawn_rotation_task();
         let state = web::Data::new(AppState {
@@ -160,6 +177,13 @@ impl Application {
         let form_limit = settings.max_form_bytes;
         let json_limit = settings.max_json_bytes;
         let shared = state.clone();
+        let hsts = settings.sends_hsts();
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::server_config)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", e.setting))?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
@@ -167,14 +191,17 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(form_limit))
                 .app_data(web::JsonConfig::default().limit(json_limit))
                 .wrap(Compress::default())
-                .wrap(security_headers::default_headers())
+                .wrap(security_headers::default_headers(hsts))
                 .wrap(from_fn(metrics::record))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes::configure)
         })
         .workers(settings.workers)
-        .shutdown_timeout(settings.shutdown_timeout_secs)
-        .listen(listener)?
+        .shutdown_timeout(settings.shutdown_timeout_secs);
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Self {
             port,

@@ -4,9 +4,11 @@
 //! Every setting is checked once, at start-up; a bad one stops the process with a one-line
 //! message that names it (exit code 2), so a typo never turns into a half-working server.
 
+use crate::client_ip::IpCidr;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
+use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -59,11 +61,52 @@ struct RawSettings {
     shutdown_timeout_secs: u64,
     argon2: Argon2Settings,
     hash_concurrency: Option<usize>,
+    hash_queue: Option<usize>,
+    attempt_limits: AttemptLimits,
+    trusted_proxies: Vec<String>,
     insecure_dev: bool,
     master_key: Option<String>,
-    master_keys_previous: Vec<String>,
+    /// Comma-separated base64 master keys (a TOML array of strings works too).
+    master_keys_previous: KeyList,
     tokens: TokenSettings,
     keys: KeySettings,
+    registration: RegistrationSettings,
+    tls: TlsSettings,
+    behind_tls_proxy: bool,
+}
+
+/// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+/// A list given either as a TOML array or as one comma-separated string (environment).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(untagged)]
+enum KeyList {
+    #[default]
+    None,
+    Many(Vec<String>),
+    Joined(String),
+}
+
+impl KeyList {
+    fn into_secrets(self) -> Vec<Secret> {
+        let items = match self {
+            Self::None => Vec::new(),
+            Self::Many(v) => v,
+            Self::Joined(s) => s.split(',').map(str::to_owned).collect(),
+        };
+        items
+            .into_iter()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| !k.is_empty())
+            .map(Secret::new)
+            .collect()
+    }
 }
 
 /// Token lifetimes, in seconds.
@@ -117,6 +160,91 @@ impl Default for KeySettings {
     }
 }
 
+/// Who may register clients dynamically (RFC 7591; docs/clients.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone, rate-limited per client IP.
+    Open,
+    /// Only with an initial access token (`palisade registration token`).
+    Token,
+    /// `POST /register` is refused and not advertised.
+    Disabled,
+}
+
+impl RegistrationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Token => "token",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// Dynamic client registration, as read (`registration.*`, `PALISADE_REGISTRATION__*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationSettings {
+    /// Unset: `open` when the server is bound to a loopback address, `token` otherwise.
+    pub mode: Option<RegistrationMode>,
+    /// Open mode: registration requests per client IP per minute.
+    pub max_per_minute: u64,
+    /// Scopes beyond openid/profile/email/offline_access a self-registered client may register.
+    pub allowed_scopes: Vec<String>,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            max_per_minute: 20,
+            allowed_scopes: Vec::new(),
+        }
+    }
+}
+
+/// Dynamic client registration, checked and with its mode decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub mode: RegistrationMode,
+    pub max_per_minute: u64,
+    pub allowed_scopes: Vec<String>,
+}
+
+fn check_registration(
+    r: RegistrationSettings,
+    bind: &SocketAddr,
+) -> Result<Registration, ConfigError> {
+    if r.max_per_minute == 0 {
+        return Err(ConfigError::new(
+            "PALISADE_REGISTRATION__MAX_PER_MINUTE",
+            "must be at least 1",
+        ));
+    }
+    for scope in &r.allowed_scopes {
+        let is_token =
+            palisade_flow::scope::ScopeSet::from_tokens([scope]).is_ok_and(|s| s.len() == 1);
+        if !is_token || palisade_flow::scope::RESERVED_SCOPES.contains(&scope.as_str()) {
+            return Err(ConfigError::new(
+                "PALISADE_REGISTRATION__ALLOWED_SCOPES",
+                format!("{scope:?} is not a scope a self-registered client may hold"),
+            ));
+        }
+    }
+    // The embedded default on a laptop is open; anything reachable from elsewhere is not.
+    let mode = r.mode.unwrap_or(if bind.ip().is_loopback() {
+        RegistrationMode::Open
+    } else {
+        RegistrationMode::Token
+    });
+    Ok(Registration {
+        mode,
+        max_per_minute: r.max_per_minute,
+        allowed_scopes: r.allowed_scopes,
+    })
+}
+
 impl Default for RawSettings {
     fn default() -> Self {
         Self {
@@ -137,11 +265,17 @@ impl Default for RawSettings {
             shutdown_timeout_secs: 10,
             argon2: Argon2Settings::default(),
             hash_concurrency: None,
+            hash_queue: None,
+            attempt_limits: AttemptLimits::default(),
+            trusted_proxies: Vec::new(),
             insecure_dev: false,
             master_key: None,
-            master_keys_previous: Vec::new(),
+            master_keys_previous: KeyList::default(),
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
+            registration: RegistrationSettings::default(),
+            tls: TlsSettings::default(),
+            behind_tls_proxy: false,
         }
     }
 }
@@ -168,6 +302,12 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     pub argon2: Argon2Settings,
     pub hash_concurrency: usize,
+    /// Logins that may wait for a hashing slot before the rest get 503 (default 2 x concurrency).
+    pub hash_queue: usize,
+    /// Failed-attempt limits and account lockout (palisade_flow::guard).
+    pub attempt_limits: AttemptLimits,
+    /// Proxies whose `X-Forwarded-For` is believed (crate::client_ip).
+    pub trusted_proxies: Vec<IpCidr>,
     pub insecure_dev: bool,
     /// Base64 of 32 bytes; without it a key file in the data directory is used.
     pub master_key: Option<Secret>,
@@ -175,6 +315,12 @@ pub struct Settings {
     pub master_keys_previous: Vec<Secret>,
     pub tokens: TokenSettings,
     pub key_policy: palisade_keys::RotationPolicy,
+    /// Dynamic client registration (`registration.mode`, rate limit, allowed scopes).
+    pub registration: Registration,
+    /// Serve HTTPS with these files (`tls.cert`, `tls.key`); `None` serves plain HTTP.
+    pub tls: Option<crate::tls::TlsFiles>,
+    /// A TLS-terminating proxy is in front: plain HTTP may be bound to a non-loopback address.
+    pub behind_tls_proxy: bool,
 }
 
 impl Settings {
@@ -183,7 +329,10 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError::new("--config", format!("{} is not a readable file", path.display())));
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} is not a readable file", path.display()),
+                ));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -193,9 +342,7 @@ impl Settings {
     }
 
     /// Settings for tests and embedding: the defaults with a few overrides applied in code.
-    pub fn defaults_with(
-        f: impl FnOnce(&mut SettingsOverrides),
-    ) -> Result<Self, ConfigError> {
+    pub fn defaults_with(f: impl FnOnce(&mut SettingsOverrides)) -> Result<Self, ConfigError> {
         let mut o = SettingsOverrides(RawSettings::default());
         f(&mut o);
         o.0.validate()
@@ -220,6 +367,12 @@ impl Settings {
     /// Whether the issuer is served over HTTPS (cookies get `Secure` and the `__Host-` prefix).
     pub fn is_https(&self) -> bool {
         self.issuer.scheme() == "https"
+    }
+
+    /// Whether responses reach browsers over HTTPS, so they carry `Strict-Transport-Security`:
+    /// our own TLS, or a TLS proxy in front of an https issuer.
+    pub fn sends_hsts(&self) -> bool {
+        self.tls.is_some() || (self.behind_tls_proxy && self.is_https())
     }
 }
 
@@ -267,8 +420,23 @@ impl SettingsOverrides {
         self.0.tokens = v;
         self
     }
+    pub fn registration_mode(&mut self, v: RegistrationMode) -> &mut Self {
+        self.0.registration.mode = Some(v);
+        self
+    }
     pub fn workers(&mut self, v: usize) -> &mut Self {
         self.0.workers = Some(v);
+        self
+    }
+    pub fn tls(&mut self, cert: &Path, key: &Path) -> &mut Self {
+        self.0.tls = TlsSettings {
+            cert: Some(cert.into()),
+            key: Some(key.into()),
+        };
+        self
+    }
+    pub fn behind_tls_proxy(&mut self, v: bool) -> &mut Self {
+        self.0.behind_tls_proxy = v;
         self
     }
 }
@@ -286,10 +454,12 @@ fn figment_error(e: figment::Error) -> ConfigError {
 impl RawSettings {
     fn validate(self) -> Result<Settings, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
-        let bind: SocketAddr = self
-            .bind
-            .parse()
-            .map_err(|_| ConfigError::new("PALISADE_BIND", "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080"))?;
+        let bind: SocketAddr = self.bind.parse().map_err(|_| {
+            ConfigError::new(
+                "PALISADE_BIND",
+                "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080",
+            )
+        })?;
         let database_url = match self.database_url {
             Some(url) => check_database_url(url)?,
             None => format!("sqlite://{}", self.data_dir.join("palisade.db").display()),
@@ -297,13 +467,22 @@ impl RawSettings {
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
-            return Err(ConfigError::new("PALISADE_REDIS_URL", "expected a redis:// or rediss:// URL"));
+            return Err(ConfigError::new(
+                "PALISADE_REDIS_URL",
+                "expected a redis:// or rediss:// URL",
+            ));
         }
         if self.database_pool_size == 0 {
-            return Err(ConfigError::new("PALISADE_DATABASE_POOL_SIZE", "must be at least 1"));
+            return Err(ConfigError::new(
+                "PALISADE_DATABASE_POOL_SIZE",
+                "must be at least 1",
+            ));
         }
         if self.storage_timeout_ms == 0 {
-            return Err(ConfigError::new("PALISADE_STORAGE_TIMEOUT_MS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "PALISADE_STORAGE_TIMEOUT_MS",
+                "must be at least 1",
+            ));
         }
         if !self.argon2.meets_owasp_minimum() && !self.insecure_dev {
             return Err(ConfigError::new(
@@ -317,8 +496,23 @@ impl RawSettings {
             None => None,
         };
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let hash_concurrency = self.hash_concurrency.unwrap_or(cores).max(1);
+        if let Err((field, reason)) = self.attempt_limits.validate() {
+            return Err(ConfigError::new(
+                &format!("PALISADE_ATTEMPT_LIMITS__{}", field.to_uppercase()),
+                reason,
+            ));
+        }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse::<IpCidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::new("PALISADE_TRUSTED_PROXIES", e))?;
         check_token_settings(&self.tokens)?;
         let key_policy = key_policy(&self.keys, &self.tokens)?;
+        let registration = check_registration(self.registration, &bind)?;
+        let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
         Ok(Settings {
             issuer,
             bind,
@@ -336,28 +530,103 @@ impl RawSettings {
             max_json_bytes: self.max_json_bytes,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
             argon2: self.argon2,
-            hash_concurrency: self.hash_concurrency.unwrap_or(cores).max(1),
+            hash_concurrency,
+            hash_queue: self
+                .hash_queue
+                .unwrap_or(hash_concurrency.saturating_mul(2)),
+            attempt_limits: self.attempt_limits,
+            trusted_proxies,
             insecure_dev: self.insecure_dev,
             master_key,
-            master_keys_previous: self.master_keys_previous.into_iter().map(Secret::new).collect(),
+            master_keys_previous: self.master_keys_previous.into_secrets(),
             tokens: self.tokens,
             key_policy,
+            registration,
+            tls,
+            behind_tls_proxy: self.behind_tls_proxy,
         })
     }
+}
+
+/// Transport security (THREATS.md HD-01): TLS files come in pairs and must load; an https-only
+/// deployment never listens in clear on a reachable address by accident.
+fn check_transport(
+    tls: &TlsSettings,
+    behind_tls_proxy: bool,
+    issuer: &Url,
+    bind: SocketAddr,
+) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    let files = match (&tls.cert, &tls.key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(crate::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "PALISADE_TLS__KEY",
+                "tls.cert is set, so tls.key must be too",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "PALISADE_TLS__CERT",
+                "tls.key is set, so tls.cert must be too",
+            ));
+        }
+    };
+    if let Some(files) = &files {
+        crate::tls::server_config(files).map_err(|e| ConfigError::new(e.setting, e.reason))?;
+        if issuer.scheme() != "https" {
+            return Err(ConfigError::new(
+                "PALISADE_ISSUER",
+                "must be an https URL when TLS is configured",
+            ));
+        }
+    }
+    if files.is_none() && !behind_tls_proxy && !bind.ip().is_loopback() {
+        return Err(ConfigError::new(
+            "PALISADE_BIND",
+            format!(
+                "{bind} is not a loopback address and TLS is not configured: set PALISADE_TLS__CERT and PALISADE_TLS__KEY, or PALISADE_BEHIND_TLS_PROXY=true when a TLS-terminating proxy is in front"
+            ),
+        ));
+    }
+    if !bind.ip().is_loopback() && issuer.scheme() != "https" {
+        return Err(ConfigError::new(
+            "PALISADE_ISSUER",
+            format!(
+                "must be an https URL when binding the non-loopback address {bind} (PALISADE_BIND)"
+            ),
+        ));
+    }
+    Ok(files)
 }
 
 fn check_token_settings(t: &TokenSettings) -> Result<(), ConfigError> {
     let positive = [
         ("PALISADE_TOKENS__CODE_TTL_SECS", t.code_ttl_secs),
-        ("PALISADE_TOKENS__ACCESS_TOKEN_TTL_SECS", t.access_token_ttl_secs),
+        (
+            "PALISADE_TOKENS__ACCESS_TOKEN_TTL_SECS",
+            t.access_token_ttl_secs,
+        ),
         ("PALISADE_TOKENS__ID_TOKEN_TTL_SECS", t.id_token_ttl_secs),
-        ("PALISADE_TOKENS__REFRESH_TOKEN_TTL_SECS", t.refresh_token_ttl_secs),
-        ("PALISADE_TOKENS__INTERACTION_TTL_SECS", t.interaction_ttl_secs),
+        (
+            "PALISADE_TOKENS__REFRESH_TOKEN_TTL_SECS",
+            t.refresh_token_ttl_secs,
+        ),
+        (
+            "PALISADE_TOKENS__INTERACTION_TTL_SECS",
+            t.interaction_ttl_secs,
+        ),
         ("PALISADE_TOKENS__SESSION_TTL_SECS", t.session_ttl_secs),
     ];
     for (name, value) in positive {
         if value <= 0 {
-            return Err(ConfigError::new(name, "must be a positive number of seconds"));
+            return Err(ConfigError::new(
+                name,
+                "must be a positive number of seconds",
+            ));
         }
     }
     if t.refresh_reuse_grace_secs < 0 || t.refresh_reuse_grace_secs > 300 {
@@ -369,13 +638,19 @@ fn check_token_settings(t: &TokenSettings) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn key_policy(k: &KeySettings, t: &TokenSettings) -> Result<palisade_keys::RotationPolicy, ConfigError> {
+fn key_policy(
+    k: &KeySettings,
+    t: &TokenSettings,
+) -> Result<palisade_keys::RotationPolicy, ConfigError> {
     use chrono::Duration;
     use palisade_core::ports::SigningAlgorithm;
     let mut algorithms = Vec::new();
     for name in &k.algorithms {
         let alg = SigningAlgorithm::parse(name).ok_or_else(|| {
-            ConfigError::new("PALISADE_KEYS__ALGORITHMS", format!("unknown algorithm {name:?} (RS256, ES256, EdDSA)"))
+            ConfigError::new(
+                "PALISADE_KEYS__ALGORITHMS",
+                format!("unknown algorithm {name:?} (RS256, ES256, EdDSA)"),
+            )
         })?;
         if !algorithms.contains(&alg) {
             algorithms.push(alg);
@@ -408,12 +683,20 @@ fn parse_issuer(raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| ConfigError::new(SETTING, format!("not a URL ({e})")))?;
     // OIDC Discovery §3 / RFC 8414 §2: https, no query, no fragment.
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(SETTING, "an issuer has no query and no fragment"));
+        return Err(ConfigError::new(
+            SETTING,
+            "an issuer has no query and no fragment",
+        ));
     }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback_host(&url) => {}
-        "http" => return Err(ConfigError::new(SETTING, "must be https unless the host is a loopback address")),
+        "http" => {
+            return Err(ConfigError::new(
+                SETTING,
+                "must be https unless the host is a loopback address",
+            ));
+        }
         _ => return Err(ConfigError::new(SETTING, "must be an https URL")),
     }
     if url.host().is_none() {
@@ -438,7 +721,10 @@ fn check_database_url(url: String) -> Result<String, ConfigError> {
     if ok {
         Ok(url)
     } else {
-        Err(ConfigError::new("PALISADE_DATABASE_URL", "expected a postgres://, postgresql:// or sqlite:// URL"))
+        Err(ConfigError::new(
+            "PALISADE_DATABASE_URL",
+            "expected a postgres://, postgresql:// or sqlite:// URL",
+        ))
     }
 }
 
@@ -487,16 +773,85 @@ mod tests {
 
     #[test]
     fn weak_argon2_parameters_need_the_insecure_dev_flag() {
-        let weak = Argon2Settings { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        let weak = Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
         let e = Settings::defaults_with(|o| {
             o.argon2(weak);
         })
         .unwrap_err();
         assert_eq!(e.setting, "PALISADE_ARGON2");
-        assert!(Settings::defaults_with(|o| {
-            o.argon2(weak).insecure_dev(true);
+        assert!(
+            Settings::defaults_with(|o| {
+                o.argon2(weak).insecure_dev(true);
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_non_loopback_bind_needs_tls_or_a_tls_proxy() {
+        let e = Settings::defaults_with(|o| {
+            o.bind("0.0.0.0:8080");
         })
-        .is_ok());
+        .unwrap_err();
+        assert_eq!(e.setting, "PALISADE_BIND");
+        let behind_proxy = Settings::defaults_with(|o| {
+            o.bind("0.0.0.0:8080")
+                .issuer("https://id.example.com")
+                .behind_tls_proxy(true);
+        })
+        .unwrap();
+        assert!(behind_proxy.sends_hsts());
+        let loopback = Settings::defaults_with(|o| {
+            o.behind_tls_proxy(true);
+        })
+        .unwrap();
+        assert!(
+            !loopback.sends_hsts(),
+            "an http issuer is never told to browsers as HSTS"
+        );
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_and_must_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let mut raw = RawSettings {
+            issuer: "https://127.0.0.1:8443".into(),
+            ..RawSettings::default()
+        };
+        raw.tls.cert = Some(missing.clone());
+        assert_eq!(
+            raw.clone().validate().unwrap_err().setting,
+            "PALISADE_TLS__KEY"
+        );
+        raw.tls.key = Some(missing);
+        assert_eq!(raw.validate().unwrap_err().setting, "PALISADE_TLS__CERT");
+    }
+
+    #[test]
+    fn trusted_proxies_and_attempt_limits_are_checked_at_start_up() {
+        let mut raw = RawSettings {
+            trusted_proxies: vec!["10.0.0.0/8".into(), "2001:db8::1".into()],
+            ..RawSettings::default()
+        };
+        let s = raw.clone().validate().unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert_eq!(s.hash_queue, s.hash_concurrency * 2);
+        raw.trusted_proxies = vec!["10.0.0.0/40".into()];
+        assert_eq!(
+            raw.clone().validate().unwrap_err().setting,
+            "PALISADE_TRUSTED_PROXIES"
+        );
+        raw.trusted_proxies = Vec::new();
+        raw.attempt_limits.per_ip = 0;
+        assert_eq!(
+            raw.validate().unwrap_err().setting,
+            "PALISADE_ATTEMPT_LIMITS__PER_IP"
+        );
     }
 
     #[test]

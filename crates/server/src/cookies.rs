@@ -14,11 +14,19 @@ pub struct CookiePolicy {
 
 impl CookiePolicy {
     pub fn session_name(self) -> &'static str {
-        if self.secure { "__Host-palisade" } else { "palisade" }
+        if self.secure {
+            "__Host-palisade"
+        } else {
+            "palisade"
+        }
     }
 
     pub fn browser_name(self) -> &'static str {
-        if self.secure { "__Host-palisade-browser" } else { "palisade-browser" }
+        if self.secure {
+            "__Host-palisade-browser"
+        } else {
+            "palisade-browser"
+        }
     }
 
     fn build(self, name: &'static str, value: String, max_age_secs: i64) -> Cookie<'static> {
@@ -45,10 +53,14 @@ impl CookiePolicy {
     }
 
     pub fn read_session(self, req: &HttpRequest) -> Option<String> {
-        req.cookie(self.session_name()).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+        req.cookie(self.session_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn read_browser(self, req: &HttpRequest) -> Option<String> {
-        req.cookie(self.browser_name()).map(|c| c.value().to_owned()).filter(|v| !v.is_empty())
+        req.cookie(self.browser_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty())
     }
 }

@@ -14,7 +14,10 @@ pub fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
 }
 
 pub fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Whether the body is declared form-encoded (RFC 6749 §3.2 requires it at the token endpoint).
@@ -23,20 +26,36 @@ pub fn is_form(req: &HttpRequest) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// Refuses cross-site form posts: `Sec-Fetch-Site` must be same-origin (or absent/none for
 /// non-browser clients), and `Origin`, when sent, must be the issuer's origin.
+///
+/// One exception: our pages are served with `Referrer-Policy: no-referrer`, under which browsers
+/// send `Origin: null` on every POST, our own forms included (Fetch §3.2.5 "append a request
+/// `Origin` header"). `null` is therefore accepted when the browser itself vouches for the post
+/// with `Sec-Fetch-Site: same-origin`, a header no page can set.
 pub fn check_same_origin(req: &HttpRequest, issuer: &url::Url) -> Result<(), OAuthError> {
     let refused = || OAuthError::access_denied("cross-site form submissions are not accepted");
-    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok())
+    let site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if let Some(site) = site
         && !matches!(site, "same-origin" | "none")
     {
         return Err(refused());
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok())
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
         && origin != issuer.origin().ascii_serialization()
+        && !(origin == "null" && site == Some("same-origin"))
     {
         return Err(refused());
     }
@@ -46,4 +65,69 @@ pub fn check_same_origin(req: &HttpRequest, issuer: &url::Url) -> Result<(), OAu
 /// Compares a submitted CSRF token with the expected one in constant time.
 pub fn csrf_matches(expected: &str, submitted: Option<&str>) -> bool {
     submitted.is_some_and(|s| TokenHash::of(expected).matches(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn same_origin_posts_pass_and_cross_site_ones_are_refused() {
+        let issuer = url::Url::parse("https://id.example").unwrap();
+        type Headers = &'static [(&'static str, &'static str)];
+        let cases: [(&str, Headers, bool); 9] = [
+            ("no browser headers (curl, tests)", &[], true),
+            (
+                "own origin",
+                &[
+                    ("origin", "https://id.example"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                true,
+            ),
+            (
+                "null origin under no-referrer, vouched same-origin",
+                &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+                true,
+            ),
+            (
+                "null origin without fetch metadata",
+                &[("origin", "null")],
+                false,
+            ),
+            (
+                "null origin from another site",
+                &[("origin", "null"), ("sec-fetch-site", "cross-site")],
+                false,
+            ),
+            (
+                "null origin from a sibling subdomain",
+                &[("origin", "null"), ("sec-fetch-site", "same-site")],
+                false,
+            ),
+            ("foreign origin", &[("origin", "https://evil.test")], false),
+            (
+                "foreign origin claiming same-origin",
+                &[
+                    ("origin", "https://evil.test"),
+                    ("sec-fetch-site", "same-origin"),
+                ],
+                false,
+            ),
+            (
+                "cross-site fetch metadata",
+                &[("sec-fetch-site", "cross-site")],
+                false,
+            ),
+        ];
+        for (what, headers, allowed) in cases {
+            let mut req = TestRequest::post();
+            for header in headers {
+                req = req.insert_header(*header);
+            }
+            let req = req.to_http_request();
+            assert_eq!(check_same_origin(&req, &issuer).is_ok(), allowed, "{what}");
+        }
+    }
 }

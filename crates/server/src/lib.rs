@@ -4,6 +4,8 @@
 
 pub mod app;
 pub mod cli;
+pub mod client_cache;
+pub mod client_ip;
 pub mod config;
 pub mod cookies;
 pub mod forms;
@@ -13,6 +15,7 @@ pub mod routes;
 pub mod security_headers;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::{AppState, Application};
 pub use config::Settings;

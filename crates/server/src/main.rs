@@ -1,7 +1,7 @@
-//! `palisade`: serve, migrate, and manage users, roles and clients.
+//! `palisade`: serve, migrate, and manage users, roles, clients and signing keys.
 
 use clap::Parser;
-use palisade::cli::{Cli, Command, client, role, user};
+use palisade::cli::{Cli, Command, admin, client, keys, registration, role, user};
 use palisade::config::Settings;
 use palisade::storage::Storage;
 use palisade::{Application, telemetry};
@@ -28,7 +28,11 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     let quiet = !matches!(command, Command::Serve);
     // CLI commands log only warnings so their output stays readable.
-    let filter = if quiet { "warn" } else { settings.log_filter.as_str() };
+    let filter = if quiet {
+        "warn"
+    } else {
+        settings.log_filter.as_str()
+    };
     telemetry::init(settings.log_format, filter);
 
     let result = actix_web::rt::System::new().block_on(run(command, settings));
@@ -70,10 +74,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::User(cmd) => {
             let storage = open_migrated(&settings).await?;
             let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
-            user::run(cmd, &storage, &passwords).await?;
+            user::run(cmd, &storage, &passwords, settings.attempt_limits).await?;
+        }
+        Command::Admin(cmd) => {
+            let storage = open_migrated(&settings).await?;
+            let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
+            admin::run(cmd, &storage, &passwords).await?;
         }
         Command::Role(cmd) => role::run(cmd, &open_migrated(&settings).await?).await?,
-        Command::Client(cmd) => client::run(cmd, &open_migrated(&settings).await?).await?,
+        Command::Client(cmd) => {
+            client::run(cmd, &open_migrated(&settings).await?, &settings).await?
+        }
+        Command::Registration(cmd) => {
+            registration::run(cmd, &open_migrated(&settings).await?).await?
+        }
+        Command::Keys(cmd) => keys::run(cmd, &settings).await?,
     }
     Ok(())
 }

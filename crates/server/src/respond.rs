@@ -1,9 +1,9 @@
 //! The error dialects of each kind of endpoint (DESIGN.md §4), and the responses shared by
 //! several routes. The private `source` of an error is logged here and never sent.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::HttpResponse;
 use askama::Template;
 use palisade_core::{ErrorCode, OAuthError};
 use palisade_pages::ErrorPage;
@@ -18,7 +18,9 @@ pub fn log(error: &OAuthError) {
         ErrorCode::TemporarilyUnavailable => {
             tracing::warn!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "storage unavailable")
         }
-        _ => tracing::info!(code = %error.code, description = %error.description, "request refused"),
+        _ => {
+            tracing::info!(code = %error.code, description = %error.description, "request refused")
+        }
     }
 }
 
@@ -31,8 +33,14 @@ pub fn json_error(error: &OAuthError) -> HttpResponse {
     log(error);
     let mut res = HttpResponse::build(status(error.code));
     no_store(&mut res);
-    if error.code == ErrorCode::TemporarilyUnavailable {
-        res.insert_header((header::RETRY_AFTER, "5"));
+    match (error.retry_after_secs, error.code) {
+        (Some(secs), _) => {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        (None, ErrorCode::TemporarilyUnavailable) => {
+            res.insert_header((header::RETRY_AFTER, "5"));
+        }
+        _ => {}
     }
     res.json(json!({
         "error": error.code.as_str(),
@@ -44,16 +52,23 @@ pub fn json_error(error: &OAuthError) -> HttpResponse {
 pub fn error_page(error: &OAuthError) -> HttpResponse {
     log(error);
     let (heading, message) = match error.code {
-        ErrorCode::ServerError => ("Something went wrong", "The server could not complete the request."),
+        ErrorCode::ServerError => (
+            "Something went wrong",
+            "The server could not complete the request.",
+        ),
         ErrorCode::TemporarilyUnavailable => (
             "Temporarily unavailable",
             "The service is temporarily unavailable. Please try again in a moment.",
         ),
-        _ => ("The request cannot be completed", error.description.as_ref()),
+        _ => (
+            "The request cannot be completed",
+            error.description.as_ref(),
+        ),
     };
+    let message = as_sentence(message);
     let rendered = ErrorPage {
         heading,
-        message,
+        message: &message,
         error_code: Some(error.code.as_str()),
     }
     .render();
@@ -66,17 +81,33 @@ pub fn error_page(error: &OAuthError) -> HttpResponse {
     res
 }
 
+/// Error descriptions are written for the wire (lower case, no full stop); a page shows them
+/// as a sentence.
+fn as_sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut sentence: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !sentence.ends_with(['.', '!', '?']) {
+        sentence.push('.');
+    }
+    sentence
+}
+
 /// RFC 6750 §3: `WWW-Authenticate: Bearer error="..."` (userinfo, admin API).
 pub fn bearer_error(error: &OAuthError) -> HttpResponse {
     log(error);
     let mut res = HttpResponse::build(status(error.code));
     no_store(&mut res);
     let challenge = match error.code {
-        ErrorCode::InvalidToken | ErrorCode::InsufficientScope | ErrorCode::InvalidRequest => format!(
-            r#"Bearer error="{}", error_description="{}""#,
-            error.code.as_str(),
-            error.description.replace('"', "'")
-        ),
+        ErrorCode::InvalidToken | ErrorCode::InsufficientScope | ErrorCode::InvalidRequest => {
+            format!(
+                r#"Bearer error="{}", error_description="{}""#,
+                error.code.as_str(),
+                error.description.replace('"', "'")
+            )
+        }
         _ => "Bearer".to_owned(),
     };
     if let Ok(value) = HeaderValue::from_str(&challenge) {

@@ -3,7 +3,8 @@
 //! - [`SqlStore`]: Diesel over PostgreSQL or SQLite (one `MultiConnection`, chosen by URL),
 //!   implementing [`HealthCheck`], [`UserRepository`], [`RoleRepository`],
 //!   [`ClientRepository`], [`ConsentRepository`], [`RefreshTokenRepository`],
-//!   [`SigningKeyRepository`], [`LockoutRepository`] and [`AuditLog`]. Schema lives in the
+//!   [`SigningKeyRepository`], [`LockoutRepository`], [`AuditLog`] and
+//!   [`InitialAccessTokenRepository`]. Schema lives in the
 //!   workspace's `migrations/{postgres,sqlite}` and is embedded; [`SqlStore::migrate`] applies it.
 //! - [`RedisStore`] and [`InProcessStore`]: the [`EphemeralStore`] (codes, sessions, counters).
 //!   [`open_ephemeral`] picks one from configuration.
@@ -24,6 +25,7 @@
 //! [`SigningKeyRepository`]: palisade_core::ports::SigningKeyRepository
 //! [`LockoutRepository`]: palisade_core::ports::LockoutRepository
 //! [`AuditLog`]: palisade_core::ports::AuditLog
+//! [`InitialAccessTokenRepository`]: palisade_core::ports::InitialAccessTokenRepository
 //! [`EphemeralStore`]: palisade_core::ports::EphemeralStore
 //! [`StoreError::Unavailable`]: palisade_core::StoreError::Unavailable
 
@@ -33,6 +35,7 @@ mod consents;
 mod convert;
 pub mod ephemeral;
 mod error;
+mod initial_access_tokens;
 mod lockouts;
 mod pool;
 mod refresh_tokens;

@@ -97,6 +97,25 @@ impl RoleRepository for SqlStore {
         .await
     }
 
+    async fn revoke_permission(&self, role: &str, permission: &str) -> StoreResult<()> {
+        let (role, permission) = (role.to_owned(), permission.to_owned());
+        self.run(move |conn| {
+            write_transaction(conn, |conn| {
+                if !role_exists(conn, &role)? {
+                    return Err(StoreError::NotFound.into());
+                }
+                diesel::delete(
+                    role_permissions::table
+                        .filter(role_permissions::role_name.eq(&role))
+                        .filter(role_permissions::permission_name.eq(&permission)),
+                )
+                .execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Ordered by name; empty for an unknown role.
     async fn permissions_of_role(&self, role: &str) -> StoreResult<Vec<String>> {
         let role = role.to_owned();

@@ -148,6 +148,17 @@ diesel::joinable!(user_roles -> roles (role_name));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(role_permissions -> permissions (permission_name));
 
+diesel::table! {
+    initial_access_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        max_uses -> Nullable<Integer>,
+        uses -> Integer,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     roles,
@@ -162,4 +173,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     leases,
     account_lockouts,
     audit_events,
+    initial_access_tokens,
 );

@@ -41,7 +41,9 @@ impl AuthorizationServer {
             .await?;
 
         if code.grant.client_id != client.id.0 {
-            return Err(OAuthError::invalid_grant("the code was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the code was issued to another client",
+            ));
         }
         if self.clock.now().timestamp() > code.issued_at + self.policy.code_ttl.num_seconds() {
             return Err(invalid());
@@ -56,13 +58,15 @@ impl AuthorizationServer {
         };
         let verifier = CodeVerifier::parse(raw_verifier)?;
         if !code.code_challenge.verify(&verifier) {
-            return Err(OAuthError::invalid_grant("code_verifier does not match the challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the challenge",
+            ));
         }
         let user = self
             .users
             .find_user_by_id(&UserId(code.grant.user_id.clone()))
             .await?;
-        if !user.is_some_and(|u| !u.is_disabled) {
+        if user.is_none_or(|u| u.is_disabled) {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
         self.issue_for_grant(&code.grant, client, code.nonce.as_deref())

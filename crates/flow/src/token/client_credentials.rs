@@ -35,6 +35,15 @@ impl AuthorizationServer {
         }
         let scope = scope.to_string();
         let access = self.mint_access_token(&client.id.0, &client.id.0, &scope, None)?;
+        self.record_issuance(
+            client,
+            None,
+            "client_credentials",
+            &scope,
+            &access.jti,
+            None,
+        )
+        .await;
         Ok(TokenResponse {
             access_token: access.token,
             token_type: "Bearer".into(),

@@ -75,6 +75,7 @@ impl AuthorizationServer {
         &self,
         authorization_header: Option<&str>,
         form: &[(String, String)],
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, TokenError> {
         let basic_attempted = authorization_header.is_some();
         let fail = |error: OAuthError| TokenError {
@@ -83,13 +84,19 @@ impl AuthorizationServer {
         };
         let credentials =
             ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
-        let client = self.authenticate_client(&credentials).await.map_err(fail)?;
+        let client = self
+            .authenticate_client(&credentials, client_ip)
+            .await
+            .map_err(fail)?;
         check_no_repeats(form).map_err(fail)?;
         let params = TokenParams { pairs: form };
-        let grant_type = GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(fail)?;
+        let grant_type =
+            GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(fail)?;
         check_client_may_use(&client, grant_type).map_err(fail)?;
         let outcome = match grant_type {
-            GrantType::AuthorizationCode => self.exchange_authorization_code(&client, &params).await,
+            GrantType::AuthorizationCode => {
+                self.exchange_authorization_code(&client, &params).await
+            }
             GrantType::RefreshToken => self.refresh(&client, &params).await,
             GrantType::ClientCredentials => self.client_credentials(&client, &params).await,
         };
@@ -101,7 +108,9 @@ impl AuthorizationServer {
 fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
     for (i, (k, _)) in form.iter().enumerate() {
         if form[..i].iter().any(|(earlier, _)| earlier == k) {
-            return Err(OAuthError::invalid_request("a parameter was sent more than once"));
+            return Err(OAuthError::invalid_request(
+                "a parameter was sent more than once",
+            ));
         }
     }
     Ok(())

@@ -9,7 +9,7 @@
 use super::TokenParams;
 use crate::grant::Grant;
 use crate::issue::TokenResponse;
-use crate::scope::{OPENID, ScopeSet};
+use crate::scope::ScopeSet;
 use crate::server::{AuthorizationServer, ttl};
 use chrono::{DateTime, Utc};
 use palisade_core::model::{Client, RefreshTokenFamily, RefreshTokenMatch, UserId};
@@ -38,7 +38,9 @@ impl AuthorizationServer {
             return Err(invalid());
         };
         if family.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
         }
         let now = self.clock.now();
         if family.revoked_at.is_some() || family.expires_at <= now {
@@ -49,8 +51,11 @@ impl AuthorizationServer {
         }
         let grant: Grant = serde_json::from_str(&family.grant).map_err(OAuthError::server_error)?;
         let scope = narrowed_scope(&grant, params)?;
-        let user = self.users.find_user_by_id(&UserId(grant.user_id.clone())).await?;
-        if !user.is_some_and(|u| !u.is_disabled) {
+        let user = self
+            .users
+            .find_user_by_id(&UserId(grant.user_id.clone()))
+            .await?;
+        if user.is_none_or(|u| u.is_disabled) {
             self.revoke_grant(&family.id).await?;
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
@@ -58,12 +63,9 @@ impl AuthorizationServer {
         let successor_raw = self.secrets.token();
         let issued = Grant { scope, ..grant };
         let scope_text = issued.scope.to_string();
-        let access = self.mint_access_token(&issued.user_id, &client.id.0, &scope_text, Some(&issued))?;
-        let id_token = if issued.scope.contains(OPENID) {
-            Some(self.mint_id_token(&issued, client, None, &access.token)?)
-        } else {
-            None
-        };
+        let (access, id_token) = self
+            .mint_user_tokens(&issued, client, None, "refresh_token")
+            .await?;
         let response = TokenResponse {
             access_token: access.token,
             token_type: "Bearer".into(),
@@ -118,7 +120,10 @@ impl AuthorizationServer {
         ))
     }
 
-    async fn successor_of(&self, presented: &TokenHash) -> Result<Option<TokenResponse>, StoreError> {
+    async fn successor_of(
+        &self,
+        presented: &TokenHash,
+    ) -> Result<Option<TokenResponse>, StoreError> {
         Ok(self
             .ephemeral
             .get(&successor_key(presented))
@@ -136,7 +141,9 @@ fn narrowed_scope(grant: &Grant, params: &TokenParams<'_>) -> Result<ScopeSet, O
             if requested.is_subset_of(&grant.scope) {
                 Ok(requested)
             } else {
-                Err(OAuthError::invalid_scope("a refresh cannot add scopes to the grant"))
+                Err(OAuthError::invalid_scope(
+                    "a refresh cannot add scopes to the grant",
+                ))
             }
         }
     }

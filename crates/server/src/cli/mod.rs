@@ -4,12 +4,19 @@ use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod admin;
 pub mod client;
+pub mod keys;
+pub mod registration;
 pub mod role;
 pub mod user;
 
 #[derive(Debug, Parser)]
-#[command(name = "palisade", version, about = "An OAuth 2.0 / OpenID Connect authorization server")]
+#[command(
+    name = "palisade",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect authorization server"
+)]
 pub struct Cli {
     /// A TOML configuration file (settings in it are overridden by PALISADE_* variables).
     #[arg(long, global = true, env = "PALISADE_CONFIG")]
@@ -30,12 +37,21 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// First-start bootstrap: `admin init` creates the first administrator.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Manage roles and who holds them.
     #[command(subcommand)]
     Role(role::RoleCommand),
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Initial access tokens for dynamic client registration (registration.mode = token).
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
+    /// Inspect, rotate, revoke and re-encrypt the signing keys (docs/keys.md).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// An error a command reports to the operator; its message is printed as is.
@@ -57,11 +73,7 @@ impl From<palisade_core::StoreError> for CommandError {
 
 /// Records what an operator did from the command line; a failure to record is reported but
 /// does not undo the change.
-pub(crate) async fn audit(
-    log: &dyn palisade_core::ports::AuditLog,
-    action: &str,
-    target: &str,
-) {
+pub(crate) async fn audit(log: &dyn palisade_core::ports::AuditLog, action: &str, target: &str) {
     let event = palisade_core::model::AuditEvent {
         occurred_at: chrono::Utc::now(),
         actor: "cli".into(),

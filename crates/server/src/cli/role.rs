@@ -1,7 +1,7 @@
 //! `palisade role ...`
 
-use super::{CommandError, audit};
 use super::user::find;
+use super::{CommandError, audit};
 use crate::storage::Storage;
 use clap::Subcommand;
 use palisade_core::StoreError;
@@ -36,7 +36,9 @@ pub async fn run(cmd: RoleCommand, storage: &Storage) -> Result<(), CommandError
                 })
                 .await
                 .map_err(|e| match e {
-                    StoreError::Conflict(_) => CommandError::new(format!("role {name} already exists")),
+                    StoreError::Conflict(_) => {
+                        CommandError::new(format!("role {name} already exists"))
+                    }
                     other => other.into(),
                 })?;
             audit(store, "role.create", &format!("role:{name}")).await;
@@ -50,17 +52,30 @@ pub async fn run(cmd: RoleCommand, storage: &Storage) -> Result<(), CommandError
         }
         RoleCommand::Grant { role, username } => {
             let user = find(storage, &username).await?;
-            store.grant_role(&role, &user.id).await.map_err(|e| match e {
-                StoreError::NotFound => CommandError::new(format!("no role named {role}")),
-                other => other.into(),
-            })?;
-            audit(store, "role.grant", &format!("user:{} role:{role}", user.id)).await;
+            store
+                .grant_role(&role, &user.id)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => CommandError::new(format!("no role named {role}")),
+                    other => other.into(),
+                })?;
+            audit(
+                store,
+                "role.grant",
+                &format!("user:{} role:{role}", user.id),
+            )
+            .await;
             println!("granted {role} to {}", user.username);
         }
         RoleCommand::Revoke { role, username } => {
             let user = find(storage, &username).await?;
             store.revoke_role(&role, &user.id).await?;
-            audit(store, "role.revoke", &format!("user:{} role:{role}", user.id)).await;
+            audit(
+                store,
+                "role.revoke",
+                &format!("user:{} role:{role}", user.id),
+            )
+            .await;
             println!("revoked {role} from {}", user.username);
         }
     }

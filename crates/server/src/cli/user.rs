@@ -5,10 +5,13 @@ use crate::storage::Storage;
 use chrono::Utc;
 use clap::Subcommand;
 use palisade_core::Secret;
+use palisade_core::SystemClock;
 use palisade_core::model::{NewUser, UserId, Username};
 use palisade_core::ports::{RoleRepository, UserRepository};
+use palisade_flow::guard::{AttemptLimits, CredentialGuard};
 use palisade_flow::password::PasswordHasher;
 use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -40,12 +43,15 @@ pub enum UserCommand {
     Disable { username: String },
     /// Let a disabled user log in again.
     Enable { username: String },
+    /// Lift a lockout after repeated failed logins, and forget the failure streak.
+    Unlock { username: String },
 }
 
 pub async fn run(
     cmd: UserCommand,
     storage: &Storage,
     passwords: &PasswordHasher,
+    attempt_limits: AttemptLimits,
 ) -> Result<(), CommandError> {
     let store = &storage.sql;
     match cmd {
@@ -82,7 +88,10 @@ pub async fn run(
         }
         UserCommand::List { search } => {
             let users = store.list_users(search.as_deref(), 10_000, 0).await?;
-            println!("{:<36}  {:<24}  {:<32}  {:<8}  ROLES", "ID", "USERNAME", "EMAIL", "STATUS");
+            println!(
+                "{:<36}  {:<24}  {:<32}  {:<8}  ROLES",
+                "ID", "USERNAME", "EMAIL", "STATUS"
+            );
             for u in users {
                 let roles = store.roles_of_user(&u.id).await?.join(",");
                 println!(
@@ -105,7 +114,9 @@ pub async fn run(
                 .hash(&password)
                 .await
                 .map_err(|e| CommandError::new(e.to_string()))?;
-            store.update_password_hash(&user.id, &hash, Utc::now()).await?;
+            store
+                .update_password_hash(&user.id, &hash, Utc::now())
+                .await?;
             audit(store, "user.password_reset", &format!("user:{}", user.id)).await;
             println!("password changed for {}", user.username);
         }
@@ -120,6 +131,25 @@ pub async fn run(
             store.set_user_disabled(&user.id, false, Utc::now()).await?;
             audit(store, "user.enable", &format!("user:{}", user.id)).await;
             println!("enabled {}", user.username);
+        }
+        UserCommand::Unlock { username } => {
+            let user = find(storage, &username).await?;
+            // The same guard the server uses, so the same keys and the same audit event.
+            let guard = CredentialGuard::new(
+                attempt_limits,
+                storage.ephemeral.clone(),
+                Arc::new(store.clone()),
+                Arc::new(store.clone()),
+                Arc::new(SystemClock),
+            );
+            if guard.unlock(&user, "cli").await? {
+                println!("unlocked {}", user.username);
+            } else {
+                println!(
+                    "{} was not locked; its failure streak is cleared",
+                    user.username
+                );
+            }
         }
     }
     Ok(())
@@ -142,7 +172,7 @@ pub(crate) async fn find(
 }
 
 /// Reads a new password from stdin (one line) or asks twice on the terminal.
-fn read_new_password(from_stdin: bool) -> Result<Secret, CommandError> {
+pub(crate) fn read_new_password(from_stdin: bool) -> Result<Secret, CommandError> {
     let password = if from_stdin {
         let mut line = String::new();
         std::io::stdin()

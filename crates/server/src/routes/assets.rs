@@ -17,3 +17,11 @@ pub async fn serve(req: HttpRequest) -> HttpResponse {
         None => super::not_found::response(),
     }
 }
+
+/// Browsers ask for `/favicon.ico` on every page; answer "nothing here" without an error page,
+/// a log line or a 404 in the metrics, and let them cache that for a day.
+pub async fn no_favicon() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((CACHE_CONTROL, "public, max-age=86400"))
+        .finish()
+}

@@ -18,7 +18,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 
 pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     if !forms::is_form(&req) {
-        return error_page(&OAuthError::invalid_request("the request must be form-encoded"));
+        return error_page(&OAuthError::invalid_request(
+            "the request must be form-encoded",
+        ));
     }
     handle(&req, &state, forms::pairs(&body)).await
 }
@@ -57,7 +59,10 @@ async fn handle(req: &HttpRequest, state: &AppState, pairs: Vec<(String, String)
         }
     };
     let interaction = engine.new_interaction(request, &browser);
-    let step = match engine.next_step(&interaction, session.as_ref().map(|(_, s)| s)).await {
+    let step = match engine
+        .next_step(&interaction, session.as_ref().map(|(_, s)| s))
+        .await
+    {
         Ok(step) => step,
         Err(error) => {
             respond::log(&error);

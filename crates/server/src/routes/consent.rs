@@ -21,12 +21,21 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     };
     let session = match current_session(&req, &state).await {
         Ok(Some((_, s))) => s,
-        Ok(None) => return see_other(&state.endpoint(&format!("/login?interaction={}", interaction.id))),
+        Ok(None) => {
+            return see_other(&state.endpoint(&format!("/login?interaction={}", interaction.id)));
+        }
         Err(e) => return error_page(&e),
     };
-    let user = match state.engine.users.find_user_by_id(&UserId(session.user_id.clone())).await {
+    let user = match state
+        .engine
+        .users
+        .find_user_by_id(&UserId(session.user_id.clone()))
+        .await
+    {
         Ok(Some(u)) => u,
-        Ok(None) => return see_other(&state.endpoint(&format!("/login?interaction={}", interaction.id))),
+        Ok(None) => {
+            return see_other(&state.endpoint(&format!("/login?interaction={}", interaction.id)));
+        }
         Err(e) => return error_page(&e.into()),
     };
     let scopes = interaction
@@ -38,13 +47,30 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             description: scope::describe(name),
         })
         .collect();
+    // A client that registered itself (RFC 7591) has not been vetted by an operator: the page
+    // says so (THREATS RG-07). Operator-made clients carry no registration access token.
+    let is_client_verified = match state
+        .engine
+        .clients
+        .find_client(&palisade_core::model::ClientId(
+            interaction.request.client_id.clone(),
+        ))
+        .await
+    {
+        Ok(Some(client)) => client.registration_access_token_hash.is_none(),
+        Ok(None) => false,
+        Err(e) => return error_page(&e.into()),
+    };
     let action = state.endpoint("/consent");
-    let user_display = user.display_name.clone().unwrap_or_else(|| user.username.to_string());
+    let user_display = user
+        .display_name
+        .clone()
+        .unwrap_or_else(|| user.username.to_string());
     html(
         ConsentPage {
             client_name: &interaction.request.client_name,
             scopes,
-            is_client_verified: true,
+            is_client_verified,
             csrf_token: &interaction.csrf_token,
             form_action: &action,
             interaction_id: &interaction.id,
@@ -54,21 +80,30 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     )
 }
 
-pub async fn submit(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn submit(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if let Err(e) = forms::check_same_origin(&req, &state.settings.issuer) {
         return forbidden(&e);
     }
     let form = forms::pairs(&body);
-    let mut interaction = match interaction_of(&req, &state, forms::get(&form, "interaction_id")).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
+    let mut interaction =
+        match interaction_of(&req, &state, forms::get(&form, "interaction_id")).await {
+            Ok(i) => i,
+            Err(page) => return page,
+        };
     if !forms::csrf_matches(&interaction.csrf_token, forms::get(&form, "csrf_token")) {
-        return forbidden(&OAuthError::access_denied("the form has expired; reload the page"));
+        return forbidden(&OAuthError::access_denied(
+            "the form has expired; reload the page",
+        ));
     }
     let session = match current_session(&req, &state).await {
         Ok(Some((_, s))) => s,
-        Ok(None) => return see_other(&state.endpoint(&format!("/login?interaction={}", interaction.id))),
+        Ok(None) => {
+            return see_other(&state.endpoint(&format!("/login?interaction={}", interaction.id)));
+        }
         Err(e) => return error_page(&e),
     };
     let engine = &state.engine;

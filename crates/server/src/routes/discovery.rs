@@ -15,7 +15,7 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
-    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    RegistrationUrl, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use palisade_core::ports::SigningAlgorithm;
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,18 @@ pub struct PalisadeMetadata {
     code_challenge_methods_supported: Vec<String>,
     end_session_endpoint: String,
     authorization_response_iss_parameter_supported: bool,
+    /// RFC 7662 §4 / RFC 8414 §2.
+    introspection_endpoint: String,
+    introspection_endpoint_auth_methods_supported: Vec<String>,
+    introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 7009 §2 / RFC 8414 §2.
+    revocation_endpoint: String,
+    revocation_endpoint_auth_methods_supported: Vec<String>,
+    revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
 }
+
+/// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
+const CLIENT_ASSERTION_ALGS: [SigningAlgorithm; 3] = SigningAlgorithm::ALL;
 
 impl AdditionalProviderMetadata for PalisadeMetadata {}
 
@@ -53,9 +64,20 @@ fn jws_alg(alg: SigningAlgorithm) -> CoreJwsSigningAlgorithm {
     }
 }
 
-/// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms.
-pub fn build(issuer: &str, algorithms: &[SigningAlgorithm]) -> anyhow::Result<Vec<u8>> {
+/// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms;
+/// `registration_endpoint` is listed unless registration is disabled.
+pub fn build(
+    issuer: &str,
+    algorithms: &[SigningAlgorithm],
+    has_registration: bool,
+) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{issuer}{path}");
+    let assertion_algs = || {
+        CLIENT_ASSERTION_ALGS
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
     let metadata = PalisadeProviderMetadata::new(
         IssuerUrl::new(issuer.to_owned())?,
         AuthUrl::new(url("/authorize"))?,
@@ -67,6 +89,26 @@ pub fn build(issuer: &str, algorithms: &[SigningAlgorithm]) -> anyhow::Result<Ve
             code_challenge_methods_supported: vec!["S256".into()],
             end_session_endpoint: url("/logout"),
             authorization_response_iss_parameter_supported: true,
+            introspection_endpoint: url("/introspect"),
+            // Introspection is for confidential clients only (RFC 7662 §2.1): no `none`.
+            introspection_endpoint_auth_methods_supported: [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ]
+            .map(String::from)
+            .to_vec(),
+            introspection_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            revocation_endpoint: url("/revoke"),
+            revocation_endpoint_auth_methods_supported: [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ]
+            .map(String::from)
+            .to_vec(),
+            revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))
@@ -86,12 +128,33 @@ pub fn build(issuer: &str, algorithms: &[SigningAlgorithm]) -> anyhow::Result<Ve
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::PrivateKeyJwt,
         CoreClientAuthMethod::None,
     ]))
+    .set_token_endpoint_auth_signing_alg_values_supported(Some(
+        CLIENT_ASSERTION_ALGS.iter().copied().map(jws_alg).collect(),
+    ))
+    .set_registration_endpoint(
+        has_registration
+            .then(|| RegistrationUrl::new(url("/register")))
+            .transpose()?,
+    )
     .set_claims_supported(Some(
         [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "name",
-            "preferred_username", "updated_at", "email", "email_verified",
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "amr",
+            "name",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified",
         ]
         .into_iter()
         .map(|c| CoreClaimName::new(c.into()))

@@ -21,10 +21,7 @@ pub async fn live() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let (database, ephemeral) = tokio::join!(
-        probe(&state.sql),
-        probe(state.ephemeral.as_ref()),
-    );
+    let (database, ephemeral) = tokio::join!(probe(&state.sql), probe(state.ephemeral.as_ref()),);
     let all_ok = database.is_none() && ephemeral.is_none();
     let body = json!({
         "status": if all_ok { "ready" } else { "unavailable" },

@@ -11,5 +11,10 @@ pub async fn show(state: web::Data<AppState>) -> HttpResponse {
         "{}/.well-known/openid-configuration",
         issuer_base(&state.settings.issuer)
     );
-    super::html(HomePage { discovery_url: &discovery_url }.render())
+    super::html(
+        HomePage {
+            discovery_url: &discovery_url,
+        }
+        .render(),
+    )
 }

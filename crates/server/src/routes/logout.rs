@@ -55,7 +55,11 @@ async fn start(req: &HttpRequest, state: &AppState, pairs: Vec<(String, String)>
     }
 }
 
-pub async fn confirm(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn confirm(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if let Err(e) = forms::check_same_origin(&req, &state.settings.issuer) {
         return forbidden(&e);
     }
@@ -67,7 +71,9 @@ pub async fn confirm(req: HttpRequest, body: web::Bytes, state: web::Data<AppSta
     if let Some((_, s)) = &session
         && !forms::csrf_matches(&s.csrf_token, forms::get(&form, "csrf_token"))
     {
-        return forbidden(&OAuthError::access_denied("the form has expired; reload the page"));
+        return forbidden(&OAuthError::access_denied(
+            "the form has expired; reload the page",
+        ));
     }
     let request = match state.engine.validate_logout(&form).await {
         Ok(r) => r,

@@ -7,7 +7,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use palisade_core::{ErrorCode, OAuthError};
 
-pub async fn exchange(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn exchange(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     if !forms::is_form(&req) {
         return json_error(&OAuthError::invalid_request(
             "the token request must be application/x-www-form-urlencoded",
@@ -18,7 +22,15 @@ pub async fn exchange(req: HttpRequest, body: web::Bytes, state: web::Data<AppSt
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let form = forms::pairs(&body);
-    match state.engine.token(authorization, &form).await {
+    match state
+        .engine
+        .token(
+            authorization,
+            &form,
+            crate::client_ip::client_ip(&req, &state.settings.trusted_proxies),
+        )
+        .await
+    {
         Ok(tokens) => {
             let mut res = HttpResponse::Ok();
             no_store(&mut res);

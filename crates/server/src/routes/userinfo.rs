@@ -8,7 +8,11 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use palisade_core::OAuthError;
 
-pub async fn claims(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn claims(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let token = match bearer_token(&req, &body) {
         Ok(Some(token)) => token,
         Ok(None) => {
@@ -45,7 +49,9 @@ pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, OA
                 .to_str()
                 .map_err(|_| OAuthError::invalid_token("malformed Authorization header"))?;
             match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
                     Some(token.trim().to_owned())
                 }
                 _ => return Err(OAuthError::invalid_token("expected a Bearer token")),

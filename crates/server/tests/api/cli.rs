@@ -21,7 +21,12 @@ fn palisade(db: &TestDatabase, data_dir: &std::path::Path, args: &[&str], stdin:
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -36,15 +41,33 @@ fn stderr(o: &Output) -> String {
 async fn user_add_then_list_shows_the_user_with_an_argon2id_hash() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = palisade(&db, dir.path(), &["user", "add", "Alice", "--email", "alice@example.com", "--password-stdin"], "correct horse battery\n");
+    let out = palisade(
+        &db,
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "Alice",
+            "--email",
+            "alice@example.com",
+            "--password-stdin",
+        ],
+        "correct horse battery\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("created user alice"));
-    assert!(!stdout(&out).contains("correct horse"), "the password is echoed");
+    assert!(
+        !stdout(&out).contains("correct horse"),
+        "the password is echoed"
+    );
 
     let out = palisade(&db, dir.path(), &["user", "list"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let listing = stdout(&out);
-    assert!(listing.contains("alice") && listing.contains("alice@example.com"), "{listing}");
+    assert!(
+        listing.contains("alice") && listing.contains("alice@example.com"),
+        "{listing}"
+    );
     assert!(!listing.contains("argon2"), "hashes are not listed");
 
     let store = db.open().await;
@@ -53,11 +76,25 @@ async fn user_add_then_list_shows_the_user_with_an_argon2id_hash() {
         .await
         .unwrap()
         .unwrap();
-    assert!(alice.password_hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(
+        alice
+            .password_hash
+            .0
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+    );
 
-    let again = palisade(&db, dir.path(), &["user", "add", "ALICE", "--password-stdin"], "another password\n");
+    let again = palisade(
+        &db,
+        dir.path(),
+        &["user", "add", "ALICE", "--password-stdin"],
+        "another password\n",
+    );
     assert_eq!(again.status.code(), Some(1));
-    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 #[tokio::test]
@@ -68,25 +105,59 @@ async fn passwd_disable_enable_and_roles_change_what_is_stored() {
         assert!(o.status.success(), "{}", stderr(&o));
         stdout(&o)
     };
-    ok(palisade(&db, dir.path(), &["user", "add", "bob", "--password-stdin"], "first password\n"));
+    ok(palisade(
+        &db,
+        dir.path(),
+        &["user", "add", "bob", "--password-stdin"],
+        "first password\n",
+    ));
     let store = db.open().await;
     let bob = Username::parse("bob").unwrap();
     let before = store.find_user_by_username(&bob).await.unwrap().unwrap();
 
-    ok(palisade(&db, dir.path(), &["user", "passwd", "bob", "--password-stdin"], "second password\n"));
+    ok(palisade(
+        &db,
+        dir.path(),
+        &["user", "passwd", "bob", "--password-stdin"],
+        "second password\n",
+    ));
     let after = store.find_user_by_username(&bob).await.unwrap().unwrap();
     assert_ne!(before.password_hash, after.password_hash);
 
     ok(palisade(&db, dir.path(), &["user", "disable", "bob"], ""));
-    assert!(store.find_user_by_username(&bob).await.unwrap().unwrap().is_disabled);
+    assert!(
+        store
+            .find_user_by_username(&bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_disabled
+    );
     assert!(ok(palisade(&db, dir.path(), &["user", "list"], "")).contains("disabled"));
     ok(palisade(&db, dir.path(), &["user", "enable", "bob"], ""));
-    assert!(!store.find_user_by_username(&bob).await.unwrap().unwrap().is_disabled);
+    assert!(
+        !store
+            .find_user_by_username(&bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_disabled
+    );
 
     ok(palisade(&db, dir.path(), &["role", "add", "auditors"], ""));
-    ok(palisade(&db, dir.path(), &["role", "grant", "auditors", "bob"], ""));
+    ok(palisade(
+        &db,
+        dir.path(),
+        &["role", "grant", "auditors", "bob"],
+        "",
+    ));
     assert!(ok(palisade(&db, dir.path(), &["user", "list"], "")).contains("auditors"));
-    ok(palisade(&db, dir.path(), &["role", "revoke", "auditors", "bob"], ""));
+    ok(palisade(
+        &db,
+        dir.path(),
+        &["role", "revoke", "auditors", "bob"],
+        "",
+    ));
     assert!(!ok(palisade(&db, dir.path(), &["user", "list"], "")).contains("auditors"));
 
     let unknown_role = palisade(&db, dir.path(), &["role", "grant", "nope", "bob"], "");
@@ -98,13 +169,30 @@ async fn passwd_disable_enable_and_roles_change_what_is_stored() {
 async fn short_passwords_and_bad_usernames_are_refused_without_side_effects() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let short = palisade(&db, dir.path(), &["user", "add", "carol", "--password-stdin"], "short\n");
+    let short = palisade(
+        &db,
+        dir.path(),
+        &["user", "add", "carol", "--password-stdin"],
+        "short\n",
+    );
     assert_eq!(short.status.code(), Some(1));
-    assert!(stderr(&short).contains("at least 8 characters"), "{}", stderr(&short));
-    let bad = palisade(&db, dir.path(), &["user", "add", "bad name", "--password-stdin"], "long enough\n");
+    assert!(
+        stderr(&short).contains("at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
+    let bad = palisade(
+        &db,
+        dir.path(),
+        &["user", "add", "bad name", "--password-stdin"],
+        "long enough\n",
+    );
     assert_eq!(bad.status.code(), Some(1));
     let listing = stdout(&palisade(&db, dir.path(), &["user", "list"], ""));
-    assert!(!listing.contains("carol") && !listing.contains("bad"), "{listing}");
+    assert!(
+        !listing.contains("carol") && !listing.contains("bad"),
+        "{listing}"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +226,12 @@ async fn invalid_configuration_exits_2_naming_the_setting() {
             .env(var, value)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{var}={value}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{var}={value}: {}",
+            stderr(&out)
+        );
         let err = stderr(&out);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(var), "{var}: {err}");
@@ -164,14 +257,21 @@ async fn serve_starts_answers_and_stops_gracefully_on_sigterm() {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(res) = http.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
+        if let Ok(res) = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
             assert_eq!(res.status(), 200);
             break;
         }
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let exit = loop {
@@ -184,7 +284,10 @@ async fn serve_starts_answers_and_stops_gracefully_on_sigterm() {
     assert!(exit.success(), "{exit:?}");
     let mut logs = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
-    let first = logs.lines().find(|l| l.contains("palisade is serving")).unwrap_or_else(|| panic!("{logs}"));
+    let first = logs
+        .lines()
+        .find(|l| l.contains("palisade is serving"))
+        .unwrap_or_else(|| panic!("{logs}"));
     let line: serde_json::Value = serde_json::from_str(first).expect("JSON log lines");
     assert_eq!(line["level"], "INFO");
     assert!(logs.contains("palisade stopped"));

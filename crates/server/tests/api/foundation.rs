@@ -22,10 +22,19 @@ async fn metrics_count_requests_per_route_and_status_and_report_the_pool() {
     for _ in 0..3 {
         app.client.get(app.url("/healthz")).send().await.unwrap();
     }
-    app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    app.client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
     let res = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = res.text().await.unwrap();
     let healthz = text
         .lines()
@@ -53,10 +62,17 @@ async fn every_response_carries_the_security_headers() {
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
         let csp = h["content-security-policy"].to_str().unwrap();
-        for directive in ["frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"] {
+        for directive in [
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+        ] {
             assert!(csp.contains(directive), "{path}: {csp}");
         }
-        assert!(!h.contains_key("server"), "{path} announces a server banner");
+        assert!(
+            !h.contains_key("server"),
+            "{path} announces a server banner"
+        );
     }
 }
 
@@ -70,7 +86,12 @@ async fn unknown_paths_get_an_html_404_that_does_not_echo_the_path() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let body = res.text().await.unwrap();
     assert!(body.contains("Page not found"));
     assert!(!body.contains("script"), "{body}");
@@ -79,13 +100,34 @@ async fn unknown_paths_get_an_html_404_that_does_not_echo_the_path() {
 #[tokio::test]
 async fn the_stylesheet_is_served_under_its_content_hash_and_cached_for_good() {
     let app = spawn_app().await;
-    let home = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let home = app
+        .client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let path = palisade_pages::assets::STYLESHEET.path();
     assert!(home.contains(path), "{home}");
     let css = app.client.get(app.url(path)).send().await.unwrap();
     assert_eq!(css.status(), StatusCode::OK);
-    assert_eq!(css.headers()["cache-control"], "public, max-age=31536000, immutable");
-    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
-    let stale = app.client.get(app.url("/static/palisade.css")).send().await.unwrap();
+    assert_eq!(
+        css.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let stale = app
+        .client
+        .get(app.url("/static/palisade.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
 }

@@ -18,6 +18,7 @@ pub struct TestApp {
     // Kept alive for the test's duration: dropping them removes the database and namespace.
     pub database: TestDatabase,
     pub ephemeral: TestEphemeral,
+    #[allow(dead_code)] // held, not read: the data directory lives as long as the server
     pub data_dir: tempfile::TempDir,
 }
 
@@ -138,4 +139,56 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// A second node of `first`'s deployment: the same database, ephemeral namespace, master key
+/// and clock, on a port and data directory of its own. `first` owns the shared storage, so it
+/// must outlive this node.
+pub struct TestNode {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub state: actix_web::web::Data<AppState>,
+    pub handle: actix_web::dev::ServerHandle,
+    // Kept alive for the node's duration (its generated files live there).
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Starts another node next to `first` (see [`TestNode`]).
+pub async fn start_node(first: &TestApp, adjust: impl FnOnce(&mut Settings)) -> TestNode {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().expect("bound").port();
+    let mut settings = test_settings(
+        &first.database,
+        first.ephemeral.redis_url().map(str::to_owned),
+        first.ephemeral.key_prefix(),
+        data_dir.path(),
+        port,
+    );
+    adjust(&mut settings);
+    let app = Application::build_with_listener(settings, Arc::new(first.clock.clone()), listener)
+        .await
+        .expect("second node builds");
+    let state = app.state();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestNode {
+        base_url: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        state,
+        handle,
+        _data_dir: data_dir,
+    }
 }

@@ -3,20 +3,30 @@
 
 use crate::authorize_rules::authorize_url;
 use crate::harness::spawn_app;
-use crate::support::{Browser, ClientSpec, create_user, hidden, location, pkce_pair, query_param, register_client};
+use crate::support::{
+    Browser, ClientSpec, create_user, hidden, location, pkce_pair, query_param, register_client,
+};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
 
 /// Logs alice in and returns her browser and an ID token issued to `client`.
-async fn signed_in(app: &crate::harness::TestApp, client: &crate::support::TestClient) -> (Browser, String) {
+async fn signed_in(
+    app: &crate::harness::TestApp,
+    client: &crate::support::TestClient,
+) -> (Browser, String) {
     let browser = Browser::new();
     let (verifier, challenge) = pkce_pair();
-    let back = browser.authorize(&authorize_url(app, client, &challenge, &[]), "alice").await;
+    let back = browser
+        .authorize(&authorize_url(app, client, &challenge, &[]), "alice")
+        .await;
     let code = query_param(&back, "code").unwrap();
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", client.id, client.secret.as_deref().unwrap()));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        client.id,
+        client.secret.as_deref().unwrap()
+    ));
     let tokens: Value = app
         .client
         .post(app.url("/token"))
@@ -36,9 +46,22 @@ async fn signed_in(app: &crate::harness::TestApp, client: &crate::support::TestC
     (browser, tokens["id_token"].as_str().unwrap().to_owned())
 }
 
-async fn silent_login_error(app: &crate::harness::TestApp, client: &crate::support::TestClient, browser: &Browser) -> Option<String> {
+async fn silent_login_error(
+    app: &crate::harness::TestApp,
+    client: &crate::support::TestClient,
+    browser: &Browser,
+) -> Option<String> {
     let (_, challenge) = pkce_pair();
-    let to = location(&browser.get(&authorize_url(app, client, &challenge, &[("prompt", "none")])).await);
+    let to = location(
+        &browser
+            .get(&authorize_url(
+                app,
+                client,
+                &challenge,
+                &[("prompt", "none")],
+            ))
+            .await,
+    );
     query_param(&to, "error")
 }
 
@@ -57,7 +80,10 @@ async fn logout_with_a_valid_id_token_hint_ends_the_session_and_returns_to_the_r
         .append_pair("state", "bye1");
     let to = location(&browser.get(url.as_str()).await);
     assert_eq!(to, "https://rp.example/signed-out?state=bye1");
-    assert_eq!(silent_login_error(&app, &client, &browser).await.as_deref(), Some("login_required"));
+    assert_eq!(
+        silent_login_error(&app, &client, &browser).await.as_deref(),
+        Some("login_required")
+    );
 }
 
 #[tokio::test]
@@ -72,14 +98,25 @@ async fn logout_without_a_hint_asks_for_confirmation_bound_to_the_session() {
     let html = page.text().await.unwrap();
     let csrf = hidden(&html, "csrf_token");
     // A forged confirmation does nothing.
-    let forged = browser.post_form(&app.url("/logout/confirm"), &[("csrf_token", "forged")]).await;
+    let forged = browser
+        .post_form(&app.url("/logout/confirm"), &[("csrf_token", "forged")])
+        .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    assert_eq!(silent_login_error(&app, &client, &browser).await, None, "still signed in");
+    assert_eq!(
+        silent_login_error(&app, &client, &browser).await,
+        None,
+        "still signed in"
+    );
 
-    let done = browser.post_form(&app.url("/logout/confirm"), &[("csrf_token", &csrf)]).await;
+    let done = browser
+        .post_form(&app.url("/logout/confirm"), &[("csrf_token", &csrf)])
+        .await;
     assert_eq!(done.status(), StatusCode::OK);
     assert!(done.text().await.unwrap().contains("signed out"));
-    assert_eq!(silent_login_error(&app, &client, &browser).await.as_deref(), Some("login_required"));
+    assert_eq!(
+        silent_login_error(&app, &client, &browser).await.as_deref(),
+        Some("login_required")
+    );
 }
 
 #[tokio::test]
@@ -89,10 +126,19 @@ async fn logout_never_redirects_to_an_unregistered_uri_or_trusts_a_forged_hint()
     create_user(&app, "alice").await;
     let (browser, id_token) = signed_in(&app, &client).await;
     let cases = [
-        vec![("id_token_hint", id_token.as_str()), ("post_logout_redirect_uri", "https://evil.test/")],
+        vec![
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://evil.test/"),
+        ],
         vec![("post_logout_redirect_uri", "https://rp.example/signed-out")],
-        vec![("id_token_hint", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), ("post_logout_redirect_uri", "https://rp.example/signed-out")],
-        vec![("client_id", "someone-else"), ("id_token_hint", id_token.as_str())],
+        vec![
+            ("id_token_hint", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."),
+            ("post_logout_redirect_uri", "https://rp.example/signed-out"),
+        ],
+        vec![
+            ("client_id", "someone-else"),
+            ("id_token_hint", id_token.as_str()),
+        ],
     ];
     for params in cases {
         let mut url = Url::parse(&app.url("/logout")).unwrap();
@@ -101,26 +147,54 @@ async fn logout_never_redirects_to_an_unregistered_uri_or_trusts_a_forged_hint()
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{params:?}");
         assert!(res.headers().get("location").is_none());
     }
-    assert_eq!(silent_login_error(&app, &client, &browser).await, None, "a refused logout logged out");
+    assert_eq!(
+        silent_login_error(&app, &client, &browser).await,
+        None,
+        "a refused logout logged out"
+    );
 }
 
 #[tokio::test]
 async fn both_discovery_documents_list_exactly_what_is_implemented() {
     let app = spawn_app().await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
-        let doc: Value = app.client.get(app.url(path)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let doc: Value = app
+            .client
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(doc["issuer"], app.base_url, "{path}");
         assert_eq!(doc["authorization_endpoint"], app.url("/authorize"));
         assert_eq!(doc["token_endpoint"], app.url("/token"));
         assert_eq!(doc["jwks_uri"], app.url("/jwks"));
         assert_eq!(doc["end_session_endpoint"], app.url("/logout"));
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-        assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-        let grants: Vec<&str> = doc["grant_types_supported"].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+        let grants: Vec<&str> = doc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap())
+            .collect();
         assert!(grants.contains(&"authorization_code") && grants.contains(&"refresh_token"));
         assert!(!grants.contains(&"password") && !grants.contains(&"implicit"));
-        let algs: Vec<&str> = doc["id_token_signing_alg_values_supported"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let algs: Vec<&str> = doc["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         assert!(algs.contains(&"RS256") && !algs.contains(&"none"));
     }
 }

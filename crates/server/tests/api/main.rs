@@ -4,11 +4,22 @@
 //! ephemeral-store namespace, chosen by the environment: SQLite + in-process by default,
 //! PostgreSQL / Redis when `PALISADE_TEST_DATABASE_URL` / `PALISADE_TEST_REDIS_URL` are set.
 
+// Tests and their helpers may unwrap and expect: a panic there is a failed test (clippy.toml
+// allows it inside #[test] functions only, not in the helpers they share).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod account_protection;
+mod admin_api;
 mod authorize_rules;
+mod browser;
 mod cli;
+mod clients;
 mod foundation;
 mod harness;
+mod keys;
+mod logout_and_discovery;
 mod oidc_flow;
+mod readiness;
+mod security;
 mod support;
 mod token_rules;
-mod readiness;

@@ -5,7 +5,9 @@
 
 use crate::harness::spawn_app;
 use crate::support::{Browser, ClientSpec, create_user, query_param, register_client};
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
@@ -26,9 +28,10 @@ async fn a_relying_party_logs_a_user_in_verifies_the_id_token_reads_userinfo_and
     let alice = create_user(&app, "alice").await;
     let http = rp_http();
 
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http)
-        .await
-        .expect("discovery and JWKS");
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http)
+            .await
+            .expect("discovery and JWKS");
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(rp.id.clone()),
@@ -37,7 +40,11 @@ async fn a_relying_party_logs_a_user_in_verifies_the_id_token_reads_userinfo_and
     .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("offline_access".into()))
@@ -47,8 +54,14 @@ async fn a_relying_party_logs_a_user_in_verifies_the_id_token_reads_userinfo_and
     let browser = Browser::new();
     let back = browser.authorize(url.as_str(), "alice").await;
     assert!(back.starts_with(&rp.redirect_uri), "{back}");
-    assert_eq!(query_param(&back, "state").as_deref(), Some(csrf.secret().as_str()));
-    assert_eq!(query_param(&back, "iss").as_deref(), Some(app.base_url.as_str()));
+    assert_eq!(
+        query_param(&back, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        query_param(&back, "iss").as_deref(),
+        Some(app.base_url.as_str())
+    );
     let code = query_param(&back, "code").expect("a code");
 
     let tokens = client
@@ -76,14 +89,32 @@ async fn a_relying_party_logs_a_user_in_verifies_the_id_token_reads_userinfo_and
     assert_eq!(userinfo.preferred_username().unwrap().as_str(), "alice");
     assert_eq!(userinfo.email().unwrap().as_str(), "alice@example.com");
 
-    let first_refresh = tokens.refresh_token().expect("offline_access gives a refresh token");
+    let first_refresh = tokens
+        .refresh_token()
+        .expect("offline_access gives a refresh token");
     let refreshed = client
         .exchange_refresh_token(first_refresh)
         .unwrap()
         .request_async(&http)
         .await
         .expect("refresh");
-    let second_refresh = refreshed.refresh_token().expect("rotation gives a new refresh token");
+    // OIDC Core §12.2: a new ID token with the original auth_time and no nonce.
+    let refreshed_id = refreshed
+        .id_token()
+        .expect("openid was granted")
+        .claims(
+            &client.id_token_verifier(),
+            |nonce: Option<&Nonce>| match nonce {
+                None => Ok(()),
+                Some(_) => Err("a refreshed ID token carries no nonce".to_owned()),
+            },
+        )
+        .expect("the refreshed ID token verifies");
+    assert_eq!(refreshed_id.auth_time(), claims.auth_time());
+    assert_eq!(refreshed_id.subject(), claims.subject());
+    let second_refresh = refreshed
+        .refresh_token()
+        .expect("rotation gives a new refresh token");
     assert_ne!(second_refresh.secret(), first_refresh.secret());
     let again = client
         .exchange_refresh_token(&RefreshToken::new(second_refresh.secret().clone()))

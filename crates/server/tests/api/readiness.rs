@@ -9,13 +9,14 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A throwaway redis-server of our own, so stopping it disturbs no other test.
-struct RedisProcess {
+/// A throwaway redis-server of our own, so stopping it disturbs no other test (keys.rs uses it
+/// too).
+pub(crate) struct RedisProcess {
     child: Child,
 }
 
 impl RedisProcess {
-    fn start(port: u16) -> Self {
+    pub(crate) fn start(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -25,13 +26,16 @@ impl RedisProcess {
             .expect("redis-server is installed (see README prerequisites)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !answers_ping(port) {
-            assert!(Instant::now() < deadline, "redis-server did not start on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { child }
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -51,7 +51,11 @@ pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
     let client = Client {
         id: ClientId(id.clone()),
         name: "Example RP".into(),
-        client_type: if spec.confidential { ClientType::Confidential } else { ClientType::Public },
+        client_type: if spec.confidential {
+            ClientType::Confidential
+        } else {
+            ClientType::Public
+        },
         application_type: spec.application_type.into(),
         secret_hash: secret.as_deref().map(TokenHash::of),
         token_endpoint_auth_method: spec.auth_method.into(),
@@ -76,7 +80,12 @@ pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
 }
 
 pub async fn create_user(app: &TestApp, username: &str) -> UserId {
-    let hash = app.state.passwords.hash(&Secret::new(PASSWORD)).await.unwrap();
+    let hash = app
+        .state
+        .passwords
+        .hash(&Secret::new(PASSWORD))
+        .await
+        .unwrap();
     let user = app
         .state
         .sql
@@ -105,7 +114,12 @@ pub fn hidden(html: &str, name: &str) -> String {
 }
 
 pub fn location(res: &reqwest::Response) -> String {
-    assert_eq!(res.status(), StatusCode::SEE_OTHER, "expected a 303, got {}", res.status());
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "expected a 303, got {}",
+        res.status()
+    );
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -142,7 +156,12 @@ impl Browser {
     }
 
     /// Fills the login form at `login_url`; returns the response to the POST.
-    pub async fn log_in(&self, login_url: &str, username: &str, password: &str) -> reqwest::Response {
+    pub async fn log_in(
+        &self,
+        login_url: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let page = self.get(login_url).await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();

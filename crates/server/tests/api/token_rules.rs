@@ -4,7 +4,9 @@
 
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
-use crate::support::{Browser, ClientSpec, TestClient, create_user, pkce_pair, query_param, register_client};
+use crate::support::{
+    Browser, ClientSpec, TestClient, create_user, pkce_pair, query_param, register_client,
+};
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -21,7 +23,8 @@ async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> Ans
     let mut req = app.client.post(app.url("/token")).form(form);
     match &client.secret {
         Some(secret) => {
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.id, secret));
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", client.id, secret));
             req = req.header("authorization", format!("Basic {basic}"));
         }
         None if !form.iter().any(|(k, _)| *k == "client_id") => {
@@ -32,7 +35,11 @@ async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> Ans
         None => {}
     }
     let res = req.send().await.unwrap();
-    let header = |name: &str| res.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let header = |name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
     Answer {
         status: res.status(),
         www_authenticate: header("www-authenticate"),
@@ -42,15 +49,27 @@ async fn token(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> Ans
 }
 
 /// Logs alice in through `client` and returns a fresh code and its verifier.
-async fn code_for(app: &TestApp, client: &TestClient, browser: &Browser, scope: &str) -> (String, String) {
+async fn code_for(
+    app: &TestApp,
+    client: &TestClient,
+    browser: &Browser,
+    scope: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce_pair();
     let back = browser
-        .authorize(&authorize_url(app, client, &challenge, &[("scope", scope)]), "alice")
+        .authorize(
+            &authorize_url(app, client, &challenge, &[("scope", scope)]),
+            "alice",
+        )
         .await;
     (query_param(&back, "code").expect("a code"), verifier)
 }
 
-fn exchange<'a>(client: &'a TestClient, code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
+fn exchange<'a>(
+    client: &'a TestClient,
+    code: &'a str,
+    verifier: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -83,8 +102,18 @@ async fn a_code_exchange_answers_with_no_store_and_all_tokens() {
     assert_eq!(answer.body["expires_in"], 600);
     assert!(answer.body["id_token"].is_string() && answer.body["refresh_token"].is_string());
     // The access token is an RFC 9068 JWT: typ at+jwt, signed ES256.
-    let header = answer.body["access_token"].as_str().unwrap().split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    let header = answer.body["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
 }
@@ -107,21 +136,43 @@ async fn pkce_and_redirect_uri_mismatches_are_invalid_grant_and_use_up_the_code(
     create_user(&app, "alice").await;
     let browser = Browser::new();
     let (other_verifier, _) = pkce_pair();
-    let cases: [(&str, fn(&TestClient, &str, &str, &str) -> Vec<(String, String)>, &str); 4] = [
-        ("wrong verifier", |c, code, _, other| own(exchange(c, code, other)), "invalid_grant"),
-        ("no verifier", |c, code, _, _| own(exchange(c, code, "").into_iter().filter(|(k, _)| *k != "code_verifier").collect()), "invalid_grant"),
-        ("malformed verifier", |c, code, _, _| own(exchange(c, code, "short")), "invalid_request"),
-        ("other redirect_uri", |c, code, v, _| {
-            let mut form = own(exchange(c, code, v));
-            form.retain(|(k, _)| k != "redirect_uri");
-            form.push(("redirect_uri".into(), "https://rp.example/other".into()));
-            form
-        }, "invalid_grant"),
+    let cases: [(&str, BuildForm, &str); 4] = [
+        (
+            "wrong verifier",
+            |c, code, _, other| own(exchange(c, code, other)),
+            "invalid_grant",
+        ),
+        (
+            "no verifier",
+            |c, code, _, _| {
+                own(exchange(c, code, "")
+                    .into_iter()
+                    .filter(|(k, _)| *k != "code_verifier")
+                    .collect())
+            },
+            "invalid_grant",
+        ),
+        (
+            "malformed verifier",
+            |c, code, _, _| own(exchange(c, code, "short")),
+            "invalid_request",
+        ),
+        (
+            "other redirect_uri",
+            |c, code, v, _| {
+                let mut form = own(exchange(c, code, v));
+                form.retain(|(k, _)| k != "redirect_uri");
+                form.push(("redirect_uri".into(), "https://rp.example/other".into()));
+                form
+            },
+            "invalid_grant",
+        ),
     ];
     for (name, build, error) in cases {
         let (code, verifier) = code_for(&app, &client, &browser, "openid").await;
         let form = build(&client, &code, &verifier, &other_verifier);
-        let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let borrowed: Vec<(&str, &str)> =
+            form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let answer = token(&app, &client, &borrowed).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{name}");
         assert_eq!(answer.body["error"], error, "{name}");
@@ -131,8 +182,14 @@ async fn pkce_and_redirect_uri_mismatches_are_invalid_grant_and_use_up_the_code(
     }
 }
 
+/// Builds a token request from (client, code, verifier, another verifier).
+type BuildForm = fn(&TestClient, &str, &str, &str) -> Vec<(String, String)>;
+
 fn own(pairs: Vec<(&str, &str)>) -> Vec<(String, String)> {
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }
 
 #[tokio::test]
@@ -150,8 +207,16 @@ async fn a_replayed_code_is_refused_and_revokes_every_token_issued_from_it() {
     let replay = token(&app, &client, &exchange(&client, &code, &verifier)).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert_eq!(replay.body["error"], "invalid_grant");
-    assert_eq!(userinfo_status(&app, &access).await, StatusCode::UNAUTHORIZED);
-    let refreshed = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let refreshed = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
     assert_eq!(refreshed.body["error"], "invalid_grant");
 }
 
@@ -163,13 +228,24 @@ async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once() {
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid").await;
     let form = exchange(&client, &code, &verifier);
     // All twenty are in flight at once: each is its own HTTP request to a two-worker server.
-    let answers = futures_util::future::join_all((0..20).map(|_| token(&app, &client, &form))).await;
-    let ok = answers.iter().filter(|a| a.status == StatusCode::OK).count();
-    assert_eq!(ok, 1, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
-    assert!(answers
+    let answers =
+        futures_util::future::join_all((0..20).map(|_| token(&app, &client, &form))).await;
+    let ok = answers
         .iter()
-        .filter(|a| a.status != StatusCode::OK)
-        .all(|a| a.body["error"] == "invalid_grant"));
+        .filter(|a| a.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(
+        answers
+            .iter()
+            .filter(|a| a.status != StatusCode::OK)
+            .all(|a| a.body["error"] == "invalid_grant")
+    );
 }
 
 #[tokio::test]
@@ -190,8 +266,16 @@ async fn client_authentication_comes_first_and_fails_with_401_invalid_client() {
     let other = register_client(&app, ClientSpec::default()).await;
     create_user(&app, "alice").await;
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid").await;
-    let wrong_secret = TestClient { id: client.id.clone(), secret: Some("wrong".into()), redirect_uri: client.redirect_uri.clone() };
-    let unknown = TestClient { id: "nobody".into(), secret: Some("x".into()), redirect_uri: client.redirect_uri.clone() };
+    let wrong_secret = TestClient {
+        id: client.id.clone(),
+        secret: Some("wrong".into()),
+        redirect_uri: client.redirect_uri.clone(),
+    };
+    let unknown = TestClient {
+        id: "nobody".into(),
+        secret: Some("x".into()),
+        redirect_uri: client.redirect_uri.clone(),
+    };
     for who in [&wrong_secret, &unknown] {
         let answer = token(&app, who, &exchange(&client, &code, &verifier)).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
@@ -205,12 +289,19 @@ async fn client_authentication_comes_first_and_fails_with_401_invalid_client() {
     let post = app
         .client
         .post(app.url("/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", &client.id), ("client_secret", client.secret.as_deref().unwrap())])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.id),
+            ("client_secret", client.secret.as_deref().unwrap()),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(post.status(), StatusCode::UNAUTHORIZED);
-    assert!(post.headers().get("www-authenticate").is_none(), "Basic was not tried");
+    assert!(
+        post.headers().get("www-authenticate").is_none(),
+        "Basic was not tried"
+    );
 }
 
 #[tokio::test]
@@ -219,9 +310,22 @@ async fn malformed_token_requests_get_rfc_errors() {
     let client = register_client(&app, ClientSpec::default()).await;
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[], "invalid_request"),
-        (&[("grant_type", "password"), ("username", "a"), ("password", "b")], "unsupported_grant_type"),
-        (&[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")], "unsupported_grant_type"),
-        (&[("grant_type", "client_credentials")], "unauthorized_client"),
+        (
+            &[
+                ("grant_type", "password"),
+                ("username", "a"),
+                ("password", "b"),
+            ],
+            "unsupported_grant_type",
+        ),
+        (
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+            "unsupported_grant_type",
+        ),
+        (
+            &[("grant_type", "client_credentials")],
+            "unauthorized_client",
+        ),
     ];
     for (form, error) in cases {
         let answer = token(&app, &client, form).await;
@@ -237,7 +341,13 @@ async fn malformed_token_requests_get_rfc_errors() {
         .unwrap();
     assert_eq!(json.status(), StatusCode::BAD_REQUEST);
     let huge = "x".repeat(64 * 1024);
-    let too_big = app.client.post(app.url("/token")).form(&[("grant_type", huge.as_str())]).send().await.unwrap();
+    let too_big = app
+        .client
+        .post(app.url("/token"))
+        .form(&[("grant_type", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
@@ -249,16 +359,31 @@ async fn reusing_a_rotated_refresh_token_after_the_grace_window_revokes_the_fami
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid offline_access").await;
     let first = token(&app, &client, &exchange(&client, &code, &verifier)).await;
     let r1 = first.body["refresh_token"].as_str().unwrap().to_owned();
-    let second = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    let second = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
     assert_eq!(second.status, StatusCode::OK);
     let r2 = second.body["refresh_token"].as_str().unwrap().to_owned();
     let a2 = second.body["access_token"].as_str().unwrap().to_owned();
 
     app.clock.advance(chrono::Duration::seconds(11));
-    let reuse = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    let reuse = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
     assert_eq!(reuse.body["error"], "invalid_grant");
     // The whole family is gone: the current token too, and its access token.
-    let current = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r2)]).await;
+    let current = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r2)],
+    )
+    .await;
     assert_eq!(current.body["error"], "invalid_grant");
     assert_eq!(userinfo_status(&app, &a2).await, StatusCode::UNAUTHORIZED);
 }
@@ -271,13 +396,28 @@ async fn a_retry_within_the_grace_window_gets_the_same_successor_pair() {
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid offline_access").await;
     let first = token(&app, &client, &exchange(&client, &code, &verifier)).await;
     let r1 = first.body["refresh_token"].as_str().unwrap().to_owned();
-    let a = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    let a = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
     app.clock.advance(chrono::Duration::seconds(3));
-    let b = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    let b = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.body, b.body, "the retry got a different pair");
     let r2 = a.body["refresh_token"].as_str().unwrap();
-    let next = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", r2)]).await;
+    let next = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", r2)],
+    )
+    .await;
     assert_eq!(next.status, StatusCode::OK, "the family survived the retry");
 }
 
@@ -290,11 +430,34 @@ async fn a_refresh_cannot_widen_the_scope_and_another_client_cannot_use_the_toke
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid offline_access").await;
     let first = token(&app, &client, &exchange(&client, &code, &verifier)).await;
     let r1 = first.body["refresh_token"].as_str().unwrap().to_owned();
-    let wider = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r1), ("scope", "openid email")]).await;
+    let wider = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "openid email"),
+        ],
+    )
+    .await;
     assert_eq!(wider.body["error"], "invalid_scope");
-    let stolen = token(&app, &other, &[("grant_type", "refresh_token"), ("refresh_token", &r1)]).await;
+    let stolen = token(
+        &app,
+        &other,
+        &[("grant_type", "refresh_token"), ("refresh_token", &r1)],
+    )
+    .await;
     assert_eq!(stolen.body["error"], "invalid_grant");
-    let narrower = token(&app, &client, &[("grant_type", "refresh_token"), ("refresh_token", &r1), ("scope", "openid")]).await;
+    let narrower = token(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &r1),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
     assert_eq!(narrower.status, StatusCode::OK);
     assert_eq!(narrower.body["scope"], "openid");
 }
@@ -302,7 +465,15 @@ async fn a_refresh_cannot_widen_the_scope_and_another_client_cannot_use_the_toke
 #[tokio::test]
 async fn a_public_client_redeems_with_pkce_and_no_secret() {
     let app = spawn_app().await;
-    let client = register_client(&app, ClientSpec { confidential: false, auth_method: "none", ..ClientSpec::default() }).await;
+    let client = register_client(
+        &app,
+        ClientSpec {
+            confidential: false,
+            auth_method: "none",
+            ..ClientSpec::default()
+        },
+    )
+    .await;
     create_user(&app, "alice").await;
     let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid").await;
     let answer = token(&app, &client, &exchange(&client, &code, &verifier)).await;
@@ -321,23 +492,101 @@ async fn userinfo_refuses_every_bad_bearer_with_invalid_token() {
 
     let missing = app.client.get(app.url("/userinfo")).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(missing.headers()["www-authenticate"], r#"Bearer realm="palisade""#);
+    assert_eq!(
+        missing.headers()["www-authenticate"],
+        r#"Bearer realm="palisade""#
+    );
 
     let mut tampered = access.clone();
     tampered.pop();
     tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
     for bad in ["garbage", "a.b.c", tampered.as_str(), id_token.as_str()] {
-        let res = app.client.get(app.url("/userinfo")).bearer_auth(bad).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url("/userinfo"))
+            .bearer_auth(bad)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{bad}");
         let challenge = res.headers()["www-authenticate"].to_str().unwrap();
-        assert!(challenge.starts_with(r#"Bearer error="invalid_token""#), "{challenge}");
+        assert!(
+            challenge.starts_with(r#"Bearer error="invalid_token""#),
+            "{challenge}"
+        );
     }
-    let in_query = app.client.get(app.url(&format!("/userinfo?access_token={access}"))).send().await.unwrap();
+    let in_query = app
+        .client
+        .get(app.url(&format!("/userinfo?access_token={access}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(in_query.status(), StatusCode::BAD_REQUEST);
-    let by_post = app.client.post(app.url("/userinfo")).form(&[("access_token", access.as_str())]).send().await.unwrap();
+    let by_post = app
+        .client
+        .post(app.url("/userinfo"))
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(by_post.status(), StatusCode::OK);
     assert_eq!(by_post.headers()["cache-control"], "no-store");
 
     app.clock.advance(chrono::Duration::minutes(11));
-    assert_eq!(userinfo_status(&app, &access).await, StatusCode::UNAUTHORIZED, "expired token accepted");
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        StatusCode::UNAUTHORIZED,
+        "expired token accepted"
+    );
+}
+
+#[tokio::test]
+async fn guessing_client_secrets_from_one_address_is_throttled_with_429_and_retry_after() {
+    let app = crate::harness::spawn_app_with(
+        palisade_store::testing::TestDatabase::create().await,
+        palisade_store::testing::TestEphemeral::create(),
+        |s| s.attempt_limits.per_ip = 3,
+    )
+    .await;
+    let client = register_client(
+        &app,
+        ClientSpec {
+            grant_types: vec!["client_credentials"],
+            ..ClientSpec::default()
+        },
+    )
+    .await;
+    let guessing = TestClient {
+        id: client.id.clone(),
+        secret: Some("guess".into()),
+        redirect_uri: client.redirect_uri.clone(),
+    };
+    for _ in 0..3 {
+        let answer = token(&app, &guessing, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    // Past the limit the address is refused before any secret is compared, even the right one.
+    for who in [&guessing, &client] {
+        let res = app
+            .client
+            .post(app.url("/token"))
+            .basic_auth(&who.id, who.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry_after >= 1);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+    }
+    // The window passes; the right secret works again.
+    app.clock.advance(chrono::Duration::minutes(31));
+    let answer = token(&app, &client, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
 }

@@ -1,0 +1,368 @@
+//! The admin API, `/admin/v1/...`: JSON over HTTPS, bearer-authenticated (RFC 6750 §2.1, §3),
+//! authorized by permission (THREATS.md P, AD-01..AD-05). docs/admin-api.md is the guide;
+//! `GET /admin/v1/openapi.json` is generated from [`ROUTES`], so it cannot drift from the router.
+//!
+//! [`ROUTES`] is the one table: path, method, the permission the route needs and its summary.
+//! [`configure`] registers exactly these routes, and the [`caller::Caller`] extractor looks the
+//! matched route up in the same table to decide who may call it, so a route cannot exist
+//! without a permission. Every handler takes a `Caller`: it proves the bearer token was checked
+//! on this very request (signature, `typ`, issuer, expiry, revocation) and that the caller holds
+//! the route's permission. Beyond that, nobody may hand out or take away what they do not hold
+//! ([`caller::Caller::must_hold_all`]).
+//!
+//! CSRF does not apply: the API reads no cookie, only an `Authorization` header, which a
+//! cross-site form or a cross-origin request without CORS cannot set. It sends no CORS headers.
+
+pub mod audit;
+pub mod caller;
+pub mod clients;
+pub mod error;
+pub mod input;
+pub mod keys;
+pub mod openapi;
+pub mod roles;
+pub mod users;
+
+use actix_web::http::Method;
+use actix_web::{HttpResponse, web};
+use std::fmt;
+
+pub use caller::Caller;
+pub use error::ApiError;
+
+/// Where the admin API lives.
+pub const PREFIX: &str = "/admin/v1";
+/// The OpenAPI document: public (it documents, it does not disclose).
+pub const OPENAPI_PATH: &str = "/admin/v1/openapi.json";
+
+/// HTTP methods the admin API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn method(self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+            Self::Put => Method::PUT,
+            Self::Delete => Method::DELETE,
+        }
+    }
+
+    /// Whether calls change something (and so are audited).
+    pub fn is_mutation(self) -> bool {
+        self != Self::Get
+    }
+}
+
+/// What a caller may do. Granted to users through roles, to clients through `admin:<name>`
+/// scopes an operator registered on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    UsersRead,
+    UsersWrite,
+    RolesRead,
+    RolesWrite,
+    ClientsRead,
+    ClientsWrite,
+    KeysRead,
+    KeysWrite,
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 9] = [
+        Self::UsersRead,
+        Self::UsersWrite,
+        Self::RolesRead,
+        Self::RolesWrite,
+        Self::ClientsRead,
+        Self::ClientsWrite,
+        Self::KeysRead,
+        Self::KeysWrite,
+        Self::AuditRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UsersRead => "users:read",
+            Self::UsersWrite => "users:write",
+            Self::RolesRead => "roles:read",
+            Self::RolesWrite => "roles:write",
+            Self::ClientsRead => "clients:read",
+            Self::ClientsWrite => "clients:write",
+            Self::KeysRead => "keys:read",
+            Self::KeysWrite => "keys:write",
+            Self::AuditRead => "audit:read",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == raw)
+    }
+
+    /// The client scope that grants this permission to a client_credentials token.
+    pub fn scope(self) -> String {
+        format!("{CLIENT_SCOPE_PREFIX}{}", self.as_str())
+    }
+
+    /// The permission an `admin:<permission>` scope names, if it is one.
+    pub fn from_scope(scope: &str) -> Option<Self> {
+        scope
+            .strip_prefix(CLIENT_SCOPE_PREFIX)
+            .and_then(Self::parse)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Scopes `admin:<permission>` on a confidential client grant that permission to its
+/// client_credentials tokens.
+pub const CLIENT_SCOPE_PREFIX: &str = "admin:";
+/// The scope a user's access token must carry to be accepted by the admin API at all: without
+/// it, any application the administrator signs in to would hold a token good for the admin
+/// API (every access token's audience is the issuer).
+pub const USER_SCOPE: &str = "admin";
+
+/// One admin route.
+#[derive(Debug)]
+pub struct AdminRoute {
+    pub operation: Operation,
+    pub verb: Verb,
+    /// The full path pattern, as actix matches it (`{name}` segments).
+    pub path: &'static str,
+    pub permission: Permission,
+    pub summary: &'static str,
+    /// The status of a successful answer.
+    pub success: u16,
+    /// The request body's schema in the OpenAPI components, if it takes one.
+    pub body: Option<&'static str>,
+    /// The success body's schema in the OpenAPI components, if it has one.
+    pub response: Option<&'static str>,
+}
+
+/// Every operation of the admin API; [`handler`] maps each to its function exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ListUsers,
+    CreateUser,
+    GetUser,
+    DisableUser,
+    EnableUser,
+    UnlockUser,
+    ResetPassword,
+    AssignRole,
+    RevokeRole,
+    ListPermissions,
+    ListRoles,
+    CreateRole,
+    GrantPermission,
+    RevokePermission,
+    ListClients,
+    CreateClient,
+    GetClient,
+    UpdateClient,
+    RotateClientSecret,
+    DeleteClient,
+    ListKeys,
+    RotateKeys,
+    RevokeKey,
+    QueryAudit,
+}
+
+impl Operation {
+    /// The audit action (`admin.<resource>.<verb>`).
+    pub fn action(self) -> &'static str {
+        match self {
+            O::ListUsers => "admin.user.list",
+            O::CreateUser => "admin.user.create",
+            O::GetUser => "admin.user.read",
+            O::DisableUser => "admin.user.disable",
+            O::EnableUser => "admin.user.enable",
+            O::UnlockUser => "admin.user.unlock",
+            O::ResetPassword => "admin.user.password_reset",
+            O::AssignRole => "admin.user.role_grant",
+            O::RevokeRole => "admin.user.role_revoke",
+            O::ListPermissions => "admin.permission.list",
+            O::ListRoles => "admin.role.list",
+            O::CreateRole => "admin.role.create",
+            O::GrantPermission => "admin.role.permission_grant",
+            O::RevokePermission => "admin.role.permission_revoke",
+            O::ListClients => "admin.client.list",
+            O::CreateClient => "admin.client.create",
+            O::GetClient => "admin.client.read",
+            O::UpdateClient => "admin.client.update",
+            O::RotateClientSecret => "admin.client.secret_rotate",
+            O::DeleteClient => "admin.client.delete",
+            O::ListKeys => "admin.key.list",
+            O::RotateKeys => "admin.key.rotate",
+            O::RevokeKey => "admin.key.revoke",
+            O::QueryAudit => "admin.audit.query",
+        }
+    }
+}
+
+// A table row reads best as one call with every column; a struct literal per row would triple
+// the table's length.
+#[allow(clippy::too_many_arguments)]
+const fn route(
+    operation: Operation,
+    verb: Verb,
+    path: &'static str,
+    permission: Permission,
+    summary: &'static str,
+    success: u16,
+    body: Option<&'static str>,
+    response: Option<&'static str>,
+) -> AdminRoute {
+    AdminRoute {
+        operation,
+        verb,
+        path,
+        permission,
+        summary,
+        success,
+        body,
+        response,
+    }
+}
+
+use Operation as O;
+use Permission as P;
+use Verb as V;
+
+/// The admin route table.
+#[rustfmt::skip]
+pub const ROUTES: &[AdminRoute] = &[
+    route(O::ListUsers, V::Get, "/admin/v1/users", P::UsersRead, "List users (search, paging)", 200, None, Some("UserList")),
+    route(O::CreateUser, V::Post, "/admin/v1/users", P::UsersWrite, "Create a user", 201, Some("NewUser"), Some("User")),
+    route(O::GetUser, V::Get, "/admin/v1/users/{user_id}", P::UsersRead, "A user with roles and lockout state", 200, None, Some("User")),
+    route(O::DisableUser, V::Post, "/admin/v1/users/{user_id}/disable", P::UsersWrite, "Stop a user from signing in", 200, None, Some("User")),
+    route(O::EnableUser, V::Post, "/admin/v1/users/{user_id}/enable", P::UsersWrite, "Let a disabled user sign in again", 200, None, Some("User")),
+    route(O::UnlockUser, V::Post, "/admin/v1/users/{user_id}/unlock", P::UsersWrite, "Lift a brute-force lockout", 200, None, Some("User")),
+    route(O::ResetPassword, V::Post, "/admin/v1/users/{user_id}/password", P::UsersWrite, "Set a new password", 204, Some("PasswordReset"), None),
+    route(O::AssignRole, V::Put, "/admin/v1/users/{user_id}/roles/{role}", P::UsersWrite, "Give a user a role", 200, None, Some("User")),
+    route(O::RevokeRole, V::Delete, "/admin/v1/users/{user_id}/roles/{role}", P::UsersWrite, "Take a role from a user", 200, None, Some("User")),
+    route(O::ListPermissions, V::Get, "/admin/v1/permissions", P::RolesRead, "The permission catalogue", 200, None, Some("PermissionList")),
+    route(O::ListRoles, V::Get, "/admin/v1/roles", P::RolesRead, "Roles with their permissions", 200, None, Some("RoleList")),
+    route(O::CreateRole, V::Post, "/admin/v1/roles", P::RolesWrite, "Create a role", 201, Some("NewRole"), Some("Role")),
+    route(O::GrantPermission, V::Put, "/admin/v1/roles/{role}/permissions/{permission}", P::RolesWrite, "Add a permission to a role", 200, None, Some("Role")),
+    route(O::RevokePermission, V::Delete, "/admin/v1/roles/{role}/permissions/{permission}", P::RolesWrite, "Remove a permission from a role", 200, None, Some("Role")),
+    route(O::ListClients, V::Get, "/admin/v1/clients", P::ClientsRead, "Registered clients", 200, None, Some("ClientList")),
+    route(O::CreateClient, V::Post, "/admin/v1/clients", P::ClientsWrite, "Register a client (its secret is shown once)", 201, Some("ClientMetadata"), Some("Client")),
+    route(O::GetClient, V::Get, "/admin/v1/clients/{client_id}", P::ClientsRead, "A client's metadata", 200, None, Some("Client")),
+    route(O::UpdateClient, V::Put, "/admin/v1/clients/{client_id}", P::ClientsWrite, "Replace a client's metadata", 200, Some("ClientMetadata"), Some("Client")),
+    route(O::RotateClientSecret, V::Post, "/admin/v1/clients/{client_id}/secret", P::ClientsWrite, "Issue a new secret; the old one stops working", 200, None, Some("Client")),
+    route(O::DeleteClient, V::Delete, "/admin/v1/clients/{client_id}", P::ClientsWrite, "Delete a client with its consents and refresh tokens", 204, None, None),
+    route(O::ListKeys, V::Get, "/admin/v1/keys", P::KeysRead, "Signing keys and their schedule", 200, None, Some("KeyList")),
+    route(O::RotateKeys, V::Post, "/admin/v1/keys/rotate", P::KeysWrite, "Stage new signing keys", 200, Some("KeyRotation"), Some("KeyList")),
+    route(O::RevokeKey, V::Post, "/admin/v1/keys/{kid}/revoke", P::KeysWrite, "Emergency: withdraw a signing key", 200, None, Some("Key")),
+    route(O::QueryAudit, V::Get, "/admin/v1/audit", P::AuditRead, "Audit events, newest first", 200, None, Some("AuditEventList")),
+];
+
+/// The handler of each operation.
+fn handler(operation: Operation) -> actix_web::Route {
+    match operation {
+        O::ListUsers => web::to(users::list),
+        O::CreateUser => web::to(users::create),
+        O::GetUser => web::to(users::get),
+        O::DisableUser => web::to(users::disable),
+        O::EnableUser => web::to(users::enable),
+        O::UnlockUser => web::to(users::unlock),
+        O::ResetPassword => web::to(users::reset_password),
+        O::AssignRole => web::to(users::assign_role),
+        O::RevokeRole => web::to(users::revoke_role),
+        O::ListPermissions => web::to(roles::list_permissions),
+        O::ListRoles => web::to(roles::list),
+        O::CreateRole => web::to(roles::create),
+        O::GrantPermission => web::to(roles::grant_permission),
+        O::RevokePermission => web::to(roles::revoke_permission),
+        O::ListClients => web::to(clients::list),
+        O::CreateClient => web::to(clients::create),
+        O::GetClient => web::to(clients::get),
+        O::UpdateClient => web::to(clients::update),
+        O::RotateClientSecret => web::to(clients::rotate_secret),
+        O::DeleteClient => web::to(clients::delete),
+        O::ListKeys => web::to(keys::list),
+        O::RotateKeys => web::to(keys::rotate),
+        O::RevokeKey => web::to(keys::revoke),
+        O::QueryAudit => web::to(audit::query),
+    }
+}
+
+/// The route of a request, by method and matched pattern.
+pub fn find_route(method: &Method, pattern: &str) -> Option<&'static AdminRoute> {
+    ROUTES
+        .iter()
+        .find(|r| r.path == pattern && r.verb.method() == method)
+}
+
+/// Registers the admin API under [`PREFIX`]; unknown admin paths get a JSON 404.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut scope = web::scope(PREFIX).route(
+        OPENAPI_PATH.trim_start_matches(PREFIX),
+        web::get().to(openapi::document),
+    );
+    for r in ROUTES {
+        let relative = r.path.strip_prefix(PREFIX).unwrap_or(r.path);
+        scope = scope.route(relative, handler(r.operation).method(r.verb.method()));
+    }
+    cfg.service(scope.default_service(web::to(not_found)));
+}
+
+async fn not_found() -> HttpResponse {
+    error::ApiError::NotFound("no such admin resource").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_under_the_prefix_and_unique() {
+        for (i, r) in ROUTES.iter().enumerate() {
+            assert!(r.path.starts_with(PREFIX), "{}", r.path);
+            assert!(
+                !ROUTES[..i]
+                    .iter()
+                    .any(|o| o.path == r.path && o.verb == r.verb),
+                "{} {} twice",
+                r.verb.as_str(),
+                r.path
+            );
+            assert!(
+                ROUTES[..i].iter().all(|o| o.operation != r.operation),
+                "{:?} twice",
+                r.operation
+            );
+        }
+    }
+
+    #[test]
+    fn permissions_and_their_client_scopes_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+            assert_eq!(Permission::from_scope(&p.scope()), Some(p));
+        }
+        assert_eq!(Permission::from_scope("users:read"), None);
+        assert_eq!(Permission::from_scope("admin:users:delete"), None);
+    }
+}
