@@ -182,6 +182,13 @@ pub trait LockoutRepository: Send + Sync {
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> StoreResult<()>;
+    /// Records several events; implementations should do it in one transaction.
+    async fn record_batch(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
+        for event in events {
+            self.record(event).await?;
+        }
+        Ok(())
+    }
     /// Newest first, at most `query.limit` (clamped to 1..=1000).
     async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }

@@ -537,16 +537,7 @@ impl CredentialGuard {
     /// Writes an audit event and its structured log line (target `audit`). A failure to write
     /// is logged as an error; it does not undo what happened.
     pub async fn record(&self, event: AuditEvent) {
-        tracing::info!(
-            target: "audit",
-            actor = %event.actor,
-            action = %event.action,
-            target_id = event.target.as_deref().unwrap_or("-"),
-            outcome = event.outcome.as_str(),
-            client_ip = event.client_ip.as_deref().unwrap_or("-"),
-            details = event.details.as_deref().unwrap_or("{}"),
-            at = %event.occurred_at.to_rfc3339(),
-        );
+        log_audit_event(&event);
         if let Err(e) = self.audit.record(event).await {
             tracing::error!(error = %e, "could not write an audit event");
         }
@@ -629,6 +620,20 @@ pub fn prefix_of(ip: IpAddr) -> String {
             format!("{net}/64")
         }
     }
+}
+
+/// The structured log line of an audit event (target `audit`), emitted before it is stored.
+pub fn log_audit_event(event: &AuditEvent) {
+    tracing::info!(
+        target: "audit",
+        actor = %event.actor,
+        action = %event.action,
+        target_id = event.target.as_deref().unwrap_or("-"),
+        outcome = event.outcome.as_str(),
+        client_ip = event.client_ip.as_deref().unwrap_or("-"),
+        details = event.details.as_deref().unwrap_or("{}"),
+        at = %event.occurred_at.to_rfc3339(),
+    );
 }
 
 #[cfg(test)]

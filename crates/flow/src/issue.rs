@@ -220,20 +220,20 @@ impl AuthorizationServer {
         jti: &str,
         grant_id: Option<&str>,
     ) {
-        self.guard
-            .record(AuditEvent {
-                occurred_at: self.clock.now(),
-                actor: format!("client:{}", client.id.0),
-                action: "token.issue".into(),
-                target: subject.map(str::to_owned),
-                outcome: AuditOutcome::Success,
-                client_ip: None,
-                details: Some(
-                    json!({ "grant_type": grant_type, "scope": scope, "jti": jti, "gid": grant_id })
-                        .to_string(),
-                ),
-            })
-            .await;
+        let event = AuditEvent {
+            occurred_at: self.clock.now(),
+            actor: format!("client:{}", client.id.0),
+            action: "token.issue".into(),
+            target: subject.map(str::to_owned),
+            outcome: AuditOutcome::Success,
+            client_ip: None,
+            details: Some(
+                json!({ "grant_type": grant_type, "scope": scope, "jti": jti, "gid": grant_id })
+                    .to_string(),
+            ),
+        };
+        crate::guard::log_audit_event(&event);
+        self.issuance_audit.record(event).await;
     }
 
     async fn start_refresh_family(&self, grant: &Grant) -> Result<String, OAuthError> {

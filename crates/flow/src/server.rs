@@ -77,6 +77,8 @@ pub struct AuthorizationServer {
     pub passwords: PasswordHasher,
     /// Attempt limits and account lockout: every credential check goes through it.
     pub guard: CredentialGuard,
+    /// Writes token-issuance audit events in batches (see [`crate::audit`]).
+    pub issuance_audit: crate::audit::AuditBatcher,
 }
 
 /// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).

@@ -134,6 +134,7 @@ impl Application {
             clock: clock.clone(),
             secrets: Arc::new(OsSecrets),
             passwords: passwords.clone(),
+            issuance_audit: palisade_flow::audit::AuditBatcher::spawn(Arc::new(sql.clone())),
             guard: CredentialGuard::new(
                 settings.attempt_limits,
                 storage.ephemeral.clone(),

@@ -27,9 +27,30 @@ pub fn recorder() -> Result<PrometheusHandle, String> {
                 )
                 .map_err(|e| e.to_string())?
                 .install_recorder()
+                .inspect(|handle| spawn_upkeep(handle.clone()))
                 .map_err(|e| e.to_string())
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets between scrapes.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `install_recorder` leaves upkeep to the caller: without it every latency sample is kept
+/// until the next scrape, so memory grows with traffic when nobody scrapes. One thread per
+/// process (the recorder is global) folds them in every few seconds.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "metrics upkeep thread did not start; samples drain at each scrape");
+    }
 }
 
 /// Middleware recording one count and one latency sample per request, labelled by the route

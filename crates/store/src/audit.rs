@@ -5,7 +5,7 @@
 
 use crate::convert::{from_secs, to_secs};
 use crate::error::internal;
-use crate::pool::SqlStore;
+use crate::pool::{SqlStore, write_transaction};
 use crate::schema::audit_events;
 use async_trait::async_trait;
 use diesel::prelude::*;
@@ -22,6 +22,20 @@ struct NewEventRow {
     outcome: &'static str,
     client_ip: Option<String>,
     details: Option<String>,
+}
+
+impl NewEventRow {
+    fn from_event(event: AuditEvent) -> Self {
+        Self {
+            occurred_at: to_secs(event.occurred_at),
+            actor: event.actor,
+            action: event.action,
+            target: event.target,
+            outcome: event.outcome.as_str(),
+            client_ip: event.client_ip,
+            details: event.details,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -57,16 +71,25 @@ impl EventRow {
 
 #[async_trait]
 impl AuditLog for SqlStore {
+    async fn record_batch(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
+        let rows: Vec<NewEventRow> = events.into_iter().map(NewEventRow::from_event).collect();
+        // One row per statement (the multi-connection has no multi-row insert, STACK.md
+        // gotcha 8), all in one transaction: one commit for the whole batch.
+        self.run(move |conn| {
+            write_transaction(conn, |conn| {
+                for row in &rows {
+                    diesel::insert_into(audit_events::table)
+                        .values(row)
+                        .execute(conn)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn record(&self, event: AuditEvent) -> StoreResult<()> {
-        let row = NewEventRow {
-            occurred_at: to_secs(event.occurred_at),
-            actor: event.actor,
-            action: event.action,
-            target: event.target,
-            outcome: event.outcome.as_str(),
-            client_ip: event.client_ip,
-            details: event.details,
-        };
+        let row = NewEventRow::from_event(event);
         self.run(move |conn| {
             diesel::insert_into(audit_events::table)
                 .values(&row)

@@ -583,18 +583,22 @@ async fn a_client_credentials_token_with_admin_users_read_can_list_users_but_not
     .await;
     assert_eq!(create.status, StatusCode::FORBIDDEN);
 
-    // The issuance is in the audit trail, by jti, without the token.
-    let issued = app
-        .state
-        .sql
-        .query(AuditQuery {
-            action: Some("token.issue".into()),
-            actor: Some(format!("client:{}", service.id)),
-            limit: 10,
-            ..AuditQuery::default()
-        })
-        .await
-        .unwrap();
+    // The issuance is in the audit trail, by jti, without the token. Issuance rows are written
+    // by a batching writer in the background, so give it a moment.
+    let query = AuditQuery {
+        action: Some("token.issue".into()),
+        actor: Some(format!("client:{}", service.id)),
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    let mut issued = Vec::new();
+    for _ in 0..50 {
+        issued = app.state.sql.query(query.clone()).await.unwrap();
+        if !issued.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(issued.len(), 1, "{issued:?}");
     let details: Value = serde_json::from_str(issued[0].details.as_deref().unwrap()).unwrap();
     assert_eq!(details["jti"], claims_of(&token)["jti"]);

@@ -124,3 +124,28 @@ async fn the_limit_is_clamped_between_1_and_1000() {
     assert_eq!(page[0].occurred_at, at(1004));
     assert_eq!(page[999].occurred_at, at(5));
 }
+
+#[tokio::test]
+async fn a_batch_is_recorded_whole_and_reads_back_like_single_events() {
+    let (store, _db) = store().await;
+    let batch: Vec<AuditEvent> = (0..300)
+        .map(|i| event(1_000 + i, "client:c1", "token.issue", Some("user:u1")))
+        .collect();
+    store.record_batch(batch).await.unwrap();
+    store.record_batch(Vec::new()).await.unwrap();
+    let found = store
+        .query(AuditQuery {
+            action: Some("token.issue".into()),
+            limit: 1000,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 300);
+    assert_eq!(found[0].occurred_at, at(1_299), "newest first");
+    assert!(
+        found
+            .iter()
+            .all(|e| e.actor == "client:c1" && e.target.as_deref() == Some("user:u1"))
+    );
+}
