@@ -61,7 +61,7 @@ pub fn master_keys(settings: &Settings) -> anyhow::Result<MasterKeySet> {
                     "PALISADE_MASTER_KEY is not set: using a key file in the data directory; every node sharing this database needs the same key"
                 );
             }
-            std::fs::create_dir_all(&settings.data_dir)?;
+            crate::config::create_data_dir(&settings.data_dir)?;
             MasterKey::load_or_create(&settings.data_dir.join("master.key"))?
         }
     };

@@ -728,6 +728,16 @@ fn check_database_url(url: String) -> Result<String, ConfigError> {
     }
 }
 
+/// Creates the data directory readable by its owner only (0700): it holds the SQLite database
+/// (password hashes) and the master key file. An existing directory is left as it is.
+pub fn create_data_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
 /// The issuer without a trailing slash, for building endpoint URLs.
 pub fn issuer_base(issuer: &Url) -> String {
     issuer.as_str().trim_end_matches('/').to_owned()

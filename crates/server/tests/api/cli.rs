@@ -292,3 +292,15 @@ async fn serve_starts_answers_and_stops_gracefully_on_sigterm() {
     assert_eq!(line["level"], "INFO");
     assert!(logs.contains("palisade stopped"));
 }
+
+#[tokio::test]
+async fn a_new_data_directory_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDatabase::create().await;
+    let parent = tempfile::tempdir().unwrap();
+    let data_dir = parent.path().join("fresh").join("data");
+    let out = palisade(&db, &data_dir, &["keys", "list"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "{mode:o}");
+}
