@@ -325,7 +325,8 @@ pub struct Settings {
 
 impl Settings {
     /// Reads defaults, then `file` (if given), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+    /// `insecure_dev` is the `--insecure-dev` flag: when set it wins over every layer.
+    pub fn load(file: Option<&Path>, insecure_dev: bool) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
         if let Some(path) = file {
             if !path.is_file() {
@@ -337,6 +338,9 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(Env::prefixed("PALISADE_").split("__"));
+        if insecure_dev {
+            figment = figment.merge(Serialized::default("insecure_dev", true));
+        }
         let raw: RawSettings = figment.extract().map_err(figment_error)?;
         raw.validate()
     }

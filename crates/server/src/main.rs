@@ -15,7 +15,7 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref(), cli.insecure_dev) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("palisade: {e}");

@@ -21,6 +21,10 @@ pub struct Cli {
     /// A TOML configuration file (settings in it are overridden by PALISADE_* variables).
     #[arg(long, global = true, env = "PALISADE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Allow argon2 parameters below the OWASP minimum (development only; same as
+    /// PALISADE_INSECURE_DEV=true).
+    #[arg(long, global = true)]
+    pub insecure_dev: bool,
     /// Log format; overrides PALISADE_LOG_FORMAT.
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,

@@ -304,3 +304,31 @@ async fn a_new_data_directory_is_readable_by_its_owner_only() {
     let mode = std::fs::metadata(&data_dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "{mode:o}");
 }
+
+#[tokio::test]
+async fn weak_argon2_parameters_need_the_insecure_dev_flag_to_start() {
+    let db = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |flag: bool| {
+        let mut cmd = Command::new(palisade_binary());
+        cmd.arg("migrate")
+            .env_clear()
+            .env("PALISADE_DATABASE_URL", db.url())
+            .env("PALISADE_DATA_DIR", dir.path())
+            .env("PALISADE_ARGON2__MEMORY_KIB", "1024")
+            .env("PALISADE_ARGON2__ITERATIONS", "1");
+        if flag {
+            cmd.arg("--insecure-dev");
+        }
+        cmd.output().unwrap()
+    };
+    let refused = run(false);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("PALISADE_ARGON2"),
+        "{}",
+        stderr(&refused)
+    );
+    let allowed = run(true);
+    assert!(allowed.status.success(), "{}", stderr(&allowed));
+}
