@@ -57,11 +57,12 @@ impl TokenHash {
 
     /// Whether `raw_secret` hashes to this value, compared in constant time.
     pub fn matches(&self, raw_secret: &str) -> bool {
-        Self::of(raw_secret)
-            .0
-            .as_bytes()
-            .ct_eq(self.0.as_bytes())
-            .into()
+        self.is_same_as(&Self::of(raw_secret))
+    }
+
+    /// Whether two hashes are equal, compared in constant time.
+    pub fn is_same_as(&self, other: &TokenHash) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
     }
 }
 

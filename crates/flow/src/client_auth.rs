@@ -222,11 +222,7 @@ impl AuthorizationServer {
                     .await?;
                 Ok(client)
             }
-            (_, Some(presented), Some(stored))
-                if constant_time_eq(presented.as_str(), stored.as_str()) =>
-            {
-                Ok(client)
-            }
+            (_, Some(presented), Some(stored)) if presented.is_same_as(stored) => Ok(client),
             _ => Err(failed()),
         }
     }
@@ -260,11 +256,6 @@ pub fn guard_error(error: GuardError) -> OAuthError {
         .with_retry_after(t.retry_after_secs()),
         GuardError::Failed(e) => e,
     }
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 #[cfg(test)]

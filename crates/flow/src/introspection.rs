@@ -21,7 +21,7 @@
 
 use crate::client_auth::ClientCredentials;
 use crate::server::AuthorizationServer;
-use crate::token::TokenError;
+use crate::token::{TokenError, check_no_repeats};
 use palisade_core::model::{Client, ClientId, RefreshTokenMatch, UserId};
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 use serde_json::{Map, Value, json};
@@ -36,19 +36,6 @@ pub fn inactive() -> Map<String, Value> {
 /// Whether `token` has the shape of a compact JWS (our access tokens).
 pub(crate) fn looks_like_jwt(token: &str) -> bool {
     token.bytes().filter(|b| *b == b'.').count() == 2
-}
-
-/// RFC 6749 §3.2, applied to the introspection and revocation endpoints too: a parameter sent
-/// twice is `invalid_request`.
-pub(crate) fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
-    for (i, (k, _)) in form.iter().enumerate() {
-        if form[..i].iter().any(|(earlier, _)| earlier == k) {
-            return Err(OAuthError::invalid_request(
-                "a parameter was sent more than once",
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The `token` parameter (RFC 7662 §2.1, RFC 7009 §2.1: required).

@@ -774,7 +774,7 @@ impl AuthorizationServer {
                     && client
                         .registration_access_token_hash
                         .as_ref()
-                        .is_some_and(|stored| same_hash(stored, &presented)) =>
+                        .is_some_and(|stored| stored.is_same_as(&presented)) =>
             {
                 Ok(client)
             }
@@ -843,11 +843,6 @@ impl AuthorizationServer {
         self.clients.update_client(rotated.client.clone()).await?;
         Ok(rotated)
     }
-}
-
-fn same_hash(a: &TokenHash, b: &TokenHash) -> bool {
-    use subtle::ConstantTimeEq;
-    a.as_str().as_bytes().ct_eq(b.as_str().as_bytes()).into()
 }
 
 /// A client deleted between the token check and the change is as gone as an unknown one.

@@ -17,9 +17,10 @@
 //! never a 200 that revoked nothing (fosite GHSA-7mqr-2v3q-v2wm).
 
 use crate::client_auth::ClientCredentials;
-use crate::introspection::{check_no_repeats, looks_like_jwt, token_param};
+use crate::introspection::{looks_like_jwt, token_param};
 use crate::server::AuthorizationServer;
 use crate::token::TokenError;
+use crate::token::check_no_repeats;
 use palisade_core::model::Client;
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 

@@ -20,6 +20,32 @@ pub fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The `Authorization` header, if it is readable text.
+pub fn authorization_header(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1): `None` without the header,
+/// `invalid_token` when it is there but is not a usable Bearer credential.
+pub fn bearer_from_header(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_token("malformed Authorization header"))?;
+    match value.trim().split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_owned()))
+        }
+        _ => Err(OAuthError::invalid_token("expected a Bearer token")),
+    }
+}
+
 /// Whether the body is declared form-encoded (RFC 6749 §3.2 requires it at the token endpoint).
 pub fn is_form(req: &HttpRequest) -> bool {
     req.headers()

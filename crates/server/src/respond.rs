@@ -48,6 +48,19 @@ pub fn json_error(error: &OAuthError) -> HttpResponse {
     }))
 }
 
+/// The token, introspection and revocation endpoints' error: JSON, and the Basic challenge
+/// when a failed client authentication tried HTTP Basic (RFC 6749 §5.2).
+pub fn client_auth_error(failure: &palisade_flow::token::TokenError) -> HttpResponse {
+    let mut res = json_error(&failure.error);
+    if failure.error.code == ErrorCode::InvalidClient && failure.basic_attempted {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Basic realm="palisade""#),
+        );
+    }
+    res
+}
+
 /// An HTML page for errors that must not be redirected (unverified client or redirect URI).
 pub fn error_page(error: &OAuthError) -> HttpResponse {
     log(error);

@@ -104,8 +104,9 @@ impl AuthorizationServer {
     }
 }
 
-/// RFC 6749 §3.2: request parameters MUST NOT be included more than once.
-fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
+/// RFC 6749 §3.2: request parameters MUST NOT be included more than once (the introspection
+/// and revocation endpoints apply it too).
+pub(crate) fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
     for (i, (k, _)) in form.iter().enumerate() {
         if form[..i].iter().any(|(earlier, _)| earlier == k) {
             return Err(OAuthError::invalid_request(

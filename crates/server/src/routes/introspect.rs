@@ -3,11 +3,9 @@
 
 use crate::app::AppState;
 use crate::forms;
-use crate::respond::{json_error, no_store};
-use actix_web::http::header;
+use crate::respond::{client_auth_error, json_error, no_store};
 use actix_web::{HttpRequest, HttpResponse, web};
-use palisade_core::{ErrorCode, OAuthError};
-use palisade_flow::token::TokenError;
+use palisade_core::OAuthError;
 
 pub async fn introspect(
     req: HttpRequest,
@@ -23,7 +21,7 @@ pub async fn introspect(
     match state
         .engine
         .introspect(
-            authorization(&req),
+            forms::authorization_header(&req),
             &form,
             crate::client_ip::client_ip(&req, &state.settings.trusted_proxies),
         )
@@ -34,26 +32,6 @@ pub async fn introspect(
             no_store(&mut res);
             res.json(description)
         }
-        Err(failure) => client_error(&failure),
+        Err(failure) => client_auth_error(&failure),
     }
-}
-
-/// The `Authorization` header, if it is readable text.
-pub(crate) fn authorization(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-}
-
-/// A JSON error; a failed client authentication that tried HTTP Basic gets the Basic
-/// challenge (RFC 6749 §5.2).
-pub(crate) fn client_error(failure: &TokenError) -> HttpResponse {
-    let mut res = json_error(&failure.error);
-    if failure.error.code == ErrorCode::InvalidClient && failure.basic_attempted {
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static(r#"Basic realm="palisade""#),
-        );
-    }
-    res
 }

@@ -202,12 +202,10 @@ pub async fn delete(
     }
 }
 
-/// RFC 6750 §2.1: `Authorization: Bearer <token>`.
+/// RFC 6750 §2.1: `Authorization: Bearer <token>`; a malformed header counts as none (the
+/// answer is the same 401 `invalid_token` either way).
 fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    crate::forms::bearer_from_header(req).ok().flatten()
 }
 
 /// The request body as one JSON value: `application/json`, at most `max_json_bytes`.

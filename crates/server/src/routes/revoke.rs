@@ -4,8 +4,7 @@
 
 use crate::app::AppState;
 use crate::forms;
-use crate::respond::{json_error, no_store};
-use crate::routes::introspect::{authorization, client_error};
+use crate::respond::{client_auth_error, json_error, no_store};
 use actix_web::{HttpRequest, HttpResponse, web};
 use palisade_core::OAuthError;
 
@@ -23,7 +22,7 @@ pub async fn revoke(
     match state
         .engine
         .revoke(
-            authorization(&req),
+            forms::authorization_header(&req),
             &form,
             crate::client_ip::client_ip(&req, &state.settings.trusted_proxies),
         )
@@ -35,6 +34,6 @@ pub async fn revoke(
             no_store(&mut res);
             res.finish()
         }
-        Err(failure) => client_error(&failure),
+        Err(failure) => client_auth_error(&failure),
     }
 }

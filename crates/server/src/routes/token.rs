@@ -2,10 +2,9 @@
 
 use crate::app::AppState;
 use crate::forms;
-use crate::respond::{json_error, no_store};
-use actix_web::http::header;
+use crate::respond::{client_auth_error, json_error, no_store};
 use actix_web::{HttpRequest, HttpResponse, web};
-use palisade_core::{ErrorCode, OAuthError};
+use palisade_core::OAuthError;
 
 pub async fn exchange(
     req: HttpRequest,
@@ -17,10 +16,7 @@ pub async fn exchange(
             "the token request must be application/x-www-form-urlencoded",
         ));
     }
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = forms::authorization_header(&req);
     let form = forms::pairs(&body);
     match state
         .engine
@@ -36,15 +32,6 @@ pub async fn exchange(
             no_store(&mut res);
             res.json(tokens)
         }
-        Err(failure) => {
-            let mut res = json_error(&failure.error);
-            if failure.error.code == ErrorCode::InvalidClient && failure.basic_attempted {
-                res.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static(r#"Basic realm="palisade""#),
-                );
-            }
-            res
-        }
+        Err(failure) => client_auth_error(&failure),
     }
 }

@@ -42,22 +42,7 @@ pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, OA
             "access tokens are not accepted in the query string",
         ));
     }
-    let from_header = match req.headers().get(header::AUTHORIZATION) {
-        None => None,
-        Some(value) => {
-            let value = value
-                .to_str()
-                .map_err(|_| OAuthError::invalid_token("malformed Authorization header"))?;
-            match value.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-                {
-                    Some(token.trim().to_owned())
-                }
-                _ => return Err(OAuthError::invalid_token("expected a Bearer token")),
-            }
-        }
-    };
+    let from_header = forms::bearer_from_header(req)?;
     let from_body = if req.method() == Method::POST && forms::is_form(req) {
         forms::get(&forms::pairs(body), "access_token").map(str::to_owned)
     } else {

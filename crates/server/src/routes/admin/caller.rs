@@ -14,7 +14,6 @@ use super::error::ApiError;
 use super::{AdminRoute, CLIENT_SCOPE_PREFIX, Permission, USER_SCOPE, audit, find_route};
 use crate::app::AppState;
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use palisade_core::OAuthError;
 use palisade_core::model::{AuditOutcome, ClientId, UserId};
@@ -150,18 +149,5 @@ impl Caller {
 
 /// The token from the `Authorization` header — the only place the admin API reads it from.
 fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(ApiError::Unauthenticated(None));
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| OAuthError::invalid_token("malformed Authorization header"))?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim().to_owned())
-        }
-        _ => Err(OAuthError::invalid_token("expected a Bearer token").into()),
-    }
+    crate::forms::bearer_from_header(req)?.ok_or(ApiError::Unauthenticated(None))
 }
