@@ -68,6 +68,8 @@ pub struct KeyManager {
     keys: Keys,
     /// Serializes this process's writers (the periodic tick, operator commands).
     write_lock: Mutex<()>,
+    /// Serializes reloads, so a slower reload cannot swap in an older ring after a newer one.
+    reload_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -101,6 +103,7 @@ impl KeyManager {
             node_id: node_id.into(),
             keys: Keys::empty(),
             write_lock: Mutex::new(()),
+            reload_lock: Mutex::new(()),
         })
     }
 
@@ -135,6 +138,7 @@ impl KeyManager {
 
     /// Reloads the keys and swaps in a new ring if they changed; true if it swapped.
     pub async fn reload(&self) -> Result<bool, KeyError> {
+        let _reloading = self.reload_lock.lock().await;
         let stored = self.repository.list_signing_keys().await?;
         let digest = source_digest(&stored, &self.policy.enabled_algorithms);
         if self.keys.snapshot().source_digest() == &digest {
@@ -298,27 +302,46 @@ impl KeyManager {
             self.repository.insert_signing_key(key).await?;
         }
         let find = |kid: &str| stored.iter().find(|k| k.kid == kid);
+        // An algorithm whose successor could not be activated (another writer changed it) keeps
+        // its current key: retiring it too would leave the algorithm with nothing to sign with.
+        let mut activation_skipped = Vec::new();
         for change in &planned.activate {
-            if let Some(key) = find(&change.kid)
-                && self
-                    .update_if_unchanged(key, change.applied_to(key))
-                    .await?
+            let Some(key) = find(&change.kid) else {
+                continue;
+            };
+            if self
+                .update_if_unchanged(key, change.applied_to(key))
+                .await?
             {
                 tracing::info!(kid = %key.kid, alg = %key.alg, "signing key activated");
+            } else {
+                activation_skipped.push(key.alg.clone());
             }
         }
         for change in &planned.retire {
-            if let Some(key) = find(&change.kid)
-                && self
-                    .update_if_unchanged(key, change.applied_to(key))
-                    .await?
+            let Some(key) = find(&change.kid) else {
+                continue;
+            };
+            if activation_skipped.contains(&key.alg) {
+                continue;
+            }
+            if self
+                .update_if_unchanged(key, change.applied_to(key))
+                .await?
             {
                 tracing::info!(kid = %key.kid, alg = %key.alg, remove_after = %change.remove_after, "signing key retired");
             }
         }
         for kid in &planned.remove {
-            self.repository.delete_signing_key(kid).await?;
-            tracing::info!(%kid, "signing key removed");
+            // Removal is re-checked like the updates: a key another writer changed since it was
+            // planned (revoked, say) is left for the next tick.
+            let Some(key) = find(kid) else {
+                continue;
+            };
+            if self.is_unchanged(key).await? {
+                self.repository.delete_signing_key(kid).await?;
+                tracing::info!(%kid, "signing key removed");
+            }
         }
         Ok((planned, generated_kids))
     }
@@ -348,12 +371,19 @@ impl KeyManager {
         planned_from: &StoredSigningKey,
         updated: StoredSigningKey,
     ) -> Result<bool, KeyError> {
+        if self.is_unchanged(planned_from).await? {
+            self.repository.update_signing_key(updated).await?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Whether the stored row still equals `planned_from` (re-read just before a write).
+    async fn is_unchanged(&self, planned_from: &StoredSigningKey) -> Result<bool, KeyError> {
         let fresh = self.repository.list_signing_keys().await?;
         match fresh.iter().find(|k| k.kid == planned_from.kid) {
-            Some(current) if current == planned_from => {
-                self.repository.update_signing_key(updated).await?;
-                Ok(true)
-            }
+            Some(current) if current == planned_from => Ok(true),
             Some(_) | None => {
                 tracing::warn!(kid = %planned_from.kid, "signing key changed by another writer; left for the next tick");
                 Ok(false)

@@ -126,27 +126,36 @@ impl MasterKey {
                 .map_err(|e| io_error("create the directory of", e))?;
         }
         let key = Self::generate()?;
-        // create_new: never truncate a key another process has just written. The mode applies
-        // at creation, before any byte is written, so the key is never readable by others.
-        let mut file = match OpenOptions::new()
+        // Written complete to a private temporary file first, then linked into place: `link`
+        // never replaces an existing file, so of racing processes exactly one key wins, and a
+        // loser only ever sees the winner's complete file (never a half-written one).
+        let unique = palisade_core::SecretGenerator::token(&palisade_core::OsSecrets);
+        let temporary = path.with_extension(format!("tmp-{}", &unique[..16]));
+        let written = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(path)
-        {
-            Ok(file) => file,
+            .open(&temporary)
+            .and_then(|mut file| {
+                // The umask can only remove bits from 0600; set it so the file is 0600 exactly.
+                file.set_permissions(Permissions::from_mode(0o600))?;
+                file.write_all(format!("{}\n", key.to_base64().expose()).as_bytes())?;
+                file.sync_all()
+            });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temporary);
+            return Err(io_error("write", e));
+        }
+        let linked = fs::hard_link(&temporary, path);
+        let _ = fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let text = fs::read_to_string(path).map_err(|e| io_error("read", e))?;
                 return Self::from_base64(&text);
             }
             Err(e) => return Err(io_error("create", e)),
-        };
-        // The umask can only remove bits from 0600; set it anyway so the file is 0600 exactly.
-        file.set_permissions(Permissions::from_mode(0o600))
-            .map_err(|e| io_error("set permissions on", e))?;
-        file.write_all(format!("{}\n", key.to_base64().expose()).as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|e| io_error("write", e))?;
+        }
         tracing::info!(path = %path.display(), master_key_id = %key.id, "created a new master key");
         Ok(key)
     }
@@ -486,5 +495,29 @@ mod tests {
             assert!(!debug.contains(&standard), "{debug}");
             assert!(!debug.contains(&format!("{:?}", key.bytes)), "{debug}");
         }
+    }
+
+    #[test]
+    fn processes_racing_to_create_the_key_file_all_end_up_with_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("master.key");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    MasterKey::load_or_create(&path).map(|k| k.id().to_owned())
+                })
+            })
+            .collect();
+        let ids: Vec<String> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expect("every racer gets a key"))
+            .collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("master.key")]);
     }
 }
