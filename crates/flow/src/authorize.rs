@@ -76,10 +76,7 @@ impl AuthorizationParams {
 
     /// The first parameter (if any) sent more than once (RFC 6749 §3.1: MUST NOT repeat).
     fn first_repeated(&self) -> Option<&str> {
-        self.pairs
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .find(|k| self.is_repeated(k))
+        crate::token::first_repeated(&self.pairs)
     }
 }
 

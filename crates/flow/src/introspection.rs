@@ -60,13 +60,14 @@ impl AuthorizationServer {
             error,
             basic_attempted,
         };
+        // Before authentication: a refused request must not spend a client assertion's jti.
+        check_no_repeats(form).map_err(fail)?;
         let credentials =
             ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
         let caller = self
             .authenticate_confidential_client(&credentials, client_ip)
             .await
             .map_err(fail)?;
-        check_no_repeats(form).map_err(fail)?;
         let token = token_param(form).map_err(fail)?;
         self.introspect_token(&caller, token).await.map_err(fail)
     }

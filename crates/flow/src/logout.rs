@@ -77,6 +77,12 @@ impl AuthorizationServer {
             Some(id) => self.clients.find_client(&ClientId(id.clone())).await?,
             None => None,
         };
+        if request.hinted_subject.is_some() && client.is_none() {
+            // An ID token's audience is a registered client; anything else is not one of ours.
+            return Err(OAuthError::invalid_request(
+                "id_token_hint is not a valid ID token from this server",
+            ));
+        }
         if let Some(uri) = get(pairs, "post_logout_redirect_uri") {
             let Some(client) = &client else {
                 return Err(OAuthError::invalid_request(
@@ -101,6 +107,11 @@ impl AuthorizationServer {
             OAuthError::invalid_request("id_token_hint is not a valid ID token from this server")
         };
         let verified = self.signer.verify(hint).map_err(|e| bad().with_source(e))?;
+        // Only an ID token will do: an access token (`at+jwt`) also names the user, and anyone
+        // holding one (a resource server) could otherwise log the user out unconfirmed.
+        if !matches!(verified.typ.as_deref(), None | Some("JWT")) {
+            return Err(bad());
+        }
         let claims = &verified.claims;
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(bad());

@@ -48,13 +48,14 @@ impl AuthorizationServer {
             error,
             basic_attempted,
         };
+        // Before authentication: a refused request must not spend a client assertion's jti.
+        check_no_repeats(form).map_err(fail)?;
         let credentials =
             ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
         let client = self
             .authenticate_client(&credentials, client_ip)
             .await
             .map_err(fail)?;
-        check_no_repeats(form).map_err(fail)?;
         let token = token_param(form).map_err(fail)?;
         self.revoke_token(&client, token).await.map_err(fail)
     }

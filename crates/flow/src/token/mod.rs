@@ -82,13 +82,14 @@ impl AuthorizationServer {
             error,
             basic_attempted,
         };
+        // Before authentication: a refused request must not spend a client assertion's jti.
+        check_no_repeats(form).map_err(fail)?;
         let credentials =
             ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
         let client = self
             .authenticate_client(&credentials, client_ip)
             .await
             .map_err(fail)?;
-        check_no_repeats(form).map_err(fail)?;
         let params = TokenParams { pairs: form };
         let grant_type =
             GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(fail)?;
@@ -107,14 +108,20 @@ impl AuthorizationServer {
 /// RFC 6749 §3.2: request parameters MUST NOT be included more than once (the introspection
 /// and revocation endpoints apply it too).
 pub(crate) fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthError> {
-    for (i, (k, _)) in form.iter().enumerate() {
-        if form[..i].iter().any(|(earlier, _)| earlier == k) {
-            return Err(OAuthError::invalid_request(
-                "a parameter was sent more than once",
-            ));
-        }
+    match first_repeated(form) {
+        Some(_) => Err(OAuthError::invalid_request(
+            "a parameter was sent more than once",
+        )),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The first parameter name sent twice, in one pass (a body may carry thousands of pairs).
+pub(crate) fn first_repeated(form: &[(String, String)]) -> Option<&str> {
+    let mut seen = std::collections::HashSet::with_capacity(form.len());
+    form.iter()
+        .map(|(k, _)| k.as_str())
+        .find(|k| !seen.insert(*k))
 }
 
 fn check_client_may_use(client: &Client, grant_type: GrantType) -> Result<(), OAuthError> {

@@ -91,9 +91,11 @@ impl AuthorizationServer {
         let rotated = self
             .refresh_tokens
             .rotate_refresh_token(&family.id, &presented, &TokenHash::of(&successor_raw), now)
-            .await?;
-        if !rotated {
+            .await;
+        if !matches!(rotated, Ok(true)) {
+            // The successor was never stored: a retry must not be handed it from the cache.
             self.ephemeral.delete(&successor_key(&presented)).await?;
+            rotated?;
             return Err(invalid());
         }
         Ok(response)

@@ -16,6 +16,15 @@ async fn signed_in(
     app: &crate::harness::TestApp,
     client: &crate::support::TestClient,
 ) -> (Browser, String) {
+    let (browser, id_token, _) = signed_in_with_tokens(app, client).await;
+    (browser, id_token)
+}
+
+/// As [`signed_in`], also returning the access token.
+async fn signed_in_with_tokens(
+    app: &crate::harness::TestApp,
+    client: &crate::support::TestClient,
+) -> (Browser, String, String) {
     let browser = Browser::new();
     let (verifier, challenge) = pkce_pair();
     let back = browser
@@ -43,7 +52,11 @@ async fn signed_in(
         .json()
         .await
         .unwrap();
-    (browser, tokens["id_token"].as_str().unwrap().to_owned())
+    (
+        browser,
+        tokens["id_token"].as_str().unwrap().to_owned(),
+        tokens["access_token"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn silent_login_error(
@@ -124,8 +137,10 @@ async fn logout_never_redirects_to_an_unregistered_uri_or_trusts_a_forged_hint()
     let app = spawn_app().await;
     let client = register_client(&app, ClientSpec::default()).await;
     create_user(&app, "alice").await;
-    let (browser, id_token) = signed_in(&app, &client).await;
+    let (browser, id_token, access_token) = signed_in_with_tokens(&app, &client).await;
     let cases = [
+        // An access token names the user too, but is not an ID token.
+        vec![("id_token_hint", access_token.as_str())],
         vec![
             ("id_token_hint", id_token.as_str()),
             ("post_logout_redirect_uri", "https://evil.test/"),
