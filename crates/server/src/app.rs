@@ -188,14 +188,12 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
-                .app_data(web::PayloadConfig::new(json_limit.max(form_limit)))
-                .app_data(web::FormConfig::default().limit(form_limit))
-                .app_data(web::JsonConfig::default().limit(json_limit))
+                .app_data(web::PayloadConfig::new(form_limit))
                 .wrap(Compress::default())
                 .wrap(security_headers::default_headers(hsts))
                 .wrap(from_fn(metrics::record))
                 .wrap(tracing_actix_web::TracingLogger::default())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, json_limit))
         })
         .workers(settings.workers)
         .shutdown_timeout(settings.shutdown_timeout_secs);

@@ -464,11 +464,13 @@ impl RawSettings {
                 "expected HOST:PORT with an IP address, e.g. 127.0.0.1:8080",
             )
         })?;
-        let database_url = match self.database_url {
+        // An empty value (`PALISADE_REDIS_URL=`) means unset, as operators expect.
+        let redis_url = self.redis_url.filter(|u| !u.trim().is_empty());
+        let database_url = match self.database_url.filter(|u| !u.trim().is_empty()) {
             Some(url) => check_database_url(url)?,
             None => format!("sqlite://{}", self.data_dir.join("palisade.db").display()),
         };
-        if let Some(url) = &self.redis_url
+        if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             return Err(ConfigError::new(
@@ -522,7 +524,7 @@ impl RawSettings {
             bind,
             data_dir: self.data_dir,
             database_url,
-            redis_url: self.redis_url.filter(|u| !u.is_empty()),
+            redis_url,
             redis_key_prefix: self.redis_key_prefix,
             database_pool_size: self.database_pool_size,
             storage_timeout: std::time::Duration::from_millis(self.storage_timeout_ms),
@@ -626,10 +628,10 @@ fn check_token_settings(t: &TokenSettings) -> Result<(), ConfigError> {
         ("PALISADE_TOKENS__SESSION_TTL_SECS", t.session_ttl_secs),
     ];
     for (name, value) in positive {
-        if value <= 0 {
+        if value <= 0 || value > TEN_YEARS_SECS {
             return Err(ConfigError::new(
                 name,
-                "must be a positive number of seconds",
+                "must be a positive number of seconds, at most ten years",
             ));
         }
     }
@@ -641,6 +643,10 @@ fn check_token_settings(t: &TokenSettings) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// Upper bound on every duration setting: far beyond any sensible value, and small enough that
+/// no date arithmetic on it can overflow.
+const TEN_YEARS_SECS: i64 = 10 * 365 * 24 * 3600;
 
 fn key_policy(
     k: &KeySettings,
@@ -663,6 +669,26 @@ fn key_policy(
     // Access tokens are ES256: that ring must exist whatever the list says.
     if !algorithms.contains(&SigningAlgorithm::ES256) {
         algorithms.push(SigningAlgorithm::ES256);
+    }
+    let bounded = [
+        (
+            "PALISADE_KEYS__ROTATION_PERIOD_DAYS",
+            k.rotation_period_days.saturating_mul(86_400),
+        ),
+        (
+            "PALISADE_KEYS__PUBLISH_AHEAD_HOURS",
+            k.publish_ahead_hours.saturating_mul(3_600),
+        ),
+        ("PALISADE_KEYS__JWKS_MAX_AGE_SECS", k.jwks_max_age_secs),
+        (
+            "PALISADE_KEYS__REFRESH_INTERVAL_SECS",
+            k.refresh_interval_secs,
+        ),
+    ];
+    for (name, secs) in bounded {
+        if secs.unsigned_abs() > TEN_YEARS_SECS.unsigned_abs() {
+            return Err(ConfigError::new(name, "must be at most ten years"));
+        }
     }
     let policy = palisade_keys::RotationPolicy {
         enabled_algorithms: algorithms,
@@ -866,6 +892,25 @@ mod tests {
             raw.validate().unwrap_err().setting,
             "PALISADE_ATTEMPT_LIMITS__PER_IP"
         );
+    }
+
+    #[test]
+    fn empty_urls_mean_unset_and_huge_durations_are_refused_not_a_panic() {
+        let s = Settings::defaults_with(|o| {
+            o.redis_url(Some(String::new()))
+                .database_url(Some(" ".into()));
+        })
+        .unwrap();
+        assert!(s.redis_url.is_none());
+        assert!(s.database_url.starts_with("sqlite://"));
+        let e = Settings::defaults_with(|o| {
+            o.tokens(TokenSettings {
+                access_token_ttl_secs: i64::MAX,
+                ..TokenSettings::default()
+            });
+        })
+        .unwrap_err();
+        assert_eq!(e.setting, "PALISADE_TOKENS__ACCESS_TOKEN_TTL_SECS");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn json_error(error: &OAuthError) -> HttpResponse {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         (None, ErrorCode::TemporarilyUnavailable) => {
-            res.insert_header((header::RETRY_AFTER, "5"));
+            res.insert_header((header::RETRY_AFTER, STORAGE_RETRY_AFTER_SECS));
         }
         _ => {}
     }
@@ -91,8 +91,17 @@ pub fn error_page(error: &OAuthError) -> HttpResponse {
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
+    if error.code == ErrorCode::TemporarilyUnavailable {
+        // Every 503 page says when to come back, like the JSON endpoints.
+        let secs = error.retry_after_secs.unwrap_or(STORAGE_RETRY_AFTER_SECS);
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     res
 }
+
+/// When to retry after a storage outage.
+const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 /// Error descriptions are written for the wire (lower case, no full stop); a page shows them
 /// as a sentence.

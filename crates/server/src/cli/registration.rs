@@ -42,7 +42,8 @@ pub fn parse_lifetime(raw: &str) -> Result<Lifetime, String> {
         return Ok(Lifetime::Never);
     }
     let bad = || format!("{raw:?} is not a lifetime such as 30m, 24h, 7d or never");
-    let split = raw.len().checked_sub(1).ok_or_else(bad)?;
+    // Split before the last character (not byte), so a non-ASCII unit is refused, not a panic.
+    let split = raw.char_indices().last().map(|(i, _)| i).ok_or_else(bad)?;
     let (number, unit) = raw.split_at(split);
     let n: i64 = number.parse().map_err(|_| bad())?;
     if n <= 0 {
@@ -159,7 +160,18 @@ mod tests {
             Ok(Lifetime::For(Duration::seconds(90)))
         );
         assert_eq!(parse_lifetime("never"), Ok(Lifetime::Never));
-        for bad in ["", "h", "0h", "-1h", "24", "24x", "1.5h", "99999999999999d"] {
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "-1h",
+            "24",
+            "24x",
+            "1.5h",
+            "99999999999999d",
+            "5é",
+            "é",
+        ] {
             assert!(parse_lifetime(bad).is_err(), "{bad}");
         }
     }

@@ -88,6 +88,11 @@ pub async fn submit(
     if let Err(e) = forms::check_same_origin(&req, &state.settings.issuer) {
         return forbidden(&e);
     }
+    if !forms::is_form(&req) {
+        return error_page(&OAuthError::invalid_request(
+            "the form must be form-encoded",
+        ));
+    }
     let form = forms::pairs(&body);
     let mut interaction =
         match interaction_of(&req, &state, forms::get(&form, "interaction_id")).await {

@@ -26,8 +26,6 @@ use palisade_pages::LoginPage;
 const INVALID_CREDENTIALS: &str = "The username or password is incorrect.";
 /// When every password-hashing slot is busy.
 const BUSY: &str = "The service is busy. Please try again in a moment.";
-/// `Retry-After` when the stores are unreachable (as the JSON endpoints say).
-const STORAGE_RETRY_AFTER_SECS: u64 = 5;
 
 /// The browser's session, if its cookie names a live one.
 pub async fn current_session(
@@ -61,7 +59,7 @@ pub async fn interaction_of(
     {
         Ok(Some(interaction)) => Ok(interaction),
         Ok(None) => Err(expired()),
-        Err(e) => Err(failure_page(&e.into())),
+        Err(e) => Err(error_page(&e.into())),
     }
 }
 
@@ -102,6 +100,11 @@ pub async fn submit(
 ) -> HttpResponse {
     if let Err(e) = forms::check_same_origin(&req, &state.settings.issuer) {
         return forbidden(&e);
+    }
+    if !forms::is_form(&req) {
+        return error_page(&OAuthError::invalid_request(
+            "the form must be form-encoded",
+        ));
     }
     let form = forms::pairs(&body);
     let mut interaction =
@@ -151,7 +154,7 @@ pub async fn submit(
                 retry_after.as_secs().max(1),
             );
         }
-        Err(error) => return failure_page(&error),
+        Err(error) => return error_page(&error),
     };
     // Session fixation: drop whatever session the browser had and mint a new id.
     if let Some(old) = state.cookies.read_session(&req) {
@@ -161,7 +164,6 @@ pub async fn submit(
         Ok(s) => s,
         Err(e) => return error_page(&e.into()),
     };
-    tracing::info!(target: "audit", action = "login", outcome = "success", user = %user.id, client = %interaction.request.client_id);
     interaction.logged_in_during = true;
     let mut res = continue_interaction(&state, &interaction, &session).await;
     let _ = res.add_cookie(
@@ -199,21 +201,6 @@ pub async fn continue_interaction(
         return error_page(&e.into());
     }
     see_other(&state.endpoint(&format!("/{page}?interaction={}", interaction.id)))
-}
-
-/// The error page for a failure; when storage is unreachable, a 503 that says when to come
-/// back (the login fails closed, it never skips the limits).
-fn failure_page(error: &OAuthError) -> HttpResponse {
-    let page = error_page(error);
-    if error.code == palisade_core::ErrorCode::TemporarilyUnavailable {
-        with_status(
-            page,
-            StatusCode::SERVICE_UNAVAILABLE,
-            STORAGE_RETRY_AFTER_SECS,
-        )
-    } else {
-        page
-    }
 }
 
 /// Sets the status of a rendered page and its `Retry-After` (seconds).

@@ -63,6 +63,11 @@ pub async fn confirm(
     if let Err(e) = forms::check_same_origin(&req, &state.settings.issuer) {
         return forbidden(&e);
     }
+    if !forms::is_form(&req) {
+        return error_page(&OAuthError::invalid_request(
+            "the form must be form-encoded",
+        ));
+    }
     let form = forms::pairs(&body);
     let session = match current_session(&req, &state).await {
         Ok(s) => s,

@@ -91,10 +91,20 @@ pub fn all_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers every route. Bodies are capped at `max_form_bytes` app-wide; the JSON endpoints
+/// (`/register`, the admin API) get `max_json_bytes` through their scopes.
+pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
+    let mut registration =
+        web::scope("/register").app_data(web::PayloadConfig::new(max_json_bytes));
     for (_, path, route) in table() {
-        cfg.route(path, route);
+        match path.strip_prefix("/register") {
+            Some(relative) => registration = registration.route(relative, route),
+            None => {
+                cfg.route(path, route);
+            }
+        }
     }
-    cfg.configure(admin::configure)
+    cfg.service(registration)
+        .configure(|cfg| admin::configure(cfg, max_json_bytes))
         .default_service(web::to(not_found::page));
 }

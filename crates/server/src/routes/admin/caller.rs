@@ -124,7 +124,8 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let caller = Caller {
         actor,
         permissions,
-        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        client_ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies)
+            .map(|ip| ip.to_string()),
         route,
     };
     if !caller.permissions.contains(&route.permission) {

@@ -316,11 +316,13 @@ pub fn find_route(method: &Method, pattern: &str) -> Option<&'static AdminRoute>
 }
 
 /// Registers the admin API under [`PREFIX`]; unknown admin paths get a JSON 404.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope(PREFIX).route(
-        OPENAPI_PATH.trim_start_matches(PREFIX),
-        web::get().to(openapi::document),
-    );
+pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
+    let mut scope = web::scope(PREFIX)
+        .app_data(web::PayloadConfig::new(max_json_bytes))
+        .route(
+            OPENAPI_PATH.trim_start_matches(PREFIX),
+            web::get().to(openapi::document),
+        );
     for r in ROUTES {
         let relative = r.path.strip_prefix(PREFIX).unwrap_or(r.path);
         scope = scope.route(relative, handler(r.operation).method(r.verb.method()));
