@@ -969,6 +969,7 @@ async fn keys_rewrap_moves_every_key_to_a_new_master_key() {
         &[],
         &["list"],
     )));
+    assert!(!rows.is_empty(), "the listing shows the keys");
     assert!(
         rows.iter().all(|r| r.master_key == new_key.id()),
         "{rows:?}"

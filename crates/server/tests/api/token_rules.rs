@@ -253,7 +253,14 @@ async fn codes_expire_after_sixty_seconds() {
     let app = spawn_app().await;
     let client = register_client(&app, ClientSpec::default()).await;
     create_user(&app, "alice").await;
-    let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid").await;
+    let browser = Browser::new();
+    // Just inside the lifetime a code still works...
+    let (code, verifier) = code_for(&app, &client, &browser, "openid").await;
+    app.clock.advance(chrono::Duration::seconds(59));
+    let answer = token(&app, &client, &exchange(&client, &code, &verifier)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // ...and just past it, it does not.
+    let (code, verifier) = code_for(&app, &client, &browser, "openid").await;
     app.clock.advance(chrono::Duration::seconds(61));
     let answer = token(&app, &client, &exchange(&client, &code, &verifier)).await;
     assert_eq!(answer.body["error"], "invalid_grant");
