@@ -205,6 +205,9 @@ pub trait EphemeralStore: HealthCheck + Send + Sync {
     /// callers exactly one gets true (used for `jti` replay detection).
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool>;
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// The values at `keys`, in order, read in one round trip (Redis `MGET`): the hot paths
+    /// (attempt counters, revocation markers) read several keys per request.
+    async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>>;
     /// Returns the value and removes it in one atomic step: of concurrent callers exactly one
     /// gets `Some` (single-use authorization codes).
     async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;

@@ -354,9 +354,28 @@ impl CredentialGuard {
             return Ok(None);
         };
         let position = self.position(self.limits.window_secs);
+        let sources = self.source_keys(kind, ip);
+        // Every counter in one read: this runs before each client authentication.
+        let keys: Vec<String> = sources
+            .iter()
+            .flat_map(|(key, _)| {
+                [
+                    window_key(key, position.index),
+                    window_key(key, position.index - 1),
+                ]
+            })
+            .collect();
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let counts: Vec<u64> = self
+            .ephemeral
+            .get_many(&key_refs)
+            .await?
+            .iter()
+            .map(|value| parse_count(value.as_deref()))
+            .collect();
         let mut worst: Option<Throttled> = None;
-        for (key, limit) in self.source_keys(kind, ip) {
-            let (current, previous) = self.counts(&key, position).await?;
+        for ((_, limit), pair) in sources.iter().zip(counts.chunks_exact(2)) {
+            let (limit, current, previous) = (*limit, pair[0], pair[1]);
             if position.estimate(current, previous) >= limit {
                 let retry_after = position.time_until_below(limit, current, previous);
                 if worst.is_none_or(|w| w.retry_after < retry_after) {
@@ -561,20 +580,16 @@ impl CredentialGuard {
         ]
     }
 
-    async fn counts(&self, key: &str, position: WindowPosition) -> StoreResult<(u64, u64)> {
-        let current = self.count(&window_key(key, position.index)).await?;
-        let previous = self.count(&window_key(key, position.index - 1)).await?;
-        Ok((current, previous))
-    }
-
     async fn count(&self, key: &str) -> StoreResult<u64> {
-        Ok(self
-            .ephemeral
-            .get(key)
-            .await?
-            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
-            .unwrap_or(0))
+        Ok(parse_count(self.ephemeral.get(key).await?.as_deref()))
     }
+}
+
+/// A counter as the store holds it (decimal text); absent or unreadable counts as zero.
+fn parse_count(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 impl AuthorizationServer {
@@ -732,6 +747,9 @@ mod tests {
             down()
         }
         async fn get(&self, _: &str) -> StoreResult<Option<Vec<u8>>> {
+            down()
+        }
+        async fn get_many(&self, _: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
             down()
         }
         async fn take(&self, _: &str) -> StoreResult<Option<Vec<u8>>> {

@@ -50,12 +50,13 @@ impl AuthorizationServer {
         jti: &str,
         grant_id: Option<&str>,
     ) -> Result<bool, StoreError> {
-        if self.ephemeral.get(&jti_key(jti)).await?.is_some() {
-            return Ok(true);
-        }
-        match grant_id {
-            Some(gid) => Ok(self.ephemeral.get(&grant_key(gid)).await?.is_some()),
-            None => Ok(false),
-        }
+        let by_token = jti_key(jti);
+        let by_grant = grant_id.map(grant_key);
+        // One read for both markers: this runs for every introspection and userinfo call.
+        let keys: Vec<&str> = std::iter::once(by_token.as_str())
+            .chain(by_grant.as_deref())
+            .collect();
+        let markers = self.ephemeral.get_many(&keys).await?;
+        Ok(markers.iter().any(Option::is_some))
     }
 }

@@ -184,6 +184,15 @@ impl EphemeralStore for InProcessStore {
         Ok(self.lock().live(key, now).map(|e| e.value.clone()))
     }
 
+    async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| state.live(key, now).map(|e| e.value.clone()))
+            .collect())
+    }
+
     async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let now = Instant::now();
         let mut state = self.lock();

@@ -183,6 +183,24 @@ impl EphemeralStore for RedisStore {
         self.query(cmd).await
     }
 
+    async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        // MGET with no key is a Redis error, not an empty answer.
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        let values: Vec<Option<Vec<u8>>> = self.query(cmd).await?;
+        if values.len() != keys.len() {
+            return Err(StoreError::Internal(
+                format!("MGET of {} keys answered {}", keys.len(), values.len()).into(),
+            ));
+        }
+        Ok(values)
+    }
+
     async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));

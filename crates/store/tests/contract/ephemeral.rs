@@ -74,6 +74,36 @@ async fn put_replaces_the_value_and_get_does_not_consume_it() {
 }
 
 #[tokio::test]
+async fn get_many_answers_each_key_in_order_absent_and_expired_as_none() {
+    let (store, _guard) = store().await;
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
+    store.put("a", b"first", MINUTE).await.unwrap();
+    store
+        .put("brief", b"gone soon", Duration::from_millis(50))
+        .await
+        .unwrap();
+    store.increment("counter", MINUTE).await.unwrap();
+    store.increment("counter", MINUTE).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let values = store
+        .get_many(&["counter", "missing", "a", "brief", "a"])
+        .await
+        .unwrap();
+    assert_eq!(
+        values,
+        vec![
+            Some(b"2".to_vec()),
+            None,
+            Some(b"first".to_vec()),
+            None,
+            Some(b"first".to_vec()),
+        ]
+    );
+    // Reading consumed nothing.
+    assert_eq!(store.get("a").await.unwrap(), Some(b"first".to_vec()));
+}
+
+#[tokio::test]
 async fn put_if_absent_never_replaces_a_live_value() {
     let (store, _guard) = store().await;
     assert!(store.put_if_absent("k", b"first", MINUTE).await.unwrap());
@@ -365,6 +395,8 @@ async fn a_redis_that_stops_answering_is_unavailable_within_the_command_timeout(
         started.elapsed()
     );
     let err = store.increment("n", MINUTE).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let err = store.get_many(&["k", "n"]).await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
 
     server.signal("-CONT");
