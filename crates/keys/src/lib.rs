@@ -12,6 +12,8 @@
 //! - [`ring`]: an immutable snapshot of the keys (signers, verifiers, the pre-serialized JWKS).
 //! - [`signer`]: [`Keys`], the swappable handle to the live ring; it implements
 //!   [`palisade_core::ports::TokenSigner`].
+//! - `verified`: each ring's memory of the tokens it already verified (a signature is checked
+//!   once per token, not once per introspection).
 //! - [`manager`]: [`KeyManager`], the async orchestration over the repository: rotation ticks
 //!   under a lease, reloads, emergency revocation, master-key re-wrapping.
 //!
@@ -31,6 +33,7 @@ pub mod policy;
 pub mod ring;
 pub mod signer;
 pub mod thumbprint;
+mod verified;
 
 pub use error::KeyError;
 pub use manager::{KeyManager, RewrapOutcome, TickOutcome};

@@ -16,6 +16,7 @@ use crate::alg;
 use crate::error::KeyError;
 use crate::master_key::MasterKeySet;
 use crate::thumbprint::jwk_thumbprint;
+use crate::verified::VerifiedTokens;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
@@ -83,6 +84,8 @@ pub struct KeyRing {
     pub(crate) published: HashMap<String, PublishedKey>,
     jwks: JwksDocument,
     source_digest: [u8; 32],
+    /// Tokens verified against exactly these keys (see [`crate::verified`]).
+    pub(crate) verified: VerifiedTokens,
 }
 
 impl KeyRing {
@@ -93,6 +96,7 @@ impl KeyRing {
             published: HashMap::new(),
             jwks: JwksDocument::from_body(Bytes::from_static(br#"{"keys":[]}"#)),
             source_digest: [0; 32],
+            verified: VerifiedTokens::default(),
         }
     }
 
@@ -171,6 +175,7 @@ impl KeyRing {
             published,
             jwks,
             source_digest: source_digest(keys, signing_algorithms),
+            verified: VerifiedTokens::default(),
         })
     }
 

@@ -15,6 +15,7 @@
 //! Claims are parsed but not validated (expiry, audience): that is the caller's business.
 
 use crate::ring::{JwksDocument, KeyRing, PublishedKey};
+use crate::verified;
 use josekit::JoseError;
 use josekit::jws::{JwsHeader, JwsVerifier};
 use palisade_core::ports::{
@@ -63,6 +64,21 @@ impl KeyRing {
         if compact.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::Malformed);
         }
+        let digest = verified::digest(compact);
+        if let Some(token) = self.verified.recall(&digest) {
+            return Ok(token);
+        }
+        let token = self.verify_signature(compact)?;
+        self.verified.remember(digest, &token);
+        Ok(token)
+    }
+
+    /// How many verified tokens this ring remembers (a gauge for `/metrics`).
+    pub fn remembered_verifications(&self) -> usize {
+        self.verified.len()
+    }
+
+    fn verify_signature(&self, compact: &str) -> Result<VerifiedToken, VerifyError> {
         // josekit's selector can only say "no verifier"; keep our precise reason beside it.
         let refusal: Cell<Option<VerifyError>> = Cell::new(None);
         let decoded = josekit::jwt::decode_with_verifier_selector(compact, |header| {
@@ -514,5 +530,84 @@ mod tests {
             }
         }
         assert!(!debug.contains(masters.current().to_base64().expose()));
+    }
+
+    /// `claims()` with an `exp` an hour from now, so a verification may be remembered.
+    fn live_claims() -> Map<String, Value> {
+        let mut live = claims();
+        let exp = chrono::Utc::now().timestamp() + 3600;
+        live.insert("exp".into(), json!(exp));
+        live
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_and_recalled_with_the_same_answer() {
+        let (masters, rows) = stored_keys(&[(SigningAlgorithm::ES256, KeyState::Current)]);
+        let ring = KeyRing::build(&rows, &masters, &SigningAlgorithm::ALL).unwrap();
+        let token = ring
+            .sign(SigningAlgorithm::ES256, "at+jwt", &live_claims())
+            .unwrap();
+        let first = ring.verify(&token.compact).unwrap();
+        assert_eq!(ring.remembered_verifications(), 1);
+        let again = ring.verify(&token.compact).unwrap();
+        assert_eq!(ring.remembered_verifications(), 1);
+        assert_eq!(
+            (again.kid, again.alg, again.typ, again.claims),
+            (first.kid, first.alg, first.typ, first.claims)
+        );
+        // The same header and payload with another signature is another token: verified, refused.
+        let (head, _) = token.compact.rsplit_once('.').unwrap();
+        let tampered = format!("{head}.{}", URL_SAFE_NO_PAD.encode([7u8; 64]));
+        assert!(matches!(
+            ring.verify(&tampered),
+            Err(VerifyError::BadSignature)
+        ));
+        assert_eq!(ring.remembered_verifications(), 1);
+    }
+
+    #[test]
+    fn a_remembered_token_of_a_revoked_key_is_refused_by_the_next_ring() {
+        let (masters, mut rows) = stored_keys(&[(SigningAlgorithm::ES256, KeyState::Current)]);
+        let keys = Keys::new(KeyRing::build(&rows, &masters, &SigningAlgorithm::ALL).unwrap());
+        let token = keys
+            .sign(SigningAlgorithm::ES256, "at+jwt", &live_claims())
+            .unwrap();
+        assert!(keys.verify(&token.compact).is_ok());
+        assert_eq!(keys.snapshot().remembered_verifications(), 1);
+        rows[0].state = KeyState::Revoked;
+        keys.replace(KeyRing::build(&rows, &masters, &SigningAlgorithm::ALL).unwrap());
+        assert!(matches!(
+            keys.verify(&token.compact),
+            Err(VerifyError::UnknownKey)
+        ));
+    }
+
+    #[test]
+    fn expired_and_refused_tokens_are_not_remembered() {
+        let (keys, _) = standard_keys();
+        let ring = keys.snapshot();
+        // `claims()` expired in 2011: verified each time, never stored.
+        let expired = ring
+            .sign(SigningAlgorithm::ES256, "JWT", &claims())
+            .unwrap();
+        assert!(ring.verify(&expired.compact).is_ok());
+        let forged_token = forged(json!({"alg": "ES256", "kid": "nope"}), &[1u8; 64]);
+        assert!(ring.verify(&forged_token).is_err());
+        assert_eq!(ring.remembered_verifications(), 0);
+    }
+
+    #[test]
+    fn the_memory_stays_bounded_under_a_flood_of_distinct_tokens() {
+        let (masters, rows) = stored_keys(&[(SigningAlgorithm::EdDSA, KeyState::Current)]);
+        let ring = KeyRing::build(&rows, &masters, &SigningAlgorithm::ALL).unwrap();
+        for n in 0..(crate::verified::MAX_ENTRIES + 10) {
+            let mut distinct = live_claims();
+            distinct.insert("jti".into(), json!(format!("token-{n}")));
+            let token = ring
+                .sign(SigningAlgorithm::EdDSA, "at+jwt", &distinct)
+                .unwrap();
+            assert!(ring.verify(&token.compact).is_ok(), "token {n}");
+            assert!(ring.remembered_verifications() <= crate::verified::MAX_ENTRIES);
+        }
     }
 }
