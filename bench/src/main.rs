@@ -3,12 +3,14 @@
 //! ```text
 //! cargo run --release -p palisade-bench -- sign-verify [--runs 5] [--seconds 1]
 //! cargo run --release -p palisade-bench -- list
+//! cargo run --release -p palisade-bench -- flows --base http://127.0.0.1:18082 ... # bench/http/flows.sh
 //! ```
 //!
 //! Each scenario is one entry of [`SCENARIOS`] and one module; add HTTP load scenarios (`wrk`
 //! against a running server) the same way.
 
 mod argon2_rate;
+mod flows;
 mod harness;
 mod sign_verify;
 
@@ -31,6 +33,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "argon2",
         about: "raw argon2id verifications/s at the server's default parameters, one thread and every core",
         run: argon2_rate::run,
+    },
+    Scenario {
+        name: "flows",
+        about: "complete browser-login flows/s (authorize, login, consent, code exchange) against a running server",
+        run: flows::run,
     },
 ];
 

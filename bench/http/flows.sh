@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Complete browser-login flows per second (authorize -> login form -> consent -> code exchange)
+# against the release binary, next to the raw argon2id rate of the same machine in the same run.
+# The driver is `palisade-bench flows` (bench/src/flows.rs). See bench/http/README-flows.md.
+#
+#   bench/http/flows.sh [--duration 10s] [--runs 3] [--warmup 2s] [--concurrency 2xcores]
+#                       [--threads 1] [--prompt-consent] [--port 18082] [--debug]
+#                       [--database-url postgres://...] [--redis-url redis://...]
+#
+# Without --database-url/--redis-url the embedded default (SQLite + in-process store) is measured;
+# with both, PostgreSQL + Redis instead. Give it a database of its own: it adds a user and a client.
+set -euo pipefail
+
+DURATION=10s
+RUNS=3
+WARMUP=2s
+# Twice the cores, as login.sh: every hashing slot busy and as many logins queued, never past
+# the queue (slots + queue = 3 x cores by default), so the figure is capacity, not 503s.
+CONCURRENCY=$((2 * $(nproc)))
+THREADS=1
+PROMPT_CONSENT=""
+DATABASE_URL=""
+REDIS_URL=""
+PROFILE=release
+PORT=18082
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) DURATION="$2"; shift 2 ;;
+    --runs) RUNS="$2"; shift 2 ;;
+    --warmup) WARMUP="$2"; shift 2 ;;
+    --concurrency) CONCURRENCY="$2"; shift 2 ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    --prompt-consent) PROMPT_CONSENT=1; shift ;;
+    --database-url) DATABASE_URL="$2"; shift 2 ;;
+    --redis-url) REDIS_URL="$2"; shift 2 ;;
+    --port) PORT="$2"; shift 2 ;;
+    --debug) PROFILE=debug; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+done
+if [[ -n "$DATABASE_URL" && -z "$REDIS_URL" ]] || [[ -z "$DATABASE_URL" && -n "$REDIS_URL" ]]; then
+  echo "give both --database-url and --redis-url, or neither" >&2
+  exit 2
+fi
+# "10s", "10" or "1.5s" -> seconds for the driver.
+seconds() {
+  local value="${1%s}"
+  [[ "$value" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "not a duration in seconds: $1" >&2; exit 2; }
+  echo "$value"
+}
+RUN_SECONDS=$(seconds "$DURATION")
+WARMUP_SECONDS=$(seconds "$WARMUP")
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+BASE="http://127.0.0.1:$PORT"
+TICKS=$(getconf CLK_TCK)
+# A fixed master key: benchmark databases may be reused between runs, and keys encrypted under
+# one run's key must decrypt in the next. Never use it for anything else.
+BENCH_MASTER_KEY="YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="
+PASSWORD="bench flows passphrase, not a common one"
+USERNAME="benchflows"
+# Nothing listens on the discard port: the driver reads the redirect, it never follows it.
+REDIRECT_URI="http://127.0.0.1:9/cb"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+for tool in curl awk sort sed grep; do
+  need "$tool" || { echo "$tool is required" >&2; exit 2; }
+done
+
+echo "== building palisade and palisade-bench ($PROFILE)"
+if [[ "$PROFILE" == release ]]; then
+  (cd "$ROOT" && cargo build --release -p palisade -p palisade-bench)
+else
+  (cd "$ROOT" && cargo build -p palisade -p palisade-bench)
+fi
+BIN="$ROOT/target/$PROFILE/palisade"
+BENCH="$ROOT/target/$PROFILE/palisade-bench"
+
+SERVER_PID=""
+DATA_DIR="$(mktemp -d)"
+cleanup() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The environment every palisade command runs with (the CLI and the server alike).
+export PALISADE_DATA_DIR="$DATA_DIR" PALISADE_BIND="127.0.0.1:$PORT" PALISADE_ISSUER="$BASE"
+export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY" PALISADE_LOG_FILTER=warn
+unset PALISADE_DATABASE_URL PALISADE_REDIS_URL PALISADE_REDIS_KEY_PREFIX
+BACKEND="embedded default: SQLite + in-process store"
+if [[ -n "$DATABASE_URL" ]]; then
+  export PALISADE_DATABASE_URL="$DATABASE_URL" PALISADE_REDIS_URL="$REDIS_URL"
+  export PALISADE_REDIS_KEY_PREFIX="bench-flows-$$:"
+  BACKEND="PostgreSQL + Redis"
+  # A reused database may hold the user from an earlier run: a fresh name each time.
+  USERNAME="benchflows$$"
+fi
+
+start_server() {
+  # exec, so that $! is the server itself (its /proc/PID/stat is the CPU we measure).
+  ( exec "$BIN" serve ) &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "the server did not become ready" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; }
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+field() { sed -E "s/.* $1=([0-9.]+).*/\\1/" <<<" $2"; }
+
+echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm); $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "== raw argon2id (palisade-bench argon2, default parameters m=19456 t=2 p=1)"
+"$BENCH" argon2 --runs "$RUNS" --seconds 2 | tee "$DATA_DIR/argon2.txt"
+RAW_ALL=$(grep "threads=$(nproc) " "$DATA_DIR/argon2.txt" | sed -E 's/.*per_s=([0-9.]+).*/\1/' || true)
+RAW_ALL=${RAW_ALL:-$(grep 'threads=1 ' "$DATA_DIR/argon2.txt" | sed -E 's/.*per_s=([0-9.]+).*/\1/')}
+
+echo "$PASSWORD" | "$BIN" user add "$USERNAME" --password-stdin >/dev/null
+ADDED=$("$BIN" client add --name bench-flows --redirect-uri "$REDIRECT_URI" 2>/dev/null)
+CLIENT_ID=$(awk '/^client_id: / {print $2}' <<<"$ADDED")
+CLIENT_SECRET=$(awk '/^client_secret: / {print $2}' <<<"$ADDED")
+[[ -n "$CLIENT_ID" && -n "$CLIENT_SECRET" ]] || { echo "could not read the client's id and secret" >&2; exit 1; }
+
+driver() {
+  "$BENCH" flows --base "$BASE" --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" \
+    --redirect-uri "$REDIRECT_URI" --username "$USERNAME" --password "$PASSWORD" \
+    --concurrency "$CONCURRENCY" --threads "$THREADS" ${PROMPT_CONSENT:+--prompt-consent} "$@"
+}
+
+echo
+echo "== flows/s ($BACKEND): palisade-bench flows, concurrency $CONCURRENCY, $THREADS driver thread(s), $RUNS x $DURATION"
+start_server
+# The warm-up (one invocation; its preflight flow gives the first consent unless
+# --prompt-consent), then one invocation per run so the server's CPU is sampled around exactly
+# the flows the driver counts (it finishes the flows in flight at the deadline and counts them).
+driver --runs 1 --seconds "$WARMUP_SECONDS" --warmup 0 >"$DATA_DIR/warmup.txt" \
+  || { cat "$DATA_DIR/warmup.txt"; echo "the warm-up failed" >&2; exit 1; }
+# Its lines 2-3: what a flow is, and how the preflight flow went.
+sed -n '2,3p' "$DATA_DIR/warmup.txt" | sed 's/^/   /'
+warm=$(grep '^RESULT' "$DATA_DIR/warmup.txt")
+echo "   warm-up: $(field flows "$warm") flows, $(field errors "$warm") errors"
+rps_list="" p50_list="" p99_list="" cpu_list=""
+errors_total=0
+for run in $(seq 1 "$RUNS"); do
+  before=$(cpu_ticks)
+  driver --runs 1 --seconds "$RUN_SECONDS" --warmup 0 >"$DATA_DIR/run.txt" \
+    || { cat "$DATA_DIR/run.txt"; echo "run $run failed" >&2; exit 1; }
+  after=$(cpu_ticks)
+  line=$(grep '^RESULT' "$DATA_DIR/run.txt")
+  flows=$(field flows "$line")
+  rps=$(field rps "$line")
+  errors=$(field errors "$line")
+  # The preflight flow of the invocation is served in the window too.
+  cpu_ms=$(awk -v d="$((after - before))" -v t="$TICKS" -v n="$((flows + 1))" 'BEGIN {printf "%.1f", (n > 0 ? d / t * 1e3 / n : 0)}')
+  printf "   run %d: %7s flows/s  p50 %6s ms  p99 %6s ms  (flows: %s, consent pages: %s, errors: %s)  server CPU %s ms/flow\n" \
+    "$run" "$rps" "$(awk -v u="$(field p50_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
+    "$(awk -v u="$(field p99_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
+    "$flows" "$(field consent "$line")" "$errors" "$cpu_ms"
+  if [[ "$errors" != 0 ]]; then
+    sed -n '/^first errors:/,$p' "$DATA_DIR/run.txt" | sed 's/^/     /'
+  fi
+  rps_list+="$rps"$'\n'; p50_list+="$(field p50_us "$line")"$'\n'
+  p99_list+="$(field p99_us "$line")"$'\n'; cpu_list+="$cpu_ms"$'\n'
+  errors_total=$((errors_total + errors))
+done
+FLOWS=$(median <<<"${rps_list%$'\n'}")
+CPU=$(median <<<"${cpu_list%$'\n'}")
+P50=$(median <<<"${p50_list%$'\n'}")
+P99=$(median <<<"${p99_list%$'\n'}")
+RSS=$(peak_rss_kib)
+RATIO=$(awk -v a="$FLOWS" -v b="$RAW_ALL" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+stop_server
+
+echo
+printf "raw argon2id verifications/s on all %d cores: %s; flows/s median: %s (p50 %.1f ms, p99 %.1f ms); ratio %s (target >= 0.85); server CPU %s ms/flow; peak RSS %s KiB; errors %s\n" \
+  "$(nproc)" "$RAW_ALL" "$FLOWS" "$(awk -v u="$P50" 'BEGIN {print u / 1000}')" \
+  "$(awk -v u="$P99" 'BEGIN {print u / 1000}')" "$RATIO" "$CPU" "$RSS" "$errors_total"
+echo "SUMMARY raw_argon2_per_s=$RAW_ALL flows_per_s=$FLOWS ratio=$RATIO server_cpu_ms_per_flow=$CPU p50_us=$P50 p99_us=$P99 peak_rss_kib=$RSS errors=$errors_total"
