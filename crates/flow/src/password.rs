@@ -7,16 +7,23 @@
 //! 503 + `Retry-After`, so a login flood costs memory for a few queued requests, not for every
 //! one (OWASP Password Storage Cheat Sheet, "denial of service"; THREATS.md LF-06).
 //!
+//! argon2's working memory (19 MiB per computation at the defaults) is allocated once per
+//! hashing slot and reused ([`WorkingMemory`]). Allocated per computation, it came from
+//! whichever blocking thread ran it, and the C allocator kept a freed 19 MiB block in each
+//! thread's arena: a login benchmark reached 556 MiB of resident memory, and every
+//! computation on a new thread paid to fault in 19 MiB of fresh pages. Kept, memory is bounded
+//! by `concurrency` x the memory cost.
+//!
 //! New passwords follow NIST SP 800-63B §5.1.1.2: at least 8 characters, at most 1024, and not
 //! one of the 10,000 most common passwords ([`is_common_password`]).
 
-use argon2::password_hash::phc;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::phc::{self, Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use palisade_core::model::PasswordHash;
 use palisade_core::secret::Secret;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -153,6 +160,54 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the account is unknown, so that
     /// "no such user" costs the same as "wrong password".
     dummy_hash: Arc<str>,
+    memory: Arc<WorkingMemory>,
+}
+
+/// argon2 working memory kept between computations: at most `keep` buffers (one per hashing
+/// slot), each as large as the largest computation it served.
+struct WorkingMemory {
+    spare: Mutex<Vec<Vec<Block>>>,
+    keep: usize,
+}
+
+impl WorkingMemory {
+    fn new(keep: usize) -> Self {
+        Self {
+            spare: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    fn take(&self) -> Vec<Block> {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn give_back(&self, blocks: Vec<Block>) {
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < self.keep {
+            spare.push(blocks);
+        }
+    }
+
+    /// Runs `work` on the blocking pool with a buffer of this memory.
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let memory = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut blocks = memory.take();
+            let outcome = work(&mut blocks);
+            memory.give_back(blocks);
+            outcome
+        })
+        .await
+        .map_err(|e| PasswordError::Internal(e.to_string()))?
+    }
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -197,7 +252,11 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| PasswordError::InvalidSettings(e.to_string()))?;
-        let dummy = hash_with(&params, palisade_core::OsSecrets::token_bytes().as_slice())?;
+        let dummy = hash_with(
+            &params,
+            palisade_core::OsSecrets::token_bytes().as_slice(),
+            &mut Vec::new(),
+        )?;
         let concurrency = concurrency.max(1);
         Ok(Self {
             params,
@@ -206,6 +265,7 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             verifications: Arc::new(AtomicU64::new(0)),
             dummy_hash: dummy.0.into(),
+            memory: Arc::new(WorkingMemory::new(concurrency)),
         })
     }
 
@@ -324,7 +384,10 @@ impl HashPermit {
         let password = password.clone();
         let stored = stored.0.clone();
         self.hasher.verifications.fetch_add(1, Ordering::AcqRel);
-        run_blocking(move || verify_with(&params, password.expose().as_bytes(), &stored)).await
+        self.hasher
+            .memory
+            .run(move |blocks| verify_with(&params, password.expose().as_bytes(), &stored, blocks))
+            .await
     }
 
     /// The dummy verification for unknown or disabled accounts: same cost, never a match.
@@ -343,7 +406,10 @@ impl HashPermit {
         }
         let params = self.hasher.params.clone();
         let password = password.clone();
-        run_blocking(move || hash_with(&params, password.expose().as_bytes())).await
+        self.hasher
+            .memory
+            .run(move |blocks| hash_with(&params, password.expose().as_bytes(), blocks))
+            .await
     }
 }
 
@@ -357,46 +423,95 @@ pub fn is_too_long(password: &Secret) -> bool {
         || (bytes > MAX_PASSWORD_CHARS && password.expose().chars().count() > MAX_PASSWORD_CHARS)
 }
 
-async fn run_blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
-) -> Result<T, PasswordError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| PasswordError::Internal(e.to_string()))?
-}
-
-fn argon2id(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-}
-
-fn hash_with(params: &Params, password: &[u8]) -> Result<PasswordHash, PasswordError> {
-    argon2id(params)
-        .hash_password(password)
-        .map(|h| PasswordHash(h.to_string()))
+/// One argon2 computation in `blocks` (resized to exactly what `params` needs: argon2 uses the
+/// first `block_count` blocks and overwrites them before reading, so old contents never leak
+/// into a result).
+fn compute(
+    algorithm: Algorithm,
+    version: Version,
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    blocks: &mut Vec<Block>,
+) -> Result<(), PasswordError> {
+    blocks.resize(params.block_count(), Block::default());
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, out, blocks.as_mut_slice())
         .map_err(|e| PasswordError::Internal(e.to_string()))
 }
 
+fn internal(e: impl std::fmt::Display) -> PasswordError {
+    PasswordError::Internal(e.to_string())
+}
+
+/// A new argon2id hash with a fresh 16-byte salt, as a PHC string.
+fn hash_with(
+    params: &Params,
+    password: &[u8],
+    blocks: &mut Vec<Block>,
+) -> Result<PasswordHash, PasswordError> {
+    let salt = argon2::password_hash::generate_salt();
+    let mut out = vec![0; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    compute(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        params.clone(),
+        password,
+        &salt,
+        &mut out,
+        blocks,
+    )?;
+    let phc = phc::PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(internal)?,
+        salt: Some(Salt::new(&salt).map_err(internal)?),
+        hash: Some(Output::new(&out).map_err(internal)?),
+    };
+    Ok(PasswordHash(phc.to_string()))
+}
+
+/// Verifies with the algorithm, version and parameters the hash was made with, whatever the
+/// current settings; `needs_rehash` when those differ from `params` (or it is not argon2id).
 fn verify_with(
     params: &Params,
     password: &[u8],
     stored: &str,
+    blocks: &mut Vec<Block>,
 ) -> Result<Verification, PasswordError> {
     let parsed = phc::PasswordHash::new(stored)
         .map_err(|e| PasswordError::Internal(format!("stored hash is not PHC: {e}")))?;
-    // Verify with the parameters the hash was made with, whatever the current settings.
-    match argon2id(params).verify_password(password, &parsed) {
-        Ok(()) => {
-            let same_params = Params::try_from(&parsed).is_ok_and(|p| {
-                p.m_cost() == params.m_cost()
-                    && p.t_cost() == params.t_cost()
-                    && p.p_cost() == params.p_cost()
-            });
-            let needs_rehash = parsed.algorithm.as_str() != "argon2id" || !same_params;
-            Ok(Verification::Match { needs_rehash })
-        }
-        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(Verification::Mismatch),
-        Err(e) => Err(PasswordError::Internal(e.to_string())),
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(internal)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(internal)?
+        .unwrap_or_default();
+    let stored_params = Params::try_from(&parsed).map_err(internal)?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Ok(Verification::Mismatch);
+    };
+    let mut out = vec![0; expected.len()];
+    compute(
+        algorithm,
+        version,
+        stored_params.clone(),
+        password,
+        salt,
+        &mut out,
+        blocks,
+    )?;
+    // `Output` compares in constant time.
+    if Output::new(&out).map_err(internal)? != *expected {
+        return Ok(Verification::Mismatch);
     }
+    let same_params = stored_params.m_cost() == params.m_cost()
+        && stored_params.t_cost() == params.t_cost()
+        && stored_params.p_cost() == params.p_cost();
+    let needs_rehash = algorithm != Algorithm::Argon2id || !same_params;
+    Ok(Verification::Match { needs_rehash })
 }
 
 #[cfg(test)]
@@ -453,6 +568,81 @@ mod tests {
                 .unwrap(),
             Verification::Match { needs_rehash: true }
         );
+    }
+
+    /// Hashes made by the argon2 crate's own hasher (as earlier versions stored them) verify
+    /// here, and ours verify there.
+    #[tokio::test]
+    async fn hashes_interoperate_with_the_argon2_crate_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let params = hasher.params.clone();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+            .hash_password(b"interop password")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher
+                .verify(
+                    &Secret::new("interop password"),
+                    &PasswordHash(theirs.clone())
+                )
+                .await
+                .unwrap(),
+            Verification::Match {
+                needs_rehash: false
+            }
+        );
+        let ours = hasher.hash(&Secret::new("interop password")).await.unwrap();
+        let parsed = phc::PasswordHash::new(&ours.0).unwrap();
+        assert!(
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .verify_password(b"interop password", &parsed)
+                .is_ok()
+        );
+        // An argon2i hash verifies too, and asks to be rehashed as argon2id.
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, hasher.params.clone())
+            .hash_password(b"interop password")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            hasher
+                .verify(&Secret::new("interop password"), &PasswordHash(argon2i))
+                .await
+                .unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
+    }
+
+    /// One buffer serves computations of different sizes, larger then smaller then larger, and
+    /// every result is still right; the hasher keeps at most one buffer per slot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reused_working_memory_gives_the_same_answers_and_stays_bounded() {
+        let mut bigger = cheap();
+        bigger.memory_kib *= 4;
+        let big = PasswordHasher::new(bigger, 2).unwrap();
+        let small = PasswordHasher::new(cheap(), 2).unwrap();
+        let small_hash = small.hash(&Secret::new("small password")).await.unwrap();
+        let big_hash = big.hash(&Secret::new("big password")).await.unwrap();
+        let (big_password, small_password, wrong) = (
+            Secret::new("big password"),
+            Secret::new("small password"),
+            Secret::new("big passworD"),
+        );
+        for _ in 0..3 {
+            let (a, b, c, d) = tokio::join!(
+                big.verify(&big_password, &big_hash),
+                big.verify(&small_password, &small_hash),
+                big.verify(&wrong, &big_hash),
+                big.verify(&small_password, &small_hash),
+            );
+            for matched in [a, b, d] {
+                assert!(matches!(matched.unwrap(), Verification::Match { .. }));
+            }
+            assert_eq!(c.unwrap(), Verification::Mismatch);
+        }
+        let kept = big.memory.spare.lock().unwrap().len();
+        assert!((1..=2).contains(&kept), "{kept} buffers kept");
     }
 
     #[tokio::test]
