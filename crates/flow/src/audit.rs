@@ -4,7 +4,8 @@
 //! the token endpoint's CPU). Issuance events are queued instead and written in batches, one
 //! transaction each, by a background task. Nothing is dropped: when the queue is full the
 //! caller writes its event itself (back-pressure). The structured `audit` log line is still
-//! emitted at once by the caller, so a crash can lose at most the queued rows, never the log.
+//! emitted at once by the caller, so a crash can lose at most the queued rows (at most
+//! [`LINGER`] old unless the database is slower than the traffic), never the log.
 //! Rare, security-relevant events (logins, lockouts, admin changes) keep writing directly.
 
 use palisade_core::model::AuditEvent;
@@ -16,6 +17,9 @@ use tokio::sync::mpsc;
 const QUEUE_CAPACITY: usize = 4096;
 /// Events written in one transaction at most.
 const BATCH_SIZE: usize = 256;
+/// How long the writer waits for a batch to fill once it holds one event; also the longest an
+/// event waits before its write starts.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Queues audit events for a background writer. Clones share the queue.
 #[derive(Clone)]
@@ -33,10 +37,14 @@ impl AuditBatcher {
             while let Some(first) = pending.recv().await {
                 let mut batch = Vec::with_capacity(BATCH_SIZE);
                 batch.push(first);
+                // Let the batch fill for a moment: a commit (SQLite) or a round trip
+                // (PostgreSQL) costs about as much as dozens of rows, and under load a batch
+                // taken at once held only a handful.
+                let deadline = tokio::time::Instant::now() + LINGER;
                 while batch.len() < BATCH_SIZE {
-                    match pending.try_recv() {
-                        Ok(event) => batch.push(event),
-                        Err(_) => break,
+                    match tokio::time::timeout_at(deadline, pending.recv()).await {
+                        Ok(Some(event)) => batch.push(event),
+                        Ok(None) | Err(_) => break,
                     }
                 }
                 let count = batch.len();
