@@ -16,11 +16,11 @@
 //! - per account (the case-folded username, hashed): the streak of failures since the last
 //!   success. Its counter is a *reservation*: it is incremented **before** the password is
 //!   verified, and an attempt that finds `threshold` failures already counted is refused without
-//!   a verification. So N concurrent wrong attempts cost at most `threshold` verifications, plus
-//!   the few (fewer than the hashing concurrency) that had already passed the lock check when a
-//!   lock was written. The attempt that completes the streak writes the lock **durably** to SQL
+//!   a verification. The attempt that completes the streak writes the lock **durably** to SQL
 //!   ([`LockoutRepository`]) with an exponential duration (base, doubling, capped), so flushing
-//!   Redis unlocks nobody; the lock is read before every verification.
+//!   Redis unlocks nobody, and then clears the streak. The lock is read before the reservation
+//!   and again after it (a reservation made after the clear always sees the lock), so N
+//!   concurrent wrong attempts cost at most `threshold` verifications.
 //!
 //! Windows are "sliding-ish": two fixed windows, the previous one weighted by how much of it
 //! still overlaps the sliding window (`current + previous * (1 - elapsed_fraction)`, the

@@ -10,9 +10,12 @@
 //! 1. the client IP and its prefix are under their limits (else 429, nothing else done);
 //! 2. a hashing slot is free (else 503 at once, before any database work: saturation never
 //!    costs the account an attempt);
-//! 3. the account is looked up and its durable lock is not in force (checked while holding the slot, so at most the other
-//!    slot holders can slip past a lock being written);
-//! 4. an attempt is reserved on the account's streak (else fail without verifying);
+//! 3. the account is looked up and its durable lock is not in force (checked while holding
+//!    the slot);
+//! 4. an attempt is reserved on the account's streak (else fail without verifying), and the
+//!    lock is read once more: writing a lock clears the streak, so an attempt that passed
+//!    step 3 just before a lock was written could otherwise start a fresh streak and verify.
+//!    With both reads, concurrent wrong attempts cost at most `threshold` verifications;
 //! 5. the password is verified; a failure counts against the IP and may lock the account, a
 //!    success resets the streak and upgrades an outdated hash.
 
@@ -91,6 +94,14 @@ impl AuthorizationServer {
             drop(permit);
             return failure(FailureReason::TooManyFailures).await;
         };
+        // Again: a lock written since the first read cleared the streak, so this reservation
+        // may have opened a fresh one. The lock is saved before the streak is cleared, so any
+        // reservation made after the clear sees it here.
+        let lockout = guard.find_lockout(live.map(|u| &u.id)).await?;
+        if guard.is_locked(lockout.as_ref()) {
+            drop(permit);
+            return failure(FailureReason::AccountLocked).await;
+        }
         let verification = match (live, &permit) {
             (_, None) => Ok(Verification::Mismatch),
             (Some(user), Some(permit)) => permit.verify(password, &user.password_hash).await,
