@@ -5,15 +5,15 @@
 
 use crate::convert::{from_secs, to_secs};
 use crate::error::internal;
-use crate::pool::{AnyConnection, SqlStore, write_transaction};
+use crate::pool::{SqlStore, on_backend, write_transaction};
 use crate::schema::audit_events;
 use async_trait::async_trait;
 use diesel::prelude::*;
 use palisade_core::model::{AuditEvent, AuditOutcome, AuditQuery};
 use palisade_core::ports::{AuditLog, StoreResult};
 
-/// Rows per multi-row INSERT on PostgreSQL (7 binds each).
-const PG_ROWS_PER_INSERT: usize = 512;
+/// Rows per multi-row INSERT: 7 binds each, far below PostgreSQL's 65,535 and SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 512;
 
 #[derive(Insertable)]
 #[diesel(table_name = audit_events)]
@@ -76,28 +76,19 @@ impl EventRow {
 impl AuditLog for SqlStore {
     async fn record_batch(&self, events: Vec<AuditEvent>) -> StoreResult<()> {
         let rows: Vec<NewEventRow> = events.into_iter().map(NewEventRow::from_event).collect();
-        self.run(move |conn| match conn {
-            // One multi-row INSERT: one round trip for the whole batch. Row by row, the
-            // round trips capped the token endpoint at about 4,000 tokens/s
-            // (docs/benchmarks.md). Chunked to stay far below PostgreSQL's 65,535 binds.
-            AnyConnection::Postgresql(pg) => {
-                for chunk in rows.chunks(PG_ROWS_PER_INSERT) {
-                    diesel::insert_into(audit_events::table)
+        // Multi-row INSERTs, one transaction: one round trip (PostgreSQL) or one commit
+        // (SQLite) per batch. Row by row, PostgreSQL round trips capped the token endpoint at
+        // about 4,000 tokens/s (docs/benchmarks.md). The multi-connection has no multi-row
+        // insert (STACK.md gotcha 8), so each backend's connection does it.
+        self.run(move |conn| {
+            write_transaction(conn, |conn| {
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    on_backend!(conn, |c| diesel::insert_into(audit_events::table)
                         .values(chunk)
-                        .execute(pg)?;
+                        .execute(c))?;
                 }
                 Ok(())
-            }
-            // SQLite has no round trips to save; the multi-connection has no multi-row insert
-            // (STACK.md gotcha 8), so one row per statement, one commit for the batch.
-            AnyConnection::Sqlite(_) => write_transaction(conn, |conn| {
-                for row in &rows {
-                    diesel::insert_into(audit_events::table)
-                        .values(row)
-                        .execute(conn)?;
-                }
-                Ok(())
-            }),
+            })
         })
         .await
     }
