@@ -782,9 +782,33 @@ impl AuthorizationServer {
         }
     }
 
+    /// RFC 7592 §2.1: the client information response for a managed client. It must carry a
+    /// registration access token (§3), and only the token's hash is stored, so each read
+    /// issues a new token and the presented one stops working (§2.1 lets the server do so;
+    /// the client must use the newest). Keycloak rotates the same way.
+    pub async fn read_managed_client(&self, mut client: Client) -> Result<Registered, OAuthError> {
+        let registration_access_token = self.new_registration_access_token(&mut client);
+        self.clients
+            .update_client(client.clone())
+            .await
+            .map_err(not_found_is_invalid_token)?;
+        Ok(Registered {
+            client,
+            client_secret: None,
+            registration_access_token: Some(registration_access_token),
+        })
+    }
+
+    fn new_registration_access_token(&self, client: &mut Client) -> String {
+        let token = self.secrets.token();
+        client.registration_access_token_hash = Some(TokenHash::of(&token));
+        token
+    }
+
     /// RFC 7592 §2.2: replaces every metadata field of a managed client. The body must name
     /// the client (`client_id`) and may repeat its secret, which must then match; a new secret
-    /// is issued only when the client moves to a secret-based method from one without.
+    /// is issued only when the client moves to a secret-based method from one without. The
+    /// answer carries a new registration access token; the presented one stops working.
     pub async fn update_managed_client(
         &self,
         mut client: Client,
@@ -816,6 +840,8 @@ impl AuthorizationServer {
             client.secret_hash = Some(TokenHash::of(secret));
         }
         metadata.apply_to(&mut client);
+        // A new registration access token with every answer, as for a read.
+        let registration_access_token = self.new_registration_access_token(&mut client);
         self.clients
             .update_client(client.clone())
             .await
@@ -823,7 +849,7 @@ impl AuthorizationServer {
         Ok(Registered {
             client,
             client_secret,
-            registration_access_token: None,
+            registration_access_token: Some(registration_access_token),
         })
     }
 

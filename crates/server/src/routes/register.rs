@@ -116,15 +116,10 @@ pub async fn read(
         )
         .await
     {
-        Ok(client) => respond(
-            &state,
-            StatusCode::OK,
-            &Registered {
-                client,
-                client_secret: None,
-                registration_access_token: None,
-            },
-        ),
+        Ok(client) => match state.engine.read_managed_client(client).await {
+            Ok(read) => respond(&state, StatusCode::OK, &read),
+            Err(e) => management_error(&e),
+        },
         Err(e) => management_error(&e),
     }
 }

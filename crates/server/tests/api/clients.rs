@@ -715,7 +715,7 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
     .await
     .json();
     let id = created["client_id"].as_str().unwrap().to_owned();
-    let rat = created["registration_access_token"]
+    let first_rat = created["registration_access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -734,7 +734,15 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
         StatusCode::OK
     );
 
-    let read = Reply::of(app.client.get(&uri).bearer_auth(&rat).send().await.unwrap()).await;
+    let read = Reply::of(
+        app.client
+            .get(&uri)
+            .bearer_auth(&first_rat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text);
     assert_eq!(read.header("cache-control"), Some("no-store"));
     let read = read.json();
@@ -742,6 +750,25 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
     assert_eq!(read["client_name"], "Mine");
     assert!(read.get("client_secret").is_none(), "only the hash is kept");
     assert_eq!(read["client_secret_expires_at"], 0);
+    assert_eq!(read["registration_client_uri"], uri.as_str());
+    // RFC 7592 §3: the answer carries a registration access token; only its hash is kept, so
+    // it is a new one and the one just used is spent.
+    let rat = read["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(rat, first_rat);
+    let spent = Reply::of(
+        app.client
+            .get(&uri)
+            .bearer_auth(&first_rat)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(spent.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(spent.error(), "invalid_token");
 
     let missing_id = json!({"client_name": "New", "redirect_uris": ["https://rp.example/new"]});
     let refused = Reply::of(
@@ -809,6 +836,14 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
         client_credentials(&app, &client, None).await.status,
         StatusCode::OK
     );
+    // Refused updates spent nothing; the successful one issued the next token.
+    let rat = {
+        let next = updated["registration_access_token"].as_str().unwrap();
+        assert_ne!(next, rat);
+        let spent = Reply::of(app.client.get(&uri).bearer_auth(&rat).send().await.unwrap()).await;
+        assert_eq!(spent.status, StatusCode::UNAUTHORIZED);
+        next.to_owned()
+    };
 
     let deleted = Reply::of(
         app.client
