@@ -157,7 +157,7 @@ bench_backend() {
     scenario introspect "/introspect" POST "token=$token" "$basic"
     # A resource server sees each token many times, which the run above measures (the server
     # remembers a verified token). This one introspects a pool of distinct tokens far larger
-    # than that memory (4,096 per key ring), so every request pays the signature check.
+    # than that memory (1,024 per key ring), so every request pays the signature check.
     WRK_METHOD=POST WRK_BODY="grant_type=client_credentials" WRK_AUTH="$basic" \
       WRK_SAVE_TOKENS="$DATA_DIR/minted" \
       wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$SCRIPT" "$BASE/token" >/dev/null
