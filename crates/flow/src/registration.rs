@@ -786,23 +786,28 @@ impl AuthorizationServer {
     /// registration access token (§3), and only the token's hash is stored, so each read
     /// issues a new token and the presented one stops working (§2.1 lets the server do so;
     /// the client must use the newest). Keycloak rotates the same way.
-    pub async fn read_managed_client(&self, mut client: Client) -> Result<Registered, OAuthError> {
-        let registration_access_token = self.new_registration_access_token(&mut client);
+    pub async fn read_managed_client(&self, client: Client) -> Result<Registered, OAuthError> {
+        self.save_managed_client(client, None).await
+    }
+
+    /// Saves a managed client with a new registration access token, and the answer that
+    /// carries it (and `client_secret`, if one was just issued).
+    async fn save_managed_client(
+        &self,
+        mut client: Client,
+        client_secret: Option<String>,
+    ) -> Result<Registered, OAuthError> {
+        let token = self.secrets.token();
+        client.registration_access_token_hash = Some(TokenHash::of(&token));
         self.clients
             .update_client(client.clone())
             .await
             .map_err(not_found_is_invalid_token)?;
         Ok(Registered {
             client,
-            client_secret: None,
-            registration_access_token: Some(registration_access_token),
+            client_secret,
+            registration_access_token: Some(token),
         })
-    }
-
-    fn new_registration_access_token(&self, client: &mut Client) -> String {
-        let token = self.secrets.token();
-        client.registration_access_token_hash = Some(TokenHash::of(&token));
-        token
     }
 
     /// RFC 7592 §2.2: replaces every metadata field of a managed client. The body must name
@@ -841,16 +846,7 @@ impl AuthorizationServer {
         }
         metadata.apply_to(&mut client);
         // A new registration access token with every answer, as for a read.
-        let registration_access_token = self.new_registration_access_token(&mut client);
-        self.clients
-            .update_client(client.clone())
-            .await
-            .map_err(not_found_is_invalid_token)?;
-        Ok(Registered {
-            client,
-            client_secret,
-            registration_access_token: Some(registration_access_token),
-        })
+        self.save_managed_client(client, client_secret).await
     }
 
     /// RFC 7592 §2.3: deletes a managed client with its consents and refresh tokens.
