@@ -229,6 +229,27 @@ impl AuthorizationServer {
 
     /// Authenticates a client that must hold credentials (RFC 7662 §2.1: introspection is for
     /// protected resources, never for public clients). A public client is `invalid_client`.
+    /// The start of every client-authenticated endpoint (token, introspection, revocation):
+    /// no parameter repeated — checked first, so a refused request does not spend a client
+    /// assertion's `jti` — then the presented credentials, of a confidential client only if
+    /// `confidential` (RFC 7662 §2.1 for introspection).
+    pub(crate) async fn authenticate_form(
+        &self,
+        authorization_header: Option<&str>,
+        form: &[(String, String)],
+        client_ip: Option<IpAddr>,
+        confidential: bool,
+    ) -> Result<Client, OAuthError> {
+        crate::token::check_no_repeats(form)?;
+        let credentials = ClientCredentials::from_request(authorization_header, form)?;
+        if confidential {
+            self.authenticate_confidential_client(&credentials, client_ip)
+                .await
+        } else {
+            self.authenticate_client(&credentials, client_ip).await
+        }
+    }
+
     pub async fn authenticate_confidential_client(
         &self,
         credentials: &ClientCredentials,

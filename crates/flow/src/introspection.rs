@@ -19,9 +19,8 @@
 //! 43 base64url characters), so `token_type_hint` is accepted and never needed (RFC 7662 §2.1
 //! makes it a hint only). Storage trouble is 503, never a guess either way.
 
-use crate::client_auth::ClientCredentials;
 use crate::server::AuthorizationServer;
-use crate::token::{TokenError, check_no_repeats};
+use crate::token::TokenError;
 use palisade_core::model::{Client, ClientId, RefreshTokenMatch, UserId};
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 use serde_json::{Map, Value, json};
@@ -60,12 +59,8 @@ impl AuthorizationServer {
             error,
             basic_attempted,
         };
-        // Before authentication: a refused request must not spend a client assertion's jti.
-        check_no_repeats(form).map_err(fail)?;
-        let credentials =
-            ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
         let caller = self
-            .authenticate_confidential_client(&credentials, client_ip)
+            .authenticate_form(authorization_header, form, client_ip, true)
             .await
             .map_err(fail)?;
         let token = token_param(form).map_err(fail)?;
@@ -216,6 +211,6 @@ mod tests {
         assert_eq!(token_param(&form(&[("token", "t")])).unwrap(), "t");
         assert!(token_param(&form(&[("token", "")])).is_err());
         assert!(token_param(&form(&[])).is_err());
-        assert!(check_no_repeats(&form(&[("token", "a"), ("token", "b")])).is_err());
+        assert!(crate::token::check_no_repeats(&form(&[("token", "a"), ("token", "b")])).is_err());
     }
 }

@@ -16,11 +16,9 @@
 //! hint only and never changes the outcome. When storage cannot be reached the answer is 503,
 //! never a 200 that revoked nothing (fosite GHSA-7mqr-2v3q-v2wm).
 
-use crate::client_auth::ClientCredentials;
 use crate::introspection::{looks_like_jwt, token_param};
 use crate::server::AuthorizationServer;
 use crate::token::TokenError;
-use crate::token::check_no_repeats;
 use palisade_core::model::Client;
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 
@@ -48,12 +46,8 @@ impl AuthorizationServer {
             error,
             basic_attempted,
         };
-        // Before authentication: a refused request must not spend a client assertion's jti.
-        check_no_repeats(form).map_err(fail)?;
-        let credentials =
-            ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
         let client = self
-            .authenticate_client(&credentials, client_ip)
+            .authenticate_form(authorization_header, form, client_ip, false)
             .await
             .map_err(fail)?;
         let token = token_param(form).map_err(fail)?;

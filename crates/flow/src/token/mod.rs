@@ -5,7 +5,6 @@ mod authorization_code;
 mod client_credentials;
 mod refresh_token;
 
-use crate::client_auth::ClientCredentials;
 pub use crate::issue::TokenResponse;
 use crate::server::AuthorizationServer;
 use palisade_core::model::Client;
@@ -82,12 +81,8 @@ impl AuthorizationServer {
             error,
             basic_attempted,
         };
-        // Before authentication: a refused request must not spend a client assertion's jti.
-        check_no_repeats(form).map_err(fail)?;
-        let credentials =
-            ClientCredentials::from_request(authorization_header, form).map_err(fail)?;
         let client = self
-            .authenticate_client(&credentials, client_ip)
+            .authenticate_form(authorization_header, form, client_ip, false)
             .await
             .map_err(fail)?;
         let params = TokenParams { pairs: form };
