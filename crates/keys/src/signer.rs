@@ -73,7 +73,7 @@ impl KeyRing {
         Ok(token)
     }
 
-    /// How many verified tokens this ring remembers (a gauge for `/metrics`).
+    /// How many verified tokens this ring remembers (for tests and diagnostics).
     pub fn remembered_verifications(&self) -> usize {
         self.verified.len()
     }
