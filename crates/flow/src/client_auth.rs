@@ -180,15 +180,22 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
 impl AuthorizationServer {
     /// Authenticates the client (RFC 6749 §3.2.1) before anything else is looked at, under the
     /// credential guard: failures count against the client id, the source IP and its prefix,
-    /// and past the limits the answer is 429 before any secret is compared.
-    pub async fn authenticate_client(
+    /// and past the limits the answer is 429 before any secret is compared. `also_read` is read
+    /// in the guard's round trip to the store ([`crate::guard::CredentialGuard::attempt_reading`])
+    /// and returned with the client.
+    async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
         client_ip: Option<IpAddr>,
-    ) -> Result<Client, OAuthError> {
-        let check = self.check_client_credentials(credentials);
+        also_read: &[&str],
+    ) -> Result<(Client, Vec<Option<Vec<u8>>>), OAuthError> {
         self.guard
-            .attempt(CredentialKind::ClientSecret, client_ip, check)
+            .attempt_reading(
+                CredentialKind::ClientSecret,
+                client_ip,
+                also_read,
+                |read| async move { Ok((self.check_client_credentials(credentials).await?, read)) },
+            )
             .await
             .map_err(guard_error)
     }
@@ -227,12 +234,11 @@ impl AuthorizationServer {
         }
     }
 
-    /// Authenticates a client that must hold credentials (RFC 7662 §2.1: introspection is for
-    /// protected resources, never for public clients). A public client is `invalid_client`.
     /// The start of every client-authenticated endpoint (token, introspection, revocation):
     /// no parameter repeated — checked first, so a refused request does not spend a client
     /// assertion's `jti` — then the presented credentials, of a confidential client only if
-    /// `confidential` (RFC 7662 §2.1 for introspection).
+    /// `confidential` (RFC 7662 §2.1: introspection is for protected resources, never for
+    /// public clients; a public client is `invalid_client`).
     pub(crate) async fn authenticate_form(
         &self,
         authorization_header: Option<&str>,
@@ -240,30 +246,36 @@ impl AuthorizationServer {
         client_ip: Option<IpAddr>,
         confidential: bool,
     ) -> Result<Client, OAuthError> {
-        crate::token::check_no_repeats(form)?;
-        let credentials = ClientCredentials::from_request(authorization_header, form)?;
-        if confidential {
-            self.authenticate_confidential_client(&credentials, client_ip)
-                .await
-        } else {
-            self.authenticate_client(&credentials, client_ip).await
-        }
+        let (client, _) = self
+            .authenticate_form_reading(authorization_header, form, client_ip, confidential, &[])
+            .await?;
+        Ok(client)
     }
 
-    pub async fn authenticate_confidential_client(
+    /// [`Self::authenticate_form`], also reading `also_read` from the ephemeral store in the
+    /// same round trip as the attempt counters.
+    pub(crate) async fn authenticate_form_reading(
         &self,
-        credentials: &ClientCredentials,
+        authorization_header: Option<&str>,
+        form: &[(String, String)],
         client_ip: Option<IpAddr>,
-    ) -> Result<Client, OAuthError> {
-        let client = self.authenticate_client(credentials, client_ip).await?;
-        if client.client_type != ClientType::Confidential
-            || matches!(credentials, ClientCredentials::Public { .. })
+        confidential: bool,
+        also_read: &[&str],
+    ) -> Result<(Client, Vec<Option<Vec<u8>>>), OAuthError> {
+        crate::token::check_no_repeats(form)?;
+        let credentials = ClientCredentials::from_request(authorization_header, form)?;
+        let (client, read) = self
+            .authenticate_client(&credentials, client_ip, also_read)
+            .await?;
+        if confidential
+            && (client.client_type != ClientType::Confidential
+                || matches!(credentials, ClientCredentials::Public { .. }))
         {
             return Err(OAuthError::invalid_client(
                 "this endpoint requires client authentication",
             ));
         }
-        Ok(client)
+        Ok((client, read))
     }
 }
 

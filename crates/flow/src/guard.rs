@@ -33,7 +33,7 @@
 use crate::server::AuthorizationServer;
 use chrono::{DateTime, Utc};
 use palisade_core::model::{AccountLockout, AuditEvent, AuditOutcome, User, UserId};
-use palisade_core::ports::{AuditLog, EphemeralStore, LockoutRepository, StoreResult};
+use palisade_core::ports::{AuditLog, EphemeralStore, LockoutRepository, StoreError, StoreResult};
 use palisade_core::{Clock, ErrorCode, OAuthError, TokenHash};
 use std::future::Future;
 use std::net::IpAddr;
@@ -324,11 +324,30 @@ impl CredentialGuard {
         client_ip: Option<IpAddr>,
         check: impl Future<Output = Result<T, OAuthError>>,
     ) -> Result<T, GuardError> {
-        if let Some(throttled) = self.check_source(kind, client_ip).await? {
+        self.attempt_reading(kind, client_ip, &[], |_| check).await
+    }
+
+    /// [`Self::attempt`], also reading `also_read` from the ephemeral store in the same round
+    /// trip as the attempt counters; `check` gets their values, in order. The reads happen
+    /// before the credential is checked, so they must be ones an unauthenticated caller may
+    /// cause (they are never shown to it): introspection reads the presented token's
+    /// revocation markers this way, one round trip instead of two.
+    pub async fn attempt_reading<T, Check>(
+        &self,
+        kind: CredentialKind,
+        client_ip: Option<IpAddr>,
+        also_read: &[&str],
+        check: impl FnOnce(Vec<Option<Vec<u8>>>) -> Check,
+    ) -> Result<T, GuardError>
+    where
+        Check: Future<Output = Result<T, OAuthError>>,
+    {
+        let (throttled, read) = self.read_source(kind, client_ip, also_read).await?;
+        if let Some(throttled) = throttled {
             tracing::info!(target: "audit", action = kind.as_str(), outcome = "throttled", client_ip = ?client_ip, "too many failed attempts from this address");
             return Err(GuardError::Throttled(throttled));
         }
-        match check.await {
+        match check(read).await {
             Ok(value) => Ok(value),
             Err(error)
                 if matches!(
@@ -350,8 +369,23 @@ impl CredentialGuard {
         kind: CredentialKind,
         client_ip: Option<IpAddr>,
     ) -> StoreResult<Option<Throttled>> {
+        Ok(self.read_source(kind, client_ip, &[]).await?.0)
+    }
+
+    /// [`Self::check_source`] and the values of `also_read`, in one read of the store.
+    async fn read_source(
+        &self,
+        kind: CredentialKind,
+        client_ip: Option<IpAddr>,
+        also_read: &[&str],
+    ) -> StoreResult<(Option<Throttled>, Vec<Option<Vec<u8>>>)> {
         let Some(ip) = client_ip else {
-            return Ok(None);
+            let read = if also_read.is_empty() {
+                Vec::new()
+            } else {
+                self.ephemeral.get_many(also_read).await?
+            };
+            return Ok((None, read));
         };
         let position = self.position(self.limits.window_secs);
         let sources = self.source_keys(kind, ip);
@@ -365,11 +399,19 @@ impl CredentialGuard {
                 ]
             })
             .collect();
-        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let counts: Vec<u64> = self
-            .ephemeral
-            .get_many(&key_refs)
-            .await?
+        let key_refs: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .chain(also_read.iter().copied())
+            .collect();
+        let mut values = self.ephemeral.get_many(&key_refs).await?;
+        if values.len() != key_refs.len() {
+            return Err(StoreError::Internal(
+                "the store answered a different number of keys than asked".into(),
+            ));
+        }
+        let read = values.split_off(keys.len());
+        let counts: Vec<u64> = values
             .iter()
             .map(|value| parse_count(value.as_deref()))
             .collect();
@@ -383,7 +425,7 @@ impl CredentialGuard {
                 }
             }
         }
-        Ok(worst)
+        Ok((worst, read))
     }
 
     /// Counts one failed check against `client_ip` and its prefix.
@@ -720,6 +762,113 @@ mod tests {
             ..AttemptLimits::default()
         };
         assert_eq!(inverted.validate().unwrap_err().0, "lockout_base_secs");
+    }
+
+    /// The store under test (Redis or in-process, as the environment picks), counting reads.
+    struct CountingReads {
+        store: Arc<dyn EphemeralStore>,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl CountingReads {
+        fn reads(&self) -> usize {
+            self.reads.load(std::sync::atomic::Ordering::SeqCst)
+        }
+        fn count(&self) {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl palisade_core::ports::HealthCheck for CountingReads {
+        async fn ping(&self) -> StoreResult<()> {
+            self.store.ping().await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EphemeralStore for CountingReads {
+        async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
+            self.store.put(key, value, ttl).await
+        }
+        async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
+            self.store.put_if_absent(key, value, ttl).await
+        }
+        async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.count();
+            self.store.get(key).await
+        }
+        async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+            self.count();
+            self.store.get_many(keys).await
+        }
+        async fn take(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+            self.store.take(key).await
+        }
+        async fn delete(&self, key: &str) -> StoreResult<()> {
+            self.store.delete(key).await
+        }
+        async fn increment(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
+            self.store.increment(key, ttl).await
+        }
+    }
+
+    #[tokio::test]
+    async fn what_is_read_ahead_comes_in_the_counters_read_and_only_if_not_throttled() {
+        let (store, _cleanup) = palisade_store::testing::ephemeral_store().await;
+        let counting = Arc::new(CountingReads {
+            store,
+            reads: Default::default(),
+        });
+        let limits = AttemptLimits {
+            per_ip: 2,
+            ..AttemptLimits::default()
+        };
+        let guard = CredentialGuard::new(
+            limits,
+            counting.clone(),
+            Arc::new(Down),
+            Arc::new(Down),
+            Arc::new(palisade_core::ManualClock::starting_now()),
+        );
+        counting
+            .put("marker", b"1", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let ip = Some("192.0.2.7".parse().unwrap());
+        let keys = ["absent", "marker"];
+        let kind = CredentialKind::ClientSecret;
+
+        let read = guard
+            .attempt_reading(kind, ip, &keys, |read| async move { Ok(read) })
+            .await
+            .unwrap();
+        assert_eq!(read, vec![None, Some(b"1".to_vec())]);
+        assert_eq!(counting.reads(), 1, "counters and markers in one read");
+
+        // Without an address there are no counters, but the keys are still read.
+        let read = guard
+            .attempt_reading(kind, None, &keys, |read| async move { Ok(read) })
+            .await
+            .unwrap();
+        assert_eq!(read, vec![None, Some(b"1".to_vec())]);
+
+        // Past the limit the check never runs, and the read-ahead values are not handed out.
+        for _ in 0..2 {
+            guard.record_source_failure(kind, ip).await.unwrap();
+        }
+        let mut checked = false;
+        let result = guard
+            .attempt_reading(kind, ip, &keys, |_| async {
+                checked = true;
+                Ok::<_, OAuthError>(())
+            })
+            .await;
+        assert!(
+            matches!(result, Err(GuardError::Throttled(_))),
+            "{result:?}"
+        );
+        assert!(!checked);
     }
 
     /// Every store call fails as an unreachable Redis/database would.

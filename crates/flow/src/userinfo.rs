@@ -1,6 +1,7 @@
 //! Access-token validation and the UserInfo endpoint: RFC 6750 §2-3, RFC 9068 §4,
 //! OIDC Core §5.3-5.4.
 
+use crate::revocation::MarkersReadAhead;
 use crate::scope::{EMAIL, OPENID, PROFILE, ScopeSet};
 use crate::server::AuthorizationServer;
 use palisade_core::model::UserId;
@@ -33,6 +34,16 @@ impl AuthorizationServer {
     pub async fn validate_access_token(
         &self,
         token: &str,
+    ) -> Result<AccessTokenClaims, OAuthError> {
+        self.validate_access_token_with(token, None).await
+    }
+
+    /// [`Self::validate_access_token`] with revocation markers already read (introspection
+    /// reads them with the caller's attempt counters).
+    pub(crate) async fn validate_access_token_with(
+        &self,
+        token: &str,
+        read_ahead: Option<&MarkersReadAhead>,
     ) -> Result<AccessTokenClaims, OAuthError> {
         let bad = || OAuthError::invalid_token("the access token is invalid or expired");
         let verified = self
@@ -69,7 +80,7 @@ impl AuthorizationServer {
         }
         let grant_id = text("gid");
         if self
-            .is_access_token_revoked(&jti, grant_id.as_deref())
+            .is_access_token_revoked(&jti, grant_id.as_deref(), read_ahead)
             .await?
         {
             return Err(bad());
