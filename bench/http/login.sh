@@ -10,7 +10,7 @@ set -euo pipefail
 DURATION=10s
 RUNS=3
 # Twice the cores: every hashing slot busy and as many logins queued, never past the queue
-# (slots + queue = 3 x cores by default), so the figure is capacity, not the 503 fast path.
+# (permits + queue = 4 x cores by default), so the figure is capacity, not the 503 fast path.
 CONNECTIONS=$((2 * $(nproc)))
 FLOOD=64
 PROBES=200

@@ -1,11 +1,15 @@
 //! Password hashing with argon2id (RFC 9106; OWASP Password Storage Cheat Sheet parameters).
 //!
-//! Hashing costs ~30 ms of one core, so it never runs on an async worker: every hash and
-//! verification goes to tokio's blocking pool, at most `concurrency` at a time. Work beyond
-//! that waits in a short, bounded queue (at most `queue` callers, each at most
-//! [`QUEUE_WAIT`]); past it the caller gets [`PasswordError::Saturated`] at once and answers
-//! 503 + `Retry-After`, so a login flood costs memory for a few queued requests, not for every
-//! one (OWASP Password Storage Cheat Sheet, "denial of service"; THREATS.md LF-06).
+//! Hashing costs ~25 ms of one core, so it never runs on an async worker: every hash and
+//! verification goes to tokio's blocking pool, at most `concurrency` at a time (the hashing
+//! slots). A login first takes a [`HashPermit`], a place among the logins being decided or
+//! hashed: twice as many as there are slots, so that a slot that finishes one computation
+//! finds the next one ready instead of idling through its caller's lock checks and database
+//! round trips. Callers beyond that wait in a short, bounded queue (at most `queue` callers,
+//! each at most [`QUEUE_WAIT`]); past it the caller gets [`PasswordError::Saturated`] at once
+//! and answers 503 + `Retry-After`, so a login flood costs memory for a few queued requests,
+//! not for every one (OWASP Password Storage Cheat Sheet, "denial of service"; THREATS.md
+//! LF-06).
 //!
 //! argon2's working memory (19 MiB per computation at the defaults) is allocated once per
 //! hashing slot and reused ([`WorkingMemory`]). Allocated per computation, it came from
@@ -35,7 +39,7 @@ pub const OWASP_MIN_ITERATIONS: u32 = 2;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longer passwords are refused before hashing, so nobody can make the server hash megabytes.
 pub const MAX_PASSWORD_CHARS: usize = 1024;
-/// How long a caller may wait in the queue for a hashing slot before it is told to come back.
+/// How long a caller may wait in the queue for a permit before it is told to come back.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(1);
 /// What `Retry-After` says when the pool is saturated: one verification's worth of patience.
 pub const SATURATED_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -104,7 +108,7 @@ pub enum PasswordError {
     Common,
     #[error("invalid argon2 parameters: {0}")]
     InvalidSettings(String),
-    /// Every hashing slot is busy and the queue is full (or the wait ran out): try again later.
+    /// Every permit is held and the queue is full (or the wait ran out): try again later.
     #[error("password hashing is saturated; retry later")]
     Saturated,
     /// The stored hash asks for more work than policy allows; it is not verified.
@@ -146,10 +150,14 @@ pub enum Verification {
     Mismatch,
 }
 
+/// How many permits there are per hashing slot: one computing, one getting ready.
+const PERMITS_PER_SLOT: usize = 2;
+
 /// Hashes and verifies passwords on the blocking pool with a bound on concurrent work.
 #[derive(Clone)]
 pub struct PasswordHasher {
     params: Params,
+    /// [`HashPermit`]s: `PERMITS_PER_SLOT` x the hashing slots.
     permits: Arc<Semaphore>,
     /// How many callers may wait for a permit at once.
     queue_limit: usize,
@@ -163,18 +171,20 @@ pub struct PasswordHasher {
     memory: Arc<WorkingMemory>,
 }
 
-/// argon2 working memory kept between computations: at most `keep` buffers (one per hashing
-/// slot), each as large as the largest computation it served.
+/// The hashing slots and their argon2 working memory, kept between computations: at most one
+/// buffer per slot, each as large as the largest computation it served.
 struct WorkingMemory {
+    slots: Arc<Semaphore>,
     spare: Mutex<Vec<Vec<Block>>>,
     keep: usize,
 }
 
 impl WorkingMemory {
-    fn new(keep: usize) -> Self {
+    fn new(slots: usize) -> Self {
         Self {
+            slots: Arc::new(Semaphore::new(slots)),
             spare: Mutex::new(Vec::new()),
-            keep,
+            keep: slots,
         }
     }
 
@@ -193,13 +203,23 @@ impl WorkingMemory {
         }
     }
 
-    /// Runs `work` on the blocking pool with a buffer of this memory.
+    /// Runs `work` on the blocking pool in a hashing slot, with a buffer of this memory. The
+    /// wait for a slot is unbounded: only permit holders get here, at most
+    /// `PERMITS_PER_SLOT` per slot.
     async fn run<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| PasswordError::Internal(e.to_string()))?;
         let memory = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            // Held until the computation ends, even if the caller stopped waiting for it.
+            let _slot = slot;
             let mut blocks = memory.take();
             let outcome = work(&mut blocks);
             memory.give_back(blocks);
@@ -219,8 +239,9 @@ impl std::fmt::Debug for PasswordHasher {
     }
 }
 
-/// A reserved hashing slot. Holding it lets a caller decide (check a lock, reserve an attempt)
-/// knowing the verification will not be refused for lack of capacity afterwards.
+/// A place among the logins being decided or hashed. Holding it lets a caller decide (check a
+/// lock, reserve an attempt) knowing the verification will not be refused for lack of capacity
+/// afterwards: it may wait briefly for a hashing slot, never be turned away.
 pub struct HashPermit {
     hasher: PasswordHasher,
     _permit: OwnedSemaphorePermit,
@@ -242,8 +263,8 @@ impl Drop for Waiting {
 }
 
 impl PasswordHasher {
-    /// A hasher running at most `concurrency` argon2 computations at once, with a queue of
-    /// twice that many waiters.
+    /// A hasher running at most `concurrency` argon2 computations at once, with twice as many
+    /// permits and a queue of twice that many waiters.
     pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, PasswordError> {
         let params = Params::new(
             settings.memory_kib,
@@ -260,7 +281,7 @@ impl PasswordHasher {
         let concurrency = concurrency.max(1);
         Ok(Self {
             params,
-            permits: Arc::new(Semaphore::new(concurrency)),
+            permits: Arc::new(Semaphore::new(concurrency.saturating_mul(PERMITS_PER_SLOT))),
             queue_limit: concurrency.saturating_mul(2),
             waiting: Arc::new(AtomicUsize::new(0)),
             verifications: Arc::new(AtomicU64::new(0)),
@@ -269,7 +290,7 @@ impl PasswordHasher {
         })
     }
 
-    /// Sets how many callers may wait for a slot (0: refuse as soon as every slot is busy).
+    /// Sets how many callers may wait for a permit (0: refuse as soon as every permit is held).
     pub fn with_queue(mut self, queue_limit: usize) -> Self {
         self.queue_limit = queue_limit;
         self
@@ -280,8 +301,8 @@ impl PasswordHasher {
         self.verifications.load(Ordering::Acquire)
     }
 
-    /// Takes a hashing slot: at once if one is free, else after waiting in the bounded queue
-    /// for at most [`QUEUE_WAIT`]; `Saturated` when the queue is full or the wait runs out.
+    /// Takes a permit: at once if one is free, else after waiting in the bounded queue for at
+    /// most [`QUEUE_WAIT`]; `Saturated` when the queue is full or the wait runs out.
     pub async fn permit(&self) -> Result<HashPermit, PasswordError> {
         let wrap = |permit| HashPermit {
             hasher: self.clone(),
@@ -676,7 +697,9 @@ mod tests {
     #[tokio::test]
     async fn a_full_pool_with_a_full_queue_refuses_at_once() {
         let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue(0);
+        // One slot: one permit computing, one getting ready.
         let held = hasher.permit().await.unwrap();
+        let _ready = hasher.permit().await.unwrap();
         let started = std::time::Instant::now();
         assert!(matches!(
             hasher.permit().await,
@@ -691,6 +714,7 @@ mod tests {
     async fn a_queued_caller_gets_the_next_free_slot_and_gives_up_after_the_wait() {
         let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue(1);
         let held = hasher.permit().await.unwrap();
+        let _ready = hasher.permit().await.unwrap();
         // One waiter fits; a second is refused while the first waits.
         let waiter = {
             let hasher = hasher.clone();
@@ -711,6 +735,48 @@ mod tests {
             Err(PasswordError::Saturated)
         ));
         assert!(started.elapsed() >= QUEUE_WAIT);
+    }
+
+    #[tokio::test]
+    async fn permit_holders_wait_for_a_slot_and_computations_never_outnumber_the_slots() {
+        let memory = Arc::new(WorkingMemory::new(2));
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let computations: Vec<_> = (0..8)
+            .map(|_| {
+                let (memory, running, peak) = (memory.clone(), running.clone(), peak.clone());
+                tokio::spawn(async move {
+                    memory
+                        .run(move |_| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(20));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for computation in computations {
+            computation.await.unwrap().unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+
+        // Both permits of a one-slot hasher verify at once: the second waits, it is not refused.
+        let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue(0);
+        let hash = hasher.hash(&Secret::new("long enough")).await.unwrap();
+        let (first, second) = (
+            hasher.permit().await.unwrap(),
+            hasher.permit().await.unwrap(),
+        );
+        let password = Secret::new("long enough");
+        let (a, b) = tokio::join!(
+            first.verify(&password, &hash),
+            second.verify(&password, &hash)
+        );
+        assert!(matches!(a.unwrap(), Verification::Match { .. }));
+        assert!(matches!(b.unwrap(), Verification::Match { .. }));
     }
 
     #[tokio::test]
