@@ -4,7 +4,9 @@
 #
 #   bench/http/run.sh [--duration 15s] [--runs 3] [--connections 64] [--threads 2]
 #                     [--database-url postgres://...] [--redis-url redis://...]
-#                     [--debug] [--port 18080] [--only discovery,jwks,token,introspect]
+#                     [--debug] [--port 18080]
+#                     [--only discovery,jwks,token,introspect,introspect_new]
+#                     [--bin-dir DIR]
 #
 # Without --database-url/--redis-url only the embedded default (SQLite + in-process store) is
 # measured; with both, PostgreSQL + Redis is measured too. Give it a database of its own: the
@@ -18,8 +20,10 @@ THREADS=2
 DATABASE_URL=""
 REDIS_URL=""
 PROFILE=release
+# Prebuilt binaries to measure instead of building (A/B runs of two builds on one drifting host).
+BIN_DIR=""
 PORT=18080
-ONLY="discovery,jwks,token,introspect"
+ONLY="discovery,jwks,token,introspect,introspect_new"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -30,9 +34,10 @@ while [[ $# -gt 0 ]]; do
     --database-url) DATABASE_URL="$2"; shift 2 ;;
     --redis-url) REDIS_URL="$2"; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
+    --bin-dir) BIN_DIR="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
@@ -59,13 +64,19 @@ for tool in curl awk sort; do
   need "$tool" || { echo "$tool is required" >&2; exit 2; }
 done
 
-echo "== building palisade ($PROFILE)"
-if [[ "$PROFILE" == release ]]; then
-  (cd "$ROOT" && cargo build --release -p palisade)
+if [[ -n "$BIN_DIR" ]]; then
+  echo "== using the binaries in $BIN_DIR (not building)"
+  BIN="$(cd "$BIN_DIR" && pwd)/palisade"
 else
-  (cd "$ROOT" && cargo build -p palisade)
+  echo "== building palisade ($PROFILE)"
+  if [[ "$PROFILE" == release ]]; then
+    (cd "$ROOT" && cargo build --release -p palisade)
+  else
+    (cd "$ROOT" && cargo build -p palisade)
+  fi
+  BIN="$ROOT/target/$PROFILE/palisade"
 fi
-BIN="$ROOT/target/$PROFILE/palisade"
+[[ -x "$BIN" ]] || { echo "no palisade binary at $BIN" >&2; exit 2; }
 
 SERVER_PID=""
 DATA_DIR=""
@@ -155,6 +166,8 @@ bench_backend() {
     curl -fs -u "$client_id:$client_secret" -d "token=$token" "$BASE/introspect" | grep -q '"active":true' \
       || { echo "the benchmark token is not active" >&2; exit 1; }
     scenario introspect "/introspect" POST "token=$token" "$basic"
+  fi
+  if wants introspect_new; then
     # A resource server sees each token many times, which the run above measures (the server
     # remembers a verified token). This one introspects a pool of distinct tokens far larger
     # than that memory (1,024 per key ring), so every request pays the signature check.

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo run --release -p palisade-bench -- argon2 [--runs 5] [--seconds 1]
-//!     [--memory-kib 19456] [--iterations 2] [--parallelism 1] [--threads N]
+//!     [--memory-kib 19456] [--iterations 2] [--parallelism 1] [--threads N] [--no-single]
 //! ```
+//!
+//! `--threads` is the "every core" count (default: the cores); `--no-single` skips the
+//! one-thread figure (`flows.sh` samples the every-core rate around each of its runs).
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ struct Options {
     iterations: u32,
     parallelism: u32,
     threads: usize,
+    single: bool,
 }
 
 impl Options {
@@ -30,9 +34,14 @@ impl Options {
             iterations: 2,
             parallelism: 1,
             threads: cores,
+            single: true,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
+            if flag == "--no-single" {
+                o.single = false;
+                continue;
+            }
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let positive = || -> Result<u32, String> {
                 value
@@ -84,7 +93,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_default()
     );
-    let mut thread_counts = vec![1];
+    let mut thread_counts = Vec::new();
+    if o.single || o.threads == 1 {
+        thread_counts.push(1);
+    }
     if o.threads > 1 {
         thread_counts.push(o.threads);
     }
