@@ -61,6 +61,8 @@ WARMUP_SECONDS=$(seconds "$WARMUP")
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=bench/http/lib.sh
+source "$HERE/lib.sh"
 BASE="http://127.0.0.1:$PORT"
 TICKS=$(getconf CLK_TCK)
 # A fixed master key: benchmark databases may be reused between runs, and keys encrypted under
@@ -76,23 +78,10 @@ for tool in curl awk sort sed grep; do
   need "$tool" || { echo "$tool is required" >&2; exit 2; }
 done
 
-if [[ -n "$BIN_DIR" ]]; then
-  echo "== using the binaries in $BIN_DIR (not building)"
-  BIN="$(cd "$BIN_DIR" && pwd)/palisade"
-  BENCH="$(cd "$BIN_DIR" && pwd)/palisade-bench"
-else
-  echo "== building palisade and palisade-bench ($PROFILE)"
-  if [[ "$PROFILE" == release ]]; then
-    (cd "$ROOT" && cargo build --release -p palisade -p palisade-bench)
-  else
-    (cd "$ROOT" && cargo build -p palisade -p palisade-bench)
-  fi
-  BIN="$ROOT/target/$PROFILE/palisade"
-  BENCH="$ROOT/target/$PROFILE/palisade-bench"
-fi
-for binary in "$BIN" "$BENCH"; do
-  [[ -x "$binary" ]] || { echo "no binary at $binary" >&2; exit 2; }
-done
+BINARIES=$(binaries_dir "$ROOT" "$PROFILE" "$BIN_DIR" palisade palisade-bench)
+BIN="$BINARIES/palisade"
+BENCH="$BINARIES/palisade-bench"
+require_executable "$BIN" "$BENCH"
 
 SERVER_PID=""
 DATA_DIR="$(mktemp -d)"

@@ -4,17 +4,20 @@
 # saturated. See bench/http/README-login.md.
 #
 #   bench/http/login.sh [--duration 10s] [--runs 3] [--connections 2xcores] [--flood 64]
-#                       [--probes 200] [--port 18081] [--debug]
+#                       [--probes 200] [--port 18081] [--debug] [--bin-dir DIR]
 set -euo pipefail
 
 DURATION=10s
 RUNS=3
-# Twice the cores: every hashing slot busy and as many logins queued, never past the queue
-# (permits + queue = 4 x cores by default), so the figure is capacity, not the 503 fast path.
+# Twice the cores: every hashing permit held (per slot one login hashing, one getting ready),
+# never past the queue (permits + queue = 4 x cores by default), so the figure is capacity, not
+# the 503 fast path.
 CONNECTIONS=$((2 * $(nproc)))
 FLOOD=64
 PROBES=200
 PROFILE=release
+# Prebuilt binaries to measure instead of building (A/B runs of two builds on one drifting host).
+BIN_DIR=""
 PORT=18081
 
 while [[ $# -gt 0 ]]; do
@@ -26,13 +29,16 @@ while [[ $# -gt 0 ]]; do
     --probes) PROBES="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --bin-dir) BIN_DIR="$2"; shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=bench/http/lib.sh
+source "$HERE/lib.sh"
 BASE="http://127.0.0.1:$PORT"
 TICKS=$(getconf CLK_TCK)
 BENCH_MASTER_KEY="YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="
@@ -48,14 +54,10 @@ for tool in curl awk sort sed; do
   need "$tool" || { echo "$tool is required" >&2; exit 2; }
 done
 
-echo "== building palisade and palisade-bench ($PROFILE)"
-if [[ "$PROFILE" == release ]]; then
-  (cd "$ROOT" && cargo build --release -p palisade -p palisade-bench)
-else
-  (cd "$ROOT" && cargo build -p palisade -p palisade-bench)
-fi
-BIN="$ROOT/target/$PROFILE/palisade"
-BENCH="$ROOT/target/$PROFILE/palisade-bench"
+BINARIES=$(binaries_dir "$ROOT" "$PROFILE" "$BIN_DIR" palisade palisade-bench)
+BIN="$BINARIES/palisade"
+BENCH="$BINARIES/palisade-bench"
+require_executable "$BIN" "$BENCH"
 
 SERVER_PID=""
 FLOOD_PID=""

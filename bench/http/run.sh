@@ -48,6 +48,8 @@ fi
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=bench/http/lib.sh
+source "$HERE/lib.sh"
 SCRIPT="$HERE/wrk.lua"
 BASE="http://127.0.0.1:$PORT"
 TICKS=$(getconf CLK_TCK)
@@ -64,19 +66,8 @@ for tool in curl awk sort; do
   need "$tool" || { echo "$tool is required" >&2; exit 2; }
 done
 
-if [[ -n "$BIN_DIR" ]]; then
-  echo "== using the binaries in $BIN_DIR (not building)"
-  BIN="$(cd "$BIN_DIR" && pwd)/palisade"
-else
-  echo "== building palisade ($PROFILE)"
-  if [[ "$PROFILE" == release ]]; then
-    (cd "$ROOT" && cargo build --release -p palisade)
-  else
-    (cd "$ROOT" && cargo build -p palisade)
-  fi
-  BIN="$ROOT/target/$PROFILE/palisade"
-fi
-[[ -x "$BIN" ]] || { echo "no palisade binary at $BIN" >&2; exit 2; }
+BIN="$(binaries_dir "$ROOT" "$PROFILE" "$BIN_DIR" palisade)/palisade"
+require_executable "$BIN"
 
 SERVER_PID=""
 DATA_DIR=""

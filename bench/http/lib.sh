@@ -1,0 +1,32 @@
+# Shared by the bench/http scripts (sourced, not run).
+
+# binaries_dir ROOT PROFILE BIN_DIR PACKAGE...
+# Prints the directory holding the binaries to measure: BIN_DIR when one is given (prebuilt
+# binaries, e.g. two builds compared turn by turn), else ROOT/target/PROFILE after building the
+# PACKAGEs there. Progress goes to stderr.
+binaries_dir() {
+  local root="$1" profile="$2" bin_dir="$3"
+  shift 3
+  if [[ -n "$bin_dir" ]]; then
+    echo "== using the binaries in $bin_dir (not building)" >&2
+    (cd "$bin_dir" && pwd)
+    return
+  fi
+  echo "== building $* ($profile)" >&2
+  local packages=() package
+  for package in "$@"; do packages+=(-p "$package"); done
+  if [[ "$profile" == release ]]; then
+    (cd "$root" && cargo build --release "${packages[@]}") >&2
+  else
+    (cd "$root" && cargo build "${packages[@]}") >&2
+  fi
+  echo "$root/target/$profile"
+}
+
+# require_executable PATH...: exits 2 naming the first PATH that is not an executable.
+require_executable() {
+  local binary
+  for binary in "$@"; do
+    [[ -x "$binary" ]] || { echo "no binary at $binary" >&2; exit 2; }
+  done
+}
