@@ -60,12 +60,22 @@ pub enum ClientCommand {
     },
     /// List registered clients.
     List,
+    // Generated ids are base64url: one in 64 starts with '-', which must not read as a flag.
     /// Show a client's registered metadata (never its secret).
-    Show { client_id: String },
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Issue a new secret (printed once); the old one stops working.
-    RotateSecret { client_id: String },
+    RotateSecret {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Delete a client with its consents and refresh tokens.
-    Remove { client_id: String },
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 pub async fn run(

@@ -44,6 +44,8 @@ pub enum KeysCommand {
     /// Emergency: withdraw a key at once. It leaves the JWKS and tokens it signed are refused.
     Revoke {
         /// The key's kid, as `palisade keys list` shows it.
+        // A base64url thumbprint: it may start with '-', which must not read as a flag.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Re-encrypt every private key under the current master key (PALISADE_MASTER_KEY); keys

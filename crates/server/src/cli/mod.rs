@@ -92,3 +92,40 @@ pub(crate) async fn audit(log: &dyn palisade_core::ports::AuditLog, action: &str
         eprintln!("warning: could not write the audit event: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_that_start_with_a_hyphen_are_ids_not_flags() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("palisade").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+                .command
+        };
+        let id = "-4hSg0pQ_Zk3x2tYb9nLrWcVfEeJdA1uMiOyT7sKqHg";
+        for (args, expected) in [
+            (["client", "show", id], id),
+            (["client", "rotate-secret", id], id),
+            (["client", "remove", id], id),
+            (["keys", "revoke", id], id),
+            (["registration", "revoke", id], id),
+        ] {
+            let parsed = match parse(&args) {
+                Some(Command::Client(
+                    client::ClientCommand::Show { client_id }
+                    | client::ClientCommand::RotateSecret { client_id }
+                    | client::ClientCommand::Remove { client_id },
+                )) => client_id,
+                Some(Command::Keys(keys::KeysCommand::Revoke { kid })) => kid,
+                Some(Command::Registration(registration::RegistrationCommand::Revoke { id })) => id,
+                other => panic!("{args:?} parsed as {other:?}"),
+            };
+            assert_eq!(parsed, expected, "{args:?}");
+        }
+        // Help still works.
+        let help = Cli::try_parse_from(["palisade", "client", "show", "--help"]).unwrap_err();
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+    }
+}

@@ -26,7 +26,11 @@ pub enum RegistrationCommand {
     /// List initial access tokens (ids, expiry, uses; never the tokens).
     List,
     /// Revoke an initial access token by its id.
-    Revoke { id: String },
+    Revoke {
+        // Generated ids may start with '-', which must not read as a flag.
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 /// A token lifetime: some duration, or no expiry.

@@ -1817,7 +1817,11 @@ async fn cli_client_add_show_and_rotate_secret_manage_a_client_a_running_server_
 
     let shown = palisade_cli(&app, &["client", "show", &id]);
     let text = String::from_utf8_lossy(&shown.stdout);
-    assert!(shown.status.success());
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     assert!(
         text.contains("Reports job")
             && text.contains("client_credentials")
