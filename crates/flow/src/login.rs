@@ -8,10 +8,10 @@
 //! order of the steps is the point:
 //!
 //! 1. the client IP and its prefix are under their limits (else 429, nothing else done);
-//! 2. a hashing slot is free (else 503 at once, before any database work: saturation never
-//!    costs the account an attempt);
+//! 2. a hashing permit is free (else 503 at once, before any database work: saturation never
+//!    costs the account an attempt; the permit guarantees a hashing slot afterwards);
 //! 3. the account is looked up and its durable lock is not in force (checked while holding
-//!    the slot);
+//!    the permit);
 //! 4. an attempt is reserved on the account's streak (else fail without verifying), and the
 //!    lock is read once more: writing a lock clears the streak, so an attempt that passed
 //!    step 3 just before a lock was written could otherwise start a fresh streak and verify.
@@ -38,7 +38,7 @@ pub enum CredentialCheck {
     Invalid,
     /// Too many failures from this address: 429 + `Retry-After`.
     Throttled(Throttled),
-    /// Every hashing slot is busy: 503 + `Retry-After`.
+    /// Every hashing permit is held and the queue is full: 503 + `Retry-After`.
     Busy {
         retry_after: Duration,
     },
@@ -61,7 +61,7 @@ impl AuthorizationServer {
             tracing::info!(target: "audit", action = "login", outcome = "throttled", client_ip = ?context.client_ip, retry_after_secs = throttled.retry_after_secs());
             return Ok(CredentialCheck::Throttled(throttled));
         }
-        // Over-long passwords fail like wrong ones, without a slot and without hashing.
+        // Over-long passwords fail like wrong ones, without a permit and without hashing.
         let permit = if is_too_long(password) {
             None
         } else {
@@ -113,7 +113,7 @@ impl AuthorizationServer {
             }
             OAuthError::server_error(e)
         })?;
-        // The rest is bookkeeping: free the slot for the next login unless a rehash needs it.
+        // The rest is bookkeeping: free the permit for the next login unless a rehash needs it.
         let permit =
             permit.filter(|_| matches!(verification, Verification::Match { needs_rehash: true }));
         let Some(user) = live else {
@@ -198,7 +198,7 @@ impl AuthorizationServer {
             .await;
     }
 
-    /// Upgrades a hash made with older parameters, on the slot already held; a failure only
+    /// Upgrades a hash made with older parameters, on the permit already held; a failure only
     /// delays the upgrade.
     async fn rehash(&self, user: &User, password: &Secret, permit: &HashPermit) {
         let result = match permit.hash_unchecked(password).await {

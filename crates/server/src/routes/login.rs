@@ -24,7 +24,7 @@ use palisade_pages::LoginPage;
 
 /// The one message for every failed login.
 const INVALID_CREDENTIALS: &str = "The username or password is incorrect.";
-/// When every password-hashing slot is busy.
+/// When every password-hashing permit is held and the queue is full.
 const BUSY: &str = "The service is busy. Please try again in a moment.";
 
 /// The browser's session, if its cookie names a live one.
