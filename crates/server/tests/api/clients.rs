@@ -86,6 +86,21 @@ async fn register(app: &TestApp, body: &Value, bearer: Option<&str>) -> Reply {
 }
 
 /// `POST path` with the form, authenticating as `caller`: Basic with a secret, else client_id.
+/// An RFC 7592 call on `registration_client_uri` with a registration access token.
+async fn manage(
+    app: &TestApp,
+    method: reqwest::Method,
+    uri: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> Reply {
+    let mut request = app.client.request(method, uri).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    Reply::of(request.send().await.unwrap()).await
+}
+
 async fn post_as(app: &TestApp, path: &str, caller: &TestClient, form: &[(&str, &str)]) -> Reply {
     let mut form = form.to_vec();
     let mut req = app.client.post(app.url(path));
@@ -734,15 +749,7 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
         StatusCode::OK
     );
 
-    let read = Reply::of(
-        app.client
-            .get(&uri)
-            .bearer_auth(&first_rat)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let read = manage(&app, reqwest::Method::GET, &uri, &first_rat, None).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.text);
     assert_eq!(read.header("cache-control"), Some("no-store"));
     let read = read.json();
@@ -758,53 +765,18 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
         .unwrap()
         .to_owned();
     assert_ne!(rat, first_rat);
-    let spent = Reply::of(
-        app.client
-            .get(&uri)
-            .bearer_auth(&first_rat)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let spent = manage(&app, reqwest::Method::GET, &uri, &first_rat, None).await;
     assert_eq!(spent.status, StatusCode::UNAUTHORIZED);
     assert_eq!(spent.error(), "invalid_token");
 
     let missing_id = json!({"client_name": "New", "redirect_uris": ["https://rp.example/new"]});
-    let refused = Reply::of(
-        app.client
-            .put(&uri)
-            .bearer_auth(&rat)
-            .json(&missing_id)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let refused = manage(&app, reqwest::Method::PUT, &uri, &rat, Some(&missing_id)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     let wrong_secret = json!({"client_id": id, "client_secret": "nope", "redirect_uris": ["https://rp.example/new"]});
-    let refused = Reply::of(
-        app.client
-            .put(&uri)
-            .bearer_auth(&rat)
-            .json(&wrong_secret)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let refused = manage(&app, reqwest::Method::PUT, &uri, &rat, Some(&wrong_secret)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     let invalid = json!({"client_id": id, "redirect_uris": ["https://rp.example/cb#x"]});
-    let refused = Reply::of(
-        app.client
-            .put(&uri)
-            .bearer_auth(&rat)
-            .json(&invalid)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let refused = manage(&app, reqwest::Method::PUT, &uri, &rat, Some(&invalid)).await;
     assert_eq!(refused.error(), "invalid_redirect_uri");
 
     let update = json!({
@@ -814,16 +786,7 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
         "redirect_uris": ["https://rp.example/new"],
         "grant_types": ["authorization_code", "client_credentials"],
     });
-    let updated = Reply::of(
-        app.client
-            .put(&uri)
-            .bearer_auth(&rat)
-            .json(&update)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let updated = manage(&app, reqwest::Method::PUT, &uri, &rat, Some(&update)).await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     let updated = updated.json();
     assert_eq!(updated["client_name"], "Renamed");
@@ -840,26 +803,18 @@ async fn client_management_reads_updates_and_deletes_with_the_registration_acces
     let rat = {
         let next = updated["registration_access_token"].as_str().unwrap();
         assert_ne!(next, rat);
-        let spent = Reply::of(app.client.get(&uri).bearer_auth(&rat).send().await.unwrap()).await;
+        let spent = manage(&app, reqwest::Method::GET, &uri, &rat, None).await;
         assert_eq!(spent.status, StatusCode::UNAUTHORIZED);
         next.to_owned()
     };
 
-    let deleted = Reply::of(
-        app.client
-            .delete(&uri)
-            .bearer_auth(&rat)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let deleted = manage(&app, reqwest::Method::DELETE, &uri, &rat, None).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     // Gone at once on this node, cache or no cache.
     let after = client_credentials(&app, &client, None).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     assert_eq!(after.error(), "invalid_client");
-    let read_again = Reply::of(app.client.get(&uri).bearer_auth(&rat).send().await.unwrap()).await;
+    let read_again = manage(&app, reqwest::Method::GET, &uri, &rat, None).await;
     assert_eq!(read_again.status, StatusCode::UNAUTHORIZED);
     let actions: Vec<String> = app
         .state
