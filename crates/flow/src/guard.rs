@@ -405,6 +405,8 @@ impl CredentialGuard {
             .chain(also_read.iter().copied())
             .collect();
         let mut values = self.ephemeral.get_many(&key_refs).await?;
+        // The stores promise one value per key; a short answer must fail, not pass as "no
+        // revocation marker" for the keys read ahead.
         if values.len() != key_refs.len() {
             return Err(StoreError::Internal(
                 "the store answered a different number of keys than asked".into(),
