@@ -4,6 +4,14 @@
 //! Connections are made by our own deadpool manager rather than `AnyConnection::establish`,
 //! which tries every backend in turn and loses the real error (STACK.md gotcha 10). Diesel is
 //! blocking: every query runs through `SyncWrapper::interact` on tokio's blocking pool.
+//!
+//! A PostgreSQL connection idle for more than [`TRUSTED_AFTER_USE`] proves it is alive with a
+//! `SELECT 1` before its work, in the same trip to the blocking pool; a dead one is dropped and
+//! the work moves to another connection, unrun. A connection used more recently is trusted (as
+//! HikariCP does): checking it before every statement doubled the statements of a sign-in and
+//! added a thread hop to each. If it has died all the same (the server restarted a moment ago),
+//! its call fails `Unavailable` and the connection is dropped, so the next call gets a new one.
+//! SQLite connections are never checked: a local file does not hang up.
 
 use crate::error::{DbError, DbResult};
 use async_trait::async_trait;
@@ -12,6 +20,7 @@ use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleError, RecycleRes
 use deadpool_sync::{InteractError, SyncWrapper};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
+use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::Integer;
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, IntoSql, RunQueryDsl};
@@ -25,6 +34,10 @@ use std::time::Duration;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// How long after its last use a pooled PostgreSQL connection is handed out without proving
+/// it is alive first (the module comment says why).
+const TRUSTED_AFTER_USE: Duration = Duration::from_millis(500);
 
 /// Held while migrating so nodes starting together do not apply the same migration twice.
 const MIGRATION_LOCK_ID: i64 = 0x7061_6c69_7361_6465; // "palisade"
@@ -198,34 +211,68 @@ struct ConnectionManager {
     target: Target,
 }
 
+/// A pooled connection, and whether it has been idle long enough to be checked before use.
+pub(crate) struct PooledConnection {
+    connection: SyncWrapper<AnyConnection>,
+    check_before_use: bool,
+}
+
 impl managed::Manager for ConnectionManager {
-    type Type = SyncWrapper<AnyConnection>;
+    type Type = PooledConnection;
     type Error = ConnectError;
 
     async fn create(&self) -> Result<Self::Type, Self::Error> {
         let target = self.target.clone();
-        SyncWrapper::new(Runtime::Tokio1, move || target.establish()).await
+        let connection = SyncWrapper::new(Runtime::Tokio1, move || target.establish()).await?;
+        Ok(PooledConnection {
+            connection,
+            check_before_use: false,
+        })
     }
 
-    async fn recycle(&self, conn: &mut Self::Type, _: &Metrics) -> RecycleResult<Self::Error> {
-        if conn.is_mutex_poisoned() {
+    /// No round trip here: the check, when one is due, runs with the caller's work
+    /// ([`SqlStore::run`]), in the same hop to the blocking pool.
+    async fn recycle(
+        &self,
+        conn: &mut Self::Type,
+        metrics: &Metrics,
+    ) -> RecycleResult<Self::Error> {
+        if conn.connection.is_mutex_poisoned() {
             return Err(RecycleError::message("a query panicked on this connection"));
         }
-        conn.interact(|c| {
-            // A connection left inside a transaction must never be handed out again.
-            if <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(c) {
-                return Err(RecycleError::message("connection left in a transaction"));
-            }
-            // Not `SELECT 1` through sql_query: on SQLite its row count is the previous
-            // statement's (STACK.md gotcha 12).
-            diesel::select(1.into_sql::<Integer>())
-                .get_result::<i32>(c)
-                .map(drop)
-                .map_err(|e| RecycleError::Backend(ConnectError::Setup(e)))
-        })
-        .await
-        .map_err(|e| RecycleError::message(format!("connection check panicked: {e}")))?
+        conn.check_before_use =
+            self.target.backend() == Backend::Postgres && metrics.last_used() > TRUSTED_AFTER_USE;
+        Ok(())
     }
+}
+
+/// What one trip to the blocking pool came back with.
+enum Attempt<T, F> {
+    /// The work ran; `discard` when the connection must not be handed out again.
+    Ran { result: DbResult<T>, discard: bool },
+    /// The connection failed its liveness check; the work, not run.
+    Dead(F),
+}
+
+/// Whether `conn` answers a trivial query. Not `SELECT 1` through `sql_query`: on SQLite its
+/// row count is the previous statement's (STACK.md gotcha 12).
+fn is_alive(conn: &mut AnyConnection) -> bool {
+    diesel::select(1.into_sql::<Integer>())
+        .get_result::<i32>(conn)
+        .is_ok()
+}
+
+/// Whether a connection that produced `result` must be dropped: it lost its server, or it was
+/// left inside a transaction.
+fn must_discard<T>(conn: &mut AnyConnection, result: &DbResult<T>) -> bool {
+    let lost = matches!(
+        result,
+        Err(DbError::Diesel(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )))
+    );
+    lost || <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
 }
 
 /// The durable store: a pool of PostgreSQL or SQLite connections. Clones share the pool.
@@ -316,16 +363,49 @@ impl SqlStore {
         F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = self.connection().await?;
-        match conn.interact(work).await {
-            Ok(result) => result.map_err(StoreError::from),
-            Err(InteractError::Panic(_)) => Err(StoreError::Unavailable(
-                "a database call panicked; the connection was discarded".into(),
-            )),
-            Err(InteractError::Cancelled) => Err(StoreError::Unavailable(
-                "a database call was cancelled".into(),
-            )),
+        let mut work = work;
+        // Each dead connection found is dropped, so the pool soon opens a new one, which is not
+        // checked; more dead ones than the pool holds means the server is gone.
+        for _ in 0..=self.inner.pool.status().max_size {
+            let conn = self.connection().await?;
+            let check = conn.check_before_use;
+            let attempt = conn
+                .connection
+                .interact(move |c| {
+                    if check && !is_alive(c) {
+                        return Attempt::Dead(work);
+                    }
+                    let result = work(c);
+                    let discard = must_discard(c, &result);
+                    Attempt::Ran { result, discard }
+                })
+                .await;
+            match attempt {
+                Ok(Attempt::Ran { result, discard }) => {
+                    if discard {
+                        drop(managed::Object::take(conn));
+                    }
+                    return result.map_err(StoreError::from);
+                }
+                Ok(Attempt::Dead(unrun)) => {
+                    drop(managed::Object::take(conn));
+                    work = unrun;
+                }
+                Err(InteractError::Panic(_)) => {
+                    return Err(StoreError::Unavailable(
+                        "a database call panicked; the connection was discarded".into(),
+                    ));
+                }
+                Err(InteractError::Cancelled) => {
+                    return Err(StoreError::Unavailable(
+                        "a database call was cancelled".into(),
+                    ));
+                }
+            }
         }
+        Err(StoreError::Unavailable(
+            "every pooled database connection failed its liveness check".into(),
+        ))
     }
 }
 

@@ -124,8 +124,10 @@ async fn a_postgres_that_never_answers_is_unavailable_within_the_timeout() {
     );
 }
 
-/// PostgreSQL only: connections the server drops are replaced transparently; while it refuses
-/// connections every call is `Unavailable`; once it accepts them again calls succeed.
+/// PostgreSQL only: a dropped connection that sat idle is replaced before the caller sees it; one
+/// dropped while in use fails its one call `Unavailable` and is replaced for the next; while the
+/// server refuses connections every call is `Unavailable`; once it accepts them again calls
+/// succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_after_startup_is_unavailable_and_recovers_by_itself() {
     use diesel::{Connection, PgConnection, RunQueryDsl};
@@ -146,12 +148,34 @@ async fn a_postgres_outage_after_startup_is_unavailable_and_recovers_by_itself()
             diesel::sql_query(sql).execute(&mut conn).unwrap();
         })
     };
-    let kill_connections =
-        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+    // With a timeout, pg_terminate_backend returns once the backend has exited.
+    let kill_connections = format!(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '{name}'"
+    );
 
-    // A restart-like event: every pooled connection dies.
+    // A restart-like event while the pool sits idle: the dead connection fails its liveness
+    // check and the call runs on a new one.
     admin(kill_connections.clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
     store.ping().await.unwrap();
+    assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
+
+    // The same while the pool is busy: a connection used within the last half second is not
+    // checked, so the call that meets the dead one fails, quickly, as `Unavailable`; the next
+    // call gets a new connection.
+    let used = Instant::now();
+    store.ping().await.unwrap();
+    admin(kill_connections.clone()).await.unwrap();
+    let first = store.list_users(None, 10, 0).await;
+    if used.elapsed() < Duration::from_millis(450) {
+        assert!(
+            matches!(first, Err(StoreError::Unavailable(_))),
+            "{first:?}"
+        );
+    } else {
+        // A slow machine took past the trusted half second: the check ran and replaced it.
+        assert!(first.is_ok(), "{first:?}");
+    }
     assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
 
     // The database stops accepting connections.
