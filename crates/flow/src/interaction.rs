@@ -261,6 +261,14 @@ impl AuthorizationServer {
         self.ephemeral
             .put(&code_key(&raw_code), &bytes, ttl(self.policy.code_ttl))
             .await?;
+        // Before the code leaves: from its first redemption on, a replay must find this.
+        self.ephemeral
+            .put(
+                &used_key(&raw_code),
+                code.grant.id.as_bytes(),
+                ttl(self.policy.longest_signed_token() + self.policy.code_ttl),
+            )
+            .await?;
         let mut params = vec![("code", raw_code.as_str())];
         if let Some(state) = request.state.as_deref() {
             params.push(("state", state));
@@ -272,4 +280,10 @@ impl AuthorizationServer {
 
 pub(crate) fn code_key(raw_code: &str) -> String {
     format!("code:{}", TokenHash::of(raw_code).as_str())
+}
+
+/// Names the code's grant for as long as tokens from it may live: a code presented when it is
+/// no longer in the store (redeemed, or expired) revokes that grant.
+pub(crate) fn used_key(raw_code: &str) -> String {
+    format!("code-used:{}", TokenHash::of(raw_code).as_str())
 }

@@ -39,6 +39,12 @@ impl AuthorizationServer {
             .await
     }
 
+    /// Whether the grant's revocation marker is held (it is for as long as access tokens from
+    /// the grant may live).
+    pub(crate) async fn is_grant_revoked(&self, grant_id: &str) -> Result<bool, StoreError> {
+        Ok(self.ephemeral.get(&grant_key(grant_id)).await?.is_some())
+    }
+
     /// Revokes one access token until `expires_in_secs` from now.
     pub async fn revoke_access_token(
         &self,

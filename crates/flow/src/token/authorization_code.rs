@@ -3,20 +3,18 @@
 //!
 //! The code is taken from the store in one atomic step, so of any number of concurrent
 //! redemptions exactly one proceeds. A code presented again after it was redeemed revokes
-//! everything issued from it (RFC 6749 §4.1.2).
+//! everything issued from it (RFC 6749 §4.1.2). The marker that recognises it is written with
+//! the code itself, so a replay is caught even while the first redemption is still running:
+//! written at redemption, a replay arriving between the take and that write found neither.
 
 use super::TokenParams;
 use crate::grant::CodeGrant;
-use crate::interaction::code_key;
+use crate::interaction::{code_key, used_key};
 use crate::issue::TokenResponse;
 use crate::pkce::CodeVerifier;
-use crate::server::{AuthorizationServer, ttl};
+use crate::server::AuthorizationServer;
+use palisade_core::OAuthError;
 use palisade_core::model::{Client, UserId};
-use palisade_core::{OAuthError, TokenHash};
-
-fn used_key(raw_code: &str) -> String {
-    format!("code-used:{}", TokenHash::of(raw_code).as_str())
-}
 
 impl AuthorizationServer {
     pub(super) async fn exchange_authorization_code(
@@ -31,15 +29,6 @@ impl AuthorizationServer {
             return Err(invalid());
         };
         let code: CodeGrant = serde_json::from_slice(&bytes).map_err(OAuthError::server_error)?;
-        // Remember the redemption for as long as tokens from it live, to catch a replay.
-        self.ephemeral
-            .put(
-                &used_key(raw_code),
-                code.grant.id.as_bytes(),
-                ttl(self.policy.longest_signed_token() + self.policy.code_ttl),
-            )
-            .await?;
-
         if code.grant.client_id != client.id.0 {
             return Err(OAuthError::invalid_grant(
                 "the code was issued to another client",
@@ -69,15 +58,25 @@ impl AuthorizationServer {
         if user.is_none_or(|u| u.is_disabled) {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
-        self.issue_for_grant(&code.grant, client, code.nonce.as_deref())
-            .await
+        let issued = self
+            .issue_for_grant(&code.grant, client, code.nonce.as_deref())
+            .await?;
+        // A replay while these were minted revoked the grant, perhaps before its refresh-token
+        // family existed: revoke the family now that it does. (The access token carries the
+        // grant id, so the grant's marker already revokes it.)
+        if issued.refresh_token.is_some() && self.is_grant_revoked(&code.grant.id).await? {
+            self.revoke_grant(&code.grant.id).await?;
+        }
+        Ok(issued)
     }
 
-    /// A code that was already redeemed: revoke the grant it produced (RFC 6749 §4.1.2).
+    /// A code no longer in the store whose marker is: it was redeemed (then this is a replay,
+    /// RFC 6749 §4.1.2) or it expired unredeemed (then its grant holds nothing). Either way,
+    /// revoke what it produced.
     async fn revoke_if_replayed(&self, raw_code: &str) -> Result<(), OAuthError> {
         if let Some(grant_id) = self.ephemeral.get(&used_key(raw_code)).await? {
             let grant_id = String::from_utf8_lossy(&grant_id).into_owned();
-            tracing::warn!(grant = %grant_id, "authorization code replayed; revoking its tokens");
+            tracing::warn!(grant = %grant_id, "a redeemed or expired authorization code was presented; revoking its tokens");
             self.revoke_grant(&grant_id).await?;
         }
         Ok(())

@@ -220,12 +220,14 @@ async fn a_replayed_code_is_refused_and_revokes_every_token_issued_from_it() {
     assert_eq!(refreshed.body["error"], "invalid_grant");
 }
 
+/// The other nineteen are replays, some of them arriving while the one redemption is still
+/// minting: every token it got ends up revoked all the same (RFC 6749 §4.1.2).
 #[tokio::test]
-async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once() {
+async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once_and_revoke_it() {
     let app = spawn_app().await;
     let client = register_client(&app, ClientSpec::default()).await;
     create_user(&app, "alice").await;
-    let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid").await;
+    let (code, verifier) = code_for(&app, &client, &Browser::new(), "openid offline_access").await;
     let form = exchange(&client, &code, &verifier);
     // All twenty are in flight at once: each is its own HTTP request to a two-worker server.
     let answers =
@@ -246,6 +248,24 @@ async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once() {
             .filter(|a| a.status != StatusCode::OK)
             .all(|a| a.body["error"] == "invalid_grant")
     );
+    let issued = &answers
+        .iter()
+        .find(|a| a.status == StatusCode::OK)
+        .unwrap()
+        .body;
+    let access = issued["access_token"].as_str().unwrap();
+    let refresh = issued["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo_status(&app, access).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let refreshed = token(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(refreshed.body["error"], "invalid_grant");
 }
 
 #[tokio::test]
