@@ -52,6 +52,7 @@ struct RawSettings {
     redis_key_prefix: String,
     database_pool_size: usize,
     storage_timeout_ms: u64,
+    database_statement_timeout_ms: u64,
     ephemeral_max_entries: usize,
     log_format: LogFormat,
     log_filter: String,
@@ -256,6 +257,7 @@ impl Default for RawSettings {
             redis_key_prefix: "palisade:".into(),
             database_pool_size: 16,
             storage_timeout_ms: 2000,
+            database_statement_timeout_ms: 5000,
             ephemeral_max_entries: 100_000,
             log_format: LogFormat::Human,
             log_filter: "info".into(),
@@ -293,6 +295,8 @@ pub struct Settings {
     pub redis_key_prefix: String,
     pub database_pool_size: usize,
     pub storage_timeout: std::time::Duration,
+    /// PostgreSQL `statement_timeout` for pooled connections; `None` when set to 0.
+    pub database_statement_timeout: Option<std::time::Duration>,
     pub ephemeral_max_entries: usize,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -325,6 +329,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The database pool's options, with `max_size` connections.
+    pub fn pool_options(&self, max_size: usize) -> palisade_store::PoolOptions {
+        palisade_store::PoolOptions {
+            max_size,
+            timeout: self.storage_timeout,
+            statement_timeout: self.database_statement_timeout,
+        }
+    }
+
     /// Reads defaults, then `file` (if given), then the environment.
     /// `insecure_dev` is the `--insecure-dev` flag: when set it wins over every layer.
     pub fn load(file: Option<&Path>, insecure_dev: bool) -> Result<Self, ConfigError> {
@@ -529,6 +542,8 @@ impl RawSettings {
             redis_key_prefix: self.redis_key_prefix,
             database_pool_size: self.database_pool_size,
             storage_timeout: std::time::Duration::from_millis(self.storage_timeout_ms),
+            database_statement_timeout: (self.database_statement_timeout_ms > 0)
+                .then(|| std::time::Duration::from_millis(self.database_statement_timeout_ms)),
             ephemeral_max_entries: self.ephemeral_max_entries,
             log_format: self.log_format,
             log_filter: self.log_filter,
@@ -786,6 +801,22 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://./data/palisade.db");
         assert!(s.redis_url.is_none());
         assert_eq!(s.argon2, Argon2Settings::default());
+        assert_eq!(
+            s.database_statement_timeout,
+            Some(std::time::Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_zero_statement_timeout_turns_it_off() {
+        let raw = RawSettings {
+            database_statement_timeout_ms: 0,
+            ..RawSettings::default()
+        };
+        let s = raw.validate().unwrap();
+        assert_eq!(s.database_statement_timeout, None);
+        assert_eq!(s.pool_options(3).statement_timeout, None);
+        assert_eq!(s.pool_options(3).max_size, 3);
     }
 
     #[test]

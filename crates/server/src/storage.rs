@@ -2,7 +2,7 @@
 
 use crate::config::Settings;
 use palisade_core::ports::EphemeralStore;
-use palisade_store::{PoolOptions, SqlStore};
+use palisade_store::SqlStore;
 use std::sync::Arc;
 
 /// The two stores every command works against.
@@ -41,10 +41,7 @@ impl Storage {
         }
         let sql = SqlStore::connect(
             &settings.database_url,
-            PoolOptions {
-                max_size: settings.database_pool_size,
-                timeout: settings.storage_timeout,
-            },
+            settings.pool_options(settings.database_pool_size),
         )
         .await
         .map_err(|source| StorageError::Database {

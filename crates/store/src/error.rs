@@ -46,7 +46,9 @@ pub(crate) fn classify(e: DieselError) -> StoreError {
             | DatabaseErrorKind::UnableToSendCommand
             // Transient contention: the caller may retry, nothing is wrong with the data.
             | DatabaseErrorKind::SerializationFailure => StoreError::Unavailable(Box::new(e)),
-            _ if is_sqlite_busy(info.message()) => StoreError::Unavailable(Box::new(e)),
+            _ if is_sqlite_busy(info.message()) || is_statement_timeout(info.message()) => {
+                StoreError::Unavailable(Box::new(e))
+            }
             _ => StoreError::Internal(Box::new(e)),
         },
         DieselError::NotFound => StoreError::NotFound,
@@ -57,6 +59,13 @@ pub(crate) fn classify(e: DieselError) -> StoreError {
 /// SQLite reports lock timeouts (after `busy_timeout`) as a generic error with this text.
 fn is_sqlite_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database table is locked")
+}
+
+/// PostgreSQL cancelled a statement that ran past `statement_timeout` (SQLSTATE 57014, which
+/// Diesel does not expose, so by its text; a server with non-English `lc_messages` reports it
+/// as `Internal` instead).
+fn is_statement_timeout(message: &str) -> bool {
+    message.contains("canceling statement due to statement timeout")
 }
 
 /// Maps a unique-constraint violation to `Conflict(rule)`, leaving other errors alone.

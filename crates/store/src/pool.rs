@@ -107,13 +107,19 @@ impl Backend {
     }
 }
 
-/// Pool sizing and how long to wait for a connection before answering `Unavailable`.
+/// Pool sizing, how long to wait for a connection, and how long one statement may run, before
+/// answering `Unavailable`.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     pub max_size: usize,
     /// Bounds waiting for a free connection, opening one, and checking a reused one. Also
     /// passed to libpq as `connect_timeout` (whole seconds, at least 2, libpq's minimum).
     pub timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every pooled connection (lock waits included), so
+    /// a statement stuck behind a lock or a stalled server frees its connection and its caller
+    /// gets a 503 instead of hanging. `None`: no limit. Migrations are exempt. SQLite has
+    /// its `busy_timeout` (5 s) instead.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for PoolOptions {
@@ -121,6 +127,7 @@ impl Default for PoolOptions {
         Self {
             max_size: 8,
             timeout: Duration::from_secs(2),
+            statement_timeout: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -138,14 +145,20 @@ pub struct PoolStatus {
 /// Where connections go, decided once from the URL.
 #[derive(Clone)]
 enum Target {
-    Postgres(String),
+    Postgres {
+        url: String,
+        statement_timeout: Option<Duration>,
+    },
     Sqlite(PathBuf),
 }
 
 impl Target {
-    fn parse(url: &str, timeout: Duration) -> StoreResult<Self> {
+    fn parse(url: &str, options: &PoolOptions) -> StoreResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres(with_connect_timeout(url, timeout)));
+            return Ok(Self::Postgres {
+                url: with_connect_timeout(url, options.timeout),
+                statement_timeout: options.statement_timeout,
+            });
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -167,14 +180,26 @@ impl Target {
 
     fn backend(&self) -> Backend {
         match self {
-            Self::Postgres(_) => Backend::Postgres,
+            Self::Postgres { .. } => Backend::Postgres,
             Self::Sqlite(_) => Backend::Sqlite,
         }
     }
 
     fn establish(&self) -> Result<AnyConnection, ConnectError> {
         match self {
-            Self::Postgres(url) => Ok(AnyConnection::Postgresql(PgConnection::establish(url)?)),
+            Self::Postgres {
+                url,
+                statement_timeout,
+            } => {
+                let mut conn = PgConnection::establish(url)?;
+                if let Some(limit) = statement_timeout {
+                    conn.batch_execute(&format!(
+                        "SET statement_timeout = {}",
+                        limit.as_millis().max(1)
+                    ))?;
+                }
+                Ok(AnyConnection::Postgresql(conn))
+            }
             Self::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
@@ -302,7 +327,7 @@ impl SqlStore {
     /// so a wrong URL or an unreachable server is reported now: `Unavailable` for anything
     /// about reaching the database, `Internal` for a URL that names no supported backend.
     pub async fn connect(url: &str, options: PoolOptions) -> StoreResult<Self> {
-        let target = Target::parse(url, options.timeout)?;
+        let target = Target::parse(url, &options)?;
         let backend = target.backend();
         let pool = Pool::builder(ConnectionManager { target })
             .max_size(options.max_size.max(1))
@@ -335,22 +360,37 @@ impl SqlStore {
     /// Applies the pending migrations of this store's dialect; returns their versions in the
     /// order applied (empty when the schema is current). On PostgreSQL an advisory lock makes
     /// concurrent callers take turns.
+    ///
+    /// Migrations run without the statement timeout (rewriting a large table may take longer),
+    /// on a connection that is then closed rather than returned to the pool without its limit.
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
-        self.run(|conn| {
-            let applied = match conn {
-                AnyConnection::Postgresql(c) => {
-                    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+        let conn = self.connection().await?;
+        let applied = conn
+            .connection
+            .interact(|conn| -> DbResult<Vec<String>> {
+                match conn {
+                    AnyConnection::Postgresql(c) => {
+                        c.batch_execute("SET statement_timeout = 0")?;
+                        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
+                            .execute(c)?;
+                        let result = run_migrations(c, POSTGRES_MIGRATIONS);
+                        diesel::sql_query(format!(
+                            "SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"
+                        ))
                         .execute(c)?;
-                    let result = run_migrations(c, POSTGRES_MIGRATIONS);
-                    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
-                        .execute(c)?;
-                    result?
+                        result
+                    }
+                    AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS),
                 }
-                AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS)?,
-            };
-            Ok(applied)
-        })
-        .await
+            })
+            .await;
+        drop(managed::Object::take(conn));
+        match applied {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(e) => Err(StoreError::Unavailable(
+                format!("the migration call failed: {e}").into(),
+            )),
+        }
     }
 
     async fn connection(&self) -> StoreResult<managed::Object<ConnectionManager>> {
@@ -464,7 +504,7 @@ mod tests {
 
     #[test]
     fn urls_pick_the_backend() {
-        let t = Duration::from_secs(2);
+        let options = PoolOptions::default();
         let cases = [
             ("postgres://h/db", Some(Backend::Postgres)),
             ("postgresql://h/db", Some(Backend::Postgres)),
@@ -481,12 +521,12 @@ mod tests {
         ];
         for (url, expected) in cases {
             assert_eq!(
-                Target::parse(url, t).ok().map(|t| t.backend()),
+                Target::parse(url, &options).ok().map(|t| t.backend()),
                 expected,
                 "{url}"
             );
         }
-        match Target::parse("sqlite:///tmp/x.db", t) {
+        match Target::parse("sqlite:///tmp/x.db", &options) {
             Ok(Target::Sqlite(path)) => assert_eq!(path, PathBuf::from("/tmp/x.db")),
             _ => panic!("sqlite URL not parsed"),
         }

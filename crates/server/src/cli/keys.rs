@@ -14,7 +14,7 @@ use palisade_core::SystemClock;
 use palisade_core::model::{KeyState, StoredSigningKey};
 use palisade_core::ports::{SigningAlgorithm, SigningKeyRepository};
 use palisade_keys::{KeyError, KeyManager, RotationPolicy};
-use palisade_store::{PoolOptions, SqlStore};
+use palisade_store::SqlStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,19 +241,13 @@ async fn open_database(settings: &Settings) -> Result<SqlStore, CommandError> {
             ))
         })?;
     }
-    let sql = SqlStore::connect(
-        &settings.database_url,
-        PoolOptions {
-            max_size: 2,
-            timeout: settings.storage_timeout,
-        },
-    )
-    .await
-    .map_err(|e| {
-        CommandError::new(format!(
-            "cannot open the database (PALISADE_DATABASE_URL): {e}"
-        ))
-    })?;
+    let sql = SqlStore::connect(&settings.database_url, settings.pool_options(2))
+        .await
+        .map_err(|e| {
+            CommandError::new(format!(
+                "cannot open the database (PALISADE_DATABASE_URL): {e}"
+            ))
+        })?;
     sql.migrate().await?;
     Ok(sql)
 }

@@ -204,3 +204,61 @@ async fn a_postgres_outage_after_startup_is_unavailable_and_recovers_by_itself()
     store.ping().await.unwrap();
     assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
 }
+
+/// PostgreSQL only: a statement stuck behind another transaction's lock is cancelled by the
+/// statement timeout and reported `Unavailable`; its connection then serves the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_statement_stuck_behind_a_lock_is_unavailable_after_the_statement_timeout() {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    use palisade_core::ports::UserRepository;
+
+    if std::env::var(palisade_store::testing::DATABASE_URL_VAR).is_err() {
+        eprintln!("skipped: PostgreSQL only");
+        return;
+    }
+    let db = TestDatabase::create().await;
+    drop(db.open().await); // migrated
+    let limit = Duration::from_millis(300);
+    let options = PoolOptions {
+        max_size: 1,
+        statement_timeout: Some(limit),
+        ..PoolOptions::default()
+    };
+    let store = SqlStore::connect(db.url(), options).await.unwrap();
+    assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
+
+    // Another session holds the users table until told to let go.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let url = db.url().to_owned();
+    let holder = std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.transaction(|c| {
+            diesel::sql_query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE").execute(c)?;
+            locked_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+            Ok::<_, diesel::result::Error>(())
+        })
+        .unwrap();
+    });
+    tokio::task::spawn_blocking(move || locked_rx.recv().unwrap())
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    // Without the limit the call would wait for the lock for ever; release it either way.
+    let answer = tokio::time::timeout(Duration::from_secs(5), store.list_users(None, 10, 0)).await;
+    let waited = started.elapsed();
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let err = answer
+        .expect("the statement was not cancelled")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(
+        waited >= limit && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+
+    assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
+}
