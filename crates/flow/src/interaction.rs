@@ -261,12 +261,14 @@ impl AuthorizationServer {
         self.ephemeral
             .put(&code_key(&raw_code), &bytes, ttl(self.policy.code_ttl))
             .await?;
-        // Before the code leaves: from its first redemption on, a replay must find this.
+        // Before the code leaves: from its first redemption on, a replay must find this. Only
+        // as long as the code (and a minute): the redemption extends it to the tokens' lifetime,
+        // so abandoned authorizations do not fill the store with long-lived markers.
         self.ephemeral
             .put(
                 &used_key(&raw_code),
                 code.grant.id.as_bytes(),
-                ttl(self.policy.longest_signed_token() + self.policy.code_ttl),
+                ttl(self.policy.code_ttl + USED_MARKER_SLACK),
             )
             .await?;
         let mut params = vec![("code", raw_code.as_str())];
@@ -282,8 +284,12 @@ pub(crate) fn code_key(raw_code: &str) -> String {
     format!("code:{}", TokenHash::of(raw_code).as_str())
 }
 
-/// Names the code's grant for as long as tokens from it may live: a code presented when it is
-/// no longer in the store (redeemed, or expired) revokes that grant.
+/// How much longer than its code the replay marker first lives: the redemption, which can
+/// only happen within the code's lifetime, extends it well before this runs out.
+pub(crate) const USED_MARKER_SLACK: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Names the code's grant: a code presented when it is no longer in the store (redeemed, or
+/// expired) revokes that grant.
 pub(crate) fn used_key(raw_code: &str) -> String {
     format!("code-used:{}", TokenHash::of(raw_code).as_str())
 }

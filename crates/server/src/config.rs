@@ -498,6 +498,13 @@ impl RawSettings {
                 "must be at least 1",
             ));
         }
+        // PostgreSQL refuses a larger statement_timeout, which would fail every connection.
+        if self.database_statement_timeout_ms > i32::MAX as u64 {
+            return Err(ConfigError::new(
+                "PALISADE_DATABASE_STATEMENT_TIMEOUT_MS",
+                "must be at most 2147483647 (about 24 days); 0 turns it off",
+            ));
+        }
         if self.storage_timeout_ms == 0 {
             return Err(ConfigError::new(
                 "PALISADE_STORAGE_TIMEOUT_MS",
@@ -813,10 +820,18 @@ mod tests {
             database_statement_timeout_ms: 0,
             ..RawSettings::default()
         };
-        let s = raw.validate().unwrap();
+        let s = raw.clone().validate().unwrap();
         assert_eq!(s.database_statement_timeout, None);
         assert_eq!(s.pool_options(3).statement_timeout, None);
         assert_eq!(s.pool_options(3).max_size, 3);
+        let too_long = RawSettings {
+            database_statement_timeout_ms: i32::MAX as u64 + 1,
+            ..raw
+        };
+        assert_eq!(
+            too_long.validate().unwrap_err().setting,
+            "PALISADE_DATABASE_STATEMENT_TIMEOUT_MS"
+        );
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! which tries every backend in turn and loses the real error (STACK.md gotcha 10). Diesel is
 //! blocking: every query runs through `SyncWrapper::interact` on tokio's blocking pool.
 //!
-//! A PostgreSQL connection idle for more than [`TRUSTED_AFTER_USE`] proves it is alive with a
-//! `SELECT 1` before its work, in the same trip to the blocking pool; a dead one is dropped and
-//! the work moves to another connection, unrun. A connection used more recently is trusted (as
-//! HikariCP does): checking it before every statement doubled the statements of a sign-in and
-//! added a thread hop to each. If it has died all the same (the server restarted a moment ago),
-//! its call fails `Unavailable` and the connection is dropped, so the next call gets a new one.
-//! SQLite connections are never checked: a local file does not hang up.
+//! A PostgreSQL connection last handed out more than [`TRUSTED_AFTER_USE`] ago proves it is
+//! alive with a `SELECT 1` before its work, in the same trip to the blocking pool; a dead one
+//! is dropped and the work moves to another connection, unrun. A connection used more recently
+//! is trusted (as HikariCP does): checking it before every statement doubled the statements of
+//! a sign-in and added a thread hop to each. If it has died all the same (the server restarted
+//! a moment ago), its call fails `Unavailable` and the connection is dropped, so the next call
+//! gets a new one. SQLite connections are never checked: a local file does not hang up.
 
 use crate::error::{DbError, DbResult};
 use async_trait::async_trait;
@@ -29,14 +29,14 @@ use palisade_core::StoreError;
 use palisade_core::ports::{HealthCheck, StoreResult};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, TryLockError};
 use std::time::Duration;
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// How long after its last use a pooled PostgreSQL connection is handed out without proving
-/// it is alive first (the module comment says why).
+/// How long after it was last handed out a pooled PostgreSQL connection is handed out again
+/// without proving it is alive first (the module comment says why).
 const TRUSTED_AFTER_USE: Duration = Duration::from_millis(500);
 
 /// Held while migrating so nodes starting together do not apply the same migration twice.
@@ -112,8 +112,9 @@ impl Backend {
 #[derive(Debug, Clone, Copy)]
 pub struct PoolOptions {
     pub max_size: usize,
-    /// Bounds waiting for a free connection, opening one, and checking a reused one. Also
-    /// passed to libpq as `connect_timeout` (whole seconds, at least 2, libpq's minimum).
+    /// Bounds waiting for a free connection and opening one. Also passed to libpq as
+    /// `connect_timeout` (whole seconds, at least 2, libpq's minimum); statements are bounded
+    /// by `statement_timeout` and libpq's socket limits (`with_socket_limits`).
     pub timeout: Duration,
     /// PostgreSQL's `statement_timeout` on every pooled connection (lock waits included), so
     /// a statement stuck behind a lock or a stalled server frees its connection and its caller
@@ -156,7 +157,7 @@ impl Target {
     fn parse(url: &str, options: &PoolOptions) -> StoreResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Self::Postgres {
-                url: with_connect_timeout(url, options.timeout),
+                url: with_socket_limits(url, options.timeout),
                 statement_timeout: options.statement_timeout,
             });
         }
@@ -212,14 +213,29 @@ impl Target {
     }
 }
 
-/// libpq otherwise waits for the kernel's TCP timeout (minutes) on an unroutable host.
-fn with_connect_timeout(url: &str, timeout: Duration) -> String {
-    if url.contains("connect_timeout=") {
-        return url.to_owned();
+/// libpq's socket limits, each unless the URL sets it. Without them a host that vanishes
+/// silently (a failover whose old address goes dark) leaves a connect, and any statement in
+/// flight, waiting for the kernel's TCP timeouts: minutes to connect, about 15 minutes for a
+/// statement. With them a dead peer is found within seconds: keepalive probes from 5 s of
+/// silence, and no data left unacknowledged for more than 15 s.
+fn with_socket_limits(url: &str, connect_timeout: Duration) -> String {
+    let connect_secs = connect_timeout.as_secs().max(2).to_string();
+    let limits = [
+        ("connect_timeout", connect_secs.as_str()),
+        ("keepalives_idle", "5"),
+        ("keepalives_interval", "2"),
+        ("keepalives_count", "3"),
+        ("tcp_user_timeout", "15000"),
+    ];
+    let mut url = url.to_owned();
+    for (name, value) in limits {
+        if url.contains(&format!("{name}=")) {
+            continue;
+        }
+        let separator = if url.contains('?') { '&' } else { '?' };
+        url = format!("{url}{separator}{name}={value}");
     }
-    let secs = timeout.as_secs().max(2);
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}connect_timeout={secs}")
+    url
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -262,9 +278,26 @@ impl managed::Manager for ConnectionManager {
         conn: &mut Self::Type,
         metrics: &Metrics,
     ) -> RecycleResult<Self::Error> {
-        if conn.connection.is_mutex_poisoned() {
-            return Err(RecycleError::message("a query panicked on this connection"));
+        let mut guard = match conn.connection.try_lock() {
+            Ok(guard) => guard,
+            // A caller gave up waiting (a timeout, a client gone) while its statement still
+            // runs: the next caller must not queue behind it without a limit.
+            Err(TryLockError::WouldBlock) => {
+                return Err(RecycleError::message(
+                    "an abandoned call is still running on this connection",
+                ));
+            }
+            Err(TryLockError::Poisoned(_)) => {
+                return Err(RecycleError::message("a query panicked on this connection"));
+            }
+        };
+        // An abandoned call never reached `run`'s own check.
+        if <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(
+            &mut guard,
+        ) {
+            return Err(RecycleError::message("connection left in a transaction"));
         }
+        drop(guard);
         conn.check_before_use =
             self.target.backend() == Backend::Postgres && metrics.last_used() > TRUSTED_AFTER_USE;
         Ok(())
@@ -364,7 +397,8 @@ impl SqlStore {
     /// Migrations run without the statement timeout (rewriting a large table may take longer),
     /// on a connection that is then closed rather than returned to the pool without its limit.
     pub async fn migrate(&self) -> StoreResult<Vec<String>> {
-        let conn = self.connection().await?;
+        // Out of the pool before anything else: dropped mid-way, it must not go back.
+        let conn = managed::Object::take(self.connection().await?);
         let applied = conn
             .connection
             .interact(|conn| -> DbResult<Vec<String>> {
@@ -384,7 +418,7 @@ impl SqlStore {
                 }
             })
             .await;
-        drop(managed::Object::take(conn));
+        drop(conn);
         match applied {
             Ok(result) => result.map_err(StoreError::from),
             Err(e) => Err(StoreError::Unavailable(
@@ -486,19 +520,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn postgres_urls_get_a_connect_timeout_once() {
+    fn postgres_urls_get_socket_limits_once() {
         let t = Duration::from_secs(1);
+        const LIMITS: &str = "keepalives_idle=5&keepalives_interval=2&keepalives_count=3\
+                              &tcp_user_timeout=15000";
         assert_eq!(
-            with_connect_timeout("postgres://u@h/db", t),
-            "postgres://u@h/db?connect_timeout=2"
+            with_socket_limits("postgres://u@h/db", t),
+            format!("postgres://u@h/db?connect_timeout=2&{LIMITS}")
         );
         assert_eq!(
-            with_connect_timeout("postgres://u@h/db?sslmode=disable", Duration::from_secs(5)),
-            "postgres://u@h/db?sslmode=disable&connect_timeout=5"
+            with_socket_limits("postgres://u@h/db?sslmode=disable", Duration::from_secs(5)),
+            format!("postgres://u@h/db?sslmode=disable&connect_timeout=5&{LIMITS}")
         );
+        // What the operator set stays as set.
         assert_eq!(
-            with_connect_timeout("postgres://h/db?connect_timeout=9", t),
-            "postgres://h/db?connect_timeout=9"
+            with_socket_limits("postgres://h/db?connect_timeout=9&tcp_user_timeout=1", t),
+            "postgres://h/db?connect_timeout=9&tcp_user_timeout=1&keepalives_idle=5\
+             &keepalives_interval=2&keepalives_count=3"
         );
     }
 

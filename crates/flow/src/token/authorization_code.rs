@@ -4,15 +4,16 @@
 //! The code is taken from the store in one atomic step, so of any number of concurrent
 //! redemptions exactly one proceeds. A code presented again after it was redeemed revokes
 //! everything issued from it (RFC 6749 §4.1.2). The marker that recognises it is written with
-//! the code itself, so a replay is caught even while the first redemption is still running:
-//! written at redemption, a replay arriving between the take and that write found neither.
+//! the code itself, so a replay is caught even while the first redemption is still running
+//! (written only at redemption, a replay arriving between the take and that write found
+//! neither); the redemption then extends it to the tokens' lifetime.
 
 use super::TokenParams;
 use crate::grant::CodeGrant;
 use crate::interaction::{code_key, used_key};
 use crate::issue::TokenResponse;
 use crate::pkce::CodeVerifier;
-use crate::server::AuthorizationServer;
+use crate::server::{AuthorizationServer, ttl};
 use palisade_core::OAuthError;
 use palisade_core::model::{Client, UserId};
 
@@ -29,6 +30,15 @@ impl AuthorizationServer {
             return Err(invalid());
         };
         let code: CodeGrant = serde_json::from_slice(&bytes).map_err(OAuthError::server_error)?;
+        // The marker written with the code covers replays until here; from now on it must last
+        // as long as the tokens this redemption may mint.
+        self.ephemeral
+            .put(
+                &used_key(raw_code),
+                code.grant.id.as_bytes(),
+                ttl(self.policy.longest_signed_token() + self.policy.code_ttl),
+            )
+            .await?;
         if code.grant.client_id != client.id.0 {
             return Err(OAuthError::invalid_grant(
                 "the code was issued to another client",
