@@ -221,19 +221,10 @@ async fn a_postgres_outage_after_startup_is_unavailable_and_recovers_by_itself()
 async fn a_postgres_statement_stuck_behind_a_lock_is_unavailable_after_the_statement_timeout() {
     use palisade_core::ports::UserRepository;
 
-    if std::env::var(palisade_store::testing::DATABASE_URL_VAR).is_err() {
-        eprintln!("skipped: PostgreSQL only");
-        return;
-    }
-    let db = TestDatabase::create().await;
-    drop(db.open().await); // migrated
     let limit = Duration::from_millis(300);
-    let options = PoolOptions {
-        max_size: 1,
-        statement_timeout: Some(limit),
-        ..PoolOptions::default()
+    let Some((db, store)) = postgres_pool_of_one(Some(limit)).await else {
+        return;
     };
-    let store = SqlStore::connect(db.url(), options).await.unwrap();
     assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
 
     let users_lock = UsersLock::take(db.url()).await;
@@ -262,18 +253,9 @@ async fn a_postgres_statement_stuck_behind_a_lock_is_unavailable_after_the_state
 async fn a_postgres_call_abandoned_mid_statement_does_not_hold_up_the_next_one() {
     use palisade_core::ports::UserRepository;
 
-    if std::env::var(palisade_store::testing::DATABASE_URL_VAR).is_err() {
-        eprintln!("skipped: PostgreSQL only");
+    let Some((db, store)) = postgres_pool_of_one(None).await else {
         return;
-    }
-    let db = TestDatabase::create().await;
-    drop(db.open().await); // migrated
-    let options = PoolOptions {
-        max_size: 1,
-        statement_timeout: None,
-        ..PoolOptions::default()
     };
-    let store = SqlStore::connect(db.url(), options).await.unwrap();
     let users_lock = UsersLock::take(db.url()).await;
 
     let abandoned =
@@ -283,6 +265,26 @@ async fn a_postgres_call_abandoned_mid_statement_does_not_hold_up_the_next_one()
     let next = tokio::time::timeout(Duration::from_secs(2), store.ping()).await;
     users_lock.release();
     assert!(matches!(next, Ok(Ok(()))), "{next:?}");
+}
+
+/// PostgreSQL only (`None`, and a note, otherwise): a migrated test database and a one-connection
+/// pool on it with this statement timeout.
+async fn postgres_pool_of_one(
+    statement_timeout: Option<Duration>,
+) -> Option<(TestDatabase, SqlStore)> {
+    if std::env::var(palisade_store::testing::DATABASE_URL_VAR).is_err() {
+        eprintln!("skipped: PostgreSQL only");
+        return None;
+    }
+    let db = TestDatabase::create().await;
+    drop(db.open().await); // migrated
+    let options = PoolOptions {
+        max_size: 1,
+        statement_timeout,
+        ..PoolOptions::default()
+    };
+    let store = SqlStore::connect(db.url(), options).await.unwrap();
+    Some((db, store))
 }
 
 /// Another session holding `LOCK TABLE users` until released: statements on `users` wait.
