@@ -306,8 +306,8 @@ pub struct Settings {
     pub shutdown_timeout_secs: u64,
     pub argon2: Argon2Settings,
     pub hash_concurrency: usize,
-    /// Logins that may wait for a hashing permit (2 x concurrency of them) before the rest get
-    /// 503 (default 2 x concurrency).
+    /// Logins that may wait once every hashing permit (2 x concurrency) is held; past them the
+    /// rest get 503 (default 2 x concurrency).
     pub hash_queue: usize,
     /// Failed-attempt limits and account lockout (palisade_flow::guard).
     pub attempt_limits: AttemptLimits,

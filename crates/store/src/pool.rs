@@ -253,7 +253,7 @@ struct ConnectionManager {
 }
 
 /// A pooled connection, and whether it has been idle long enough to be checked before use.
-pub(crate) struct PooledConnection {
+struct PooledConnection {
     connection: SyncWrapper<AnyConnection>,
     check_before_use: bool,
 }
@@ -291,7 +291,8 @@ impl managed::Manager for ConnectionManager {
                 return Err(RecycleError::message("a query panicked on this connection"));
             }
         };
-        // An abandoned call never reached `run`'s own check.
+        // Checked here, at every hand-out, rather than after each call: an abandoned call
+        // never gets back to its caller.
         if <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(
             &mut guard,
         ) {
@@ -320,17 +321,16 @@ fn is_alive(conn: &mut AnyConnection) -> bool {
         .is_ok()
 }
 
-/// Whether a connection that produced `result` must be dropped: it lost its server, or it was
-/// left inside a transaction.
-fn must_discard<T>(conn: &mut AnyConnection, result: &DbResult<T>) -> bool {
-    let lost = matches!(
+/// Whether the connection that produced `result` lost its server, so must be dropped (one
+/// left inside a transaction is set aside by `recycle`).
+fn lost_its_server<T>(result: &DbResult<T>) -> bool {
+    matches!(
         result,
         Err(DbError::Diesel(diesel::result::Error::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             _
         )))
-    );
-    lost || <AnyConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    )
 }
 
 /// The durable store: a pool of PostgreSQL or SQLite connections. Clones share the pool.
@@ -450,7 +450,7 @@ impl SqlStore {
                         return Attempt::Dead(work);
                     }
                     let result = work(c);
-                    let discard = must_discard(c, &result);
+                    let discard = lost_its_server(&result);
                     Attempt::Ran { result, discard }
                 })
                 .await;

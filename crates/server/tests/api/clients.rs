@@ -85,7 +85,6 @@ async fn register(app: &TestApp, body: &Value, bearer: Option<&str>) -> Reply {
     Reply::of(req.send().await.unwrap()).await
 }
 
-/// `POST path` with the form, authenticating as `caller`: Basic with a secret, else client_id.
 /// An RFC 7592 call on `registration_client_uri` with a registration access token.
 async fn manage(
     app: &TestApp,
@@ -101,6 +100,7 @@ async fn manage(
     Reply::of(request.send().await.unwrap()).await
 }
 
+/// `POST path` with the form, authenticating as `caller`: Basic with a secret, else client_id.
 async fn post_as(app: &TestApp, path: &str, caller: &TestClient, form: &[(&str, &str)]) -> Reply {
     let mut form = form.to_vec();
     let mut req = app.client.post(app.url(path));
