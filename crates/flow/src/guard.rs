@@ -58,6 +58,12 @@ pub struct AttemptLimits {
     pub lockout_base_secs: u64,
     /// The longest lock. A lock that ended longer ago than this no longer doubles the next one.
     pub lockout_max_secs: u64,
+    /// Sign-ins (stored interactions) one IP address may start per `interaction_window_secs`.
+    pub interactions_per_ip: u64,
+    /// Sign-ins one /24 (IPv4) or /64 (IPv6) may start per `interaction_window_secs`.
+    pub interactions_per_prefix: u64,
+    /// The window of the two interaction limits.
+    pub interaction_window_secs: u64,
 }
 
 impl Default for AttemptLimits {
@@ -70,6 +76,12 @@ impl Default for AttemptLimits {
             lockout_window_secs: 15 * 60,
             lockout_base_secs: 15 * 60,
             lockout_max_secs: 24 * 3600,
+            // Ten sign-ins a second from one address, fifty from one network: far above what a
+            // shared office address starts, and it caps what one source keeps stored at
+            // `interaction_ttl / window * limit` interactions (docs/configuration.md).
+            interactions_per_ip: 600,
+            interactions_per_prefix: 3000,
+            interaction_window_secs: 60,
         }
     }
 }
@@ -85,12 +97,21 @@ impl AttemptLimits {
             ("lockout_window_secs", self.lockout_window_secs),
             ("lockout_base_secs", self.lockout_base_secs),
             ("lockout_max_secs", self.lockout_max_secs),
+            ("interactions_per_ip", self.interactions_per_ip),
+            ("interactions_per_prefix", self.interactions_per_prefix),
+            ("interaction_window_secs", self.interaction_window_secs),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err((name, "must be at least 1"));
         }
         if self.lockout_base_secs > self.lockout_max_secs {
             return Err(("lockout_base_secs", "must not exceed lockout_max_secs"));
+        }
+        if self.interactions_per_ip > self.interactions_per_prefix {
+            return Err((
+                "interactions_per_prefix",
+                "must be at least interactions_per_ip (a prefix holds the IP)",
+            ));
         }
         if self.per_ip > self.per_prefix {
             return Err((
@@ -246,6 +267,22 @@ impl WindowPosition {
     /// The sliding estimate from the current and previous windows' counts.
     fn estimate(&self, current: u64, previous: u64) -> u64 {
         current + (previous as f64 * (1.0 - self.elapsed)).floor() as u64
+    }
+
+    /// The longest wait among `sources` (key, limit) over their limit, given each one's
+    /// current and previous window counts in pairs.
+    fn worst_of(&self, sources: &[(String, u64)], counts: &[u64]) -> Option<Throttled> {
+        let mut worst: Option<Throttled> = None;
+        for ((_, limit), pair) in sources.iter().zip(counts.chunks_exact(2)) {
+            let (limit, current, previous) = (*limit, pair[0], pair[1]);
+            if self.estimate(current, previous) >= limit {
+                let retry_after = self.time_until_below(limit, current, previous);
+                if worst.is_none_or(|w| w.retry_after < retry_after) {
+                    worst = Some(Throttled { retry_after });
+                }
+            }
+        }
+        worst
     }
 
     /// How long until the estimate drops below `limit`, assuming no new hits.
@@ -417,16 +454,7 @@ impl CredentialGuard {
             .iter()
             .map(|value| parse_count(value.as_deref()))
             .collect();
-        let mut worst: Option<Throttled> = None;
-        for ((_, limit), pair) in sources.iter().zip(counts.chunks_exact(2)) {
-            let (limit, current, previous) = (*limit, pair[0], pair[1]);
-            if position.estimate(current, previous) >= limit {
-                let retry_after = position.time_until_below(limit, current, previous);
-                if worst.is_none_or(|w| w.retry_after < retry_after) {
-                    worst = Some(Throttled { retry_after });
-                }
-            }
-        }
+        let worst = position.worst_of(&sources, &counts);
         Ok((worst, read))
     }
 
@@ -446,6 +474,58 @@ impl CredentialGuard {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Admits one new sign-in (a stored interaction) from `client_ip`, or refuses it when the
+    /// address or its network already started `interactions_per_ip` / `interactions_per_prefix`
+    /// in the sliding window. Only admitted starts are counted, so a flood that is refused costs
+    /// one read per request and its source is let back in as the window slides.
+    pub async fn admit_interaction(
+        &self,
+        client_ip: Option<IpAddr>,
+    ) -> StoreResult<Option<Throttled>> {
+        let Some(ip) = client_ip else {
+            return Ok(None);
+        };
+        let limits = &self.limits;
+        let position = self.position(limits.interaction_window_secs);
+        let ip = ip.to_canonical();
+        let sources = [
+            (
+                format!("guard:interaction:ip:{ip}"),
+                limits.interactions_per_ip,
+            ),
+            (
+                format!("guard:interaction:net:{}", prefix_of(ip)),
+                limits.interactions_per_prefix,
+            ),
+        ];
+        let keys: Vec<String> = sources
+            .iter()
+            .flat_map(|(key, _)| {
+                [
+                    window_key(key, position.index),
+                    window_key(key, position.index - 1),
+                ]
+            })
+            .collect();
+        let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = self.ephemeral.get_many(&key_refs).await?;
+        if values.len() != key_refs.len() {
+            return Err(StoreError::Internal(
+                "the store answered a different number of keys than asked".into(),
+            ));
+        }
+        let counts: Vec<u64> = values.iter().map(|v| parse_count(v.as_deref())).collect();
+        let worst = position.worst_of(&sources, &counts);
+        if worst.is_none() {
+            for (key, _) in &sources {
+                self.ephemeral
+                    .increment(&window_key(key, position.index), two_windows(position))
+                    .await?;
+            }
+        }
+        Ok(worst)
     }
 
     /// The durable lock of `user`, if one is recorded. With `None` (unknown or disabled

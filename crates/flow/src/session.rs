@@ -4,6 +4,7 @@
 //! the id's hash, so a leaked store dump does not yield usable cookies. A new id is minted at
 //! every login (session fixation).
 
+use crate::interaction::Browser;
 use crate::server::{AuthorizationServer, ttl};
 use palisade_core::model::User;
 use palisade_core::{StoreError, TokenHash};
@@ -49,14 +50,34 @@ impl AuthorizationServer {
         &self,
         raw_session_id: &str,
     ) -> Result<Option<BrowserSession>, StoreError> {
-        let Some(bytes) = self.ephemeral.get(&key(raw_session_id)).await? else {
-            return Ok(None);
-        };
-        let Ok(session) = serde_json::from_slice::<BrowserSession>(&bytes) else {
-            return Ok(None);
-        };
+        let bytes = self.ephemeral.get(&key(raw_session_id)).await?;
+        Ok(self.live(bytes))
+    }
+
+    /// The session of the browser's cookie, if any.
+    pub async fn session_of(
+        &self,
+        browser: &Browser,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        match browser.session.as_deref() {
+            Some(raw) => self.find_session(raw).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Ends the session and returns it, atomically: of concurrent callers at most one gets it.
+    pub async fn take_session(
+        &self,
+        raw_session_id: &str,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        let bytes = self.ephemeral.take(&key(raw_session_id)).await?;
+        Ok(self.live(bytes))
+    }
+
+    fn live(&self, bytes: Option<Vec<u8>>) -> Option<BrowserSession> {
+        let session = serde_json::from_slice::<BrowserSession>(&bytes?).ok()?;
         let age = self.clock.now().timestamp() - session.auth_time;
-        Ok((age <= self.policy.session_ttl.num_seconds()).then_some(session))
+        (age <= self.policy.session_ttl.num_seconds()).then_some(session)
     }
 
     pub async fn end_session(&self, raw_session_id: &str) -> Result<(), StoreError> {

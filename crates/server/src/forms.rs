@@ -2,7 +2,7 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
-use palisade_core::{OAuthError, TokenHash};
+use palisade_core::OAuthError;
 use url::form_urlencoded;
 
 /// Parses `application/x-www-form-urlencoded` bytes (a query string or a body) into pairs,
@@ -86,11 +86,6 @@ pub fn check_same_origin(req: &HttpRequest, issuer: &url::Url) -> Result<(), OAu
         return Err(refused());
     }
     Ok(())
-}
-
-/// Compares a submitted CSRF token with the expected one in constant time.
-pub fn csrf_matches(expected: &str, submitted: Option<&str>) -> bool {
-    submitted.is_some_and(|s| TokenHash::of(expected).matches(s))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! calls the engine, maps the outcome, responds.
 
 pub mod app;
+pub mod browser;
 pub mod cli;
 pub mod client_cache;
 pub mod client_ip;

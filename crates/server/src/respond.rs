@@ -9,20 +9,8 @@ use palisade_core::{ErrorCode, OAuthError};
 use palisade_pages::ErrorPage;
 use serde_json::json;
 
-/// Logs an error with its private cause at a level fitting its kind.
-pub fn log(error: &OAuthError) {
-    match error.code {
-        ErrorCode::ServerError => {
-            tracing::error!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "request failed")
-        }
-        ErrorCode::TemporarilyUnavailable => {
-            tracing::warn!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "storage unavailable")
-        }
-        _ => {
-            tracing::info!(code = %error.code, description = %error.description, "request refused")
-        }
-    }
-}
+/// Logs an error with its private cause at a level fitting its kind (one rule, in the engine).
+pub use palisade_flow::interaction::log_refusal as log;
 
 fn status(code: ErrorCode) -> StatusCode {
     StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)

@@ -20,34 +20,55 @@ use std::time::{Duration, Instant};
 const WRONG: &str = "not the password at all";
 const GENERIC: &str = "The username or password is incorrect.";
 
-/// One pending sign-in: a browser holding an interaction, whose form can be posted many times.
+/// One pending sign-in: a browser holding an interaction step, whose form can be posted again
+/// after each failed attempt (a failure keeps the step; a success spends it).
 struct LoginForm {
     browser: Browser,
+    /// The authorization request that started the interaction, to start it again.
+    authorize: String,
     action: String,
-    csrf: String,
-    interaction: String,
+    /// The current step's (`csrf_token`, `interaction_id`).
+    step: std::sync::Mutex<(String, String)>,
 }
 
 impl LoginForm {
     async fn open(app: &TestApp) -> Self {
         let client = register_client(app, ClientSpec::default()).await;
+        Self::open_for(app, &client).await
+    }
+
+    /// `n` browsers, each with its own interaction for one client: concurrent attempts need
+    /// one step each, since a step is single-use.
+    async fn open_many(app: &TestApp, n: usize) -> Vec<Self> {
+        let client = register_client(app, ClientSpec::default()).await;
+        let mut forms = Vec::with_capacity(n);
+        for _ in 0..n {
+            forms.push(Self::open_for(app, &client).await);
+        }
+        forms
+    }
+
+    async fn open_for(app: &TestApp, client: &crate::support::TestClient) -> Self {
         let (_, challenge) = pkce_pair();
-        let browser = Browser::new();
-        let login_url = location(
-            &browser
-                .get(&authorize_url(app, &client, &challenge, &[]))
-                .await,
-        );
+        let form = Self {
+            browser: Browser::new(),
+            authorize: authorize_url(app, client, &challenge, &[]),
+            action: app.url("/login"),
+            step: std::sync::Mutex::new((String::new(), String::new())),
+        };
+        form.renew().await;
+        form
+    }
+
+    /// Starts the sign-in again in the same browser (after a success spent the step, or the
+    /// manual clock outran the interaction's lifetime).
+    async fn renew(&self) {
+        let login_url = location(&self.browser.get(&self.authorize).await);
         assert!(login_url.contains("/login?"), "{login_url}");
-        let page = browser.get(&login_url).await;
+        let page = self.browser.get(&login_url).await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
-        Self {
-            browser,
-            action: app.url("/login"),
-            csrf: hidden(&html, "csrf_token"),
-            interaction: hidden(&html, "interaction_id"),
-        }
+        *self.step.lock().unwrap() = (hidden(&html, "csrf_token"), hidden(&html, "interaction_id"));
     }
 
     async fn submit(&self, username: &str, password: &str) -> reqwest::Response {
@@ -60,9 +81,10 @@ impl LoginForm {
         password: &str,
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
+        let (csrf, interaction) = self.step.lock().unwrap().clone();
         let mut request = self.browser.http.post(&self.action).form(&[
-            ("csrf_token", self.csrf.as_str()),
-            ("interaction_id", self.interaction.as_str()),
+            ("csrf_token", csrf.as_str()),
+            ("interaction_id", interaction.as_str()),
             ("username", username),
             ("password", password),
         ]);
@@ -132,8 +154,11 @@ async fn five_failures_lock_the_account_even_against_the_right_password_until_th
     );
 
     app.clock.advance(Minutes::minutes(14));
+
+    form.renew().await;
     assert_generic_failure(form.submit("alice", PASSWORD).await).await;
     app.clock.advance(Minutes::minutes(1) + Minutes::seconds(1));
+    form.renew().await;
     let res = form.submit("alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "the lock has expired");
     assert!(
@@ -151,6 +176,7 @@ async fn a_second_lock_in_a_row_lasts_twice_as_long() {
     fail_times(&form, "alice", 5).await;
     app.clock
         .advance(Minutes::minutes(15) + Minutes::seconds(1));
+    form.renew().await;
     fail_times(&form, "alice", 4).await;
     assert_eq!(
         lockout_of(&app, &alice).await.unwrap().lock_count,
@@ -166,9 +192,12 @@ async fn a_second_lock_in_a_row_lasts_twice_as_long() {
     );
 
     app.clock.advance(Minutes::minutes(16));
+
+    form.renew().await;
     assert_generic_failure(form.submit("alice", PASSWORD).await).await;
     app.clock
         .advance(Minutes::minutes(14) + Minutes::seconds(1));
+    form.renew().await;
     assert_eq!(
         form.submit("alice", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
@@ -197,10 +226,11 @@ async fn a_successful_login_resets_the_failure_streak() {
 /// Fires 50 wrong passwords for alice at once and checks the lock and the hashing they cost.
 async fn fifty_concurrent_wrong_passwords(app: &TestApp) -> u64 {
     let alice = create_user(app, "alice").await;
-    let form = LoginForm::open(app).await;
+    let forms = LoginForm::open_many(app, 50).await;
+    let form = &forms[0];
     let before = verifications(app);
 
-    let attempts = (0..50).map(|_| form.submit("alice", WRONG));
+    let attempts = forms.iter().map(|form| form.submit("alice", WRONG));
     let responses = futures_util::future::join_all(attempts).await;
     let mut answered = 0;
     for res in responses {
@@ -401,6 +431,7 @@ async fn too_many_failures_from_one_address_get_429_with_retry_after_whatever_th
 
     // Two windows later the address starts afresh.
     app.clock.advance(Minutes::minutes(30));
+    form.renew().await;
     assert_eq!(
         form.submit("alice", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
@@ -482,17 +513,17 @@ async fn a_saturated_hashing_pool_answers_503_with_retry_after_at_once() {
         s.attempt_limits.per_prefix = 1000;
     })
     .await;
-    let form = LoginForm::open(&app).await;
+    let forms = LoginForm::open_many(&app, 4).await;
     let before = verifications(&app);
-    let timed = |username: String| {
-        let form = &form;
+    let timed = |i: usize| {
+        let (form, username) = (&forms[i], format!("user{i}"));
         async move {
             let started = Instant::now();
             let res = form.submit(&username, WRONG).await;
             (res, started.elapsed())
         }
     };
-    let results = futures_util::future::join_all((0..4).map(|i| timed(format!("user{i}")))).await;
+    let results = futures_util::future::join_all((0..4).map(timed)).await;
     let (mut ok, mut busy) = (0, 0);
     for (res, took) in results {
         match res.status() {

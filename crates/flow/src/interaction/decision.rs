@@ -1,0 +1,204 @@
+//! What an interaction needs next: OIDC Core §3.1.2.1 (`prompt`, `max_age`), §3.1.2.3
+//! (authentication), §3.1.2.4 (consent), §3.1.2.6 (`login_required`, `consent_required`).
+
+use super::{Interaction, InteractionPage, Outcome, Step};
+use crate::authorize::{AuthorizationRequest, error_redirect};
+use crate::prompt::MaxAge;
+use crate::scope::ScopeSet;
+use crate::server::AuthorizationServer;
+use crate::session::BrowserSession;
+use palisade_core::model::{Client, ClientId, Consent, UserId};
+use palisade_core::{ErrorCode, OAuthError, StoreError};
+
+/// What the browser must do next for an interaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NextStep {
+    /// The user must act on one of our pages.
+    Page(InteractionPage),
+    /// Back to the client (with a code, or with an error such as `login_required`).
+    RedirectToClient(String),
+}
+
+/// Whether an operator made this client. One that registered itself (RFC 7591) carries a
+/// registration access token and has not been vetted: its consent page says so, and it never
+/// counts as trusted (docs/threat-model.md RG-07).
+pub fn is_operator_vetted(client: &Client) -> bool {
+    client.registration_access_token_hash.is_none()
+}
+
+impl AuthorizationServer {
+    /// Decides the next step for `interaction` given the browser's session.
+    ///
+    /// Login is needed without a session (or for a disabled user), and with `prompt=login` or
+    /// an exceeded `max_age` unless the user just logged in. Consent is needed with
+    /// `prompt=consent` or when no remembered consent covers the scopes, unless given just now.
+    /// With `prompt=none` either need becomes `login_required` / `consent_required`. When
+    /// nothing is needed the code is issued.
+    pub(crate) async fn next_step(
+        &self,
+        interaction: &Interaction,
+        session: Option<&BrowserSession>,
+    ) -> Result<NextStep, OAuthError> {
+        let request = &interaction.request;
+        let now = self.clock.now();
+        let user = match session {
+            Some(s) => self
+                .users
+                .find_user_by_id(&UserId(s.user_id.clone()))
+                .await?
+                .filter(|u| !u.is_disabled),
+            None => None,
+        };
+        let reauthenticate = session.is_some_and(|s| {
+            request.prompt.requires_login()
+                || request.max_age.is_some_and(|secs| {
+                    let auth_time = chrono::DateTime::from_timestamp(s.auth_time, 0).unwrap_or(now);
+                    MaxAge::from_secs(secs).requires_reauthentication(auth_time, now)
+                })
+        });
+        let (Some(user), Some(session)) = (user, session) else {
+            return Ok(self.needs(request, InteractionPage::Login, ErrorCode::LoginRequired));
+        };
+        if reauthenticate && !interaction.logged_in_during {
+            return Ok(self.needs(request, InteractionPage::Login, ErrorCode::LoginRequired));
+        }
+        if !interaction.consented_during {
+            let remembered = self
+                .consents
+                .find_consent(&user.id, &ClientId(request.client_id.clone()))
+                .await?;
+            let covered = remembered.is_some_and(|c| {
+                let granted = ScopeSet::from_tokens(c.scopes).unwrap_or_default();
+                request.scope.is_subset_of(&granted)
+            });
+            if request.prompt.requires_consent() || !covered {
+                return Ok(self.needs(
+                    request,
+                    InteractionPage::Consent,
+                    ErrorCode::ConsentRequired,
+                ));
+            }
+        }
+        self.issue_code(request, &user, session)
+            .await
+            .map(NextStep::RedirectToClient)
+    }
+
+    /// The interactive page, or under `prompt=none` the error that replaces it.
+    fn needs(
+        &self,
+        request: &AuthorizationRequest,
+        page: InteractionPage,
+        silent_error: ErrorCode,
+    ) -> NextStep {
+        if request.prompt.is_none() {
+            let error = OAuthError::new(silent_error, "user interaction is required");
+            NextStep::RedirectToClient(self.error_redirect_for(request, &error))
+        } else {
+            NextStep::Page(page)
+        }
+    }
+
+    /// After a step was taken: back to the client, or on to the next page under a fresh step
+    /// id (the old one is spent). An error after the redirect URI was verified goes back to
+    /// the client.
+    pub(crate) async fn advance(
+        &self,
+        interaction: Interaction,
+        session: &BrowserSession,
+    ) -> Outcome {
+        let request = interaction.request.clone();
+        let next = match self.next_step(&interaction, Some(session)).await {
+            Ok(next) => next,
+            Err(error) => return self.redirect_error(&request, &error).into(),
+        };
+        match next {
+            NextStep::RedirectToClient(location) => Step::RedirectToClient(location).into(),
+            NextStep::Page(page) => match self.store_step(interaction).await {
+                Ok(step) => Step::Continue {
+                    page,
+                    step_id: step.id,
+                }
+                .into(),
+                Err(error) => self.redirect_error(&request, &error).into(),
+            },
+        }
+    }
+
+    /// Remembers that `user` allowed the request's scopes for its client (added to any earlier
+    /// consent).
+    pub(crate) async fn record_consent(
+        &self,
+        user: &UserId,
+        request: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
+        let client_id = ClientId(request.client_id.clone());
+        let mut scopes = self
+            .consents
+            .find_consent(user, &client_id)
+            .await?
+            .map(|c| c.scopes)
+            .unwrap_or_default();
+        for s in request.scope.iter() {
+            if !scopes.iter().any(|have| have == s) {
+                scopes.push(s.to_owned());
+            }
+        }
+        self.consents
+            .save_consent(Consent {
+                user_id: user.clone(),
+                client_id,
+                scopes,
+                granted_at: self.clock.now(),
+            })
+            .await
+    }
+
+    /// The redirect for a user who declined (RFC 6749 §4.1.2.1 `access_denied`).
+    pub(crate) fn denied_redirect(&self, request: &AuthorizationRequest) -> String {
+        self.error_redirect_for(
+            request,
+            &OAuthError::access_denied("the user declined the request"),
+        )
+    }
+
+    /// The redirect for a failure after the redirect URI was verified.
+    pub(crate) fn error_redirect_for(
+        &self,
+        request: &AuthorizationRequest,
+        error: &OAuthError,
+    ) -> String {
+        error_redirect(
+            &self.issuer,
+            &request.redirect_uri,
+            request.state.as_deref(),
+            error,
+        )
+    }
+
+    /// [`Self::error_redirect_for`] as a step, logged (the client sees only the code).
+    pub(crate) fn redirect_error(
+        &self,
+        request: &AuthorizationRequest,
+        error: &OAuthError,
+    ) -> Step {
+        log_refusal(error);
+        Step::RedirectToClient(self.error_redirect_for(request, error))
+    }
+}
+
+/// Logs an error sent to the client or shown on a page, with its private cause, at a level
+/// fitting its kind.
+pub fn log_refusal(error: &OAuthError) {
+    match error.code {
+        ErrorCode::ServerError => {
+            tracing::error!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "request failed")
+        }
+        ErrorCode::TemporarilyUnavailable => {
+            tracing::warn!(code = %error.code, cause = ?error.cause().map(ToString::to_string), "storage unavailable")
+        }
+        _ => {
+            tracing::info!(code = %error.code, description = %error.description, "request refused")
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The browser interaction: everything between `/authorize` and the redirect back, as a state
+//! machine the HTTP layer only drives. OIDC Core §3.1.2.3-3.1.2.4 (login and consent as named
+//! prompts), RFC 6749 §4.1.2, OpenID Connect RP-Initiated Logout 1.0.
+//!
+//! Each entry point takes what the browser sent (a [`Browser`] and the parsed parameters) and
+//! returns an [`Outcome`]: show a page (with its view model), continue to our next page, redirect
+//! to the client, or refuse with an error page, plus the cookies to change. The routes parse,
+//! call and respond; every rule (prompt handling, `max_age`, session fixation, consent, the
+//! verified-client rule, limits) lives here.
+//!
+//! **Steps are single-use.** An interaction waiting for the user is stored under a *step id*, an
+//! unguessable value that appears in the page's URL and form. Submitting a step takes the stored
+//! interaction out of the ephemeral store atomically ([`EphemeralStore::take`]): of N
+//! concurrent identical submissions exactly one proceeds (one session, one code), and the
+//! others find nothing and get an error page. When the user still has something to do, the
+//! interaction is stored again under a *fresh* step id, so an old form can never be replayed
+//! against the new state. A failed login (wrong password, throttled, busy) puts the interaction
+//! back under the same step id so the user can try again.
+//!
+//! **Interactions are bounded** (docs/threat-model.md, "Flooding /authorize"): starting one is
+//! limited per source address and network ([`crate::guard::CredentialGuard::admit_interaction`]),
+//! a browser that already holds an open interaction for the same request gets it back, and an
+//! interaction's stored size is capped.
+//!
+//! Each step is bound to the browser that started it (a hash of the browser-binding cookie), so
+//! a form can only be completed by the browser that was sent to it (login CSRF).
+//!
+//! [`EphemeralStore::take`]: palisade_core::ports::EphemeralStore::take
+
+mod admission;
+mod code;
+mod consent;
+mod decision;
+mod login;
+mod logout;
+mod outcome;
+mod start;
+
+pub(crate) use code::{code_key, used_key};
+pub use consent::{ConsentDecision, ConsentSubmission};
+pub use decision::{is_operator_vetted, log_refusal};
+pub use login::LoginSubmission;
+pub use outcome::{
+    ConsentView, CookieChanges, InteractionPage, LoginProblem, LoginView, LogoutConfirmView,
+    Outcome, Refusal, RefusalStatus, ScopeDescription, Step, View,
+};
+
+use crate::authorize::AuthorizationRequest;
+use crate::server::{AuthorizationServer, ttl};
+use palisade_core::{OAuthError, StoreError, TokenHash};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// What the HTTP layer knows of the browser behind a request.
+#[derive(Debug, Clone, Default)]
+pub struct Browser {
+    /// The browser-binding cookie's value, if the browser sent one.
+    pub binding: Option<String>,
+    /// The login-session cookie's value, if the browser sent one.
+    pub session: Option<String>,
+    /// The client's address (the socket peer, or the right-most untrusted forwarded hop).
+    pub client_ip: Option<IpAddr>,
+}
+
+/// An authorization request waiting for the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interaction {
+    pub request: AuthorizationRequest,
+    /// Hidden in every form of this interaction and checked on every POST.
+    pub csrf_token: String,
+    /// Hash of the browser-binding cookie value.
+    pub browser_binding: TokenHash,
+    /// Unix seconds when `/authorize` started it: the interaction lives `interaction_ttl` from
+    /// then, however often a failed login puts it back.
+    pub started_at: i64,
+    /// Set when the user logged in during this interaction (then `prompt=login` and `max_age`
+    /// are satisfied, or the user would loop forever).
+    pub logged_in_during: bool,
+    /// Set when the user allowed the request on the consent page of this interaction.
+    pub consented_during: bool,
+}
+
+/// An interaction as stored, together with the step id that names it.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingStep {
+    pub id: String,
+    pub interaction: Interaction,
+}
+
+/// The most an interaction may take in the store. Every free-form parameter is capped at
+/// validation (`state`, `nonce`, `login_hint`) and the rest is bounded by the client's
+/// registration; this is the last line, so no request can make one flood key expensive.
+pub const MAX_INTERACTION_BYTES: usize = 16 * 1024;
+
+fn step_key(step_id: &str) -> String {
+    format!("interaction:{}", TokenHash::of(step_id).as_str())
+}
+
+/// The refusal for a step that is gone: expired, opened in another browser, or already used.
+pub(crate) fn step_gone() -> Refusal {
+    Refusal::page(OAuthError::invalid_request(
+        "this sign-in request has expired, was already completed, or was opened in another browser; go back to the application and start again",
+    ))
+}
+
+impl AuthorizationServer {
+    /// Stores `interaction` under a fresh step id for what is left of its lifetime.
+    pub(crate) async fn store_step(
+        &self,
+        interaction: Interaction,
+    ) -> Result<PendingStep, OAuthError> {
+        let step = PendingStep {
+            id: self.secrets.token(),
+            interaction,
+        };
+        self.put_step(&step).await?;
+        Ok(step)
+    }
+
+    /// Stores `step` under its id (a new step, or one put back after a failed login).
+    pub(crate) async fn put_step(&self, step: &PendingStep) -> Result<(), OAuthError> {
+        let bytes = serde_json::to_vec(&step.interaction).map_err(OAuthError::server_error)?;
+        if bytes.len() > MAX_INTERACTION_BYTES {
+            return Err(OAuthError::invalid_request(
+                "the authorization request is too large",
+            ));
+        }
+        let ends_at = step.interaction.started_at + self.policy.interaction_ttl.num_seconds();
+        let left = chrono::Duration::seconds(ends_at - self.clock.now().timestamp());
+        if left <= chrono::Duration::zero() {
+            return Err(step_gone().error);
+        }
+        self.ephemeral
+            .put(&step_key(&step.id), &bytes, ttl(left))
+            .await
+            .map_err(OAuthError::from)
+    }
+
+    /// The step `id`, if it is stored and belongs to `browser`; it stays stored.
+    pub(crate) async fn peek_step(
+        &self,
+        id: Option<&str>,
+        browser: &Browser,
+    ) -> Result<Option<PendingStep>, StoreError> {
+        let Some(id) = id.filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        let bytes = self.ephemeral.get(&step_key(id)).await?;
+        Ok(self.owned_by(id, bytes, browser))
+    }
+
+    /// Takes the step `id` out of the store: of concurrent callers at most one gets it.
+    pub(crate) async fn take_step(
+        &self,
+        id: &str,
+        browser: &Browser,
+    ) -> Result<Option<PendingStep>, StoreError> {
+        let bytes = self.ephemeral.take(&step_key(id)).await?;
+        Ok(self.owned_by(id, bytes, browser))
+    }
+
+    /// A stored interaction, if it parses, has not outlived its lifetime by our clock, and
+    /// belongs to `browser`.
+    fn owned_by(&self, id: &str, bytes: Option<Vec<u8>>, browser: &Browser) -> Option<PendingStep> {
+        let interaction = serde_json::from_slice::<Interaction>(&bytes?).ok()?;
+        let age = self.clock.now().timestamp() - interaction.started_at;
+        let is_live = age <= self.policy.interaction_ttl.num_seconds();
+        let is_same_browser = browser
+            .binding
+            .as_deref()
+            .is_some_and(|b| interaction.browser_binding.matches(b));
+        (is_live && is_same_browser).then(|| PendingStep {
+            id: id.to_owned(),
+            interaction,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
