@@ -216,6 +216,13 @@ pub trait EphemeralStore: HealthCheck + Send + Sync {
     /// Adds one to the counter at `key` and returns the new count; a new counter expires after
     /// `ttl` (a fixed window). Atomic: N concurrent calls yield N distinct counts.
     async fn increment(&self, key: &str, ttl: Duration) -> StoreResult<u64>;
+    /// How many keys this store holds in its namespace (the in-process store counts expired
+    /// keys not yet swept; Redis walks its prefix with `SCAN`, so this is O(keys)): for
+    /// diagnostics and for tests that prove what a flood leaves behind. `None` when the
+    /// store cannot tell.
+    async fn key_count(&self) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// JWS algorithms Palisade signs with.

@@ -12,6 +12,7 @@ mod account_protection;
 mod admin_api;
 mod authorize_rules;
 mod browser;
+mod browser_interaction;
 mod cli;
 mod clients;
 mod foundation;

@@ -148,6 +148,10 @@ impl HealthCheck for InProcessStore {
 
 #[async_trait]
 impl EphemeralStore for InProcessStore {
+    async fn key_count(&self) -> StoreResult<Option<u64>> {
+        Ok(Some(self.len() as u64))
+    }
+
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
         let now = Instant::now();
         let mut state = self.lock();

@@ -157,6 +157,25 @@ impl HealthCheck for RedisStore {
 
 #[async_trait]
 impl EphemeralStore for RedisStore {
+    async fn key_count(&self) -> StoreResult<Option<u64>> {
+        let pattern = format!("{}*", self.prefix);
+        let (mut cursor, mut count) = (0u64, 0u64);
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000);
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.query(cmd).await?;
+            count += keys.len() as u64;
+            if next == 0 {
+                return Ok(Some(count));
+            }
+            cursor = next;
+        }
+    }
+
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.key(key))

@@ -207,6 +207,25 @@ async fn concurrent_increments_yield_distinct_counts() {
 }
 
 #[tokio::test]
+async fn key_count_counts_this_namespace_only() {
+    let ((a, _a), (b, _b)) = (store().await, store().await);
+    assert_eq!(a.key_count().await.unwrap(), Some(0));
+    for i in 0..1500 {
+        a.put(&format!("k{i}"), b"v", MINUTE).await.unwrap();
+    }
+    a.increment("counter", MINUTE).await.unwrap();
+    b.put("other", b"v", MINUTE).await.unwrap();
+    assert_eq!(
+        a.key_count().await.unwrap(),
+        Some(1501),
+        "past one SCAN page"
+    );
+    a.take("k0").await.unwrap();
+    assert_eq!(a.key_count().await.unwrap(), Some(1500));
+    assert_eq!(b.key_count().await.unwrap(), Some(1));
+}
+
+#[tokio::test]
 async fn stores_with_different_prefixes_do_not_see_each_others_keys() {
     let ((a, _a), (b, _b)) = (store().await, store().await);
     a.put("shared-name", b"a", MINUTE).await.unwrap();
