@@ -1,6 +1,7 @@
 //! A small timing harness: repeat an operation for a fixed wall time, several runs, report the
-//! median throughput. No statistics beyond that: the VM is shared and noisy (STACK.md §5 saw
-//! ±30 % between runs), so the median of a few runs is as much as the numbers can carry.
+//! median throughput. No statistics beyond that: the VM is shared and noisy (the first
+//! measurements of this stack saw ±30 % between runs), so the median of a few runs is as much
+//! as the numbers can carry.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

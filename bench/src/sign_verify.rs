@@ -60,7 +60,8 @@ impl RingKey {
                 e: member("e")?,
             },
             SigningAlgorithm::ES256 => {
-                // ring takes the uncompressed SEC1 point, not OpenSSL's PKCS#8 (STACK.md gotcha 20).
+                // ring takes the uncompressed SEC1 point, not OpenSSL's PKCS#8
+                // (docs/dependencies.md, ring).
                 let mut point = vec![0x04];
                 point.extend(member("x")?);
                 point.extend(member("y")?);

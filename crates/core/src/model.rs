@@ -186,7 +186,7 @@ pub enum RefreshTokenMatch {
     Previous,
 }
 
-/// Where a signing key is in its life (DESIGN.md §3): published before it signs, published
+/// Where a signing key is in its life (docs/design.md §3): published before it signs, published
 /// after it stops signing, and removed only when nothing it signed can still be valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -257,7 +257,7 @@ impl fmt::Debug for StoredSigningKey {
     }
 }
 
-/// Durable brute-force state of one account (DESIGN.md §2: a Redis flush must not unlock).
+/// Durable brute-force state of one account (docs/design.md §2: a Redis flush must not unlock).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountLockout {
     pub user_id: UserId,

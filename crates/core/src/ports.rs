@@ -193,7 +193,7 @@ pub trait AuditLog: Send + Sync {
     async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }
 
-/// Short-lived shared state: codes, sessions, counters, replay caches (DESIGN.md §2).
+/// Short-lived shared state: codes, sessions, counters, replay caches (docs/design.md §2).
 ///
 /// Every key expires. Implementations namespace keys with their own prefix. When the backing
 /// service is unreachable every call returns `StoreError::Unavailable`.

@@ -1,7 +1,7 @@
 //! Bearer secrets: generated from the OS CSPRNG, shown once, stored as SHA-256 hashes.
 //!
 //! High-entropy secrets (>= 256 bits) need no slow hash: a SHA-256 lookup key is enough and
-//! keeps client authentication and refresh cheap (DESIGN.md §3).
+//! keeps client authentication and refresh cheap (docs/design.md §3).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

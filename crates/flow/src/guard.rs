@@ -2,7 +2,7 @@
 //! through. OWASP Authentication Cheat Sheet ("Account Lockout"), Credential Stuffing Cheat
 //! Sheet; NIST SP 800-63B §5.2.2 (rate limiting); RFC 6749 §10.10 and RFC 6819 §4.3.2,
 //! §5.1.4.2.3 (online guessing); RFC 6585 §4 (`429 Too Many Requests`), RFC 9110 §10.2.3
-//! (`Retry-After`). THREATS.md LF-02, LF-04, LF-05, RC-05, FT-01.
+//! (`Retry-After`). docs/threat-model.md LF-02, LF-04, LF-05, RC-05, FT-01.
 //!
 //! Three kinds of counter, all in the ephemeral store so every node sees the same numbers:
 //!

@@ -208,9 +208,9 @@ impl AuthorizationServer {
         Ok((access, id_token))
     }
 
-    /// Audits an issuance (THREATS.md AD-05): who got what for whom (`subject`: the user; none
-    /// for client_credentials, where the client is the actor), by `jti` and grant id so a later
-    /// revocation can be matched; never the token itself.
+    /// Audits an issuance (docs/threat-model.md AD-05): who got what for whom (`subject`: the
+    /// user; none for client_credentials, where the client is the actor), by `jti` and grant id
+    /// so a later revocation can be matched; never the token itself.
     pub(crate) async fn record_issuance(
         &self,
         client: &Client,

@@ -8,7 +8,7 @@
 //! round trips. Callers beyond that wait in a short, bounded queue (at most `queue` callers,
 //! each at most [`QUEUE_WAIT`]); past it the caller gets [`PasswordError::Saturated`] at once
 //! and answers 503 + `Retry-After`, so a login flood costs memory for a few queued requests,
-//! not for every one (OWASP Password Storage Cheat Sheet, "denial of service"; THREATS.md
+//! not for every one (OWASP Password Storage Cheat Sheet, "denial of service"; docs/threat-model.md
 //! LF-06).
 //!
 //! argon2's working memory (19 MiB per computation at the defaults) is allocated once per
@@ -46,7 +46,7 @@ pub const SATURATED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// A stored hash may cost at most this many times the configured memory or passes (and never
 /// less than these floors) before we refuse to verify it: a planted `m=4194304,t=100` row must
-/// not let one login pin a core and 4 GiB (THREATS.md LF-06).
+/// not let one login pin a core and 4 GiB (docs/threat-model.md LF-06).
 const STORED_COST_FACTOR: u32 = 4;
 const STORED_MEMORY_FLOOR_KIB: u32 = 256 * 1024;
 const STORED_ITERATIONS_FLOOR: u32 = 16;
@@ -799,7 +799,7 @@ mod tests {
     #[tokio::test]
     async fn a_stored_hash_asking_for_absurd_cost_is_refused_unverified() {
         let hasher = PasswordHasher::new(cheap(), 1).unwrap();
-        // A PHC string claiming 4 GiB and 100 passes (THREATS.md LF-06); never computed.
+        // A PHC string claiming 4 GiB and 100 passes (docs/threat-model.md LF-06); never computed.
         let planted = PasswordHash(
             "$argon2id$v=19$m=4194304,t=100,p=64$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY".into(),
         );

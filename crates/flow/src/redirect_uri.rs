@@ -488,7 +488,7 @@ mod tests {
 
     #[test]
     fn near_misses_of_a_registered_uri_do_not_match() {
-        // THREATS.md AZ-02.
+        // docs/threat-model.md AZ-02.
         let registered = vec!["https://rp.test/cb".to_owned()];
         let near_misses = [
             "https://rp.test/CB",

@@ -40,7 +40,7 @@ pub const MAX_CLIENT_NAME_CHARS: usize = 100;
 
 /// Members naming a URL the server would have to fetch (RFC 7591 §2, OIDC Registration §2).
 /// Refused rather than fetched: no outbound request is ever made on a caller's behalf, which
-/// removes server-side request forgery from registration altogether (THREATS RG-04).
+/// removes server-side request forgery from registration altogether (docs/threat-model.md RG-04).
 pub const FETCHED_MEMBERS: [&str; 4] = [
     "jwks_uri",
     "logo_uri",

@@ -29,9 +29,9 @@ pub const STANDARD_SCOPES: [&str; 4] = [OPENID, PROFILE, EMAIL, OFFLINE_ACCESS];
 /// Scopes whose meaning the server defines but which a client must be registered for.
 pub const RESERVED_SCOPES: [&str; 2] = [ROLES, ADMIN];
 
-/// A `scope` parameter longer than this is a malformed request (THREATS.md IN-03).
+/// A `scope` parameter longer than this is a malformed request (docs/threat-model.md IN-03).
 pub const MAX_SCOPE_BYTES: usize = 2048;
-/// At most this many scope tokens per request (THREATS.md IN-03).
+/// At most this many scope tokens per request (docs/threat-model.md IN-03).
 pub const MAX_SCOPE_TOKENS: usize = 64;
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`: printable ASCII except

@@ -14,7 +14,7 @@ use palisade_core::ports::{
 use palisade_core::secret::SecretGenerator;
 use std::sync::Arc;
 
-/// Lifetimes and algorithms (DESIGN.md §3).
+/// Lifetimes and algorithms (docs/design.md §3).
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
     /// Authorization codes (RFC 6749 §4.1.2 recommends at most 10 minutes; we use 60 s).

@@ -17,7 +17,7 @@
 //! - [`manager`]: [`KeyManager`], the async orchestration over the repository: rotation ticks
 //!   under a lease, reloads, emergency revocation, master-key re-wrapping.
 //!
-//! Key lifecycle, per algorithm (DESIGN.md §3):
+//! Key lifecycle, per algorithm (docs/design.md §3):
 //!
 //! ```text
 //!   generate ──> next ──(activates_at, >= publish_ahead later)──> current ──(rotation)──> retired ──(remove_after)──> removed

@@ -1,6 +1,6 @@
 //! The rotation policy: how long a key signs, how early it is published, how long it stays.
 //!
-//! The rules behind the numbers (DESIGN.md §3):
+//! The rules behind the numbers (docs/design.md §3):
 //!
 //! - A verifier may cache the JWKS for `jwks_max_age` (the `Cache-Control: max-age` of
 //!   RFC 9111 §5.2.2.1 on the JWKS response, RFC 7517 §5), and every node picks up a new key only

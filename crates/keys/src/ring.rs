@@ -3,7 +3,7 @@
 //! It holds, ready to use on the hot path:
 //! - per enabled algorithm, the signer of its `current` key (private part decrypted once);
 //! - a `kid -> verifier` map of every published key (`next`, `current`, `retired`), built once
-//!   because josekit's selector must hand out borrowed verifiers (STACK.md gotcha 19);
+//!   because josekit's selector must hand out borrowed verifiers (docs/dependencies.md, josekit);
 //! - the JWK Set document (RFC 7517 §5) already serialized, and a strong ETag of its bytes
 //!   (RFC 9110 §8.8.3), so the JWKS endpoint answers without any work and every node serves
 //!   identical bytes for identical keys.

@@ -30,7 +30,7 @@ pub struct HomePage<'a> {
 
 /// The sign-in form (`POST form_action` with `username`, `password`, `csrf_token`,
 /// `interaction_id`). One generic error slot: the page must look the same whatever was wrong
-/// (THREATS.md LF-02).
+/// (docs/threat-model.md LF-02).
 #[derive(Template, Debug)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
@@ -61,7 +61,7 @@ pub struct ConsentPage<'a> {
     pub client_name: &'a str,
     pub scopes: Vec<ScopeLine<'a>>,
     /// `false` for clients that registered themselves (RFC 7591): the page warns the user
-    /// (THREATS.md RG-07).
+    /// (docs/threat-model.md RG-07).
     pub is_client_verified: bool,
     pub csrf_token: &'a str,
     pub form_action: &'a str,
@@ -71,7 +71,7 @@ pub struct ConsentPage<'a> {
 }
 
 /// Asks before ending the session when logout was not proven to come from the user's own
-/// application (OIDC RP-Initiated Logout §2-3; THREATS.md SS-04). Posts `confirm=yes`,
+/// application (OIDC RP-Initiated Logout §2-3; docs/threat-model.md SS-04). Posts `confirm=yes`,
 /// `csrf_token` and `hidden_fields` to `form_action`.
 #[derive(Template, Debug)]
 #[template(path = "logout_confirm.html")]

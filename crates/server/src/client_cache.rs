@@ -1,4 +1,4 @@
-//! An in-memory cache in front of the client repository (DESIGN.md §5: hot paths do not wait
+//! An in-memory cache in front of the client repository (docs/design.md §6: hot paths do not wait
 //! on SQL when a cache will do).
 //!
 //! Every token, introspection and revocation request authenticates a client; with this cache

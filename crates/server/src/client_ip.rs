@@ -1,5 +1,5 @@
 //! The client's IP address, for attempt limits and the audit trail (RFC 7239 §5.2 and the
-//! de-facto `X-Forwarded-For`; OWASP Credential Stuffing Cheat Sheet; THREATS.md IN-06).
+//! de-facto `X-Forwarded-For`; OWASP Credential Stuffing Cheat Sheet; docs/threat-model.md IN-06).
 //!
 //! The socket peer is the client, unless the peer is one of the configured `trusted_proxies`.
 //! Only then is `X-Forwarded-For` read, from the right: each proxy appends the address it

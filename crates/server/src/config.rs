@@ -577,8 +577,8 @@ impl RawSettings {
     }
 }
 
-/// Transport security (THREATS.md HD-01): TLS files come in pairs and must load; an https-only
-/// deployment never listens in clear on a reachable address by accident.
+/// Transport security (docs/threat-model.md HD-01): TLS files come in pairs and must load; an
+/// https-only deployment never listens in clear on a reachable address by accident.
 fn check_transport(
     tls: &TlsSettings,
     behind_tls_proxy: bool,

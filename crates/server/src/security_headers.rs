@@ -10,7 +10,7 @@
 //!   styles and images from our origin only, `frame-ancestors 'none'`, `object-src 'none'`,
 //!   `base-uri 'none'`. There is deliberately no `form-action`: Chromium applies it to the 303
 //!   that follows the login and consent POSTs toward the client's redirect URI, which would
-//!   break every login (THREATS.md HD-02).
+//!   break every login (docs/threat-model.md HD-02).
 //! - `X-Frame-Options: DENY` for browsers without `frame-ancestors`.
 //! - `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` (authorization URLs carry
 //!   codes and state), `Cross-Origin-Opener-Policy: same-origin`.

@@ -1,6 +1,6 @@
 //! Structured logs via `tracing`: human-readable by default, one JSON object per line with
 //! `--log-format json`. Each request gets a span; closing it prints one line with the status
-//! and latency (STACK.md gotcha 24: `TracingLogger` alone prints nothing).
+//! and latency (`TracingLogger` alone prints nothing: docs/dependencies.md, tracing-actix-web).
 
 use crate::config::LogFormat;
 use tracing_subscriber::EnvFilter;

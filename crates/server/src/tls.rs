@@ -1,5 +1,5 @@
 //! Serving HTTPS ourselves: rustls 0.23 with the ring provider, TLS 1.2 and 1.3 only
-//! (RFC 8996 deprecates 1.0 and 1.1; THREATS.md HD-01).
+//! (RFC 8996 deprecates 1.0 and 1.1; docs/threat-model.md HD-01).
 //!
 //! The certificate chain and private key are PEM files named by `tls.cert` / `tls.key`
 //! (`PALISADE_TLS__CERT`, `PALISADE_TLS__KEY`). They are read once at start-up, where a problem

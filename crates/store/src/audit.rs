@@ -79,7 +79,7 @@ impl AuditLog for SqlStore {
         // Multi-row INSERTs, one transaction: one round trip (PostgreSQL) or one commit
         // (SQLite) per batch. Row by row, PostgreSQL round trips capped the token endpoint at
         // about 4,000 tokens/s (docs/benchmarks.md). The multi-connection has no multi-row
-        // insert (STACK.md gotcha 8), so each backend's connection does it.
+        // insert (docs/dependencies.md, diesel), so each backend's connection does it.
         self.run(move |conn| {
             write_transaction(conn, |conn| {
                 for chunk in rows.chunks(ROWS_PER_INSERT) {

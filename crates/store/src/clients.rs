@@ -128,7 +128,7 @@ impl ClientRow {
     }
 }
 
-/// One row per URI: the MultiConnection cannot do multi-row inserts (STACK.md gotcha 8).
+/// One row per URI: the MultiConnection cannot do multi-row inserts (docs/dependencies.md, diesel).
 fn insert_redirect_uris(
     conn: &mut AnyConnection,
     client_id: &str,

@@ -1,7 +1,8 @@
 //! `ConsentRepository` on SQL: what each user allowed each client, remembered.
 //!
 //! Saving is an upsert on (user, client) — `ON CONFLICT DO UPDATE`, written per backend since
-//! the MultiConnection has no upsert (STACK.md gotcha 8) — so concurrent saves never collide.
+//! the MultiConnection has no upsert (docs/dependencies.md, diesel) — so concurrent saves never
+//! collide.
 
 use crate::convert::{from_secs, list_from_text, list_to_text, to_secs};
 use crate::pool::{SqlStore, on_backend};

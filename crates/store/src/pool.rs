@@ -2,8 +2,8 @@
 //!
 //! One Diesel `MultiConnection` serves PostgreSQL and SQLite, so each query is written once.
 //! Connections are made by our own deadpool manager rather than `AnyConnection::establish`,
-//! which tries every backend in turn and loses the real error (STACK.md gotcha 10). Diesel is
-//! blocking: every query runs through `SyncWrapper::interact` on tokio's blocking pool.
+//! which tries every backend in turn and loses the real error (docs/dependencies.md, diesel).
+//! Diesel is blocking: every query runs through `SyncWrapper::interact` on tokio's blocking pool.
 //!
 //! A PostgreSQL connection last handed out more than [`TRUSTED_AFTER_USE`] ago proves it is
 //! alive with a `SELECT 1` before its work, in the same trip to the blocking pool; a dead one
@@ -314,7 +314,7 @@ enum Attempt<T, F> {
 }
 
 /// Whether `conn` answers a trivial query. Not `SELECT 1` through `sql_query`: on SQLite its
-/// row count is the previous statement's (STACK.md gotcha 12).
+/// row count is the previous statement's (docs/dependencies.md, diesel).
 fn is_alive(conn: &mut AnyConnection) -> bool {
     diesel::select(1.into_sql::<Integer>())
         .get_result::<i32>(conn)

@@ -1,4 +1,4 @@
--- Palisade's durable state (DESIGN.md §2), PostgreSQL dialect.
+-- Palisade's durable state (docs/design.md §2), PostgreSQL dialect.
 -- Instants are BIGINT unix seconds, UUIDs and JSON are TEXT, so the same Diesel schema serves
 -- PostgreSQL and SQLite (keep migrations/sqlite in step with this file).
 

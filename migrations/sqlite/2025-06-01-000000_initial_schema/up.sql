@@ -1,4 +1,4 @@
--- Palisade's durable state (DESIGN.md §2), SQLite dialect.
+-- Palisade's durable state (docs/design.md §2), SQLite dialect.
 -- Instants are BIGINT unix seconds, UUIDs and JSON are TEXT, so the same Diesel schema serves
 -- PostgreSQL and SQLite (keep migrations/postgres in step with this file).
 

@@ -20,7 +20,7 @@ use openidconnect::{
 use palisade_core::ports::SigningAlgorithm;
 use serde::{Deserialize, Serialize};
 
-/// Members the crate's `ProviderMetadata` has no field for (STACK.md gotcha 16).
+/// Members the crate's `ProviderMetadata` has no field for (docs/dependencies.md, openidconnect).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PalisadeMetadata {
     code_challenge_methods_supported: Vec<String>,

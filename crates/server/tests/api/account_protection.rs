@@ -1,6 +1,6 @@
 //! Account protection at the login form, over HTTP: attempt limits, lockout, the hashing pool,
 //! the client address behind proxies, fail-closed storage, the audit trail and the operator's
-//! unlock (issue 6 items 1-3; THREATS.md LF-02, LF-04, LF-06, RC-05, FT-01, IN-06).
+//! unlock (issue 6 items 1-3; docs/threat-model.md LF-02, LF-04, LF-06, RC-05, FT-01, IN-06).
 
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, free_port, palisade_binary, spawn_app, spawn_app_with};

@@ -1,4 +1,4 @@
-//! The admin API over HTTP (THREATS.md P): every route × {no token, expired token, a user
+//! The admin API over HTTP (docs/threat-model.md P): every route × {no token, expired token, a user
 //! lacking the route's permission, a user holding it}, driven from the router's own table;
 //! privilege escalation refused; client_credentials admin scopes; revocation honoured at once;
 //! the `roles` claim; and `palisade admin init` end to end.
@@ -446,7 +446,7 @@ async fn a_user_admin_cannot_grant_admin_nor_touch_an_administrator() {
     assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
     assert_eq!(granted.body["roles"], json!(["user-admin"]));
 
-    // Unknown fields never slip through (THREATS.md AD-03).
+    // Unknown fields never slip through (docs/threat-model.md AD-03).
     let smuggled = call(
         &app,
         "POST",

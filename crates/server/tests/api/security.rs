@@ -1,7 +1,7 @@
-//! Transport security and response headers (THREATS.md L: HD-01..HD-04): the headers on every
-//! route of the route table, no caching of anything personal, cross-site form posts refused,
-//! HTTPS with HSTS on rustls (TLS 1.2+), and the refusal to serve plain HTTP on a reachable
-//! address.
+//! Transport security and response headers (docs/threat-model.md L: HD-01..HD-04): the headers
+//! on every route of the route table, no caching of anything personal, cross-site form posts
+//! refused, HTTPS with HSTS on rustls (TLS 1.2+), and the refusal to serve plain HTTP on a
+//! reachable address.
 
 use crate::harness::{palisade_binary, spawn_app, spawn_app_with};
 use palisade::routes;

@@ -1,4 +1,4 @@
-//! `EphemeralStore` on Redis: shared by every node (DESIGN.md §2).
+//! `EphemeralStore` on Redis: shared by every node (docs/design.md §2).
 //!
 //! Every key gets the store's prefix and a TTL. Atomicity comes from single commands:
 //! `SET … NX PX` for put-if-absent, `GETDEL` for take (Redis ≥ 6.2), and one Lua script for

@@ -1,4 +1,4 @@
-//! Audit events: writing one for every admin mutation (THREATS.md AD-05), and
+//! Audit events: writing one for every admin mutation (docs/threat-model.md AD-05), and
 //! `GET /admin/v1/audit` to read them back by actor, target, action and time.
 //!
 //! An event names who (`user:<id>` / `client:<id>`), what (`admin.user.create`), on what

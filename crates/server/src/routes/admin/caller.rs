@@ -1,6 +1,7 @@
 //! Who is calling the admin API and what they may do: RFC 6750 §2.1 bearer tokens issued by
 //! Palisade itself, checked on every request, and permissions resolved on every request too,
-//! so taking a role away takes effect on the next call (THREATS.md AD-04) — there is no cache.
+//! so taking a role away takes effect on the next call (docs/threat-model.md AD-04) — there is
+//! no cache.
 //!
 //! - A user's token (it carries `gid`) must also carry the `admin` scope (see
 //!   [`super::USER_SCOPE`]); the user must exist and not be disabled; the permissions are the

@@ -1,6 +1,6 @@
 //! `/admin/v1/clients`: list, register, read, replace metadata, rotate the secret, delete.
 //! Metadata names follow RFC 7591 §2; the secret is generated here (256 bits from the OS
-//! CSPRNG), shown once in the answer, and stored only as its SHA-256 (DESIGN.md §3).
+//! CSPRNG), shown once in the answer, and stored only as its SHA-256 (docs/design.md §3).
 //!
 //! Scopes `admin:<permission>` registered on a client grant that permission to its
 //! client_credentials tokens, so registering them is granting: it needs the permission. So

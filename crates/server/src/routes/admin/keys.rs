@@ -1,5 +1,5 @@
 //! `/admin/v1/keys`: the signing keys and their schedule (public facts only: never a private
-//! part), staging new keys, and the emergency revocation of one (docs/keys.md, THREATS.md
+//! part), staging new keys, and the emergency revocation of one (docs/keys.md, docs/threat-model.md
 //! KR-03..KR-05). The same operations as `palisade keys`, through this node's key manager.
 
 use super::error::{ApiError, ok_json};

@@ -1,5 +1,5 @@
 //! The admin API, `/admin/v1/...`: JSON over HTTPS, bearer-authenticated (RFC 6750 §2.1, §3),
-//! authorized by permission (THREATS.md P, AD-01..AD-05). docs/admin-api.md is the guide;
+//! authorized by permission (docs/threat-model.md P, AD-01..AD-05). docs/admin-api.md is the guide;
 //! `GET /admin/v1/openapi.json` is generated from [`ROUTES`], so it cannot drift from the router.
 //!
 //! [`ROUTES`] is the one table: path, method, the permission the route needs and its summary.

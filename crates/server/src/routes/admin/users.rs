@@ -1,5 +1,5 @@
 //! `/admin/v1/users`: list and search, create, read, disable and enable, unlock, reset the
-//! password, assign and revoke roles (THREATS.md AD-02, AD-03).
+//! password, assign and revoke roles (docs/threat-model.md AD-02, AD-03).
 //!
 //! Acting on an existing user needs every permission that user holds: a user-admin cannot
 //! reset an administrator's password (and then sign in as them), disable them, or take their
