@@ -1,6 +1,6 @@
 //! Checking a user's password at the login form, under the attempt limits and the account lock
 //! of [`crate::guard`]. OWASP Authentication Cheat Sheet ("Authentication and Error Messages",
-//! "Account Lockout"); NIST SP 800-63B §5.2.2; THREATS.md LF-02 to LF-06, RC-05.
+//! "Account Lockout"); NIST SP 800-63B §5.2.2; docs/threat-model.md LF-02 to LF-06, RC-05.
 //!
 //! Every failure looks the same to the caller (unknown user, wrong password, disabled or
 //! locked account) and costs about the same: unknown and disabled accounts get a dummy

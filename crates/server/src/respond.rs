@@ -1,4 +1,4 @@
-//! The error dialects of each kind of endpoint (DESIGN.md §4), and the responses shared by
+//! The error dialects of each kind of endpoint (docs/design.md §5), and the responses shared by
 //! several routes. The private `source` of an error is logged here and never sent.
 
 use actix_web::HttpResponse;

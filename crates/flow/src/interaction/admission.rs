@@ -1,5 +1,4 @@
-//! Bounding what unauthenticated browsers can make us store (docs/threat-model.md, "Flooding
-//! /authorize"). Every `/authorize` that needs the user stores an interaction for
+//! Bounding what unauthenticated browsers can make us store (docs/threat-model.md AZ-11). Every `/authorize` that needs the user stores an interaction for
 //! `interaction_ttl`; without bounds a modest flood fills the in-process store (which then
 //! refuses every new key, so every sign-in answers 503) or grows Redis without limit.
 //!

@@ -1,6 +1,6 @@
 //! The code an interaction ends with: RFC 6749 §4.1.2 (single-use, short-lived), RFC 9207 `iss`,
 //! and the replay marker that lets a second redemption revoke what the first one issued
-//! (RFC 6749 §4.1.2, docs/threat-model.md AC-02).
+//! (RFC 6749 §4.1.2, docs/threat-model.md TK-01, RC-01).
 
 use crate::authorize::AuthorizationRequest;
 use crate::grant::{CodeGrant, Grant};

@@ -17,7 +17,7 @@
 //! against the new state. A failed login (wrong password, throttled, busy) puts the interaction
 //! back under the same step id so the user can try again.
 //!
-//! **Interactions are bounded** (docs/threat-model.md, "Flooding /authorize"): starting one is
+//! **Interactions are bounded** (docs/threat-model.md AZ-11): starting one is
 //! limited per source address and network ([`crate::guard::CredentialGuard::admit_interaction`]),
 //! a browser that already holds an open interaction for the same request gets it back, and an
 //! interaction's stored size is capped.
