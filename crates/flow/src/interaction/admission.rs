@@ -1,5 +1,6 @@
-//! Bounding what unauthenticated browsers can make us store (docs/threat-model.md AZ-11). Every `/authorize` that needs the user stores an interaction for
-//! `interaction_ttl`; without bounds a modest flood fills the in-process store (which then
+//! Bounding what unauthenticated browsers can make us store (docs/threat-model.md AZ-11).
+//! Every `/authorize` that needs the user stores an interaction for `interaction_ttl`; without
+//! bounds a modest flood fills the in-process store (which then
 //! refuses every new key, so every sign-in answers 503) or grows Redis without limit.
 //!
 //! Three bounds: a browser that already holds an open interaction for the same request gets it
