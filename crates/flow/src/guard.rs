@@ -76,11 +76,12 @@ impl Default for AttemptLimits {
             lockout_window_secs: 15 * 60,
             lockout_base_secs: 15 * 60,
             lockout_max_secs: 24 * 3600,
-            // Ten sign-ins a second from one address, fifty from one network: far above what a
-            // shared office address starts, and it caps what one source keeps stored at
-            // `interaction_ttl / window * limit` interactions (docs/configuration.md).
-            interactions_per_ip: 600,
-            interactions_per_prefix: 3000,
+            // Two sign-ins a second from one address, ten from one network: above what a shared
+            // office address starts, and it caps what one source keeps stored at
+            // `interaction_ttl / window * limit` interactions, so it takes many networks to
+            // fill the in-process store's 100,000 keys (docs/configuration.md).
+            interactions_per_ip: 120,
+            interactions_per_prefix: 600,
             interaction_window_secs: 60,
         }
     }
