@@ -23,11 +23,13 @@
 //! the response, which lists what was registered.
 
 use crate::client_assertion::ClientJwks;
-use crate::redirect_uri::{ApplicationType, RedirectUri};
+use crate::redirect_uri::RedirectUri;
 use crate::scope::{RESERVED_SCOPES, STANDARD_SCOPES, ScopeSet};
 use crate::server::AuthorizationServer;
 use chrono::{DateTime, Utc};
-use palisade_core::model::{Client, ClientId, ClientType};
+use palisade_core::model::{
+    ApplicationType, Client, ClientId, ClientType, GrantType, TokenEndpointAuthMethod,
+};
 use palisade_core::ports::{InitialAccessTokenRepository, SigningAlgorithm};
 use palisade_core::secret::SecretGenerator;
 use palisade_core::{ErrorCode, OAuthError, StoreError, TokenHash};
@@ -61,61 +63,6 @@ const UNSUPPORTED_MEMBERS: [&str; 8] = [
     "request_object_encryption_enc",
 ];
 
-/// `token_endpoint_auth_method` values Palisade accepts (OIDC Core §9, RFC 7591 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    ClientSecretBasic,
-    ClientSecretPost,
-    PrivateKeyJwt,
-    /// A public client: no credentials (RFC 6749 §2.1).
-    None,
-}
-
-impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
-        Self::ClientSecretBasic,
-        Self::ClientSecretPost,
-        Self::PrivateKeyJwt,
-        Self::None,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::PrivateKeyJwt => "private_key_jwt",
-            Self::None => "none",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, OAuthError> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == raw)
-            .ok_or_else(|| {
-                metadata_error(
-                    "token_endpoint_auth_method must be client_secret_basic, client_secret_post, \
-                 private_key_jwt or none",
-                )
-            })
-    }
-
-    /// Whether the client authenticates with a server-issued secret.
-    pub fn uses_secret(self) -> bool {
-        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
-    }
-
-    pub fn client_type(self) -> ClientType {
-        match self {
-            Self::None => ClientType::Public,
-            _ => ClientType::Confidential,
-        }
-    }
-}
-
-/// The grant types a client may register (RFC 9700 §2.1.2, §2.4: no implicit, no password).
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
-
 /// Who is registering, and what they may ask for.
 #[derive(Debug, Clone)]
 pub struct RegistrationPolicy {
@@ -134,8 +81,8 @@ pub struct ClientMetadata {
     /// Empty when the caller gave none (the client id is shown instead).
     pub client_name: String,
     pub application_type: ApplicationType,
-    pub token_endpoint_auth_method: AuthMethod,
-    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub grant_types: Vec<GrantType>,
     pub response_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -235,7 +182,7 @@ impl ClientMetadata {
             "application_type",
             "application_type must be a string",
         )? {
-            Some(raw) => ApplicationType::parse(&raw)?,
+            Some(raw) => ApplicationType::parse(&raw).map_err(|e| metadata_error(e.0))?,
             None => ApplicationType::Web,
         };
         let auth_method = match string(
@@ -243,9 +190,9 @@ impl ClientMetadata {
             "token_endpoint_auth_method",
             "token_endpoint_auth_method must be a string",
         )? {
-            Some(raw) => AuthMethod::parse(&raw)?,
+            Some(raw) => TokenEndpointAuthMethod::parse(&raw).map_err(|e| metadata_error(e.0))?,
             // RFC 7591 §2: the default is client_secret_basic.
-            None => AuthMethod::ClientSecretBasic,
+            None => TokenEndpointAuthMethod::ClientSecretBasic,
         };
         let grant_types = grant_types(body)?;
         let response_types = response_types(body, &grant_types)?;
@@ -275,18 +222,14 @@ impl ClientMetadata {
     pub fn of_client(client: &Client) -> Self {
         Self {
             client_name: client.name.clone(),
-            application_type: ApplicationType::parse(&client.application_type).unwrap_or_default(),
-            token_endpoint_auth_method: AuthMethod::parse(&client.token_endpoint_auth_method)
-                .unwrap_or(AuthMethod::ClientSecretBasic),
+            application_type: client.application_type,
+            token_endpoint_auth_method: client.token_endpoint_auth_method,
             grant_types: client.grant_types.clone(),
             response_types: client.response_types.clone(),
             redirect_uris: client.redirect_uris.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             scopes: client.scopes.clone(),
-            id_token_signed_response_alg: client
-                .id_token_signed_response_alg
-                .as_deref()
-                .and_then(SigningAlgorithm::parse),
+            id_token_signed_response_alg: client.id_token_signed_response_alg,
             jwks: client.jwks.clone(),
         }
     }
@@ -300,16 +243,14 @@ impl ClientMetadata {
             self.client_name
         };
         client.client_type = self.token_endpoint_auth_method.client_type();
-        client.application_type = self.application_type.as_str().to_owned();
-        client.token_endpoint_auth_method = self.token_endpoint_auth_method.as_str().to_owned();
+        client.application_type = self.application_type;
+        client.token_endpoint_auth_method = self.token_endpoint_auth_method;
         client.grant_types = self.grant_types;
         client.response_types = self.response_types;
         client.redirect_uris = self.redirect_uris;
         client.post_logout_redirect_uris = self.post_logout_redirect_uris;
         client.scopes = self.scopes;
-        client.id_token_signed_response_alg = self
-            .id_token_signed_response_alg
-            .map(|a| a.as_str().to_owned());
+        client.id_token_signed_response_alg = self.id_token_signed_response_alg;
         client.jwks = self.jwks;
         if !self.token_endpoint_auth_method.uses_secret() {
             client.secret_hash = None;
@@ -317,23 +258,24 @@ impl ClientMetadata {
     }
 }
 
-fn grant_types(body: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
+fn grant_types(body: &Map<String, Value>) -> Result<Vec<GrantType>, OAuthError> {
     const WRONG: &str = "grant_types must be an array of strings";
-    // RFC 7591 §2: the default is authorization_code.
-    let requested =
-        strings(body, "grant_types", WRONG)?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    let Some(requested) = strings(body, "grant_types", WRONG)? else {
+        // RFC 7591 §2: the default is authorization_code.
+        return Ok(vec![GrantType::AuthorizationCode]);
+    };
     if requested.is_empty() {
         return Err(metadata_error(
             "grant_types must name at least one grant type",
         ));
     }
-    let mut grants: Vec<String> = Vec::new();
+    let mut grants: Vec<GrantType> = Vec::new();
     for grant in requested {
-        if !GRANT_TYPES.contains(&grant.as_str()) {
-            return Err(metadata_error(
+        let grant = GrantType::parse(&grant).map_err(|_| {
+            metadata_error(
                 "grant_types may contain only authorization_code, refresh_token and client_credentials",
-            ));
-        }
+            )
+        })?;
         if !grants.contains(&grant) {
             grants.push(grant);
         }
@@ -341,9 +283,12 @@ fn grant_types(body: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
     Ok(grants)
 }
 
-fn response_types(body: &Map<String, Value>, grants: &[String]) -> Result<Vec<String>, OAuthError> {
+fn response_types(
+    body: &Map<String, Value>,
+    grants: &[GrantType],
+) -> Result<Vec<String>, OAuthError> {
     const WRONG: &str = "response_types must be an array of strings";
-    let uses_code = grants.iter().any(|g| g == "authorization_code");
+    let uses_code = grants.contains(&GrantType::AuthorizationCode);
     let requested = match strings(body, "response_types", WRONG)? {
         Some(types) => types,
         // RFC 7591 §2 defaults to code; a client without the code grant has no response type.
@@ -367,14 +312,17 @@ fn response_types(body: &Map<String, Value>, grants: &[String]) -> Result<Vec<St
     })
 }
 
-fn check_grant_consistency(grants: &[String], method: AuthMethod) -> Result<(), OAuthError> {
-    let has = |g: &str| grants.iter().any(|x| x == g);
-    if has("refresh_token") && !has("authorization_code") {
+fn check_grant_consistency(
+    grants: &[GrantType],
+    method: TokenEndpointAuthMethod,
+) -> Result<(), OAuthError> {
+    let has = |g: GrantType| grants.contains(&g);
+    if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
         return Err(metadata_error(
             "refresh_token is issued only with authorization_code; register both",
         ));
     }
-    if has("client_credentials") && method == AuthMethod::None {
+    if has(GrantType::ClientCredentials) && method == TokenEndpointAuthMethod::None {
         return Err(metadata_error(
             "client_credentials is for confidential clients; choose a token_endpoint_auth_method other than none",
         ));
@@ -385,7 +333,7 @@ fn check_grant_consistency(grants: &[String], method: AuthMethod) -> Result<(), 
 fn redirect_uris(
     body: &Map<String, Value>,
     application_type: ApplicationType,
-    grants: &[String],
+    grants: &[GrantType],
 ) -> Result<Vec<String>, OAuthError> {
     let raw = strings(
         body,
@@ -393,7 +341,7 @@ fn redirect_uris(
         "redirect_uris must be an array of strings",
     )?
     .unwrap_or_default();
-    let uses_code = grants.iter().any(|g| g == "authorization_code");
+    let uses_code = grants.contains(&GrantType::AuthorizationCode);
     if uses_code && raw.is_empty() {
         return Err(OAuthError::new(
             ErrorCode::InvalidRedirectUri,
@@ -492,16 +440,19 @@ fn id_token_alg(
     }
 }
 
-fn jwks(body: &Map<String, Value>, method: AuthMethod) -> Result<Option<String>, OAuthError> {
+fn jwks(
+    body: &Map<String, Value>,
+    method: TokenEndpointAuthMethod,
+) -> Result<Option<String>, OAuthError> {
     let document = match body.get("jwks") {
         None | Some(Value::Null) => None,
         Some(document) => Some(document),
     };
     match (method, document) {
-        (AuthMethod::PrivateKeyJwt, None) => Err(metadata_error(
+        (TokenEndpointAuthMethod::PrivateKeyJwt, None) => Err(metadata_error(
             "private_key_jwt needs the client's public keys in jwks",
         )),
-        (AuthMethod::PrivateKeyJwt, Some(document)) => {
+        (TokenEndpointAuthMethod::PrivateKeyJwt, Some(document)) => {
             ClientJwks::parse(document)?;
             Ok(Some(document.to_string()))
         }
@@ -512,7 +463,10 @@ fn jwks(body: &Map<String, Value>, method: AuthMethod) -> Result<Option<String>,
     }
 }
 
-fn check_auth_signing_alg(body: &Map<String, Value>, method: AuthMethod) -> Result<(), OAuthError> {
+fn check_auth_signing_alg(
+    body: &Map<String, Value>,
+    method: TokenEndpointAuthMethod,
+) -> Result<(), OAuthError> {
     let Some(raw) = string(
         body,
         "token_endpoint_auth_signing_alg",
@@ -521,7 +475,7 @@ fn check_auth_signing_alg(body: &Map<String, Value>, method: AuthMethod) -> Resu
     else {
         return Ok(());
     };
-    if method != AuthMethod::PrivateKeyJwt || SigningAlgorithm::parse(&raw).is_none() {
+    if method != TokenEndpointAuthMethod::PrivateKeyJwt || SigningAlgorithm::parse(&raw).is_none() {
         return Err(metadata_error(
             "token_endpoint_auth_signing_alg must be RS256, ES256 or EdDSA, with private_key_jwt",
         ));
@@ -674,9 +628,9 @@ impl ClientMetadata {
             id: ClientId(secrets.token()),
             name: String::new(),
             client_type: ClientType::Confidential,
-            application_type: String::new(),
+            application_type: self.application_type,
             secret_hash: client_secret.as_deref().map(TokenHash::of),
-            token_endpoint_auth_method: String::new(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
             grant_types: vec![],
             response_types: vec![],
             redirect_uris: vec![],
@@ -704,8 +658,7 @@ pub fn with_new_secret(
     mut client: Client,
     secrets: &dyn SecretGenerator,
 ) -> Result<Registered, OAuthError> {
-    let method = AuthMethod::parse(&client.token_endpoint_auth_method)?;
-    if !method.uses_secret() {
+    if !client.token_endpoint_auth_method.uses_secret() {
         return Err(OAuthError::invalid_request(
             "this client does not authenticate with a secret",
         ));
@@ -907,8 +860,11 @@ mod tests {
     #[test]
     fn a_minimal_registration_gets_the_rfc_7591_defaults() {
         let m = ClientMetadata::from_request(&merged(json!({})), &dcr()).unwrap();
-        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
-        assert_eq!(m.grant_types, ["authorization_code"]);
+        assert_eq!(
+            m.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+        assert_eq!(m.grant_types, [GrantType::AuthorizationCode]);
         assert_eq!(m.response_types, ["code"]);
         assert_eq!(m.application_type, ApplicationType::Web);
         assert_eq!(m.redirect_uris, ["https://rp.example/cb"]);
