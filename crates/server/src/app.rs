@@ -56,7 +56,7 @@ pub fn master_keys(settings: &Settings) -> anyhow::Result<MasterKeySet> {
         Some(encoded) => MasterKey::from_base64(encoded.expose())
             .map_err(|e| anyhow::anyhow!("invalid PALISADE_MASTER_KEY: {e}"))?,
         None => {
-            if !settings.database_url.starts_with("sqlite") {
+            if settings.database_url.backend() != palisade_store::Backend::Sqlite {
                 tracing::warn!(
                     "PALISADE_MASTER_KEY is not set: using a key file in the data directory; every node sharing this database needs the same key"
                 );

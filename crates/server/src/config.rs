@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
+use palisade_store::DatabaseUrl;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -289,7 +290,7 @@ pub struct Settings {
     pub issuer: Url,
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `None` selects the in-process ephemeral store (one node only).
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,
@@ -481,8 +482,9 @@ impl RawSettings {
         // An empty value (`PALISADE_REDIS_URL=`) means unset, as operators expect.
         let redis_url = self.redis_url.filter(|u| !u.trim().is_empty());
         let database_url = match self.database_url.filter(|u| !u.trim().is_empty()) {
-            Some(url) => check_database_url(url)?,
-            None => format!("sqlite://{}", self.data_dir.join("palisade.db").display()),
+            Some(url) => DatabaseUrl::parse(&url)
+                .map_err(|e| ConfigError::new("PALISADE_DATABASE_URL", e.to_string()))?,
+            None => DatabaseUrl::sqlite_file(self.data_dir.join("palisade.db")),
         };
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -767,20 +769,6 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
-fn check_database_url(url: String) -> Result<String, ConfigError> {
-    let ok = ["postgres://", "postgresql://", "sqlite://"]
-        .iter()
-        .any(|p| url.starts_with(p));
-    if ok {
-        Ok(url)
-    } else {
-        Err(ConfigError::new(
-            "PALISADE_DATABASE_URL",
-            "expected a postgres://, postgresql:// or sqlite:// URL",
-        ))
-    }
-}
-
 /// Creates the data directory readable by its owner only (0700): it holds the SQLite database
 /// (password hashes) and the master key file. An existing directory is left as it is.
 pub fn create_data_dir(path: &Path) -> std::io::Result<()> {
@@ -805,7 +793,7 @@ mod tests {
         let s = Settings::defaults_with(|_| {}).unwrap();
         assert_eq!(s.issuer.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.database_url, "sqlite://./data/palisade.db");
+        assert_eq!(s.database_url.to_string(), "sqlite://./data/palisade.db");
         assert!(s.redis_url.is_none());
         assert_eq!(s.argon2, Argon2Settings::default());
         assert_eq!(
@@ -949,7 +937,7 @@ mod tests {
         })
         .unwrap();
         assert!(s.redis_url.is_none());
-        assert!(s.database_url.starts_with("sqlite://"));
+        assert_eq!(s.database_url.backend(), palisade_store::Backend::Sqlite);
         let e = Settings::defaults_with(|o| {
             o.tokens(TokenSettings {
                 access_token_ttl_secs: i64::MAX,

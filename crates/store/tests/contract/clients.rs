@@ -7,7 +7,6 @@ use palisade_core::model::{
     ApplicationType, ClientId, ClientType, Consent, GrantType, TokenEndpointAuthMethod,
 };
 use palisade_core::ports::{ClientRepository, ConsentRepository, RefreshTokenRepository};
-use palisade_store::Backend;
 use palisade_store::testing::TestDatabase;
 
 #[tokio::test]
@@ -52,15 +51,14 @@ async fn a_public_client_without_optional_metadata_round_trips() {
 async fn corrupt_client_row(db: &TestDatabase, id: &str, assignment: &str) {
     use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
     let update = format!("UPDATE clients SET {assignment} WHERE id = '{id}'");
-    let (url, backend) = (db.url().to_owned(), db.backend());
-    tokio::task::spawn_blocking(move || match backend {
-        Backend::Sqlite => {
-            let path = url.strip_prefix("sqlite://").unwrap();
-            let mut conn = SqliteConnection::establish(path).unwrap();
+    let (url, database_url) = (db.url().to_owned(), db.database_url().clone());
+    tokio::task::spawn_blocking(move || match database_url.sqlite_path() {
+        Some(path) => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
             diesel::sql_query("PRAGMA ignore_check_constraints = ON").execute(&mut conn)?;
             diesel::sql_query(update).execute(&mut conn)
         }
-        Backend::Postgres => {
+        None => {
             let mut conn = PgConnection::establish(&url).unwrap();
             diesel::sql_query(
                 "DO $$ DECLARE c record; BEGIN \
