@@ -146,7 +146,7 @@ impl Application {
         let discovery_document = web::Bytes::from(routes::discovery::build(
             &engine.issuer,
             &settings.key_policy.enabled_algorithms,
-            settings.registration.mode != crate::config::RegistrationMode::Disabled,
+            settings.registration.is_enabled(),
         )?);
         let rotation_task = key_manager.spawn_rotation_task();
         let state = web::Data::new(AppState {

@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
+use palisade_flow::registration::DynamicRegistration;
+pub use palisade_flow::registration::RegistrationMode;
 use palisade_store::DatabaseUrl;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -162,28 +164,6 @@ impl Default for KeySettings {
     }
 }
 
-/// Who may register clients dynamically (RFC 7591; docs/clients.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistrationMode {
-    /// Anyone, rate-limited per client IP.
-    Open,
-    /// Only with an initial access token (`palisade registration token`).
-    Token,
-    /// `POST /register` is refused and not advertised.
-    Disabled,
-}
-
-impl RegistrationMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Token => "token",
-            Self::Disabled => "disabled",
-        }
-    }
-}
-
 /// Dynamic client registration, as read (`registration.*`, `PALISADE_REGISTRATION__*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -206,18 +186,10 @@ impl Default for RegistrationSettings {
     }
 }
 
-/// Dynamic client registration, checked and with its mode decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
-    pub mode: RegistrationMode,
-    pub max_per_minute: u64,
-    pub allowed_scopes: Vec<String>,
-}
-
 fn check_registration(
     r: RegistrationSettings,
     bind: &SocketAddr,
-) -> Result<Registration, ConfigError> {
+) -> Result<DynamicRegistration, ConfigError> {
     if r.max_per_minute == 0 {
         return Err(ConfigError::new(
             "PALISADE_REGISTRATION__MAX_PER_MINUTE",
@@ -240,7 +212,7 @@ fn check_registration(
     } else {
         RegistrationMode::Token
     });
-    Ok(Registration {
+    Ok(DynamicRegistration {
         mode,
         max_per_minute: r.max_per_minute,
         allowed_scopes: r.allowed_scopes,
@@ -322,7 +294,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub key_policy: palisade_keys::RotationPolicy,
     /// Dynamic client registration (`registration.mode`, rate limit, allowed scopes).
-    pub registration: Registration,
+    pub registration: DynamicRegistration,
     /// Serve HTTPS with these files (`tls.cert`, `tls.key`); `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
     /// A TLS-terminating proxy is in front: plain HTTP may be bound to a non-loopback address.

@@ -1,8 +1,6 @@
-//! Client registration: RFC 7591 §2 (metadata), §2.1 (grant and response types agree), §3.1
-//! (the request), §3.2.1 (the response), §3.2.2 (errors); RFC 7592 §2 (read, update, delete
-//! with the registration access token); OIDC Registration §2 (`application_type`,
-//! `id_token_signed_response_alg`, `jwks`), OIDC RP-Initiated Logout §3.1
-//! (`post_logout_redirect_uris`).
+//! Client metadata: RFC 7591 §2 (members), §2.1 (grant and response types agree), §3.2.2
+//! (errors); OIDC Registration §2 (`application_type`, `id_token_signed_response_alg`, `jwks`),
+//! OIDC RP-Initiated Logout §3.1 (`post_logout_redirect_uris`).
 //!
 //! One validator serves every way a client comes to exist — dynamic registration, the
 //! operator's `palisade client add`, the admin API — so they cannot drift. The steps, in order:
@@ -15,25 +13,22 @@
 //! | `redirect_uris` ([`RedirectUri::parse_for_registration`]) | `invalid_redirect_uri` |
 //! | `post_logout_redirect_uris`, `scope`, `id_token_signed_response_alg`, `jwks`, `client_name` | `invalid_client_metadata` |
 //!
-//! Identifiers and secrets are never the caller's: `client_id`, `client_secret` and the
-//! registration access token are generated here (256 bits from the OS CSPRNG), the secret
-//! and the token are returned once and stored as SHA-256 hashes. Members a caller may not set
-//! (`client_id`, `client_secret`, ...) and members Palisade does not implement (`client_uri`,
-//! `contacts`, `software_statement`, ...) are ignored, as RFC 7591 §2 asks, and are absent from
-//! the response, which lists what was registered.
+//! Members a caller may not set (`client_id`, `client_secret`, ...) and members Palisade does
+//! not implement (`client_uri`, `contacts`, `software_statement`, ...) are ignored, as RFC 7591
+//! §2 asks.
 
+use super::Registered;
 use crate::client_assertion::ClientJwks;
 use crate::redirect_uri::RedirectUri;
 use crate::scope::{RESERVED_SCOPES, STANDARD_SCOPES, ScopeSet};
-use crate::server::AuthorizationServer;
 use chrono::{DateTime, Utc};
 use palisade_core::model::{
     ApplicationType, Client, ClientId, ClientType, GrantType, TokenEndpointAuthMethod,
 };
-use palisade_core::ports::{InitialAccessTokenRepository, SigningAlgorithm};
+use palisade_core::ports::SigningAlgorithm;
 use palisade_core::secret::SecretGenerator;
-use palisade_core::{ErrorCode, OAuthError, StoreError, TokenHash};
-use serde_json::{Map, Value, json};
+use palisade_core::{ErrorCode, OAuthError, TokenHash};
+use serde_json::{Map, Value};
 
 /// A client may register at most this many redirect URIs (and as many post-logout URIs).
 pub const MAX_REDIRECT_URIS: usize = 20;
@@ -236,7 +231,7 @@ impl ClientMetadata {
 
     /// Applies this metadata to `client`, keeping its id, its registration time and — when
     /// the method still uses one — its secret.
-    fn apply_to(self, client: &mut Client) {
+    pub(super) fn apply_to(self, client: &mut Client) {
         client.name = if self.client_name.is_empty() {
             client.id.0.clone()
         } else {
@@ -499,116 +494,6 @@ fn client_name(body: &Map<String, Value>) -> Result<String, OAuthError> {
     Ok(name.to_owned())
 }
 
-/// A client just registered, updated, or given a new secret, with the secrets to show once.
-#[derive(Debug, Clone)]
-pub struct Registered {
-    pub client: Client,
-    /// Present when a secret was issued by this call.
-    pub client_secret: Option<String>,
-    /// Present when a registration access token was issued by this call.
-    pub registration_access_token: Option<String>,
-}
-
-impl Registered {
-    /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3): the registered
-    /// metadata, the identifiers, and the secrets issued by this call (never stored ones:
-    /// only their hashes are kept).
-    pub fn to_response(&self, registration_client_uri: Option<&str>) -> Map<String, Value> {
-        let client = &self.client;
-        let mut body = Map::new();
-        body.insert("client_id".into(), json!(client.id.0));
-        body.insert(
-            "client_id_issued_at".into(),
-            json!(client.created_at.timestamp()),
-        );
-        if let Some(secret) = &self.client_secret {
-            body.insert("client_secret".into(), json!(secret));
-        }
-        if client.secret_hash.is_some() {
-            // RFC 7591 §3.2.1: 0 means the secret does not expire.
-            body.insert("client_secret_expires_at".into(), json!(0));
-        }
-        if let Some(token) = &self.registration_access_token {
-            body.insert("registration_access_token".into(), json!(token));
-        }
-        if let Some(uri) = registration_client_uri {
-            body.insert("registration_client_uri".into(), json!(uri));
-        }
-        body.insert("client_name".into(), json!(client.name));
-        body.insert("application_type".into(), json!(client.application_type));
-        body.insert(
-            "token_endpoint_auth_method".into(),
-            json!(client.token_endpoint_auth_method),
-        );
-        body.insert("grant_types".into(), json!(client.grant_types));
-        body.insert("response_types".into(), json!(client.response_types));
-        body.insert("redirect_uris".into(), json!(client.redirect_uris));
-        body.insert(
-            "post_logout_redirect_uris".into(),
-            json!(client.post_logout_redirect_uris),
-        );
-        if !client.scopes.is_empty() {
-            body.insert("scope".into(), json!(client.scopes.join(" ")));
-        }
-        if let Some(alg) = &client.id_token_signed_response_alg {
-            body.insert("id_token_signed_response_alg".into(), json!(alg));
-        }
-        if let Some(jwks) = client
-            .jwks
-            .as_deref()
-            .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        {
-            body.insert("jwks".into(), jwks);
-        }
-        body.insert("subject_type".into(), json!("public"));
-        body
-    }
-}
-
-/// Why an initial access token was refused; every case answers 401 `invalid_token`.
-fn bad_initial_token() -> OAuthError {
-    OAuthError::invalid_token("the initial access token is invalid, expired or used up")
-}
-
-/// Checks an initial access token (RFC 7591 §3) without spending it: it must exist, be
-/// unexpired and have uses left.
-pub async fn check_initial_access_token(
-    tokens: &dyn InitialAccessTokenRepository,
-    presented: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<TokenHash, OAuthError> {
-    let Some(presented) = presented else {
-        return Err(OAuthError::invalid_token(
-            "this server requires an initial access token to register",
-        ));
-    };
-    let hash = TokenHash::of(presented);
-    let token = tokens
-        .find_initial_access_token(&hash)
-        .await?
-        .ok_or_else(bad_initial_token)?;
-    let is_expired = token.expires_at.is_some_and(|at| at <= now);
-    let is_used_up = token.max_uses.is_some_and(|max| token.uses >= max);
-    if is_expired || is_used_up {
-        return Err(bad_initial_token());
-    }
-    Ok(hash)
-}
-
-/// Spends one use of a checked initial access token; losing a race for the last use is
-/// `invalid_token` like any other refusal.
-pub async fn spend_initial_access_token(
-    tokens: &dyn InitialAccessTokenRepository,
-    hash: &TokenHash,
-    now: DateTime<Utc>,
-) -> Result<(), OAuthError> {
-    if tokens.consume_initial_access_token(hash, now).await? {
-        Ok(())
-    } else {
-        Err(bad_initial_token())
-    }
-}
-
 impl ClientMetadata {
     /// A new client with this metadata (RFC 7591 §3.2.1): a fresh `client_id`, a secret when
     /// the method uses one, and — for dynamic registration — a registration access token
@@ -652,187 +537,10 @@ impl ClientMetadata {
     }
 }
 
-/// A new secret for a client that authenticates with one (operator action). Nothing is
-/// stored yet; once the client is saved, the old secret no longer matches.
-pub fn with_new_secret(
-    mut client: Client,
-    secrets: &dyn SecretGenerator,
-) -> Result<Registered, OAuthError> {
-    if !client.token_endpoint_auth_method.uses_secret() {
-        return Err(OAuthError::invalid_request(
-            "this client does not authenticate with a secret",
-        ));
-    }
-    let secret = secrets.token();
-    client.secret_hash = Some(TokenHash::of(&secret));
-    Ok(Registered {
-        client,
-        client_secret: Some(secret),
-        registration_access_token: None,
-    })
-}
-
-impl AuthorizationServer {
-    /// Registers a client (see [`ClientMetadata::into_new_client`]) and stores it.
-    pub async fn register_client(
-        &self,
-        metadata: ClientMetadata,
-        with_registration_access_token: bool,
-    ) -> Result<Registered, OAuthError> {
-        let registered = metadata.into_new_client(
-            self.secrets.as_ref(),
-            self.clock.now(),
-            with_registration_access_token,
-        );
-        self.clients
-            .insert_client(registered.client.clone())
-            .await?;
-        Ok(registered)
-    }
-
-    /// RFC 7592 §2: the client a registration access token manages. An unknown client, a
-    /// client registered without a token, and a wrong token are the same 401 `invalid_token`,
-    /// so the endpoint is no oracle for which client ids exist.
-    pub async fn find_managed_client(
-        &self,
-        client_id: &str,
-        registration_access_token: Option<&str>,
-        client_ip: Option<std::net::IpAddr>,
-    ) -> Result<Client, OAuthError> {
-        let check = self.check_registration_access_token(client_id, registration_access_token);
-        self.guard
-            .attempt(
-                crate::guard::CredentialKind::RegistrationToken,
-                client_ip,
-                check,
-            )
-            .await
-            .map_err(crate::client_auth::guard_error)
-    }
-
-    async fn check_registration_access_token(
-        &self,
-        client_id: &str,
-        registration_access_token: Option<&str>,
-    ) -> Result<Client, OAuthError> {
-        let refused = || OAuthError::invalid_token("the registration access token is invalid");
-        let presented = TokenHash::of(registration_access_token.unwrap_or_default());
-        let client = self
-            .clients
-            .find_client(&ClientId(client_id.to_owned()))
-            .await?;
-        match client {
-            Some(client)
-                if registration_access_token.is_some()
-                    && client
-                        .registration_access_token_hash
-                        .as_ref()
-                        .is_some_and(|stored| stored.is_same_as(&presented)) =>
-            {
-                Ok(client)
-            }
-            _ => Err(refused()),
-        }
-    }
-
-    /// RFC 7592 §2.1: the client information response for a managed client. It must carry a
-    /// registration access token (§3), and only the token's hash is stored, so each read
-    /// issues a new token and the presented one stops working (§2.1 lets the server do so;
-    /// the client must use the newest). Keycloak rotates the same way.
-    pub async fn read_managed_client(&self, client: Client) -> Result<Registered, OAuthError> {
-        self.save_managed_client(client, None).await
-    }
-
-    /// Saves a managed client with a new registration access token, and the answer that
-    /// carries it (and `client_secret`, if one was just issued).
-    async fn save_managed_client(
-        &self,
-        mut client: Client,
-        client_secret: Option<String>,
-    ) -> Result<Registered, OAuthError> {
-        let token = self.secrets.token();
-        client.registration_access_token_hash = Some(TokenHash::of(&token));
-        self.clients
-            .update_client(client.clone())
-            .await
-            .map_err(not_found_is_invalid_token)?;
-        Ok(Registered {
-            client,
-            client_secret,
-            registration_access_token: Some(token),
-        })
-    }
-
-    /// RFC 7592 §2.2: replaces every metadata field of a managed client. The body must name
-    /// the client (`client_id`) and may repeat its secret, which must then match; a new secret
-    /// is issued only when the client moves to a secret-based method from one without. The
-    /// answer carries a new registration access token; the presented one stops working.
-    pub async fn update_managed_client(
-        &self,
-        mut client: Client,
-        body: &Value,
-        policy: &RegistrationPolicy,
-    ) -> Result<Registered, OAuthError> {
-        let named = body.get("client_id").and_then(Value::as_str);
-        if named != Some(client.id.0.as_str()) {
-            return Err(OAuthError::invalid_request(
-                "the update must carry the client's own client_id",
-            ));
-        }
-        if let Some(secret) = body.get("client_secret").filter(|v| !v.is_null()) {
-            let matches = secret
-                .as_str()
-                .zip(client.secret_hash.as_ref())
-                .is_some_and(|(secret, stored)| stored.matches(secret));
-            if !matches {
-                return Err(OAuthError::invalid_request(
-                    "client_secret does not match the client's current secret",
-                ));
-            }
-        }
-        let metadata = ClientMetadata::from_request(body, policy)?;
-        let issue_secret =
-            metadata.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none();
-        let client_secret = issue_secret.then(|| self.secrets.token());
-        if let Some(secret) = &client_secret {
-            client.secret_hash = Some(TokenHash::of(secret));
-        }
-        metadata.apply_to(&mut client);
-        // A new registration access token with every answer, as for a read.
-        self.save_managed_client(client, client_secret).await
-    }
-
-    /// RFC 7592 §2.3: deletes a managed client with its consents and refresh tokens.
-    pub async fn delete_managed_client(&self, client: &Client) -> Result<(), OAuthError> {
-        self.clients
-            .delete_client(&client.id)
-            .await
-            .map_err(not_found_is_invalid_token)
-    }
-
-    /// Issues a new secret for a client that authenticates with one (operator action); the
-    /// old secret stops working at once on this node and within the client cache's lifetime
-    /// on the others.
-    pub async fn rotate_client_secret(&self, client: Client) -> Result<Registered, OAuthError> {
-        let rotated = with_new_secret(client, self.secrets.as_ref())?;
-        self.clients.update_client(rotated.client.clone()).await?;
-        Ok(rotated)
-    }
-}
-
-/// A client deleted between the token check and the change is as gone as an unknown one.
-fn not_found_is_invalid_token(e: StoreError) -> OAuthError {
-    match e {
-        StoreError::NotFound => {
-            OAuthError::invalid_token("the registration access token is invalid")
-        }
-        other => other.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn dcr() -> RegistrationPolicy {
         RegistrationPolicy {
