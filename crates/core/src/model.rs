@@ -1,5 +1,6 @@
 //! Domain types, parsed at the edge so the rest of the code can trust them.
 
+use crate::ports::SigningAlgorithm;
 use crate::secret::TokenHash;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -126,18 +127,126 @@ impl ClientType {
     }
 }
 
+/// Defines a closed set of protocol values whose wire spellings are listed once: `ALL`,
+/// `as_str`, `parse`, `Display` and serde are all generated from the one table, so a value
+/// cannot be spelt one way on the way in and another on the way out.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident refused_with $refusal:literal {
+            $($(#[$variant_meta:meta])* $variant:ident = $wire:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order the spec lists them.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                }
+            }
+
+            /// The value spelt exactly `raw` (case-sensitive, as on the wire); anything else
+            /// is refused.
+            pub fn parse(raw: &str) -> Result<Self, ParseError> {
+                match raw {
+                    $($wire => Ok(Self::$variant),)+
+                    _ => Err(ParseError($refusal)),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Self::parse(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// OIDC Registration §2 `application_type`: how redirect URIs are judged. A registration
+    /// that names none is `web`.
+    pub enum ApplicationType refused_with "application_type must be web or native" {
+        /// `https` redirect URIs (and `http` on a loopback IP literal).
+        Web = "web",
+        /// Also private-use schemes (`com.example.app:/cb`) and loopback redirects on any port.
+        Native = "native",
+    }
+}
+
+wire_enum! {
+    /// `token_endpoint_auth_method` values Palisade accepts (OIDC Core §9, RFC 7591 §2); no
+    /// `client_secret_jwt` (the secret would be a shared HMAC key) and no mutual TLS.
+    pub enum TokenEndpointAuthMethod refused_with
+        "token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none"
+    {
+        ClientSecretBasic = "client_secret_basic",
+        ClientSecretPost = "client_secret_post",
+        PrivateKeyJwt = "private_key_jwt",
+        /// A public client: no credentials (RFC 6749 §2.1).
+        None = "none",
+    }
+}
+
+impl TokenEndpointAuthMethod {
+    /// Whether the client authenticates with a server-issued secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
+    pub fn client_type(self) -> ClientType {
+        match self {
+            Self::None => ClientType::Public,
+            _ => ClientType::Confidential,
+        }
+    }
+}
+
+wire_enum! {
+    /// The grant types Palisade implements and a client may register (no `password`, no
+    /// `implicit`: RFC 9700 §2.4, §2.1.2).
+    pub enum GrantType refused_with
+        "grant type must be authorization_code, refresh_token or client_credentials"
+    {
+        AuthorizationCode = "authorization_code",
+        RefreshToken = "refresh_token",
+        ClientCredentials = "client_credentials",
+    }
+}
+
 /// A registered OAuth client (RFC 7591 §2 metadata, as Palisade stores it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub id: ClientId,
     pub name: String,
     pub client_type: ClientType,
-    /// OIDC Registration §2: `web` (default) or `native`; decides which redirect URIs are allowed.
-    pub application_type: String,
+    /// Decides which redirect URIs are allowed.
+    pub application_type: ApplicationType,
     pub secret_hash: Option<TokenHash>,
-    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` or `none`.
-    pub token_endpoint_auth_method: String,
-    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub grant_types: Vec<GrantType>,
     pub response_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     /// OIDC RP-Initiated Logout §3.1: where the browser may be sent after logout.
@@ -145,7 +254,8 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub access_token_ttl_secs: Option<i64>,
     pub refresh_token_ttl_secs: Option<i64>,
-    pub id_token_signed_response_alg: Option<String>,
+    /// `None`: the server's default ID token algorithm.
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     pub registration_access_token_hash: Option<TokenHash>,
     /// A JWK Set document (JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
@@ -365,5 +475,90 @@ mod tests {
             remove_after: None,
         };
         assert!(!format!("{key:?}").contains("SECRET-JWE"));
+    }
+
+    /// Each wire value parses to the variant that prints it, and serde agrees with both.
+    fn round_trips<T>(
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+        parse: fn(&str) -> Result<T, ParseError>,
+    ) where
+        T: Copy + PartialEq + fmt::Debug + Serialize + serde::de::DeserializeOwned,
+    {
+        for &value in all {
+            let wire = as_str(value);
+            assert_eq!(parse(wire), Ok(value), "{wire}");
+            assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                serde_json::json!(wire)
+            );
+            assert_eq!(
+                serde_json::from_value::<T>(serde_json::json!(wire)).unwrap(),
+                value
+            );
+        }
+    }
+
+    #[test]
+    fn every_client_metadata_value_round_trips_through_its_wire_spelling() {
+        round_trips(
+            ApplicationType::ALL,
+            ApplicationType::as_str,
+            ApplicationType::parse,
+        );
+        round_trips(
+            TokenEndpointAuthMethod::ALL,
+            TokenEndpointAuthMethod::as_str,
+            TokenEndpointAuthMethod::parse,
+        );
+        round_trips(GrantType::ALL, GrantType::as_str, GrantType::parse);
+        assert_eq!(
+            GrantType::ALL
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>(),
+            ["authorization_code", "refresh_token", "client_credentials"]
+        );
+    }
+
+    #[test]
+    fn unknown_or_misspelt_client_metadata_values_are_refused() {
+        for raw in ["", "Web", "native ", "desktop", "bogus"] {
+            assert!(ApplicationType::parse(raw).is_err(), "{raw:?}");
+        }
+        for raw in [
+            "",
+            "client_secret_jwt",
+            "tls_client_auth",
+            "None",
+            "Client_Secret_Basic",
+        ] {
+            assert!(TokenEndpointAuthMethod::parse(raw).is_err(), "{raw:?}");
+        }
+        for raw in [
+            "",
+            "implicit",
+            "password",
+            "AUTHORIZATION_CODE",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ] {
+            assert!(GrantType::parse(raw).is_err(), "{raw:?}");
+        }
+        assert!(serde_json::from_value::<GrantType>(serde_json::json!("implicit")).is_err());
+    }
+
+    #[test]
+    fn only_the_secret_methods_use_a_secret_and_only_none_is_public() {
+        use TokenEndpointAuthMethod as M;
+        let cases = [
+            (M::ClientSecretBasic, true, ClientType::Confidential),
+            (M::ClientSecretPost, true, ClientType::Confidential),
+            (M::PrivateKeyJwt, false, ClientType::Confidential),
+            (M::None, false, ClientType::Public),
+        ];
+        for (method, uses_secret, client_type) in cases {
+            assert_eq!(method.uses_secret(), uses_secret, "{method}");
+            assert_eq!(method.client_type(), client_type, "{method}");
+        }
     }
 }

@@ -176,7 +176,7 @@ fn check_redirect_uri(
             "the request has no redirect_uri",
         )));
     };
-    let application_type = ApplicationType::parse(&client.application_type).unwrap_or_default();
+    let application_type: ApplicationType = client.application_type;
     redirect_uri::matches_registered(requested, &client.redirect_uris, application_type)
         .map(str::to_owned)
         .ok_or_else(|| {
@@ -253,7 +253,10 @@ fn check_response_mode(params: &AuthorizationParams) -> Result<(), OAuthError> {
 }
 
 fn check_grant_allowed(client: &Client) -> Result<(), OAuthError> {
-    if client.grant_types.iter().any(|g| g == "authorization_code") {
+    if client
+        .grant_types
+        .contains(&palisade_core::model::GrantType::AuthorizationCode)
+    {
         Ok(())
     } else {
         Err(OAuthError::new(

@@ -12,7 +12,7 @@ use crate::guard::{CredentialKind, GuardError};
 use crate::server::AuthorizationServer;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use palisade_core::model::{Client, ClientId, ClientType};
+use palisade_core::model::{Client, ClientId, ClientType, TokenEndpointAuthMethod};
 use palisade_core::{ErrorCode, OAuthError, Secret, TokenHash};
 use std::net::IpAddr;
 use url::form_urlencoded;
@@ -138,12 +138,12 @@ impl ClientCredentials {
     }
 
     /// The `token_endpoint_auth_method` this presentation corresponds to.
-    pub fn method(&self) -> &'static str {
+    pub fn method(&self) -> TokenEndpointAuthMethod {
         match self {
-            Self::Basic { .. } => "client_secret_basic",
-            Self::Post { .. } => "client_secret_post",
-            Self::Assertion { .. } => "private_key_jwt",
-            Self::Public { .. } => "none",
+            Self::Basic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
+            Self::Post { .. } => TokenEndpointAuthMethod::ClientSecretPost,
+            Self::Assertion { .. } => TokenEndpointAuthMethod::PrivateKeyJwt,
+            Self::Public { .. } => TokenEndpointAuthMethod::None,
         }
     }
 
@@ -435,7 +435,7 @@ mod tests {
         ];
         for (header, body, expected) in cases {
             let got = ClientCredentials::from_request(header, &body)
-                .map(|c| c.method())
+                .map(|c| c.method().as_str())
                 .map_err(|e| e.code.as_str());
             assert_eq!(got, expected, "{header:?} {body:?}");
         }

@@ -108,8 +108,6 @@ impl AuthorizationServer {
     ) -> Result<String, OAuthError> {
         let alg = client
             .id_token_signed_response_alg
-            .as_deref()
-            .and_then(SigningAlgorithm::parse)
             .unwrap_or(self.policy.id_token_default_alg);
         let now = self.clock.now().timestamp();
         let mut claims = json!({

@@ -15,6 +15,7 @@
 //!   leniency. The one exception is RFC 8252 §7.3: for native clients, a loopback IP redirect
 //!   matches a registered loopback URI that differs only in its port.
 
+pub use palisade_core::model::ApplicationType;
 use palisade_core::{ErrorCode, OAuthError};
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -39,40 +40,6 @@ const DANGEROUS_SCHEMES: [&str; 4] = ["javascript", "data", "file", "vbscript"];
 
 /// The two loopback IP literals RFC 8252 §7.3 and §8.3 allow over plain `http`.
 const LOOPBACK_PREFIXES: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
-
-/// OIDC Registration §2 `application_type`: how redirect URIs are judged.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ApplicationType {
-    /// The default: `https` redirect URIs (and `http` on a loopback IP literal).
-    #[default]
-    Web,
-    /// Also private-use schemes (`com.example.app:/cb`) and loopback redirects on any port.
-    Native,
-}
-
-impl ApplicationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Web => "web",
-            Self::Native => "native",
-        }
-    }
-
-    /// The registration value; anything but `web` or `native` is `invalid_client_metadata`.
-    pub fn parse(raw: &str) -> Result<Self, OAuthError> {
-        match raw {
-            "web" => Ok(Self::Web),
-            "native" => Ok(Self::Native),
-            _ => Err(OAuthError::new(
-                ErrorCode::InvalidClientMetadata,
-                "application_type must be web or native",
-            )),
-        }
-    }
-}
 
 /// A redirect URI that passed the registration rules, kept byte for byte as registered.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -722,15 +689,5 @@ mod tests {
         for (base, params, expected) in cases {
             assert_eq!(append_query(base, &params), expected, "{base}");
         }
-    }
-
-    #[test]
-    fn application_types_parse_from_registration_metadata() {
-        assert_eq!(ApplicationType::parse("web").unwrap(), Web);
-        assert_eq!(ApplicationType::parse("native").unwrap(), Native);
-        assert_eq!(ApplicationType::default(), Web);
-        let err = ApplicationType::parse("Native").unwrap_err();
-        assert_eq!(err.code, ErrorCode::InvalidClientMetadata);
-        assert_eq!(Native.as_str(), "native");
     }
 }

@@ -6,7 +6,10 @@
 use crate::guard::{AttemptLimits, CredentialGuard};
 use crate::password::{Argon2Settings, PasswordHasher};
 use crate::server::{AuthorizationServer, TokenPolicy};
-use palisade_core::model::{Client, ClientId, ClientType, NewUser, User, UserId, Username};
+use palisade_core::model::{
+    ApplicationType, Client, ClientId, ClientType, GrantType, NewUser, TokenEndpointAuthMethod,
+    User, UserId, Username,
+};
 use palisade_core::ports::TokenSigner;
 use palisade_core::secret::OsSecrets;
 use palisade_core::{ManualClock, Secret, SecretGenerator};
@@ -112,10 +115,10 @@ impl TestServer {
             id: ClientId(OsSecrets.token()),
             name: "Test App".into(),
             client_type: ClientType::Public,
-            application_type: "web".into(),
+            application_type: ApplicationType::Web,
             secret_hash: None,
-            token_endpoint_auth_method: "none".into(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             response_types: vec!["code".into()],
             redirect_uris: vec![REDIRECT_URI.into()],
             post_logout_redirect_uris: vec!["https://app.example/bye".into()],

@@ -56,7 +56,7 @@ pub fn master_keys(settings: &Settings) -> anyhow::Result<MasterKeySet> {
         Some(encoded) => MasterKey::from_base64(encoded.expose())
             .map_err(|e| anyhow::anyhow!("invalid PALISADE_MASTER_KEY: {e}"))?,
         None => {
-            if !settings.database_url.starts_with("sqlite") {
+            if settings.database_url.backend() != palisade_store::Backend::Sqlite {
                 tracing::warn!(
                     "PALISADE_MASTER_KEY is not set: using a key file in the data directory; every node sharing this database needs the same key"
                 );
@@ -146,7 +146,7 @@ impl Application {
         let discovery_document = web::Bytes::from(routes::discovery::build(
             &engine.issuer,
             &settings.key_policy.enabled_algorithms,
-            settings.registration.mode != crate::config::RegistrationMode::Disabled,
+            settings.registration.is_enabled(),
         )?);
         let rotation_task = key_manager.spawn_rotation_task();
         let state = web::Data::new(AppState {

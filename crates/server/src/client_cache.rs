@@ -139,7 +139,7 @@ impl ClientRepository for CachedClients {
 mod tests {
     use super::*;
     use palisade_core::StoreError;
-    use palisade_core::model::ClientType;
+    use palisade_core::model::{ApplicationType, ClientType, TokenEndpointAuthMethod};
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
@@ -184,9 +184,9 @@ mod tests {
             id: ClientId(id.into()),
             name: name.into(),
             client_type: ClientType::Confidential,
-            application_type: "web".into(),
+            application_type: ApplicationType::Web,
             secret_hash: None,
-            token_endpoint_auth_method: "client_secret_basic".into(),
+            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             grant_types: vec![],
             response_types: vec![],
             redirect_uris: vec![],

@@ -10,6 +10,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
+use palisade_flow::registration::DynamicRegistration;
+pub use palisade_flow::registration::RegistrationMode;
+use palisade_store::DatabaseUrl;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -161,28 +164,6 @@ impl Default for KeySettings {
     }
 }
 
-/// Who may register clients dynamically (RFC 7591; docs/clients.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistrationMode {
-    /// Anyone, rate-limited per client IP.
-    Open,
-    /// Only with an initial access token (`palisade registration token`).
-    Token,
-    /// `POST /register` is refused and not advertised.
-    Disabled,
-}
-
-impl RegistrationMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Token => "token",
-            Self::Disabled => "disabled",
-        }
-    }
-}
-
 /// Dynamic client registration, as read (`registration.*`, `PALISADE_REGISTRATION__*`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -205,18 +186,10 @@ impl Default for RegistrationSettings {
     }
 }
 
-/// Dynamic client registration, checked and with its mode decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Registration {
-    pub mode: RegistrationMode,
-    pub max_per_minute: u64,
-    pub allowed_scopes: Vec<String>,
-}
-
 fn check_registration(
     r: RegistrationSettings,
     bind: &SocketAddr,
-) -> Result<Registration, ConfigError> {
+) -> Result<DynamicRegistration, ConfigError> {
     if r.max_per_minute == 0 {
         return Err(ConfigError::new(
             "PALISADE_REGISTRATION__MAX_PER_MINUTE",
@@ -239,7 +212,7 @@ fn check_registration(
     } else {
         RegistrationMode::Token
     });
-    Ok(Registration {
+    Ok(DynamicRegistration {
         mode,
         max_per_minute: r.max_per_minute,
         allowed_scopes: r.allowed_scopes,
@@ -289,7 +262,7 @@ pub struct Settings {
     pub issuer: Url,
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     /// `None` selects the in-process ephemeral store (one node only).
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,
@@ -321,7 +294,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub key_policy: palisade_keys::RotationPolicy,
     /// Dynamic client registration (`registration.mode`, rate limit, allowed scopes).
-    pub registration: Registration,
+    pub registration: DynamicRegistration,
     /// Serve HTTPS with these files (`tls.cert`, `tls.key`); `None` serves plain HTTP.
     pub tls: Option<crate::tls::TlsFiles>,
     /// A TLS-terminating proxy is in front: plain HTTP may be bound to a non-loopback address.
@@ -481,8 +454,9 @@ impl RawSettings {
         // An empty value (`PALISADE_REDIS_URL=`) means unset, as operators expect.
         let redis_url = self.redis_url.filter(|u| !u.trim().is_empty());
         let database_url = match self.database_url.filter(|u| !u.trim().is_empty()) {
-            Some(url) => check_database_url(url)?,
-            None => format!("sqlite://{}", self.data_dir.join("palisade.db").display()),
+            Some(url) => DatabaseUrl::parse(&url)
+                .map_err(|e| ConfigError::new("PALISADE_DATABASE_URL", e.to_string()))?,
+            None => DatabaseUrl::sqlite_file(self.data_dir.join("palisade.db")),
         };
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -767,20 +741,6 @@ fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
-fn check_database_url(url: String) -> Result<String, ConfigError> {
-    let ok = ["postgres://", "postgresql://", "sqlite://"]
-        .iter()
-        .any(|p| url.starts_with(p));
-    if ok {
-        Ok(url)
-    } else {
-        Err(ConfigError::new(
-            "PALISADE_DATABASE_URL",
-            "expected a postgres://, postgresql:// or sqlite:// URL",
-        ))
-    }
-}
-
 /// Creates the data directory readable by its owner only (0700): it holds the SQLite database
 /// (password hashes) and the master key file. An existing directory is left as it is.
 pub fn create_data_dir(path: &Path) -> std::io::Result<()> {
@@ -805,7 +765,7 @@ mod tests {
         let s = Settings::defaults_with(|_| {}).unwrap();
         assert_eq!(s.issuer.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.database_url, "sqlite://./data/palisade.db");
+        assert_eq!(s.database_url.to_string(), "sqlite://./data/palisade.db");
         assert!(s.redis_url.is_none());
         assert_eq!(s.argon2, Argon2Settings::default());
         assert_eq!(
@@ -949,7 +909,7 @@ mod tests {
         })
         .unwrap();
         assert!(s.redis_url.is_none());
-        assert!(s.database_url.starts_with("sqlite://"));
+        assert_eq!(s.database_url.backend(), palisade_store::Backend::Sqlite);
         let e = Settings::defaults_with(|o| {
             o.tokens(TokenSettings {
                 access_token_ttl_secs: i64::MAX,

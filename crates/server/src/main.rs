@@ -53,7 +53,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 issuer = %settings.issuer,
                 bind = %settings.bind,
                 port = app.port(),
-                database = if settings.database_url.starts_with("sqlite") { "sqlite" } else { "postgres" },
+                database = settings.database_url.backend().as_str(),
                 ephemeral = if settings.redis_url.is_some() { "redis" } else { "in-process" },
                 "palisade is serving"
             );

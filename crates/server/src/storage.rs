@@ -31,7 +31,7 @@ pub enum StorageError {
 impl Storage {
     /// Connects to both stores. Migrations are run by the caller when it wants them.
     pub async fn open(settings: &Settings) -> Result<Self, StorageError> {
-        if settings.database_url.starts_with("sqlite://") {
+        if settings.database_url.backend() == palisade_store::Backend::Sqlite {
             crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
                 StorageError::DataDir {
                     path: settings.data_dir.display().to_string(),

@@ -13,8 +13,10 @@ use crate::users::one_row_or_not_found;
 use async_trait::async_trait;
 use diesel::prelude::*;
 use palisade_core::TokenHash;
-use palisade_core::model::{Client, ClientId, ClientType};
-use palisade_core::ports::{ClientRepository, StoreResult};
+use palisade_core::model::{
+    ApplicationType, Client, ClientId, ClientType, ParseError, TokenEndpointAuthMethod,
+};
+use palisade_core::ports::{ClientRepository, SigningAlgorithm, StoreResult};
 use std::collections::HashMap;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -64,16 +66,18 @@ impl ClientRow {
             id: client.id.0.clone(),
             name: client.name.clone(),
             client_type: client.client_type.as_str().to_owned(),
-            application_type: client.application_type.clone(),
+            application_type: client.application_type.as_str().to_owned(),
             secret_hash: client.secret_hash.as_ref().map(|h| h.as_str().to_owned()),
-            token_endpoint_auth_method: client.token_endpoint_auth_method.clone(),
+            token_endpoint_auth_method: client.token_endpoint_auth_method.as_str().to_owned(),
             grant_types: list_to_text(&client.grant_types),
             response_types: list_to_text(&client.response_types),
             scopes: list_to_text(&client.scopes),
             post_logout_redirect_uris: list_to_text(&client.post_logout_redirect_uris),
             access_token_ttl_secs: client.access_token_ttl_secs,
             refresh_token_ttl_secs: client.refresh_token_ttl_secs,
-            id_token_signed_response_alg: client.id_token_signed_response_alg.clone(),
+            id_token_signed_response_alg: client
+                .id_token_signed_response_alg
+                .map(|alg| alg.as_str().to_owned()),
             registration_access_token_hash: client
                 .registration_access_token_hash
                 .as_ref()
@@ -102,15 +106,30 @@ impl ClientRow {
         }
     }
 
+    /// The row as a [`Client`]. A value outside its closed set (hand-edited or corrupt) is an
+    /// error naming the column, never a default: a default could quietly widen what the
+    /// client may do.
     fn into_model(self, redirect_uris: Vec<String>) -> StoreResult<Client> {
+        let corrupt =
+            |column: &str, e: ParseError| internal(format!("stored client {column}: {e}"));
+        let id_token_signed_response_alg = match self.id_token_signed_response_alg.as_deref() {
+            None => None,
+            Some(raw) => Some(SigningAlgorithm::parse(raw).ok_or_else(|| {
+                internal("stored client id_token_signed_response_alg: unknown algorithm")
+            })?),
+        };
         Ok(Client {
             id: ClientId(self.id),
             name: self.name,
             client_type: ClientType::parse(&self.client_type)
-                .map_err(|e| internal(format!("stored client type: {e}")))?,
-            application_type: self.application_type,
+                .map_err(|e| corrupt("client_type", e))?,
+            application_type: ApplicationType::parse(&self.application_type)
+                .map_err(|e| corrupt("application_type", e))?,
             secret_hash: self.secret_hash.map(TokenHash::from_stored),
-            token_endpoint_auth_method: self.token_endpoint_auth_method,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::parse(
+                &self.token_endpoint_auth_method,
+            )
+            .map_err(|e| corrupt("token_endpoint_auth_method", e))?,
             grant_types: list_from_text(&self.grant_types)?,
             response_types: list_from_text(&self.response_types)?,
             redirect_uris,
@@ -118,7 +137,7 @@ impl ClientRow {
             post_logout_redirect_uris: list_from_text(&self.post_logout_redirect_uris)?,
             access_token_ttl_secs: self.access_token_ttl_secs,
             refresh_token_ttl_secs: self.refresh_token_ttl_secs,
-            id_token_signed_response_alg: self.id_token_signed_response_alg,
+            id_token_signed_response_alg,
             registration_access_token_hash: self
                 .registration_access_token_hash
                 .map(TokenHash::from_stored),

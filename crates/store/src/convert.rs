@@ -22,11 +22,14 @@ pub(crate) fn opt_from_secs(secs: Option<i64>) -> StoreResult<Option<DateTime<Ut
 }
 
 /// JSON rather than space-separated: response types like `code id_token` contain spaces.
-pub(crate) fn list_to_text(items: &[String]) -> String {
-    // Serialising a slice of strings cannot fail; the fallback keeps the lint happy.
+/// Items are strings or values that serialise as one (the closed protocol enums).
+pub(crate) fn list_to_text<T: serde::Serialize>(items: &[T]) -> String {
+    // Serialising strings cannot fail; the fallback keeps the lint happy.
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
 }
 
-pub(crate) fn list_from_text(text: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_str(text).map_err(|e| internal(format!("stored list is not JSON: {e}")))
+/// A list that is not JSON, or holds a value outside its type (an unknown grant type), is
+/// corrupt: an error, never a default.
+pub(crate) fn list_from_text<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| internal(format!("stored list is corrupt: {e}")))
 }

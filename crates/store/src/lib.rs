@@ -33,6 +33,7 @@ mod audit;
 mod clients;
 mod consents;
 mod convert;
+mod database_url;
 pub mod ephemeral;
 mod error;
 mod initial_access_tokens;
@@ -46,7 +47,8 @@ mod signing_keys;
 pub mod testing;
 mod users;
 
+pub use database_url::{Backend, DatabaseUrl, InvalidDatabaseUrl};
 pub use ephemeral::in_process::{InProcessOptions, InProcessStore};
 pub use ephemeral::open_ephemeral;
 pub use ephemeral::redis::{RedisOptions, RedisStore};
-pub use pool::{Backend, PoolOptions, PoolStatus, SqlStore};
+pub use pool::{PoolOptions, PoolStatus, SqlStore};

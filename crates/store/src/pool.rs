@@ -13,6 +13,7 @@
 //! a moment ago), its call fails `Unavailable` and the connection is dropped, so the next call
 //! gets a new one. SQLite connections are never checked: a local file does not hang up.
 
+use crate::database_url::{Backend, DatabaseUrl, Location};
 use crate::error::{DbError, DbResult};
 use async_trait::async_trait;
 use deadpool::Runtime;
@@ -91,22 +92,6 @@ pub(crate) fn write_transaction<T>(
     }
 }
 
-/// Which SQL dialect a store speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Postgres => "postgres",
-            Self::Sqlite => "sqlite",
-        }
-    }
-}
-
 /// Pool sizing, how long to wait for a connection, and how long one statement may run, before
 /// answering `Unavailable`.
 #[derive(Debug, Clone, Copy)]
@@ -154,29 +139,14 @@ enum Target {
 }
 
 impl Target {
-    fn parse(url: &str, options: &PoolOptions) -> StoreResult<Self> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Self::Postgres {
+    fn new(url: &DatabaseUrl, options: &PoolOptions) -> Self {
+        match url.location() {
+            Location::Postgres(url) => Self::Postgres {
                 url: with_socket_limits(url, options.timeout),
                 statement_timeout: options.statement_timeout,
-            });
+            },
+            Location::Sqlite(path) => Self::Sqlite(path.clone()),
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        if path.is_empty() || path.contains("://") {
-            return Err(crate::error::internal(
-                "database URL must be postgres://..., postgresql://..., sqlite://PATH or a file path",
-            ));
-        }
-        if path.contains(":memory:") || path.contains("mode=memory") {
-            return Err(crate::error::internal(
-                "in-memory SQLite is not supported: every pooled connection would see a \
-                 different empty database; use a file",
-            ));
-        }
-        Ok(Self::Sqlite(PathBuf::from(path)))
     }
 
     fn backend(&self) -> Backend {
@@ -355,12 +325,10 @@ impl fmt::Debug for SqlStore {
 }
 
 impl SqlStore {
-    /// Opens a pool for `url` (`postgres://…`, `postgresql://…`, `sqlite://PATH` or a plain
-    /// SQLite file path; a missing SQLite directory is created) and checks out one connection
-    /// so a wrong URL or an unreachable server is reported now: `Unavailable` for anything
-    /// about reaching the database, `Internal` for a URL that names no supported backend.
-    pub async fn connect(url: &str, options: PoolOptions) -> StoreResult<Self> {
-        let target = Target::parse(url, &options)?;
+    /// Opens a pool for `url` (a missing SQLite directory is created) and checks out one
+    /// connection so an unreachable server is reported now, as `Unavailable`.
+    pub async fn connect(url: &DatabaseUrl, options: PoolOptions) -> StoreResult<Self> {
+        let target = Target::new(url, &options);
         let backend = target.backend();
         let pool = Pool::builder(ConnectionManager { target })
             .max_size(options.max_size.max(1))
@@ -538,35 +506,5 @@ mod tests {
             "postgres://h/db?connect_timeout=9&tcp_user_timeout=1&keepalives_idle=5\
              &keepalives_interval=2&keepalives_count=3"
         );
-    }
-
-    #[test]
-    fn urls_pick_the_backend() {
-        let options = PoolOptions::default();
-        let cases = [
-            ("postgres://h/db", Some(Backend::Postgres)),
-            ("postgresql://h/db", Some(Backend::Postgres)),
-            (
-                "sqlite:///var/lib/palisade/db.sqlite",
-                Some(Backend::Sqlite),
-            ),
-            ("sqlite://data/palisade.db", Some(Backend::Sqlite)),
-            ("data/palisade.db", Some(Backend::Sqlite)),
-            ("mysql://h/db", None),
-            ("sqlite::memory:", None),
-            (":memory:", None),
-            ("", None),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(
-                Target::parse(url, &options).ok().map(|t| t.backend()),
-                expected,
-                "{url}"
-            );
-        }
-        match Target::parse("sqlite:///tmp/x.db", &options) {
-            Ok(Target::Sqlite(path)) => assert_eq!(path, PathBuf::from("/tmp/x.db")),
-            _ => panic!("sqlite URL not parsed"),
-        }
     }
 }

@@ -13,9 +13,10 @@
 //! [`TestEphemeral`] deletes its Redis keys. The helpers panic when the selected backend cannot
 //! be reached (a test cannot run without it); the `try_` variants return the error instead.
 
+use crate::database_url::{Backend, DatabaseUrl};
 use crate::ephemeral::in_process::InProcessStore;
 use crate::ephemeral::redis::RedisStore;
-use crate::pool::{Backend, PoolOptions, SqlStore};
+use crate::pool::{PoolOptions, SqlStore};
 use diesel::{Connection, RunQueryDsl};
 use palisade_core::StoreError;
 use palisade_core::ports::{EphemeralStore, StoreResult};
@@ -44,6 +45,7 @@ pub fn database_backend() -> Backend {
 #[derive(Debug)]
 pub struct TestDatabase {
     url: String,
+    database_url: DatabaseUrl,
     cleanup: Cleanup,
 }
 
@@ -71,9 +73,10 @@ impl TestDatabase {
                     .prefix("palisade-test-")
                     .tempdir()
                     .map_err(|e| StoreError::Internal(Box::new(e)))?;
-                let url = format!("sqlite://{}", dir.path().join("palisade.db").display());
+                let database_url = DatabaseUrl::sqlite_file(dir.path().join("palisade.db"));
                 Ok(Self {
-                    url,
+                    url: database_url.to_string(),
+                    database_url,
                     cleanup: Cleanup::Sqlite(dir),
                 })
             }
@@ -95,22 +98,27 @@ impl TestDatabase {
         })
         .await
         .map_err(|e| StoreError::Internal(Box::new(e)))??;
+        let database_url =
+            DatabaseUrl::parse(&url).map_err(|e| StoreError::Internal(Box::new(e)))?;
         Ok(Self {
             url,
+            database_url,
             cleanup: Cleanup::Postgres { admin_url, name },
         })
     }
 
-    /// The URL to hand to [`SqlStore::connect`] or to the server's configuration.
+    /// The URL as text, for the server's configuration (`PALISADE_DATABASE_URL`).
     pub fn url(&self) -> &str {
         &self.url
     }
 
+    /// The URL to hand to [`SqlStore::connect`].
+    pub fn database_url(&self) -> &DatabaseUrl {
+        &self.database_url
+    }
+
     pub fn backend(&self) -> Backend {
-        match self.cleanup {
-            Cleanup::Sqlite(_) => Backend::Sqlite,
-            Cleanup::Postgres { .. } => Backend::Postgres,
-        }
+        self.database_url.backend()
     }
 
     /// A store on this database with the schema migrated (a no-op if it already is). Panics
@@ -122,7 +130,7 @@ impl TestDatabase {
     }
 
     pub async fn try_open(&self) -> StoreResult<SqlStore> {
-        let store = SqlStore::connect(&self.url, PoolOptions::default()).await?;
+        let store = SqlStore::connect(&self.database_url, PoolOptions::default()).await?;
         store.migrate().await?;
         Ok(store)
     }

@@ -29,7 +29,9 @@ impl AuthorizationServer {
             })?;
         // A refresh token needs both the user's consent to offline_access (given on the consent
         // page that listed it) and a client registered for the refresh_token grant.
-        let may_refresh = client.grant_types.iter().any(|g| g == "refresh_token");
+        let may_refresh = client
+            .grant_types
+            .contains(&palisade_core::model::GrantType::RefreshToken);
         let scope = if may_refresh {
             request.scope.clone()
         } else {

@@ -7,38 +7,8 @@ mod refresh_token;
 
 pub use crate::issue::TokenResponse;
 use crate::server::AuthorizationServer;
-use palisade_core::model::Client;
+use palisade_core::model::{Client, GrantType};
 use palisade_core::{ErrorCode, OAuthError};
-
-/// The grant types Palisade implements (no `password`, no `implicit`: RFC 9700 §2.4, §2.1.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GrantType {
-    AuthorizationCode,
-    RefreshToken,
-    ClientCredentials,
-}
-
-impl GrantType {
-    pub fn parse(raw: &str) -> Result<Self, OAuthError> {
-        match raw {
-            "authorization_code" => Ok(Self::AuthorizationCode),
-            "refresh_token" => Ok(Self::RefreshToken),
-            "client_credentials" => Ok(Self::ClientCredentials),
-            _ => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not supported",
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthorizationCode => "authorization_code",
-            Self::RefreshToken => "refresh_token",
-            Self::ClientCredentials => "client_credentials",
-        }
-    }
-}
 
 /// A token-endpoint failure, and whether the client tried HTTP Basic (then a 401 carries
 /// `WWW-Authenticate: Basic`, RFC 6749 §5.2).
@@ -87,7 +57,12 @@ impl AuthorizationServer {
             .map_err(fail)?;
         let params = TokenParams { pairs: form };
         let grant_type =
-            GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(fail)?;
+            GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(|_| {
+                fail(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "this grant type is not supported",
+                ))
+            })?;
         check_client_may_use(&client, grant_type).map_err(fail)?;
         let outcome = match grant_type {
             GrantType::AuthorizationCode => {
@@ -120,7 +95,7 @@ pub(crate) fn first_repeated(form: &[(String, String)]) -> Option<&str> {
 }
 
 fn check_client_may_use(client: &Client, grant_type: GrantType) -> Result<(), OAuthError> {
-    if client.grant_types.iter().any(|g| g == grant_type.as_str()) {
+    if client.grant_types.contains(&grant_type) {
         Ok(())
     } else {
         Err(OAuthError::new(

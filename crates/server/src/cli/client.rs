@@ -164,7 +164,11 @@ pub async fn run(
                     "{:<44}  {:<12}  {:<28}  {}",
                     c.id,
                     c.client_type.as_str(),
-                    c.grant_types.join(","),
+                    c.grant_types
+                        .iter()
+                        .map(|g| g.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
                     c.name
                 );
             }
@@ -233,7 +237,8 @@ fn show(c: &Client) {
         "token_endpoint_auth_method: {}",
         c.token_endpoint_auth_method
     );
-    println!("grant_types:                {}", list(&c.grant_types));
+    let grant_types: Vec<String> = c.grant_types.iter().map(|g| g.to_string()).collect();
+    println!("grant_types:                {}", list(&grant_types));
     println!("response_types:             {}", list(&c.response_types));
     println!("redirect_uris:              {}", list(&c.redirect_uris));
     println!(
@@ -244,8 +249,7 @@ fn show(c: &Client) {
     println!(
         "id_token_signed_response_alg: {}",
         c.id_token_signed_response_alg
-            .as_deref()
-            .unwrap_or("RS256 (default)")
+            .map_or("RS256 (default)", |alg| alg.as_str())
     );
     let keys = c
         .jwks

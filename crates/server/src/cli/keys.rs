@@ -233,7 +233,7 @@ async fn rewrap(
 
 /// The database alone, migrated: key commands must work while Redis is down.
 async fn open_database(settings: &Settings) -> Result<SqlStore, CommandError> {
-    if settings.database_url.starts_with("sqlite://") {
+    if settings.database_url.backend() == palisade_store::Backend::Sqlite {
         crate::config::create_data_dir(&settings.data_dir).map_err(|e| {
             CommandError::new(format!(
                 "cannot create the data directory {}: {e}",

@@ -17,7 +17,9 @@ use openidconnect::{
     AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
     RegistrationUrl, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
+use palisade_core::model::{GrantType, TokenEndpointAuthMethod};
 use palisade_core::ports::SigningAlgorithm;
+use palisade_flow::scope::STANDARD_SCOPES;
 use serde::{Deserialize, Serialize};
 
 /// Members the crate's `ProviderMetadata` has no field for (docs/dependencies.md, openidconnect).
@@ -64,6 +66,34 @@ fn jws_alg(alg: SigningAlgorithm) -> CoreJwsSigningAlgorithm {
     }
 }
 
+/// Exhaustive, so a grant added to [`GrantType`] cannot be left out of the document.
+fn core_grant_type(grant: GrantType) -> CoreGrantType {
+    match grant {
+        GrantType::AuthorizationCode => CoreGrantType::AuthorizationCode,
+        GrantType::RefreshToken => CoreGrantType::RefreshToken,
+        GrantType::ClientCredentials => CoreGrantType::ClientCredentials,
+    }
+}
+
+fn core_auth_method(method: TokenEndpointAuthMethod) -> CoreClientAuthMethod {
+    match method {
+        TokenEndpointAuthMethod::ClientSecretBasic => CoreClientAuthMethod::ClientSecretBasic,
+        TokenEndpointAuthMethod::ClientSecretPost => CoreClientAuthMethod::ClientSecretPost,
+        TokenEndpointAuthMethod::PrivateKeyJwt => CoreClientAuthMethod::PrivateKeyJwt,
+        TokenEndpointAuthMethod::None => CoreClientAuthMethod::None,
+    }
+}
+
+/// The wire names of the client authentication methods `accepts` lets through.
+fn auth_method_names(accepts: impl Fn(TokenEndpointAuthMethod) -> bool) -> Vec<String> {
+    TokenEndpointAuthMethod::ALL
+        .iter()
+        .copied()
+        .filter(|m| accepts(*m))
+        .map(|m| m.as_str().to_owned())
+        .collect()
+}
+
 /// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms;
 /// `registration_endpoint` is listed unless registration is disabled.
 pub fn build(
@@ -91,46 +121,38 @@ pub fn build(
             authorization_response_iss_parameter_supported: true,
             introspection_endpoint: url("/introspect"),
             // Introspection is for confidential clients only (RFC 7662 §2.1): no `none`.
-            introspection_endpoint_auth_methods_supported: [
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-            ]
-            .map(String::from)
-            .to_vec(),
+            introspection_endpoint_auth_methods_supported: auth_method_names(|m| {
+                m != TokenEndpointAuthMethod::None
+            }),
             introspection_endpoint_auth_signing_alg_values_supported: assertion_algs(),
             revocation_endpoint: url("/revoke"),
-            revocation_endpoint_auth_methods_supported: [
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt",
-                "none",
-            ]
-            .map(String::from)
-            .to_vec(),
+            revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo"))?))
     .set_scopes_supported(Some(
-        ["openid", "profile", "email", "offline_access"]
+        STANDARD_SCOPES
             .into_iter()
             .map(|s| Scope::new(s.into()))
             .collect(),
     ))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
-    .set_grant_types_supported(Some(vec![
-        CoreGrantType::AuthorizationCode,
-        CoreGrantType::RefreshToken,
-        CoreGrantType::ClientCredentials,
-    ]))
-    .set_token_endpoint_auth_methods_supported(Some(vec![
-        CoreClientAuthMethod::ClientSecretBasic,
-        CoreClientAuthMethod::ClientSecretPost,
-        CoreClientAuthMethod::PrivateKeyJwt,
-        CoreClientAuthMethod::None,
-    ]))
+    .set_grant_types_supported(Some(
+        GrantType::ALL
+            .iter()
+            .copied()
+            .map(core_grant_type)
+            .collect(),
+    ))
+    .set_token_endpoint_auth_methods_supported(Some(
+        TokenEndpointAuthMethod::ALL
+            .iter()
+            .copied()
+            .map(core_auth_method)
+            .collect(),
+    ))
     .set_token_endpoint_auth_signing_alg_values_supported(Some(
         CLIENT_ASSERTION_ALGS.iter().copied().map(jws_alg).collect(),
     ))

@@ -2,22 +2,15 @@
 //! /register/{client_id}`: client configuration (RFC 7592 §2) with the registration access
 //! token as a bearer token.
 //!
-//! Who may register is `registration.mode` (docs/configuration.md):
-//!
-//! - `open`: anyone, at most `registration.max_per_minute` requests per client IP (counted in
-//!   the shared ephemeral store, so the limit holds across nodes); over it, 429 + `Retry-After`;
-//! - `token`: the request carries an initial access token (`Authorization: Bearer`, RFC 7591
-//!   §3), minted by `palisade registration token`; wrong, expired or used up: 401
-//!   `invalid_token`;
-//! - `disabled`: 403, and discovery lists no `registration_endpoint`.
-//!
-//! The metadata rules are `palisade_flow::registration`'s, shared with the CLI. Answers are
-//! JSON with `Cache-Control: no-store` (they carry secrets). A management request with a
-//! missing or wrong token, for any client id, known or not, is the same 401 `invalid_token`.
+//! Who may register (`registration.mode`: open, token, disabled) and the metadata rules are
+//! `palisade_flow::registration`'s; this module reads the request, calls it, and answers: a
+//! rate-limited open registration is 429 + `Retry-After`, a refused bearer token 401 with a
+//! challenge, disabled registration 403. Answers are JSON with `Cache-Control: no-store`
+//! (they carry secrets). A management request with a missing or wrong token, for any client
+//! id, known or not, is the same 401 `invalid_token`.
 
 use crate::app::AppState;
 use crate::client_ip::client_ip;
-use crate::config::RegistrationMode;
 use crate::respond::{bearer_error, json_error, no_store};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -25,22 +18,16 @@ use palisade_core::model::{AuditEvent, AuditOutcome};
 use palisade_core::ports::AuditLog;
 use palisade_core::{ErrorCode, OAuthError};
 use palisade_flow::registration::{
-    ClientMetadata, Registered, RegistrationPolicy, check_initial_access_token,
-    spend_initial_access_token,
+    Registered, RegistrationError, RegistrationPolicy, RegistrationRequest,
 };
 use serde_json::{Value, json};
-use std::time::Duration;
-
-/// The window of the open-mode rate limit.
-const RATE_WINDOW: Duration = Duration::from_secs(60);
 
 /// What a self-registering client may ask for.
 pub fn policy(state: &AppState) -> RegistrationPolicy {
-    RegistrationPolicy {
-        is_operator: false,
-        allowed_scopes: state.settings.registration.allowed_scopes.clone(),
-        signing_algorithms: state.settings.key_policy.enabled_algorithms.clone(),
-    }
+    state
+        .settings
+        .registration
+        .client_policy(&state.settings.key_policy.enabled_algorithms)
 }
 
 /// `POST /register`.
@@ -49,46 +36,36 @@ pub async fn create(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let ip = client_ip(&req, &state.settings.trusted_proxies).map(|ip| ip.to_string());
-    let initial_token = match state.settings.registration.mode {
-        RegistrationMode::Disabled => {
-            return json_error(&OAuthError::access_denied(
-                "dynamic client registration is disabled on this server",
-            ));
-        }
-        RegistrationMode::Open => {
-            if let Some(refusal) = rate_limit(&state, ip.as_deref()).await {
-                return refusal;
-            }
-            None
-        }
-        RegistrationMode::Token => {
-            let now = state.clock.now();
-            match check_initial_access_token(&state.sql, bearer(&req).as_deref(), now).await {
-                Ok(hash) => Some(hash),
-                Err(e) => return bearer_error(&e),
-            }
-        }
+    let client_ip = client_ip(&req, &state.settings.trusted_proxies);
+    let initial_access_token = bearer(&req);
+    let request = RegistrationRequest {
+        body: parse_body(&req, &body, &state),
+        initial_access_token: initial_access_token.as_deref(),
+        client_ip,
     };
-    let metadata = match parse_body(&req, &body, &state)
-        .and_then(|value| ClientMetadata::from_request(&value, &policy(&state)))
+    let registered = match state
+        .engine
+        .register_dynamically(
+            &state.settings.registration,
+            &policy(&state),
+            &state.sql,
+            request,
+        )
+        .await
     {
-        Ok(metadata) => metadata,
-        Err(e) => return json_error(&e),
-    };
-    // Spent only now, so a request with invalid metadata does not use up the token.
-    if let Some(hash) = &initial_token
-        && let Err(e) = spend_initial_access_token(&state.sql, hash, state.clock.now()).await
-    {
-        return match e.code {
-            ErrorCode::InvalidToken => bearer_error(&e),
-            _ => json_error(&e),
-        };
-    }
-    let registered = match state.engine.register_client(metadata, true).await {
         Ok(registered) => registered,
-        Err(e) => return json_error(&e),
+        Err(RegistrationError::RateLimited { retry_after, error }) => {
+            let mut res = json_error(&error);
+            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after.as_secs()),
+            );
+            return res;
+        }
+        Err(RegistrationError::Refused(e)) => return management_error(&e),
     };
+    let ip = client_ip.map(|ip| ip.to_string());
     let mode = state.settings.registration.mode.as_str();
     audit(
         &state,
@@ -233,31 +210,8 @@ fn parse_body(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Value,
     })
 }
 
-/// Open mode: counts this request against its IP's window; `Some` refusal when over.
-async fn rate_limit(state: &AppState, ip: Option<&str>) -> Option<HttpResponse> {
-    let key = format!("register-ip:{}", ip.unwrap_or("unknown"));
-    match state.ephemeral.increment(&key, RATE_WINDOW).await {
-        Ok(count) if count <= state.settings.registration.max_per_minute => None,
-        Ok(_) => {
-            tracing::warn!(ip, "registration rate limit reached");
-            let error = OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "too many registrations from this address; try again later",
-            );
-            let mut res = json_error(&error);
-            *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(RATE_WINDOW.as_secs()),
-            );
-            Some(res)
-        }
-        // Fail closed: without the counter there is no limit to apply.
-        Err(e) => Some(json_error(&e.into())),
-    }
-}
-
-/// RFC 7592 errors: a refused token is a bearer challenge, anything else JSON.
+/// A refused bearer token (initial access or registration access) is a challenge, anything
+/// else JSON.
 fn management_error(error: &OAuthError) -> HttpResponse {
     match error.code {
         ErrorCode::InvalidToken => bearer_error(error),

@@ -496,10 +496,12 @@ async fn of_two_nodes_sharing_a_database_exactly_one_rotates_and_both_serve_the_
 /// The private JWK members of every stored key, decrypted with the test master key (what must
 /// never leak), with the encrypted form of each.
 async fn private_values(database_url: &str) -> Vec<String> {
-    let store =
-        palisade_store::SqlStore::connect(database_url, palisade_store::PoolOptions::default())
-            .await
-            .unwrap();
+    let store = palisade_store::SqlStore::connect(
+        &palisade_store::DatabaseUrl::parse(database_url).unwrap(),
+        palisade_store::PoolOptions::default(),
+    )
+    .await
+    .unwrap();
     let decrypter = josekit::jwe::Dir
         .decrypter_from_bytes(test_master_key_bytes())
         .unwrap();

@@ -2,8 +2,11 @@
 
 use crate::harness::TestApp;
 use chrono::Utc;
-use palisade_core::model::{Client, ClientId, ClientType, NewUser, UserId, Username};
-use palisade_core::ports::{ClientRepository, UserRepository};
+use palisade_core::model::{
+    ApplicationType, Client, ClientId, ClientType, GrantType, NewUser, TokenEndpointAuthMethod,
+    UserId, Username,
+};
+use palisade_core::ports::{ClientRepository, SigningAlgorithm, UserRepository};
 use palisade_core::{Secret, TokenHash};
 use reqwest::StatusCode;
 use url::Url;
@@ -18,7 +21,7 @@ pub struct TestClient {
     pub redirect_uri: String,
 }
 
-/// What kind of client to register.
+/// What kind of client to register; values are spelt as on the wire.
 pub struct ClientSpec {
     pub confidential: bool,
     pub auth_method: &'static str,
@@ -56,17 +59,23 @@ pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
         } else {
             ClientType::Public
         },
-        application_type: spec.application_type.into(),
+        application_type: ApplicationType::parse(spec.application_type).unwrap(),
         secret_hash: secret.as_deref().map(TokenHash::of),
-        token_endpoint_auth_method: spec.auth_method.into(),
-        grant_types: spec.grant_types.iter().map(|s| s.to_string()).collect(),
+        token_endpoint_auth_method: TokenEndpointAuthMethod::parse(spec.auth_method).unwrap(),
+        grant_types: spec
+            .grant_types
+            .iter()
+            .map(|g| GrantType::parse(g).unwrap())
+            .collect(),
         response_types: vec!["code".into()],
         redirect_uris: spec.redirect_uris.clone(),
         post_logout_redirect_uris: spec.post_logout_redirect_uris,
         scopes: spec.scopes.iter().map(|s| s.to_string()).collect(),
         access_token_ttl_secs: None,
         refresh_token_ttl_secs: None,
-        id_token_signed_response_alg: spec.id_token_alg.map(str::to_owned),
+        id_token_signed_response_alg: spec
+            .id_token_alg
+            .map(|alg| SigningAlgorithm::parse(alg).unwrap()),
         registration_access_token_hash: None,
         jwks: None,
         created_at: Utc::now(),

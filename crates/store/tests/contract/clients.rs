@@ -3,8 +3,11 @@
 use crate::support::{at, client, family, store, user};
 use palisade_core::StoreError;
 use palisade_core::TokenHash;
-use palisade_core::model::{ClientId, ClientType, Consent};
+use palisade_core::model::{
+    ApplicationType, ClientId, ClientType, Consent, GrantType, TokenEndpointAuthMethod,
+};
 use palisade_core::ports::{ClientRepository, ConsentRepository, RefreshTokenRepository};
+use palisade_store::testing::TestDatabase;
 
 #[tokio::test]
 async fn a_client_round_trips_with_every_field_and_its_redirect_uris_in_order() {
@@ -30,7 +33,7 @@ async fn a_public_client_without_optional_metadata_round_trips() {
     let mut c = client("cli");
     c.client_type = ClientType::Public;
     c.secret_hash = None;
-    c.token_endpoint_auth_method = "none".into();
+    c.token_endpoint_auth_method = TokenEndpointAuthMethod::None;
     c.redirect_uris = vec![];
     c.scopes = vec![];
     c.access_token_ttl_secs = None;
@@ -40,6 +43,79 @@ async fn a_public_client_without_optional_metadata_round_trips() {
     c.jwks = None;
     store.insert_client(c.clone()).await.unwrap();
     assert_eq!(store.find_client(&c.id).await.unwrap(), Some(c));
+}
+
+/// Sets `assignment` on client `id` with raw SQL, past the repository and past the table's
+/// CHECK constraints (SQLite: ignored on this connection; PostgreSQL: dropped in this test's
+/// own database), as a hand-run UPDATE or a faulty migration could.
+async fn corrupt_client_row(db: &TestDatabase, id: &str, assignment: &str) {
+    use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+    let update = format!("UPDATE clients SET {assignment} WHERE id = '{id}'");
+    let (url, database_url) = (db.url().to_owned(), db.database_url().clone());
+    tokio::task::spawn_blocking(move || match database_url.sqlite_path() {
+        Some(path) => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            diesel::sql_query("PRAGMA ignore_check_constraints = ON").execute(&mut conn)?;
+            diesel::sql_query(update).execute(&mut conn)
+        }
+        None => {
+            let mut conn = PgConnection::establish(&url).unwrap();
+            diesel::sql_query(
+                "DO $$ DECLARE c record; BEGIN \
+                 FOR c IN SELECT conname FROM pg_constraint \
+                 WHERE conrelid = 'clients'::regclass AND contype = 'c' LOOP \
+                 EXECUTE format('ALTER TABLE clients DROP CONSTRAINT %I', c.conname); \
+                 END LOOP; END $$",
+            )
+            .execute(&mut conn)?;
+            diesel::sql_query(update).execute(&mut conn)
+        }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+}
+
+/// A row changed behind the repository's back must not quietly read as a `web` client, a
+/// default method or fewer grants: reading it fails, whatever the schema's CHECKs let through.
+#[tokio::test]
+async fn a_client_row_with_a_value_outside_its_closed_set_is_an_error_not_a_default() {
+    let (store, db) = store().await;
+    let corruptions = [
+        ("bad-app-type", "application_type = 'bogus'"),
+        (
+            "bad-method",
+            "token_endpoint_auth_method = 'client_secret_jwt'",
+        ),
+        ("bad-client-type", "client_type = 'trusted'"),
+        (
+            "bad-grant",
+            r#"grant_types = '["authorization_code","password"]'"#,
+        ),
+        ("bad-alg", "id_token_signed_response_alg = 'none'"),
+    ];
+    for (id, _) in corruptions {
+        store.insert_client(client(id)).await.unwrap();
+    }
+    store.insert_client(client("sound")).await.unwrap();
+    for (id, assignment) in corruptions {
+        corrupt_client_row(&db, id, assignment).await;
+    }
+    for (id, assignment) in corruptions {
+        let err = store
+            .find_client(&ClientId(id.into()))
+            .await
+            .expect_err(assignment);
+        assert!(
+            matches!(err, StoreError::Internal(_)),
+            "{assignment}: {err:?}"
+        );
+    }
+    assert_eq!(
+        store.find_client(&ClientId("sound".into())).await.unwrap(),
+        Some(client("sound"))
+    );
+    assert!(store.list_clients().await.is_err());
 }
 
 #[tokio::test]
@@ -93,7 +169,7 @@ async fn updating_a_client_replaces_its_metadata_and_redirect_uris() {
     let mut changed = original.clone();
     changed.name = "Renamed".into();
     changed.secret_hash = Some(TokenHash::of("rotated"));
-    changed.grant_types = vec!["client_credentials".into()];
+    changed.grant_types = vec![GrantType::ClientCredentials];
     changed.response_types = vec![];
     changed.redirect_uris = vec![
         "https://new.example/cb".into(),
@@ -104,7 +180,7 @@ async fn updating_a_client_replaces_its_metadata_and_redirect_uris() {
     changed.id_token_signed_response_alg = None;
     changed.registration_access_token_hash = None;
     changed.jwks = None;
-    changed.application_type = "native".into();
+    changed.application_type = ApplicationType::Native;
     changed.post_logout_redirect_uris = vec![];
     changed.created_at = at(999);
     store.update_client(changed.clone()).await.unwrap();

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use palisade_core::TokenHash;
 use palisade_core::model::*;
-use palisade_core::ports::UserRepository;
+use palisade_core::ports::{SigningAlgorithm, UserRepository};
 use palisade_store::SqlStore;
 use palisade_store::testing::{self, TestDatabase};
 
@@ -37,10 +37,10 @@ pub fn client(id: &str) -> Client {
         id: ClientId(id.to_owned()),
         name: format!("Client {id}"),
         client_type: ClientType::Confidential,
-        application_type: "web".into(),
+        application_type: ApplicationType::Web,
         secret_hash: Some(TokenHash::of(&format!("{id}-secret"))),
-        token_endpoint_auth_method: "client_secret_basic".into(),
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         response_types: vec!["code".into(), "code id_token".into()],
         redirect_uris: vec![
             format!("https://{id}.example/cb"),
@@ -51,7 +51,7 @@ pub fn client(id: &str) -> Client {
         post_logout_redirect_uris: vec![format!("https://{id}.example/bye")],
         access_token_ttl_secs: Some(600),
         refresh_token_ttl_secs: Some(86_400),
-        id_token_signed_response_alg: Some("ES256".into()),
+        id_token_signed_response_alg: Some(SigningAlgorithm::ES256),
         registration_access_token_hash: Some(TokenHash::of(&format!("{id}-rat"))),
         jwks: Some(r#"{"keys":[]}"#.into()),
         created_at: at(0),

@@ -194,16 +194,14 @@ pub async fn update(
         m.client_name
     };
     client.client_type = m.token_endpoint_auth_method.client_type();
-    client.application_type = m.application_type.as_str().to_owned();
-    client.token_endpoint_auth_method = m.token_endpoint_auth_method.as_str().to_owned();
+    client.application_type = m.application_type;
+    client.token_endpoint_auth_method = m.token_endpoint_auth_method;
     client.grant_types = m.grant_types;
     client.response_types = m.response_types;
     client.redirect_uris = m.redirect_uris;
     client.post_logout_redirect_uris = m.post_logout_redirect_uris;
     client.scopes = m.scopes;
-    client.id_token_signed_response_alg = m
-        .id_token_signed_response_alg
-        .map(|a| a.as_str().to_owned());
+    client.id_token_signed_response_alg = m.id_token_signed_response_alg;
     client.jwks = m.jwks;
     if let Some(s) = &secret {
         client.secret_hash = Some(TokenHash::of(s));

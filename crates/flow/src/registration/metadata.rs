@@ -1,8 +1,6 @@
-//! Client registration: RFC 7591 §2 (metadata), §2.1 (grant and response types agree), §3.1
-//! (the request), §3.2.1 (the response), §3.2.2 (errors); RFC 7592 §2 (read, update, delete
-//! with the registration access token); OIDC Registration §2 (`application_type`,
-//! `id_token_signed_response_alg`, `jwks`), OIDC RP-Initiated Logout §3.1
-//! (`post_logout_redirect_uris`).
+//! Client metadata: RFC 7591 §2 (members), §2.1 (grant and response types agree), §3.2.2
+//! (errors); OIDC Registration §2 (`application_type`, `id_token_signed_response_alg`, `jwks`),
+//! OIDC RP-Initiated Logout §3.1 (`post_logout_redirect_uris`).
 //!
 //! One validator serves every way a client comes to exist — dynamic registration, the
 //! operator's `palisade client add`, the admin API — so they cannot drift. The steps, in order:
@@ -15,23 +13,22 @@
 //! | `redirect_uris` ([`RedirectUri::parse_for_registration`]) | `invalid_redirect_uri` |
 //! | `post_logout_redirect_uris`, `scope`, `id_token_signed_response_alg`, `jwks`, `client_name` | `invalid_client_metadata` |
 //!
-//! Identifiers and secrets are never the caller's: `client_id`, `client_secret` and the
-//! registration access token are generated here (256 bits from the OS CSPRNG), the secret
-//! and the token are returned once and stored as SHA-256 hashes. Members a caller may not set
-//! (`client_id`, `client_secret`, ...) and members Palisade does not implement (`client_uri`,
-//! `contacts`, `software_statement`, ...) are ignored, as RFC 7591 §2 asks, and are absent from
-//! the response, which lists what was registered.
+//! Members a caller may not set (`client_id`, `client_secret`, ...) and members Palisade does
+//! not implement (`client_uri`, `contacts`, `software_statement`, ...) are ignored, as RFC 7591
+//! §2 asks.
 
+use super::Registered;
 use crate::client_assertion::ClientJwks;
-use crate::redirect_uri::{ApplicationType, RedirectUri};
+use crate::redirect_uri::RedirectUri;
 use crate::scope::{RESERVED_SCOPES, STANDARD_SCOPES, ScopeSet};
-use crate::server::AuthorizationServer;
 use chrono::{DateTime, Utc};
-use palisade_core::model::{Client, ClientId, ClientType};
-use palisade_core::ports::{InitialAccessTokenRepository, SigningAlgorithm};
+use palisade_core::model::{
+    ApplicationType, Client, ClientId, ClientType, GrantType, TokenEndpointAuthMethod,
+};
+use palisade_core::ports::SigningAlgorithm;
 use palisade_core::secret::SecretGenerator;
-use palisade_core::{ErrorCode, OAuthError, StoreError, TokenHash};
-use serde_json::{Map, Value, json};
+use palisade_core::{ErrorCode, OAuthError, TokenHash};
+use serde_json::{Map, Value};
 
 /// A client may register at most this many redirect URIs (and as many post-logout URIs).
 pub const MAX_REDIRECT_URIS: usize = 20;
@@ -61,61 +58,6 @@ const UNSUPPORTED_MEMBERS: [&str; 8] = [
     "request_object_encryption_enc",
 ];
 
-/// `token_endpoint_auth_method` values Palisade accepts (OIDC Core §9, RFC 7591 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    ClientSecretBasic,
-    ClientSecretPost,
-    PrivateKeyJwt,
-    /// A public client: no credentials (RFC 6749 §2.1).
-    None,
-}
-
-impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
-        Self::ClientSecretBasic,
-        Self::ClientSecretPost,
-        Self::PrivateKeyJwt,
-        Self::None,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::PrivateKeyJwt => "private_key_jwt",
-            Self::None => "none",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self, OAuthError> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str() == raw)
-            .ok_or_else(|| {
-                metadata_error(
-                    "token_endpoint_auth_method must be client_secret_basic, client_secret_post, \
-                 private_key_jwt or none",
-                )
-            })
-    }
-
-    /// Whether the client authenticates with a server-issued secret.
-    pub fn uses_secret(self) -> bool {
-        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
-    }
-
-    pub fn client_type(self) -> ClientType {
-        match self {
-            Self::None => ClientType::Public,
-            _ => ClientType::Confidential,
-        }
-    }
-}
-
-/// The grant types a client may register (RFC 9700 §2.1.2, §2.4: no implicit, no password).
-pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
-
 /// Who is registering, and what they may ask for.
 #[derive(Debug, Clone)]
 pub struct RegistrationPolicy {
@@ -134,8 +76,8 @@ pub struct ClientMetadata {
     /// Empty when the caller gave none (the client id is shown instead).
     pub client_name: String,
     pub application_type: ApplicationType,
-    pub token_endpoint_auth_method: AuthMethod,
-    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub grant_types: Vec<GrantType>,
     pub response_types: Vec<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -235,7 +177,7 @@ impl ClientMetadata {
             "application_type",
             "application_type must be a string",
         )? {
-            Some(raw) => ApplicationType::parse(&raw)?,
+            Some(raw) => ApplicationType::parse(&raw).map_err(|e| metadata_error(e.0))?,
             None => ApplicationType::Web,
         };
         let auth_method = match string(
@@ -243,9 +185,9 @@ impl ClientMetadata {
             "token_endpoint_auth_method",
             "token_endpoint_auth_method must be a string",
         )? {
-            Some(raw) => AuthMethod::parse(&raw)?,
+            Some(raw) => TokenEndpointAuthMethod::parse(&raw).map_err(|e| metadata_error(e.0))?,
             // RFC 7591 §2: the default is client_secret_basic.
-            None => AuthMethod::ClientSecretBasic,
+            None => TokenEndpointAuthMethod::ClientSecretBasic,
         };
         let grant_types = grant_types(body)?;
         let response_types = response_types(body, &grant_types)?;
@@ -275,41 +217,35 @@ impl ClientMetadata {
     pub fn of_client(client: &Client) -> Self {
         Self {
             client_name: client.name.clone(),
-            application_type: ApplicationType::parse(&client.application_type).unwrap_or_default(),
-            token_endpoint_auth_method: AuthMethod::parse(&client.token_endpoint_auth_method)
-                .unwrap_or(AuthMethod::ClientSecretBasic),
+            application_type: client.application_type,
+            token_endpoint_auth_method: client.token_endpoint_auth_method,
             grant_types: client.grant_types.clone(),
             response_types: client.response_types.clone(),
             redirect_uris: client.redirect_uris.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             scopes: client.scopes.clone(),
-            id_token_signed_response_alg: client
-                .id_token_signed_response_alg
-                .as_deref()
-                .and_then(SigningAlgorithm::parse),
+            id_token_signed_response_alg: client.id_token_signed_response_alg,
             jwks: client.jwks.clone(),
         }
     }
 
     /// Applies this metadata to `client`, keeping its id, its registration time and — when
     /// the method still uses one — its secret.
-    fn apply_to(self, client: &mut Client) {
+    pub(super) fn apply_to(self, client: &mut Client) {
         client.name = if self.client_name.is_empty() {
             client.id.0.clone()
         } else {
             self.client_name
         };
         client.client_type = self.token_endpoint_auth_method.client_type();
-        client.application_type = self.application_type.as_str().to_owned();
-        client.token_endpoint_auth_method = self.token_endpoint_auth_method.as_str().to_owned();
+        client.application_type = self.application_type;
+        client.token_endpoint_auth_method = self.token_endpoint_auth_method;
         client.grant_types = self.grant_types;
         client.response_types = self.response_types;
         client.redirect_uris = self.redirect_uris;
         client.post_logout_redirect_uris = self.post_logout_redirect_uris;
         client.scopes = self.scopes;
-        client.id_token_signed_response_alg = self
-            .id_token_signed_response_alg
-            .map(|a| a.as_str().to_owned());
+        client.id_token_signed_response_alg = self.id_token_signed_response_alg;
         client.jwks = self.jwks;
         if !self.token_endpoint_auth_method.uses_secret() {
             client.secret_hash = None;
@@ -317,23 +253,24 @@ impl ClientMetadata {
     }
 }
 
-fn grant_types(body: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
+fn grant_types(body: &Map<String, Value>) -> Result<Vec<GrantType>, OAuthError> {
     const WRONG: &str = "grant_types must be an array of strings";
-    // RFC 7591 §2: the default is authorization_code.
-    let requested =
-        strings(body, "grant_types", WRONG)?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    let Some(requested) = strings(body, "grant_types", WRONG)? else {
+        // RFC 7591 §2: the default is authorization_code.
+        return Ok(vec![GrantType::AuthorizationCode]);
+    };
     if requested.is_empty() {
         return Err(metadata_error(
             "grant_types must name at least one grant type",
         ));
     }
-    let mut grants: Vec<String> = Vec::new();
+    let mut grants: Vec<GrantType> = Vec::new();
     for grant in requested {
-        if !GRANT_TYPES.contains(&grant.as_str()) {
-            return Err(metadata_error(
+        let grant = GrantType::parse(&grant).map_err(|_| {
+            metadata_error(
                 "grant_types may contain only authorization_code, refresh_token and client_credentials",
-            ));
-        }
+            )
+        })?;
         if !grants.contains(&grant) {
             grants.push(grant);
         }
@@ -341,9 +278,12 @@ fn grant_types(body: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
     Ok(grants)
 }
 
-fn response_types(body: &Map<String, Value>, grants: &[String]) -> Result<Vec<String>, OAuthError> {
+fn response_types(
+    body: &Map<String, Value>,
+    grants: &[GrantType],
+) -> Result<Vec<String>, OAuthError> {
     const WRONG: &str = "response_types must be an array of strings";
-    let uses_code = grants.iter().any(|g| g == "authorization_code");
+    let uses_code = grants.contains(&GrantType::AuthorizationCode);
     let requested = match strings(body, "response_types", WRONG)? {
         Some(types) => types,
         // RFC 7591 §2 defaults to code; a client without the code grant has no response type.
@@ -367,14 +307,17 @@ fn response_types(body: &Map<String, Value>, grants: &[String]) -> Result<Vec<St
     })
 }
 
-fn check_grant_consistency(grants: &[String], method: AuthMethod) -> Result<(), OAuthError> {
-    let has = |g: &str| grants.iter().any(|x| x == g);
-    if has("refresh_token") && !has("authorization_code") {
+fn check_grant_consistency(
+    grants: &[GrantType],
+    method: TokenEndpointAuthMethod,
+) -> Result<(), OAuthError> {
+    let has = |g: GrantType| grants.contains(&g);
+    if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
         return Err(metadata_error(
             "refresh_token is issued only with authorization_code; register both",
         ));
     }
-    if has("client_credentials") && method == AuthMethod::None {
+    if has(GrantType::ClientCredentials) && method == TokenEndpointAuthMethod::None {
         return Err(metadata_error(
             "client_credentials is for confidential clients; choose a token_endpoint_auth_method other than none",
         ));
@@ -385,7 +328,7 @@ fn check_grant_consistency(grants: &[String], method: AuthMethod) -> Result<(), 
 fn redirect_uris(
     body: &Map<String, Value>,
     application_type: ApplicationType,
-    grants: &[String],
+    grants: &[GrantType],
 ) -> Result<Vec<String>, OAuthError> {
     let raw = strings(
         body,
@@ -393,7 +336,7 @@ fn redirect_uris(
         "redirect_uris must be an array of strings",
     )?
     .unwrap_or_default();
-    let uses_code = grants.iter().any(|g| g == "authorization_code");
+    let uses_code = grants.contains(&GrantType::AuthorizationCode);
     if uses_code && raw.is_empty() {
         return Err(OAuthError::new(
             ErrorCode::InvalidRedirectUri,
@@ -492,16 +435,19 @@ fn id_token_alg(
     }
 }
 
-fn jwks(body: &Map<String, Value>, method: AuthMethod) -> Result<Option<String>, OAuthError> {
+fn jwks(
+    body: &Map<String, Value>,
+    method: TokenEndpointAuthMethod,
+) -> Result<Option<String>, OAuthError> {
     let document = match body.get("jwks") {
         None | Some(Value::Null) => None,
         Some(document) => Some(document),
     };
     match (method, document) {
-        (AuthMethod::PrivateKeyJwt, None) => Err(metadata_error(
+        (TokenEndpointAuthMethod::PrivateKeyJwt, None) => Err(metadata_error(
             "private_key_jwt needs the client's public keys in jwks",
         )),
-        (AuthMethod::PrivateKeyJwt, Some(document)) => {
+        (TokenEndpointAuthMethod::PrivateKeyJwt, Some(document)) => {
             ClientJwks::parse(document)?;
             Ok(Some(document.to_string()))
         }
@@ -512,7 +458,10 @@ fn jwks(body: &Map<String, Value>, method: AuthMethod) -> Result<Option<String>,
     }
 }
 
-fn check_auth_signing_alg(body: &Map<String, Value>, method: AuthMethod) -> Result<(), OAuthError> {
+fn check_auth_signing_alg(
+    body: &Map<String, Value>,
+    method: TokenEndpointAuthMethod,
+) -> Result<(), OAuthError> {
     let Some(raw) = string(
         body,
         "token_endpoint_auth_signing_alg",
@@ -521,7 +470,7 @@ fn check_auth_signing_alg(body: &Map<String, Value>, method: AuthMethod) -> Resu
     else {
         return Ok(());
     };
-    if method != AuthMethod::PrivateKeyJwt || SigningAlgorithm::parse(&raw).is_none() {
+    if method != TokenEndpointAuthMethod::PrivateKeyJwt || SigningAlgorithm::parse(&raw).is_none() {
         return Err(metadata_error(
             "token_endpoint_auth_signing_alg must be RS256, ES256 or EdDSA, with private_key_jwt",
         ));
@@ -545,116 +494,6 @@ fn client_name(body: &Map<String, Value>) -> Result<String, OAuthError> {
     Ok(name.to_owned())
 }
 
-/// A client just registered, updated, or given a new secret, with the secrets to show once.
-#[derive(Debug, Clone)]
-pub struct Registered {
-    pub client: Client,
-    /// Present when a secret was issued by this call.
-    pub client_secret: Option<String>,
-    /// Present when a registration access token was issued by this call.
-    pub registration_access_token: Option<String>,
-}
-
-impl Registered {
-    /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3): the registered
-    /// metadata, the identifiers, and the secrets issued by this call (never stored ones:
-    /// only their hashes are kept).
-    pub fn to_response(&self, registration_client_uri: Option<&str>) -> Map<String, Value> {
-        let client = &self.client;
-        let mut body = Map::new();
-        body.insert("client_id".into(), json!(client.id.0));
-        body.insert(
-            "client_id_issued_at".into(),
-            json!(client.created_at.timestamp()),
-        );
-        if let Some(secret) = &self.client_secret {
-            body.insert("client_secret".into(), json!(secret));
-        }
-        if client.secret_hash.is_some() {
-            // RFC 7591 §3.2.1: 0 means the secret does not expire.
-            body.insert("client_secret_expires_at".into(), json!(0));
-        }
-        if let Some(token) = &self.registration_access_token {
-            body.insert("registration_access_token".into(), json!(token));
-        }
-        if let Some(uri) = registration_client_uri {
-            body.insert("registration_client_uri".into(), json!(uri));
-        }
-        body.insert("client_name".into(), json!(client.name));
-        body.insert("application_type".into(), json!(client.application_type));
-        body.insert(
-            "token_endpoint_auth_method".into(),
-            json!(client.token_endpoint_auth_method),
-        );
-        body.insert("grant_types".into(), json!(client.grant_types));
-        body.insert("response_types".into(), json!(client.response_types));
-        body.insert("redirect_uris".into(), json!(client.redirect_uris));
-        body.insert(
-            "post_logout_redirect_uris".into(),
-            json!(client.post_logout_redirect_uris),
-        );
-        if !client.scopes.is_empty() {
-            body.insert("scope".into(), json!(client.scopes.join(" ")));
-        }
-        if let Some(alg) = &client.id_token_signed_response_alg {
-            body.insert("id_token_signed_response_alg".into(), json!(alg));
-        }
-        if let Some(jwks) = client
-            .jwks
-            .as_deref()
-            .and_then(|j| serde_json::from_str::<Value>(j).ok())
-        {
-            body.insert("jwks".into(), jwks);
-        }
-        body.insert("subject_type".into(), json!("public"));
-        body
-    }
-}
-
-/// Why an initial access token was refused; every case answers 401 `invalid_token`.
-fn bad_initial_token() -> OAuthError {
-    OAuthError::invalid_token("the initial access token is invalid, expired or used up")
-}
-
-/// Checks an initial access token (RFC 7591 §3) without spending it: it must exist, be
-/// unexpired and have uses left.
-pub async fn check_initial_access_token(
-    tokens: &dyn InitialAccessTokenRepository,
-    presented: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<TokenHash, OAuthError> {
-    let Some(presented) = presented else {
-        return Err(OAuthError::invalid_token(
-            "this server requires an initial access token to register",
-        ));
-    };
-    let hash = TokenHash::of(presented);
-    let token = tokens
-        .find_initial_access_token(&hash)
-        .await?
-        .ok_or_else(bad_initial_token)?;
-    let is_expired = token.expires_at.is_some_and(|at| at <= now);
-    let is_used_up = token.max_uses.is_some_and(|max| token.uses >= max);
-    if is_expired || is_used_up {
-        return Err(bad_initial_token());
-    }
-    Ok(hash)
-}
-
-/// Spends one use of a checked initial access token; losing a race for the last use is
-/// `invalid_token` like any other refusal.
-pub async fn spend_initial_access_token(
-    tokens: &dyn InitialAccessTokenRepository,
-    hash: &TokenHash,
-    now: DateTime<Utc>,
-) -> Result<(), OAuthError> {
-    if tokens.consume_initial_access_token(hash, now).await? {
-        Ok(())
-    } else {
-        Err(bad_initial_token())
-    }
-}
-
 impl ClientMetadata {
     /// A new client with this metadata (RFC 7591 §3.2.1): a fresh `client_id`, a secret when
     /// the method uses one, and — for dynamic registration — a registration access token
@@ -674,9 +513,9 @@ impl ClientMetadata {
             id: ClientId(secrets.token()),
             name: String::new(),
             client_type: ClientType::Confidential,
-            application_type: String::new(),
+            application_type: self.application_type,
             secret_hash: client_secret.as_deref().map(TokenHash::of),
-            token_endpoint_auth_method: String::new(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method,
             grant_types: vec![],
             response_types: vec![],
             redirect_uris: vec![],
@@ -698,188 +537,10 @@ impl ClientMetadata {
     }
 }
 
-/// A new secret for a client that authenticates with one (operator action). Nothing is
-/// stored yet; once the client is saved, the old secret no longer matches.
-pub fn with_new_secret(
-    mut client: Client,
-    secrets: &dyn SecretGenerator,
-) -> Result<Registered, OAuthError> {
-    let method = AuthMethod::parse(&client.token_endpoint_auth_method)?;
-    if !method.uses_secret() {
-        return Err(OAuthError::invalid_request(
-            "this client does not authenticate with a secret",
-        ));
-    }
-    let secret = secrets.token();
-    client.secret_hash = Some(TokenHash::of(&secret));
-    Ok(Registered {
-        client,
-        client_secret: Some(secret),
-        registration_access_token: None,
-    })
-}
-
-impl AuthorizationServer {
-    /// Registers a client (see [`ClientMetadata::into_new_client`]) and stores it.
-    pub async fn register_client(
-        &self,
-        metadata: ClientMetadata,
-        with_registration_access_token: bool,
-    ) -> Result<Registered, OAuthError> {
-        let registered = metadata.into_new_client(
-            self.secrets.as_ref(),
-            self.clock.now(),
-            with_registration_access_token,
-        );
-        self.clients
-            .insert_client(registered.client.clone())
-            .await?;
-        Ok(registered)
-    }
-
-    /// RFC 7592 §2: the client a registration access token manages. An unknown client, a
-    /// client registered without a token, and a wrong token are the same 401 `invalid_token`,
-    /// so the endpoint is no oracle for which client ids exist.
-    pub async fn find_managed_client(
-        &self,
-        client_id: &str,
-        registration_access_token: Option<&str>,
-        client_ip: Option<std::net::IpAddr>,
-    ) -> Result<Client, OAuthError> {
-        let check = self.check_registration_access_token(client_id, registration_access_token);
-        self.guard
-            .attempt(
-                crate::guard::CredentialKind::RegistrationToken,
-                client_ip,
-                check,
-            )
-            .await
-            .map_err(crate::client_auth::guard_error)
-    }
-
-    async fn check_registration_access_token(
-        &self,
-        client_id: &str,
-        registration_access_token: Option<&str>,
-    ) -> Result<Client, OAuthError> {
-        let refused = || OAuthError::invalid_token("the registration access token is invalid");
-        let presented = TokenHash::of(registration_access_token.unwrap_or_default());
-        let client = self
-            .clients
-            .find_client(&ClientId(client_id.to_owned()))
-            .await?;
-        match client {
-            Some(client)
-                if registration_access_token.is_some()
-                    && client
-                        .registration_access_token_hash
-                        .as_ref()
-                        .is_some_and(|stored| stored.is_same_as(&presented)) =>
-            {
-                Ok(client)
-            }
-            _ => Err(refused()),
-        }
-    }
-
-    /// RFC 7592 §2.1: the client information response for a managed client. It must carry a
-    /// registration access token (§3), and only the token's hash is stored, so each read
-    /// issues a new token and the presented one stops working (§2.1 lets the server do so;
-    /// the client must use the newest). Keycloak rotates the same way.
-    pub async fn read_managed_client(&self, client: Client) -> Result<Registered, OAuthError> {
-        self.save_managed_client(client, None).await
-    }
-
-    /// Saves a managed client with a new registration access token, and the answer that
-    /// carries it (and `client_secret`, if one was just issued).
-    async fn save_managed_client(
-        &self,
-        mut client: Client,
-        client_secret: Option<String>,
-    ) -> Result<Registered, OAuthError> {
-        let token = self.secrets.token();
-        client.registration_access_token_hash = Some(TokenHash::of(&token));
-        self.clients
-            .update_client(client.clone())
-            .await
-            .map_err(not_found_is_invalid_token)?;
-        Ok(Registered {
-            client,
-            client_secret,
-            registration_access_token: Some(token),
-        })
-    }
-
-    /// RFC 7592 §2.2: replaces every metadata field of a managed client. The body must name
-    /// the client (`client_id`) and may repeat its secret, which must then match; a new secret
-    /// is issued only when the client moves to a secret-based method from one without. The
-    /// answer carries a new registration access token; the presented one stops working.
-    pub async fn update_managed_client(
-        &self,
-        mut client: Client,
-        body: &Value,
-        policy: &RegistrationPolicy,
-    ) -> Result<Registered, OAuthError> {
-        let named = body.get("client_id").and_then(Value::as_str);
-        if named != Some(client.id.0.as_str()) {
-            return Err(OAuthError::invalid_request(
-                "the update must carry the client's own client_id",
-            ));
-        }
-        if let Some(secret) = body.get("client_secret").filter(|v| !v.is_null()) {
-            let matches = secret
-                .as_str()
-                .zip(client.secret_hash.as_ref())
-                .is_some_and(|(secret, stored)| stored.matches(secret));
-            if !matches {
-                return Err(OAuthError::invalid_request(
-                    "client_secret does not match the client's current secret",
-                ));
-            }
-        }
-        let metadata = ClientMetadata::from_request(body, policy)?;
-        let issue_secret =
-            metadata.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none();
-        let client_secret = issue_secret.then(|| self.secrets.token());
-        if let Some(secret) = &client_secret {
-            client.secret_hash = Some(TokenHash::of(secret));
-        }
-        metadata.apply_to(&mut client);
-        // A new registration access token with every answer, as for a read.
-        self.save_managed_client(client, client_secret).await
-    }
-
-    /// RFC 7592 §2.3: deletes a managed client with its consents and refresh tokens.
-    pub async fn delete_managed_client(&self, client: &Client) -> Result<(), OAuthError> {
-        self.clients
-            .delete_client(&client.id)
-            .await
-            .map_err(not_found_is_invalid_token)
-    }
-
-    /// Issues a new secret for a client that authenticates with one (operator action); the
-    /// old secret stops working at once on this node and within the client cache's lifetime
-    /// on the others.
-    pub async fn rotate_client_secret(&self, client: Client) -> Result<Registered, OAuthError> {
-        let rotated = with_new_secret(client, self.secrets.as_ref())?;
-        self.clients.update_client(rotated.client.clone()).await?;
-        Ok(rotated)
-    }
-}
-
-/// A client deleted between the token check and the change is as gone as an unknown one.
-fn not_found_is_invalid_token(e: StoreError) -> OAuthError {
-    match e {
-        StoreError::NotFound => {
-            OAuthError::invalid_token("the registration access token is invalid")
-        }
-        other => other.into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn dcr() -> RegistrationPolicy {
         RegistrationPolicy {
@@ -907,8 +568,11 @@ mod tests {
     #[test]
     fn a_minimal_registration_gets_the_rfc_7591_defaults() {
         let m = ClientMetadata::from_request(&merged(json!({})), &dcr()).unwrap();
-        assert_eq!(m.token_endpoint_auth_method, AuthMethod::ClientSecretBasic);
-        assert_eq!(m.grant_types, ["authorization_code"]);
+        assert_eq!(
+            m.token_endpoint_auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic
+        );
+        assert_eq!(m.grant_types, [GrantType::AuthorizationCode]);
         assert_eq!(m.response_types, ["code"]);
         assert_eq!(m.application_type, ApplicationType::Web);
         assert_eq!(m.redirect_uris, ["https://rp.example/cb"]);

@@ -1,0 +1,174 @@
+//! Dynamic client registration, `POST /register` (RFC 7591 §3). Who may register is the
+//! registration mode (docs/configuration.md):
+//!
+//! - `open`: anyone, at most `max_per_minute` requests per client IP, counted in the shared
+//!   ephemeral store so the limit holds across nodes; over it, [`RegistrationError::RateLimited`];
+//! - `token`: the request carries an initial access token (RFC 7591 §3) minted by `palisade
+//!   registration token`; wrong, expired or used up: `invalid_token`;
+//! - `disabled`: `access_denied`, and discovery lists no `registration_endpoint`.
+//!
+//! The steps, in order: the mode's gate, the metadata ([`ClientMetadata::from_request`]),
+//! spending the initial access token, storing the client.
+
+use super::{
+    ClientMetadata, Registered, RegistrationPolicy, check_initial_access_token,
+    spend_initial_access_token,
+};
+use crate::server::AuthorizationServer;
+use palisade_core::ports::{InitialAccessTokenRepository, SigningAlgorithm};
+use palisade_core::{ErrorCode, OAuthError, StoreError};
+use serde_json::Value;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The window of the open-mode rate limit.
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Who may register clients dynamically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone, rate-limited per client IP.
+    Open,
+    /// Only with an initial access token (`palisade registration token`).
+    Token,
+    /// `POST /register` is refused and not advertised.
+    Disabled,
+}
+
+impl RegistrationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Token => "token",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// Dynamic client registration as configured (`registration.*`), its mode decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamicRegistration {
+    pub mode: RegistrationMode,
+    /// Open mode: registration requests per client IP per [`RATE_WINDOW`].
+    pub max_per_minute: u64,
+    /// Scopes beyond openid/profile/email/offline_access a self-registered client may register.
+    pub allowed_scopes: Vec<String>,
+}
+
+impl DynamicRegistration {
+    /// Whether `POST /register` may be used at all (and is advertised).
+    pub fn is_enabled(&self) -> bool {
+        self.mode != RegistrationMode::Disabled
+    }
+
+    /// What a self-registering client may ask for; `signing_algorithms` are those the server
+    /// publishes keys for.
+    pub fn client_policy(&self, signing_algorithms: &[SigningAlgorithm]) -> RegistrationPolicy {
+        RegistrationPolicy {
+            is_operator: false,
+            allowed_scopes: self.allowed_scopes.clone(),
+            signing_algorithms: signing_algorithms.to_vec(),
+        }
+    }
+}
+
+/// A registration request, as the HTTP layer read it.
+#[derive(Debug)]
+pub struct RegistrationRequest<'a> {
+    /// The body as one JSON value, or why it is not one (content type, size and syntax are
+    /// the HTTP layer's to judge). Looked at only once the caller has passed the mode's gate,
+    /// so a refused caller learns nothing about its metadata.
+    pub body: Result<Value, OAuthError>,
+    /// `Authorization: Bearer` (RFC 6750 §2.1), if any.
+    pub initial_access_token: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// Why a registration was refused.
+#[derive(Debug)]
+pub enum RegistrationError {
+    /// Open mode: this address is over its limit; answer 429 with `Retry-After`.
+    RateLimited {
+        retry_after: Duration,
+        error: OAuthError,
+    },
+    /// Anything else; `invalid_token` is a bearer-token refusal (RFC 6750 §3).
+    Refused(OAuthError),
+}
+
+impl From<OAuthError> for RegistrationError {
+    fn from(error: OAuthError) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl From<StoreError> for RegistrationError {
+    fn from(error: StoreError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+impl AuthorizationServer {
+    /// RFC 7591 §3: registers a client under `registration`'s mode, with `policy` for what it
+    /// may ask, and answers with its credentials and a registration access token (RFC 7592
+    /// §3). The initial access token, if the mode asks for one, is spent only once the
+    /// metadata passed, so invalid metadata does not use it up.
+    pub async fn register_dynamically(
+        &self,
+        registration: &DynamicRegistration,
+        policy: &RegistrationPolicy,
+        initial_access_tokens: &dyn InitialAccessTokenRepository,
+        request: RegistrationRequest<'_>,
+    ) -> Result<Registered, RegistrationError> {
+        let initial_token = match registration.mode {
+            RegistrationMode::Disabled => {
+                return Err(OAuthError::access_denied(
+                    "dynamic client registration is disabled on this server",
+                )
+                .into());
+            }
+            RegistrationMode::Open => {
+                self.count_open_registration(registration, request.client_ip)
+                    .await?;
+                None
+            }
+            RegistrationMode::Token => Some(
+                check_initial_access_token(
+                    initial_access_tokens,
+                    request.initial_access_token,
+                    self.clock.now(),
+                )
+                .await?,
+            ),
+        };
+        let metadata = ClientMetadata::from_request(&request.body?, policy)?;
+        if let Some(hash) = &initial_token {
+            spend_initial_access_token(initial_access_tokens, hash, self.clock.now()).await?;
+        }
+        Ok(self.register_client(metadata, true).await?)
+    }
+
+    /// Open mode: counts this request against its address's window. Fails closed: without
+    /// the counter there is no limit to apply.
+    async fn count_open_registration(
+        &self,
+        registration: &DynamicRegistration,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), RegistrationError> {
+        let ip = client_ip.map(|ip| ip.to_string());
+        let key = format!("register-ip:{}", ip.as_deref().unwrap_or("unknown"));
+        let count = self.ephemeral.increment(&key, RATE_WINDOW).await?;
+        if count <= registration.max_per_minute {
+            return Ok(());
+        }
+        tracing::warn!(ip, "registration rate limit reached");
+        Err(RegistrationError::RateLimited {
+            retry_after: RATE_WINDOW,
+            error: OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many registrations from this address; try again later",
+            ),
+        })
+    }
+}
