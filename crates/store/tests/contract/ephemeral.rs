@@ -216,12 +216,13 @@ async fn stores_with_different_prefixes_do_not_see_each_others_keys() {
 }
 
 #[tokio::test]
+#[ignore = "needs Redis"]
 async fn every_redis_key_carries_the_prefix_and_an_expiry() {
     let backend = TestEphemeral::create();
-    let Some(url) = backend.redis_url() else {
-        eprintln!("skipped: {} is not set", testing::REDIS_URL_VAR);
-        return;
-    };
+    // CI's Redis pass runs the ignored tests; run without Redis this one fails, never passes.
+    let url = backend
+        .redis_url()
+        .unwrap_or_else(|| panic!("this test needs Redis: set {}", testing::REDIS_URL_VAR));
     let store = RedisStore::connect(url, backend.key_prefix())
         .await
         .unwrap();
