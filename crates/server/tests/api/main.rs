@@ -14,6 +14,7 @@ mod authorize_rules;
 mod browser;
 mod cli;
 mod clients;
+mod dependency_directions;
 mod foundation;
 mod harness;
 mod keys;
