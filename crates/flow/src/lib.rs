@@ -35,4 +35,7 @@ pub mod token;
 pub mod token_revocation;
 pub mod userinfo;
 
+#[cfg(test)]
+mod test_server;
+
 pub use server::{AuthorizationServer, TokenPolicy};

@@ -142,43 +142,17 @@ impl SourceLimiter {
         Ok(())
     }
 
-    /// Counts one event against `ip` and its prefix and says whether it was within the limit:
-    /// for limiting an action itself, where every attempt counts (not only failures). A
-    /// refused event counts too, so a source that keeps going stays refused.
-    pub async fn admit(&self, ip: IpAddr) -> StoreResult<Result<(), Throttled>> {
-        let position = self.position();
-        let counters = self.counters(ip);
-        let mut counts = Vec::with_capacity(4);
-        let mut previous_keys = Vec::with_capacity(2);
-        for (base, _) in &counters {
-            let [current, previous] = position.current_and_previous_keys(base);
-            let now = self
-                .ephemeral
-                .increment(&current, position.key_ttl())
-                .await?;
-            // Events counted before this one: this one is admitted if they are below the limit.
-            counts.push(now.saturating_sub(1));
-            previous_keys.push(previous);
+    /// Admits one event from `ip` if it and its prefix are under their limits, counting it;
+    /// refuses it, uncounted, otherwise: for limiting an action itself, where every admitted
+    /// attempt counts (not only failures). A refused flood costs one read per request, and its
+    /// source is let back in as the window slides. Read and count are two steps, so concurrent
+    /// events may overshoot the limit by how many run at once.
+    pub async fn admit(&self, ip: IpAddr) -> StoreResult<Option<Throttled>> {
+        let (throttled, _) = self.check_reading(Some(ip), &[]).await?;
+        if throttled.is_none() {
+            self.record(ip).await?;
         }
-        let previous_refs: Vec<&str> = previous_keys.iter().map(String::as_str).collect();
-        let previous = self.ephemeral.get_many(&previous_refs).await?;
-        if previous.len() != previous_refs.len() {
-            return Err(StoreError::Internal(
-                "the store answered a different number of keys than asked".into(),
-            ));
-        }
-        let pairs: Vec<u64> = counts
-            .iter()
-            .zip(&previous)
-            .flat_map(|(current, previous)| [*current, parse_count(previous.as_deref())])
-            .collect();
-        let limits = counters.iter().map(|(_, limit)| *limit);
-        Ok(
-            match throttled(position, limits.zip(pairs.chunks_exact(2))) {
-                Some(throttled) => Err(throttled),
-                None => Ok(()),
-            },
-        )
+        Ok(throttled)
     }
 
     fn position(&self) -> WindowPosition {
@@ -256,7 +230,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn admit_counts_every_event_per_address_and_per_prefix_until_the_windows_pass() {
+    async fn admit_counts_admitted_events_per_address_and_per_prefix_until_the_windows_pass() {
         let (store, _cleanup) = palisade_store::testing::ephemeral_store().await;
         let clock = Arc::new(ManualClock::starting_now());
         let limit = SourceLimit {
@@ -267,22 +241,23 @@ mod tests {
         let limiter = SourceLimiter::new("test:admit", limit, store.clone(), clock.clone());
 
         for _ in 0..2 {
-            assert_eq!(limiter.admit(ip("192.0.2.1")).await.unwrap(), Ok(()));
+            assert_eq!(limiter.admit(ip("192.0.2.1")).await.unwrap(), None);
         }
         let refused = limiter.admit(ip("192.0.2.1")).await.unwrap();
-        assert!(refused.is_err(), "{refused:?}");
+        assert!(refused.is_some(), "{refused:?}");
         assert!(limiter.check(ip("192.0.2.1")).await.unwrap().is_some());
-        // The refused event counted against the prefix: a neighbour has no room left either.
-        assert!(limiter.admit(ip("192.0.2.2")).await.unwrap().is_err());
+        // The refused event was not counted: a neighbour still has the prefix's last place.
+        assert_eq!(limiter.admit(ip("192.0.2.2")).await.unwrap(), None);
+        assert!(limiter.admit(ip("192.0.2.3")).await.unwrap().is_some());
         // Another network, and another limiter's prefix on the same address, count apart.
-        assert_eq!(limiter.admit(ip("198.51.100.1")).await.unwrap(), Ok(()));
+        assert_eq!(limiter.admit(ip("198.51.100.1")).await.unwrap(), None);
         let other = SourceLimiter::new("test:other", limit, store, clock.clone());
-        assert_eq!(other.admit(ip("192.0.2.1")).await.unwrap(), Ok(()));
+        assert_eq!(other.admit(ip("192.0.2.1")).await.unwrap(), None);
 
         // Two windows later nothing is remembered.
         clock.advance(chrono::Duration::seconds(120));
         assert_eq!(limiter.check(ip("192.0.2.1")).await.unwrap(), None);
-        assert_eq!(limiter.admit(ip("192.0.2.1")).await.unwrap(), Ok(()));
+        assert_eq!(limiter.admit(ip("192.0.2.1")).await.unwrap(), None);
     }
 
     #[tokio::test]

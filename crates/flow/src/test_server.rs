@@ -1,0 +1,137 @@
+//! The engine over real stores for unit tests: a fresh SQL database and ephemeral store on the
+//! backends the environment selects (SQLite + in-process by default, PostgreSQL + Redis with
+//! `PALISADE_TEST_DATABASE_URL` / `PALISADE_TEST_REDIS_URL`), real signing keys, the manual
+//! clock and cheap argon2 parameters.
+
+use crate::guard::{AttemptLimits, CredentialGuard};
+use crate::password::{Argon2Settings, PasswordHasher};
+use crate::server::{AuthorizationServer, TokenPolicy};
+use palisade_core::model::{Client, ClientId, ClientType, NewUser, User, UserId, Username};
+use palisade_core::ports::TokenSigner;
+use palisade_core::secret::OsSecrets;
+use palisade_core::{ManualClock, Secret, SecretGenerator};
+use palisade_keys::{KeyManager, MasterKey, MasterKeySet, RotationPolicy};
+use palisade_store::testing::{TestDatabase, TestEphemeral, ephemeral_store, sql_store};
+use std::sync::Arc;
+
+/// The engine, its clock, and the guards that clean its stores up.
+pub(crate) struct TestServer {
+    pub engine: AuthorizationServer,
+    pub clock: ManualClock,
+    _database: TestDatabase,
+    _ephemeral: TestEphemeral,
+}
+
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const REDIRECT_URI: &str = "https://app.example/cb";
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with_limits(AttemptLimits::default()).await
+    }
+
+    pub async fn with_limits(limits: AttemptLimits) -> Self {
+        let (sql, database) = sql_store().await;
+        let (ephemeral, ephemeral_guard) = ephemeral_store().await;
+        let clock = ManualClock::starting_now();
+        let clock_port: Arc<dyn palisade_core::Clock> = Arc::new(clock.clone());
+        let master = MasterKeySet::single(MasterKey::generate().expect("master key"));
+        let keys = KeyManager::new(
+            Arc::new(sql.clone()),
+            clock_port.clone(),
+            RotationPolicy::default(),
+            master,
+            "test-node",
+        )
+        .expect("key manager");
+        keys.ensure_ready(std::time::Duration::from_secs(30))
+            .await
+            .expect("signing keys");
+        let cheap = Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let engine = AuthorizationServer {
+            issuer: "https://id.example".into(),
+            policy: TokenPolicy::default(),
+            clients: Arc::new(sql.clone()),
+            users: Arc::new(sql.clone()),
+            roles: Arc::new(sql.clone()),
+            consents: Arc::new(sql.clone()),
+            refresh_tokens: Arc::new(sql.clone()),
+            ephemeral: ephemeral.clone(),
+            signer: Arc::new(keys.keys()) as Arc<dyn TokenSigner>,
+            clock: clock_port.clone(),
+            secrets: Arc::new(OsSecrets),
+            passwords: PasswordHasher::new(cheap, 2)
+                .expect("hasher")
+                .with_queue(64),
+            issuance_audit: crate::audit::AuditBatcher::spawn(Arc::new(sql.clone())),
+            guard: CredentialGuard::new(
+                limits,
+                ephemeral,
+                Arc::new(sql.clone()),
+                Arc::new(sql),
+                clock_port,
+            ),
+        };
+        Self {
+            engine,
+            clock,
+            _database: database,
+            _ephemeral: ephemeral_guard,
+        }
+    }
+
+    /// A user with [`PASSWORD`].
+    pub async fn user(&self, name: &str) -> User {
+        let hash = self
+            .engine
+            .passwords
+            .hash(&Secret::new(PASSWORD))
+            .await
+            .expect("hash");
+        self.engine
+            .users
+            .insert_user(NewUser {
+                id: UserId(OsSecrets.token()),
+                username: Username::parse(name).expect("username"),
+                email: None,
+                display_name: None,
+                password_hash: hash,
+                created_at: self.engine.clock.now(),
+            })
+            .await
+            .expect("insert user")
+    }
+
+    /// An operator-made public client allowed `openid profile offline_access`.
+    pub async fn client(&self) -> Client {
+        let client = Client {
+            id: ClientId(OsSecrets.token()),
+            name: "Test App".into(),
+            client_type: ClientType::Public,
+            application_type: "web".into(),
+            secret_hash: None,
+            token_endpoint_auth_method: "none".into(),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            response_types: vec!["code".into()],
+            redirect_uris: vec![REDIRECT_URI.into()],
+            post_logout_redirect_uris: vec!["https://app.example/bye".into()],
+            scopes: vec!["openid".into(), "profile".into(), "offline_access".into()],
+            access_token_ttl_secs: None,
+            refresh_token_ttl_secs: None,
+            id_token_signed_response_alg: None,
+            registration_access_token_hash: None,
+            jwks: None,
+            created_at: self.engine.clock.now(),
+        };
+        self.engine
+            .clients
+            .insert_client(client.clone())
+            .await
+            .expect("insert client");
+        client
+    }
+}
