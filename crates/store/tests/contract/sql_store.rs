@@ -154,6 +154,8 @@ async fn a_postgres_outage_after_startup_is_unavailable_and_recovers_by_itself()
     // A restart-like event while the pool sits idle: the dead connection fails its liveness
     // check and the call runs on a new one.
     admin(kill_connections.clone()).await.unwrap();
+    // Real time on purpose: the pool proves alive only connections last handed out more than
+    // half a second ago (`TRUSTED_AFTER_USE`, by the system's clock), and this is that case.
     tokio::time::sleep(Duration::from_millis(700)).await;
     store.ping().await.unwrap();
     assert!(store.list_users(None, 10, 0).await.unwrap().is_empty());
