@@ -95,15 +95,16 @@ impl AuthorizationServer {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::{RelyingParty, error_code, is_access_token_active, issue_code};
+    use super::super::fixture::{
+        RelyingParty, alice_and_a_public_client, error_code, is_access_token_active, issue_code,
+    };
     use crate::test_server::TestServer;
     use palisade_core::ErrorCode;
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn a_code_is_redeemed_once_and_its_replay_revokes_every_token_issued_from_it() {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         let code = issue_code(&server, &rp, &alice, "openid offline_access").await;
 
         let issued = rp.redeem(&server, &code).await.unwrap();
@@ -128,11 +129,9 @@ mod tests {
     /// minting: every token it got ends up revoked all the same (RFC 6749 §4.1.2).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once_and_revoke_it() {
-        let server = std::sync::Arc::new(TestServer::start().await);
-        let rp = std::sync::Arc::new(RelyingParty::public(&server).await);
-        let alice = server.user("alice").await;
-        let code =
-            std::sync::Arc::new(issue_code(&server, &rp, &alice, "openid offline_access").await);
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let code = issue_code(&server, &rp, &alice, "openid offline_access").await;
+        let (server, rp, code) = (Arc::new(server), Arc::new(rp), Arc::new(code));
 
         let mut redemptions = tokio::task::JoinSet::new();
         for _ in 0..20 {
@@ -158,9 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn pkce_and_redirect_uri_mismatches_are_invalid_grant_and_use_up_the_code() {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         // A well-formed verifier of another request (RFC 7636 Appendix B).
         const OTHER_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         type Tamper = for<'a> fn(&mut Vec<(&'a str, &'a str)>);
@@ -216,10 +213,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_code_issued_to_another_client_is_invalid_grant_and_used_up() {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         let thief = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
         let code = issue_code(&server, &rp, &alice, "openid").await;
         let stolen = thief.redeem(&server, &code).await.unwrap_err();
         assert_eq!(stolen.error.code, ErrorCode::InvalidGrant);
@@ -251,9 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn codes_expire_after_sixty_seconds_by_the_clock() {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         // Just inside the lifetime a code still works...
         let code = issue_code(&server, &rp, &alice, "openid").await;
         server.clock.advance(chrono::Duration::seconds(59));
@@ -269,9 +262,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_offline_access_there_is_no_refresh_token() {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         let code = issue_code(&server, &rp, &alice, "openid").await;
         let issued = rp.redeem(&server, &code).await.unwrap();
         assert_eq!(issued.refresh_token, None);
@@ -281,9 +272,7 @@ mod tests {
     /// The code stands for what the user allowed: its grant and user are in every token.
     #[tokio::test]
     async fn the_tokens_carry_the_code_s_grant_and_user() {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         let code = issue_code(&server, &rp, &alice, "openid").await;
         let issued = rp.redeem(&server, &code).await.unwrap();
         let claims = server

@@ -90,6 +90,14 @@ impl RelyingParty {
     }
 }
 
+/// A test server with its public client and a user, alice, who may sign in to it.
+pub(super) async fn alice_and_a_public_client() -> (TestServer, RelyingParty, User) {
+    let server = TestServer::start().await;
+    let rp = RelyingParty::public(&server).await;
+    let alice = server.user("alice").await;
+    (server, rp, alice)
+}
+
 /// An authorization code in the store, and what its redemption needs.
 pub(super) struct IssuedCode {
     pub code: String,

@@ -153,15 +153,16 @@ fn narrowed_scope(grant: &Grant, params: &TokenParams<'_>) -> Result<ScopeSet, O
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::{RelyingParty, error_code, is_access_token_active, issue_code};
+    use super::super::fixture::{
+        RelyingParty, alice_and_a_public_client, error_code, is_access_token_active, issue_code,
+    };
     use crate::test_server::TestServer;
     use palisade_core::ErrorCode;
+    use std::sync::Arc;
 
     /// A server, its public client, and the first refresh token of alice's grant.
     async fn first_refresh_token(scope: &str) -> (TestServer, RelyingParty, String) {
-        let server = TestServer::start().await;
-        let rp = RelyingParty::public(&server).await;
-        let alice = server.user("alice").await;
+        let (server, rp, alice) = alice_and_a_public_client().await;
         let code = issue_code(&server, &rp, &alice, scope).await;
         let issued = rp.redeem(&server, &code).await.unwrap();
         let refresh = issued.refresh_token.expect("a refresh token");
@@ -198,7 +199,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_refreshes_with_one_token_all_get_the_one_successor_pair() {
         let (server, rp, r1) = first_refresh_token("openid offline_access").await;
-        let (server, rp) = (std::sync::Arc::new(server), std::sync::Arc::new(rp));
+        let (server, rp) = (Arc::new(server), Arc::new(rp));
         let mut refreshes = tokio::task::JoinSet::new();
         for _ in 0..10 {
             let (server, rp, r1) = (server.clone(), rp.clone(), r1.clone());
