@@ -1036,8 +1036,9 @@ async fn discovery_lists_registration_introspection_revocation_and_private_key_j
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn client_credentials_gives_confidential_clients_a_jwt_within_their_scopes_and_nothing_else()
-{
+async fn client_credentials_answers_no_store_tokens_and_400_for_what_the_grant_refuses() {
+    // The grant's rules (registered scopes, confidential clients only, the client's own
+    // token) are tested in the engine: token::client_credentials::tests.
     let app = spawn_app().await;
     let machine = register_client(&app, machine_spec()).await;
     let reply = client_credentials(&app, &machine, Some("api:read")).await;
@@ -1046,27 +1047,12 @@ async fn client_credentials_gives_confidential_clients_a_jwt_within_their_scopes
     let body = reply.json();
     assert_eq!(body["scope"], "api:read");
     assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
-    let token = body["access_token"].as_str().unwrap();
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(header["typ"], "at+jwt");
-    let claims = jwt_claims(token);
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], machine.id.as_str());
-    assert_eq!(claims["client_id"], machine.id.as_str());
-    assert!(claims.get("gid").is_none(), "not a user's grant");
 
-    let everything = client_credentials(&app, &machine, None).await.json();
-    assert_eq!(everything["scope"], "api:read api:write");
     let too_much = client_credentials(&app, &machine, Some("api:read api:admin")).await;
     assert_eq!(too_much.status, StatusCode::BAD_REQUEST);
     assert_eq!(too_much.error(), "invalid_scope");
-    let offline = client_credentials(&app, &machine, Some("openid offline_access")).await;
-    assert_eq!(offline.error(), "invalid_scope");
-
     let public = register_client(
         &app,
         ClientSpec {
@@ -1080,11 +1066,6 @@ async fn client_credentials_gives_confidential_clients_a_jwt_within_their_scopes
     let refused = client_credentials(&app, &public, None).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.error(), "unauthorized_client");
-    let web = register_client(&app, ClientSpec::default()).await;
-    assert_eq!(
-        client_credentials(&app, &web, None).await.error(),
-        "unauthorized_client"
-    );
 }
 
 #[tokio::test]
