@@ -122,9 +122,10 @@ impl Application {
             issuer: issuer_base(&settings.issuer),
             policy: settings.token_policy(),
             // Client lookups on the hot path come from memory (client_cache.rs).
-            clients: Arc::new(crate::client_cache::CachedClients::new(Arc::new(
-                sql.clone(),
-            ))),
+            clients: Arc::new(crate::client_cache::CachedClients::new(
+                Arc::new(sql.clone()),
+                clock.clone(),
+            )),
             users: Arc::new(sql.clone()),
             roles: Arc::new(sql.clone()),
             consents: Arc::new(sql.clone()),

@@ -2,7 +2,8 @@
 //! on SQL when a cache will do).
 //!
 //! Every token, introspection and revocation request authenticates a client; with this cache
-//! that costs a hash-map read instead of two SQL queries. Entries live [`DEFAULT_TTL`] (5 s):
+//! that costs a hash-map read instead of two SQL queries. Entries live [`DEFAULT_TTL`] (5 s) by
+//! the server's [`Clock`], so tests move it instead of waiting:
 //!
 //! - a change made through this node (registration management, the admin API, anything that
 //!   calls the engine's `clients`) invalidates the entry at once;
@@ -16,12 +17,14 @@
 //! invalidation does not store its possibly stale answer (a generation counter tells).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use palisade_core::Clock;
 use palisade_core::model::{Client, ClientId};
 use palisade_core::ports::{ClientRepository, StoreResult};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long another node's change may go unseen here.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5);
@@ -30,13 +33,14 @@ pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 
 struct Entry {
     client: Option<Arc<Client>>,
-    fetched_at: Instant,
+    fetched_at: DateTime<Utc>,
 }
 
 /// A [`ClientRepository`] that answers `find_client` from memory when it can.
 pub struct CachedClients {
     inner: Arc<dyn ClientRepository>,
-    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    ttl: chrono::Duration,
     max_entries: usize,
     entries: RwLock<HashMap<String, Entry>>,
     /// Bumped by every invalidation, so a lookup that started before one does not cache.
@@ -44,18 +48,20 @@ pub struct CachedClients {
 }
 
 impl CachedClients {
-    pub fn new(inner: Arc<dyn ClientRepository>) -> Self {
-        Self::with_limits(inner, DEFAULT_TTL, DEFAULT_MAX_ENTRIES)
+    pub fn new(inner: Arc<dyn ClientRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_limits(inner, clock, DEFAULT_TTL, DEFAULT_MAX_ENTRIES)
     }
 
     pub fn with_limits(
         inner: Arc<dyn ClientRepository>,
+        clock: Arc<dyn Clock>,
         ttl: Duration,
         max_entries: usize,
     ) -> Self {
         Self {
             inner,
-            ttl,
+            clock,
+            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
             max_entries: max_entries.max(1),
             entries: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
@@ -74,7 +80,15 @@ impl CachedClients {
     fn cached(&self, id: &ClientId) -> Option<Option<Client>> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(&id.0)?;
-        (entry.fetched_at.elapsed() < self.ttl).then(|| entry.client.as_deref().cloned())
+        self.is_fresh(entry, self.clock.now())
+            .then(|| entry.client.as_deref().cloned())
+    }
+
+    /// Fetched less than the TTL ago. An entry from the future (the wall clock was set back)
+    /// is stale, so a clock step never stretches an entry's life.
+    fn is_fresh(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
+        let age = now - entry.fetched_at;
+        age >= chrono::Duration::zero() && age < self.ttl
     }
 
     fn remember(&self, id: &ClientId, client: Option<&Client>, generation: u64) {
@@ -82,8 +96,9 @@ impl CachedClients {
         if self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
+        let now = self.clock.now();
         if entries.len() >= self.max_entries {
-            entries.retain(|_, e| e.fetched_at.elapsed() < self.ttl);
+            entries.retain(|_, e| self.is_fresh(e, now));
             if entries.len() >= self.max_entries {
                 entries.clear();
             }
@@ -92,7 +107,7 @@ impl CachedClients {
             id.0.clone(),
             Entry {
                 client: client.cloned().map(Arc::new),
-                fetched_at: Instant::now(),
+                fetched_at: now,
             },
         );
     }
@@ -138,8 +153,8 @@ impl ClientRepository for CachedClients {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_core::StoreError;
     use palisade_core::model::{ApplicationType, ClientType, TokenEndpointAuthMethod};
+    use palisade_core::{ManualClock, StoreError};
     use std::sync::Mutex;
     use std::sync::atomic::AtomicUsize;
 
@@ -201,15 +216,16 @@ mod tests {
         }
     }
 
-    fn setup(ttl: Duration) -> (Arc<Counting>, CachedClients) {
+    fn setup(ttl: Duration) -> (Arc<Counting>, CachedClients, ManualClock) {
         let inner = Arc::new(Counting::default());
-        let cache = CachedClients::with_limits(inner.clone(), ttl, 3);
-        (inner, cache)
+        let clock = ManualClock::starting_now();
+        let cache = CachedClients::with_limits(inner.clone(), Arc::new(clock.clone()), ttl, 3);
+        (inner, cache, clock)
     }
 
     #[tokio::test]
     async fn repeated_lookups_are_answered_from_memory_known_or_not() {
-        let (inner, cache) = setup(Duration::from_secs(60));
+        let (inner, cache, _clock) = setup(Duration::from_secs(60));
         inner.insert_client(client("a", "A")).await.unwrap();
         for _ in 0..5 {
             assert_eq!(
@@ -234,7 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn changes_through_the_cache_are_seen_at_once() {
-        let (inner, cache) = setup(Duration::from_secs(60));
+        let (inner, cache, _clock) = setup(Duration::from_secs(60));
         let id = ClientId("a".into());
         assert!(cache.find_client(&id).await.unwrap().is_none());
         cache.insert_client(client("a", "A")).await.unwrap();
@@ -248,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn changes_made_elsewhere_are_seen_after_the_ttl() {
-        let (inner, cache) = setup(Duration::from_millis(50));
+        let (inner, cache, clock) = setup(Duration::from_secs(5));
         let id = ClientId("a".into());
         inner.insert_client(client("a", "A")).await.unwrap();
         assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
@@ -258,13 +274,26 @@ mod tests {
             "A",
             "still cached"
         );
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        clock.advance(chrono::Duration::milliseconds(4999));
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        clock.advance(chrono::Duration::milliseconds(1));
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
+    }
+
+    #[tokio::test]
+    async fn a_clock_set_back_does_not_stretch_an_entry_s_life() {
+        let (inner, cache, clock) = setup(Duration::from_secs(5));
+        let id = ClientId("a".into());
+        inner.insert_client(client("a", "A")).await.unwrap();
+        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        inner.update_client(client("a", "B")).await.unwrap();
+        clock.advance(chrono::Duration::hours(-1));
         assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
     }
 
     #[tokio::test]
     async fn storage_errors_are_not_cached_and_the_map_stays_bounded() {
-        let (inner, cache) = setup(Duration::from_secs(60));
+        let (inner, cache, _clock) = setup(Duration::from_secs(60));
         inner.is_down.store(true, Ordering::SeqCst);
         assert!(cache.find_client(&ClientId("a".into())).await.is_err());
         inner.is_down.store(false, Ordering::SeqCst);

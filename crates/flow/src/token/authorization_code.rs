@@ -92,3 +92,200 @@ impl AuthorizationServer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{
+        RelyingParty, alice_and_a_public_client, error_code, is_access_token_active, issue_code,
+    };
+    use crate::test_server::TestServer;
+    use palisade_core::ErrorCode;
+    use palisade_core::model::GrantType;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_code_is_redeemed_once_and_its_replay_revokes_every_token_issued_from_it() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let code = issue_code(&server, &rp, &alice, "openid offline_access").await;
+
+        let issued = rp.redeem(&server, &code).await.unwrap();
+        assert!(issued.id_token.is_some());
+        let refresh = issued
+            .refresh_token
+            .expect("offline_access gives a refresh token");
+        assert!(is_access_token_active(&server, &issued.access_token).await);
+
+        assert_eq!(
+            error_code(rp.redeem(&server, &code).await),
+            ErrorCode::InvalidGrant
+        );
+        assert!(!is_access_token_active(&server, &issued.access_token).await);
+        assert_eq!(
+            error_code(rp.refresh(&server, &refresh, None).await),
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    /// The other nineteen are replays, some arriving while the one redemption is still
+    /// minting: every token it got ends up revoked all the same (RFC 6749 §4.1.2).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn twenty_concurrent_redemptions_of_one_code_succeed_exactly_once_and_revoke_it() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let code = issue_code(&server, &rp, &alice, "openid offline_access").await;
+        let (server, rp, code) = (Arc::new(server), Arc::new(rp), Arc::new(code));
+
+        let mut redemptions = tokio::task::JoinSet::new();
+        for _ in 0..20 {
+            let (server, rp, code) = (server.clone(), rp.clone(), code.clone());
+            redemptions.spawn(async move { rp.redeem(&server, &code).await });
+        }
+        let mut issued = Vec::new();
+        while let Some(answer) = redemptions.join_next().await {
+            match answer.unwrap() {
+                Ok(tokens) => issued.push(tokens),
+                Err(e) => assert_eq!(e.error.code, ErrorCode::InvalidGrant, "{e:?}"),
+            }
+        }
+        assert_eq!(issued.len(), 1, "{issued:?}");
+        let tokens = &issued[0];
+        assert!(!is_access_token_active(&server, &tokens.access_token).await);
+        let refresh = tokens.refresh_token.as_deref().unwrap();
+        assert_eq!(
+            error_code(rp.refresh(&server, refresh, None).await),
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    #[tokio::test]
+    async fn pkce_and_redirect_uri_mismatches_are_invalid_grant_and_use_up_the_code() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        // A well-formed verifier of another request (RFC 7636 Appendix B).
+        const OTHER_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        type Tamper = for<'a> fn(&mut Vec<(&'a str, &'a str)>);
+        let cases: [(&str, Tamper, ErrorCode); 5] = [
+            (
+                "wrong verifier",
+                |form| set(form, "code_verifier", OTHER_VERIFIER),
+                ErrorCode::InvalidGrant,
+            ),
+            (
+                "no verifier",
+                |form| form.retain(|(k, _)| *k != "code_verifier"),
+                ErrorCode::InvalidGrant,
+            ),
+            (
+                "malformed verifier",
+                |form| set(form, "code_verifier", "short"),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                "other redirect_uri",
+                |form| set(form, "redirect_uri", "https://app.example/other"),
+                ErrorCode::InvalidGrant,
+            ),
+            (
+                "redirect_uri with a trailing slash",
+                |form| set(form, "redirect_uri", "https://app.example/cb/"),
+                ErrorCode::InvalidGrant,
+            ),
+        ];
+        for (name, tamper, expected) in cases {
+            let code = issue_code(&server, &rp, &alice, "openid").await;
+            let mut form = code.exchange();
+            tamper(&mut form);
+            assert_eq!(
+                error_code(rp.token(&server, &form).await),
+                expected,
+                "{name}"
+            );
+            // The failed attempt consumed the code: the right request no longer works.
+            assert_eq!(
+                error_code(rp.redeem(&server, &code).await),
+                ErrorCode::InvalidGrant,
+                "{name}"
+            );
+        }
+    }
+
+    fn set<'a>(form: &mut Vec<(&'a str, &'a str)>, name: &'a str, value: &'a str) {
+        form.retain(|(k, _)| *k != name);
+        form.push((name, value));
+    }
+
+    #[tokio::test]
+    async fn a_code_issued_to_another_client_is_invalid_grant_and_used_up() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let thief = RelyingParty::public(&server).await;
+        let code = issue_code(&server, &rp, &alice, "openid").await;
+        let stolen = thief.redeem(&server, &code).await.unwrap_err();
+        assert_eq!(stolen.error.code, ErrorCode::InvalidGrant);
+        assert_eq!(
+            error_code(rp.redeem(&server, &code).await),
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_client_authentication_leaves_the_code_unspent() {
+        let server = TestServer::start().await;
+        let rp = RelyingParty::confidential(
+            &server,
+            &[GrantType::AuthorizationCode],
+            &["openid", "profile"],
+        )
+        .await;
+        let alice = server.user("alice").await;
+        let code = issue_code(&server, &rp, &alice, "openid").await;
+        let mut form: Vec<(String, String)> = code
+            .exchange()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        form.push(("client_id".into(), rp.client.id.0.clone()));
+        form.push(("client_secret".into(), "wrong".into()));
+        let refused = server.engine.token(None, &form, None).await.unwrap_err();
+        assert_eq!(refused.error.code, ErrorCode::InvalidClient);
+        assert!(rp.redeem(&server, &code).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn codes_expire_after_sixty_seconds_by_the_clock() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        // Just inside the lifetime a code still works...
+        let code = issue_code(&server, &rp, &alice, "openid").await;
+        server.clock.advance(chrono::Duration::seconds(59));
+        assert!(rp.redeem(&server, &code).await.is_ok());
+        // ...and just past it, it does not, although the store still holds it.
+        let code = issue_code(&server, &rp, &alice, "openid").await;
+        server.clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(
+            error_code(rp.redeem(&server, &code).await),
+            ErrorCode::InvalidGrant
+        );
+    }
+
+    #[tokio::test]
+    async fn without_offline_access_there_is_no_refresh_token() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let code = issue_code(&server, &rp, &alice, "openid").await;
+        let issued = rp.redeem(&server, &code).await.unwrap();
+        assert_eq!(issued.refresh_token, None);
+        assert_eq!(issued.scope, "openid");
+    }
+
+    /// The code stands for what the user allowed: its grant and user are in every token.
+    #[tokio::test]
+    async fn the_tokens_carry_the_code_s_grant_and_user() {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let code = issue_code(&server, &rp, &alice, "openid").await;
+        let issued = rp.redeem(&server, &code).await.unwrap();
+        let claims = server
+            .engine
+            .validate_access_token(&issued.access_token)
+            .await
+            .unwrap();
+        assert_eq!(claims.grant_id.as_deref(), Some(code.grant_id.as_str()));
+        assert_eq!(claims.subject, alice.id.0);
+        assert_eq!(claims.client_id, rp.client.id.0);
+    }
+}

@@ -54,3 +54,85 @@ impl AuthorizationServer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{RelyingParty, error_code};
+    use crate::test_server::TestServer;
+    use palisade_core::ErrorCode;
+    use palisade_core::model::GrantType;
+
+    const SERVICE_SCOPES: [&str; 2] = ["reports:read", "reports:write"];
+
+    #[tokio::test]
+    async fn the_scope_defaults_to_the_registered_ones_and_may_only_narrow_them() {
+        let server = TestServer::start().await;
+        let service =
+            RelyingParty::confidential(&server, &[GrantType::ClientCredentials], &SERVICE_SCOPES)
+                .await;
+        let grant = [("grant_type", "client_credentials")];
+        let all = service.token(&server, &grant).await.unwrap();
+        assert_eq!(all.scope, "reports:read reports:write");
+
+        let cases = [
+            ("reports:read", Ok("reports:read")),
+            (
+                "reports:write reports:read",
+                Ok("reports:write reports:read"),
+            ),
+            ("reports:read admin", Err(ErrorCode::InvalidScope)),
+            ("openid", Err(ErrorCode::InvalidScope)),
+        ];
+        for (requested, expected) in cases {
+            let answer = service
+                .token(&server, &[grant[0], ("scope", requested)])
+                .await;
+            match expected {
+                Ok(scope) => assert_eq!(answer.unwrap().scope, scope, "{requested}"),
+                Err(code) => assert_eq!(error_code(answer), code, "{requested}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_token_is_the_client_s_own_with_no_refresh_or_id_token() {
+        let server = TestServer::start().await;
+        let service =
+            RelyingParty::confidential(&server, &[GrantType::ClientCredentials], &SERVICE_SCOPES)
+                .await;
+        let issued = service
+            .token(&server, &[("grant_type", "client_credentials")])
+            .await
+            .unwrap();
+        assert_eq!((issued.refresh_token, issued.id_token), (None, None));
+        let claims = server
+            .engine
+            .validate_access_token(&issued.access_token)
+            .await
+            .unwrap();
+        assert_eq!(claims.subject, service.client.id.0);
+        assert_eq!(claims.client_id, service.client.id.0);
+        assert!(!claims.is_user_token());
+    }
+
+    #[tokio::test]
+    async fn only_a_confidential_client_registered_for_the_grant_may_use_it() {
+        let server = TestServer::start().await;
+        let public = RelyingParty::public(&server).await;
+        let mut client = public.client.clone();
+        client.grant_types.push(GrantType::ClientCredentials);
+        server.engine.clients.update_client(client).await.unwrap();
+        let grant = [("grant_type", "client_credentials")];
+        assert_eq!(
+            error_code(public.token(&server, &grant).await),
+            ErrorCode::UnauthorizedClient
+        );
+        let unregistered =
+            RelyingParty::confidential(&server, &[GrantType::AuthorizationCode], &SERVICE_SCOPES)
+                .await;
+        assert_eq!(
+            error_code(unregistered.token(&server, &grant).await),
+            ErrorCode::UnauthorizedClient
+        );
+    }
+}

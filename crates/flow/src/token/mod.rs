@@ -3,6 +3,8 @@
 
 mod authorization_code;
 mod client_credentials;
+#[cfg(test)]
+mod fixture;
 mod refresh_token;
 
 pub use crate::issue::TokenResponse;

@@ -150,3 +150,123 @@ fn narrowed_scope(grant: &Grant, params: &TokenParams<'_>) -> Result<ScopeSet, O
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{
+        RelyingParty, alice_and_a_public_client, error_code, is_access_token_active, issue_code,
+    };
+    use crate::test_server::TestServer;
+    use palisade_core::ErrorCode;
+    use std::sync::Arc;
+
+    /// A server, its public client, and the first refresh token of alice's grant.
+    async fn first_refresh_token(scope: &str) -> (TestServer, RelyingParty, String) {
+        let (server, rp, alice) = alice_and_a_public_client().await;
+        let code = issue_code(&server, &rp, &alice, scope).await;
+        let issued = rp.redeem(&server, &code).await.unwrap();
+        let refresh = issued.refresh_token.expect("a refresh token");
+        (server, rp, refresh)
+    }
+
+    #[tokio::test]
+    async fn every_refresh_rotates_the_token_and_keeps_the_grant() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        let second = rp.refresh(&server, &r1, None).await.unwrap();
+        let r2 = second.refresh_token.clone().expect("a successor");
+        assert_ne!(r2, r1);
+        assert_eq!(second.scope, "openid offline_access");
+        assert!(second.id_token.is_some());
+        let third = rp.refresh(&server, &r2, None).await.unwrap();
+        assert_ne!(third.refresh_token.as_deref(), Some(r2.as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_retry_within_the_grace_window_gets_the_same_successor_pair() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        let first = rp.refresh(&server, &r1, None).await.unwrap();
+        server.clock.advance(chrono::Duration::seconds(3));
+        let retry = rp.refresh(&server, &r1, None).await.unwrap();
+        assert_eq!(first, retry, "the retry got a different pair");
+        let r2 = first.refresh_token.as_deref().unwrap();
+        assert!(
+            rp.refresh(&server, r2, None).await.is_ok(),
+            "the family survived the retry"
+        );
+    }
+
+    /// Of concurrent requests presenting one token, one rotates and the others get its pair.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_refreshes_with_one_token_all_get_the_one_successor_pair() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        let (server, rp) = (Arc::new(server), Arc::new(rp));
+        let mut refreshes = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (server, rp, r1) = (server.clone(), rp.clone(), r1.clone());
+            refreshes.spawn(async move { rp.refresh(&server, &r1, None).await });
+        }
+        let mut pairs = Vec::new();
+        while let Some(answer) = refreshes.join_next().await {
+            pairs.push(answer.unwrap().unwrap());
+        }
+        assert!(pairs.windows(2).all(|w| w[0] == w[1]), "{pairs:?}");
+        let r2 = pairs[0].refresh_token.as_deref().unwrap();
+        assert!(rp.refresh(&server, r2, None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn reusing_a_rotated_refresh_token_after_the_grace_window_revokes_the_family() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        let second = rp.refresh(&server, &r1, None).await.unwrap();
+        let r2 = second.refresh_token.clone().unwrap();
+        assert!(is_access_token_active(&server, &second.access_token).await);
+
+        server.clock.advance(chrono::Duration::seconds(11));
+        assert_eq!(
+            error_code(rp.refresh(&server, &r1, None).await),
+            ErrorCode::InvalidGrant
+        );
+        // The whole family is gone: the current token too, and its access token.
+        assert_eq!(
+            error_code(rp.refresh(&server, &r2, None).await),
+            ErrorCode::InvalidGrant
+        );
+        assert!(!is_access_token_active(&server, &second.access_token).await);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        assert_eq!(
+            error_code(rp.refresh(&server, &r1, Some("openid profile")).await),
+            ErrorCode::InvalidScope
+        );
+        let narrower = rp.refresh(&server, &r1, Some("openid")).await.unwrap();
+        assert_eq!(narrower.scope, "openid");
+    }
+
+    #[tokio::test]
+    async fn another_client_cannot_use_the_token_and_it_stays_valid() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        let thief = RelyingParty::public(&server).await;
+        assert_eq!(
+            error_code(thief.refresh(&server, &r1, None).await),
+            ErrorCode::InvalidGrant
+        );
+        assert!(rp.refresh(&server, &r1, None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_or_expired_refresh_token_is_invalid_grant() {
+        let (server, rp, r1) = first_refresh_token("openid offline_access").await;
+        assert_eq!(
+            error_code(rp.refresh(&server, "not-a-token", None).await),
+            ErrorCode::InvalidGrant
+        );
+        server.clock.advance(server.engine.policy.refresh_token_ttl);
+        assert_eq!(
+            error_code(rp.refresh(&server, &r1, None).await),
+            ErrorCode::InvalidGrant
+        );
+    }
+}

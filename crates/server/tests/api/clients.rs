@@ -31,7 +31,6 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1037,8 +1036,9 @@ async fn discovery_lists_registration_introspection_revocation_and_private_key_j
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn client_credentials_gives_confidential_clients_a_jwt_within_their_scopes_and_nothing_else()
-{
+async fn client_credentials_answers_no_store_tokens_and_400_for_what_the_grant_refuses() {
+    // The grant's rules (registered scopes, confidential clients only, the client's own
+    // token) are tested in the engine: token::client_credentials::tests.
     let app = spawn_app().await;
     let machine = register_client(&app, machine_spec()).await;
     let reply = client_credentials(&app, &machine, Some("api:read")).await;
@@ -1047,27 +1047,12 @@ async fn client_credentials_gives_confidential_clients_a_jwt_within_their_scopes
     let body = reply.json();
     assert_eq!(body["scope"], "api:read");
     assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
-    let token = body["access_token"].as_str().unwrap();
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(header["typ"], "at+jwt");
-    let claims = jwt_claims(token);
+    let claims = jwt_claims(body["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], machine.id.as_str());
-    assert_eq!(claims["client_id"], machine.id.as_str());
-    assert!(claims.get("gid").is_none(), "not a user's grant");
 
-    let everything = client_credentials(&app, &machine, None).await.json();
-    assert_eq!(everything["scope"], "api:read api:write");
     let too_much = client_credentials(&app, &machine, Some("api:read api:admin")).await;
     assert_eq!(too_much.status, StatusCode::BAD_REQUEST);
     assert_eq!(too_much.error(), "invalid_scope");
-    let offline = client_credentials(&app, &machine, Some("openid offline_access")).await;
-    assert_eq!(offline.error(), "invalid_scope");
-
     let public = register_client(
         &app,
         ClientSpec {
@@ -1081,11 +1066,6 @@ async fn client_credentials_gives_confidential_clients_a_jwt_within_their_scopes
     let refused = client_credentials(&app, &public, None).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(refused.error(), "unauthorized_client");
-    let web = register_client(&app, ClientSpec::default()).await;
-    assert_eq!(
-        client_credentials(&app, &web, None).await.error(),
-        "unauthorized_client"
-    );
 }
 
 #[tokio::test]
@@ -1796,17 +1776,20 @@ async fn cli_client_add_show_and_rotate_secret_manage_a_client_a_running_server_
     );
     let new_secret = field(&rotated, "client_secret");
     assert_ne!(new_secret, secret);
-    // Another process changed the database: the server sees it within its cache lifetime (5 s).
+    // Another process changed the database: the server sees it once its cached copy is as old
+    // as the cache lifetime, by the server's clock.
     let renewed = TestClient {
         id: id.clone(),
         secret: Some(new_secret),
         redirect_uri: String::new(),
     };
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while client_credentials(&app, &renewed, None).await.status != StatusCode::OK {
-        assert!(Instant::now() < deadline, "the new secret never worked");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    app.clock
+        .advance(chrono::Duration::from_std(palisade::client_cache::DEFAULT_TTL).unwrap());
+    assert_eq!(
+        client_credentials(&app, &renewed, None).await.status,
+        StatusCode::OK,
+        "the new secret works"
+    );
     assert_eq!(
         client_credentials(&app, &job, None).await.status,
         StatusCode::UNAUTHORIZED,

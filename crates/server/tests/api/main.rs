@@ -15,6 +15,7 @@ mod browser;
 mod browser_interaction;
 mod cli;
 mod clients;
+mod dependency_directions;
 mod foundation;
 mod harness;
 mod keys;

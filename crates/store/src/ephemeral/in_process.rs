@@ -10,13 +10,17 @@
 //! `Unavailable` rather than growing or evicting a live key (evicting could silently drop an
 //! authorization code, a session or a rate-limit counter — failing closed is the safer error).
 //! Writes to keys that already exist always succeed.
+//!
+//! Expiry reads tokio's clock (the system's monotonic clock, unless a test paused it), so tests
+//! of expiry move time instead of waiting for it.
 
 use async_trait::async_trait;
 use palisade_core::StoreError;
 use palisade_core::ports::{EphemeralStore, HealthCheck, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Writes between two full sweeps of expired entries.
 const SWEEP_EVERY: u32 = 1024;
@@ -264,19 +268,19 @@ mod tests {
         store.put("c", b"3", MINUTE).await.unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn expired_keys_make_room_when_the_store_is_full() {
         let store = InProcessStore::new(InProcessOptions { max_entries: 1 });
         store
             .put("old", b"x", Duration::from_millis(1))
             .await
             .unwrap();
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::advance(Duration::from_millis(5)).await;
         store.put("new", b"y", MINUTE).await.unwrap();
         assert_eq!(store.len(), 1);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn periodic_sweeps_drop_keys_nobody_reads_again() {
         let store = InProcessStore::default();
         for i in 0..10 {
@@ -285,7 +289,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::advance(Duration::from_millis(5)).await;
         for i in 0..SWEEP_EVERY {
             store.put("busy", &i.to_be_bytes(), MINUTE).await.unwrap();
         }
