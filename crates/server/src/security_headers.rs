@@ -2,9 +2,9 @@
 //! (clickjacking), RFC 6797 (HSTS), RFC 6749 §5.1 / OIDC Core §3.1.3.3 (`no-store`).
 //!
 //! One middleware wraps the whole app, so a route added tomorrow gets the same headers without
-//! doing anything; `tests/api/security.rs` walks the route table to prove it. The headers are
-//! added only where the route did not set its own, so discovery, JWKS and the static assets keep
-//! their public cache lifetimes while every other answer is `no-store` by default.
+//! doing anything; `tests/api/transport_and_headers.rs` walks the route table to prove it. The
+//! headers are added only where the route did not set its own, so discovery, JWKS and the static
+//! assets keep their public cache lifetimes while every other answer is `no-store` by default.
 //!
 //! - `Content-Security-Policy`: `default-src 'none'` (hence no script at all, inline or not),
 //!   styles and images from our origin only, `frame-ancestors 'none'`, `object-src 'none'`,

@@ -23,8 +23,8 @@ pub mod userinfo;
 pub(crate) use crate::respond::html;
 
 /// The route table: every endpoint outside the admin API, registered by [`configure`] from
-/// this one list, so tests that must visit every route (tests/api/security.rs) walk exactly what
-/// is served. The admin API's routes come from its own table, [`admin::ROUTES`].
+/// this one list, so tests that must visit every route (tests/api/transport_and_headers.rs) walk
+/// exactly what is served. The admin API's routes come from its own table, [`admin::ROUTES`].
 pub fn table() -> Vec<(&'static str, &'static str, Route)> {
     vec![
         ("GET", "/", web::get().to(home::show)),
