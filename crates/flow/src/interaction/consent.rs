@@ -1,10 +1,9 @@
 //! The consent step: OIDC Core §3.1.2.4. An allowed request is remembered; the page comes back
 //! only for new scopes or `prompt=consent`. Submitting takes the step: one decision, one code.
 
-use super::login::{csrf_matches, forged_form};
 use super::{
     Browser, ConsentView, InteractionPage, Outcome, PendingStep, Refusal, ScopeDescription, Step,
-    View, is_operator_vetted, step_gone,
+    View, is_operator_vetted,
 };
 use crate::scope;
 use crate::server::AuthorizationServer;
@@ -42,10 +41,9 @@ pub struct ConsentSubmission<'a> {
 impl AuthorizationServer {
     /// `GET /consent`: the page for step `step_id`; without a session, the login form first.
     pub async fn show_consent(&self, step_id: Option<&str>, browser: &Browser) -> Outcome {
-        let step = match self.peek_step(step_id, browser).await {
-            Ok(Some(step)) => step,
-            Ok(None) => return step_gone().into(),
-            Err(e) => return Refusal::page(e.into()).into(),
+        let step = match self.open_step(step_id, browser).await {
+            Ok(step) => step,
+            Err(refusal) => return refusal.into(),
         };
         let user = match self.signed_in_user(browser).await {
             Ok(Some((user, _))) => user,
@@ -86,14 +84,13 @@ impl AuthorizationServer {
     /// `POST /consent`. Of concurrent submissions of one form exactly one is decided; the
     /// others find the step gone.
     pub async fn submit_consent(&self, form: ConsentSubmission<'_>, browser: &Browser) -> Outcome {
-        let peeked = match self.peek_step(form.step_id, browser).await {
-            Ok(Some(step)) => step,
-            Ok(None) => return step_gone().into(),
-            Err(e) => return Refusal::page(e.into()).into(),
+        let peeked = match self
+            .posted_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
+            Ok(step) => step,
+            Err(refusal) => return refusal.into(),
         };
-        if !csrf_matches(&peeked.interaction.csrf_token, form.csrf_token) {
-            return forged_form().into();
-        }
         let session = match self.session_of(browser).await {
             Ok(Some(session)) => session,
             Ok(None) => return login_first(peeked),
@@ -102,10 +99,9 @@ impl AuthorizationServer {
         let Some(decision) = form.decision else {
             return Refusal::page(OAuthError::invalid_request("choose Allow or Deny")).into();
         };
-        let step = match self.take_step(&peeked.id, browser).await {
-            Ok(Some(step)) => step,
-            Ok(None) => return step_gone().into(),
-            Err(e) => return Refusal::page(e.into()).into(),
+        let step = match self.claim_step(&peeked, browser).await {
+            Ok(step) => step,
+            Err(refusal) => return refusal.into(),
         };
         let mut interaction = step.interaction;
         match decision {

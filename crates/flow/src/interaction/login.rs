@@ -2,13 +2,11 @@
 //! step (single-use), checks the credentials under the guard ([`crate::login`]), and on
 //! success starts a new session (session fixation) and advances.
 
-use super::{
-    Browser, LoginProblem, LoginView, Outcome, PendingStep, Refusal, Step, View, step_gone,
-};
+use super::{Browser, LoginProblem, LoginView, Outcome, PendingStep, Refusal, Step, View};
 use crate::guard::AttemptContext;
 use crate::login::CredentialCheck;
 use crate::server::AuthorizationServer;
-use palisade_core::{OAuthError, Secret, TokenHash};
+use palisade_core::Secret;
 
 /// A submitted login form.
 #[derive(Debug)]
@@ -19,46 +17,30 @@ pub struct LoginSubmission<'a> {
     pub password: Secret,
 }
 
-/// The refusal for a form whose CSRF token is not its step's.
-pub(crate) fn forged_form() -> Refusal {
-    Refusal::forbidden(OAuthError::access_denied(
-        "the form has expired; reload the page",
-    ))
-}
-
-/// Compares a submitted CSRF token with the expected one in constant time.
-pub(crate) fn csrf_matches(expected: &str, submitted: Option<&str>) -> bool {
-    submitted.is_some_and(|s| TokenHash::of(expected).matches(s))
-}
-
 impl AuthorizationServer {
     /// `GET /login`: the form for step `step_id`.
     pub async fn show_login(&self, step_id: Option<&str>, browser: &Browser) -> Outcome {
-        match self.peek_step(step_id, browser).await {
-            Ok(Some(step)) => {
+        match self.open_step(step_id, browser).await {
+            Ok(step) => {
                 let hint = step.interaction.request.login_hint.clone();
                 login_form(&step, hint.unwrap_or_default(), None)
             }
-            Ok(None) => step_gone().into(),
-            Err(e) => Refusal::page(e.into()).into(),
+            Err(refusal) => refusal.into(),
         }
     }
 
     /// `POST /login`. Of concurrent submissions of one form exactly one is checked; the others
     /// find the step gone. A failed attempt puts the step back so the user can try again.
     pub async fn submit_login(&self, form: LoginSubmission<'_>, browser: &Browser) -> Outcome {
-        let peeked = match self.peek_step(form.step_id, browser).await {
-            Ok(Some(step)) => step,
-            Ok(None) => return step_gone().into(),
-            Err(e) => return Refusal::page(e.into()).into(),
-        };
-        if !csrf_matches(&peeked.interaction.csrf_token, form.csrf_token) {
-            return forged_form().into();
-        }
-        let step = match self.take_step(&peeked.id, browser).await {
-            Ok(Some(step)) => step,
-            Ok(None) => return step_gone().into(),
-            Err(e) => return Refusal::page(e.into()).into(),
+        let step = match self
+            .posted_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
+            Ok(peeked) => match self.claim_step(&peeked, browser).await {
+                Ok(step) => step,
+                Err(refusal) => return refusal.into(),
+            },
+            Err(refusal) => return refusal.into(),
         };
         let context = AttemptContext {
             client_ip: browser.client_ip,

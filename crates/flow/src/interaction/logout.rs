@@ -2,8 +2,8 @@
 //! (validation in [`crate::logout`]). Ending a session takes it out of the store atomically:
 //! of N concurrent confirmations exactly one signs the user out; the others are told so.
 
-use super::login::{csrf_matches, forged_form};
 use super::{Browser, LogoutConfirmView, Outcome, Refusal, Step, View};
+use super::{csrf_matches, forged_form};
 use crate::logout::LogoutRequest;
 use crate::server::AuthorizationServer;
 use palisade_core::OAuthError;

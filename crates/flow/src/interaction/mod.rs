@@ -103,6 +103,18 @@ pub(crate) fn step_gone() -> Refusal {
     ))
 }
 
+/// The refusal for a form whose CSRF token is not its step's.
+pub(crate) fn forged_form() -> Refusal {
+    Refusal::forbidden(OAuthError::access_denied(
+        "the form has expired; reload the page",
+    ))
+}
+
+/// Compares a submitted CSRF token with the expected one in constant time.
+pub(crate) fn csrf_matches(expected: &str, submitted: Option<&str>) -> bool {
+    submitted.is_some_and(|s| TokenHash::of(expected).matches(s))
+}
+
 impl AuthorizationServer {
     /// Stores `interaction` under a fresh step id for what is left of its lifetime.
     pub(crate) async fn store_step(
@@ -149,8 +161,50 @@ impl AuthorizationServer {
         Ok(self.owned_by(id, bytes, browser))
     }
 
+    /// The step `id` of this browser, for showing its page.
+    pub(crate) async fn open_step(
+        &self,
+        id: Option<&str>,
+        browser: &Browser,
+    ) -> Result<PendingStep, Refusal> {
+        match self.peek_step(id, browser).await {
+            Ok(Some(step)) => Ok(step),
+            Ok(None) => Err(step_gone()),
+            Err(e) => Err(Refusal::page(e.into())),
+        }
+    }
+
+    /// The step a posted form names, if it is this browser's and the form carries the step's
+    /// CSRF token (else 403). It stays stored: [`Self::claim_step`] spends it.
+    pub(crate) async fn posted_step(
+        &self,
+        id: Option<&str>,
+        csrf_token: Option<&str>,
+        browser: &Browser,
+    ) -> Result<PendingStep, Refusal> {
+        let step = self.open_step(id, browser).await?;
+        if !csrf_matches(&step.interaction.csrf_token, csrf_token) {
+            return Err(forged_form());
+        }
+        Ok(step)
+    }
+
+    /// Spends `step`: of concurrent submissions exactly one gets it back, the others find it
+    /// gone.
+    pub(crate) async fn claim_step(
+        &self,
+        step: &PendingStep,
+        browser: &Browser,
+    ) -> Result<PendingStep, Refusal> {
+        match self.take_step(&step.id, browser).await {
+            Ok(Some(step)) => Ok(step),
+            Ok(None) => Err(step_gone()),
+            Err(e) => Err(Refusal::page(e.into())),
+        }
+    }
+
     /// Takes the step `id` out of the store: of concurrent callers at most one gets it.
-    pub(crate) async fn take_step(
+    async fn take_step(
         &self,
         id: &str,
         browser: &Browser,
