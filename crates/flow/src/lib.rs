@@ -33,6 +33,8 @@ pub mod server;
 pub mod session;
 pub mod token;
 pub mod token_revocation;
+pub mod token_settings;
 pub mod userinfo;
 
 pub use server::{AuthorizationServer, TokenPolicy};
+pub use token_settings::TokenSettings;
