@@ -117,6 +117,9 @@ impl KeyList {
 
 impl Default for RawSettings {
     fn default() -> Self {
+        // The storage libraries' own defaults, so each is written once.
+        let pool = palisade_store::PoolOptions::default();
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
             issuer: "http://127.0.0.1:8080".into(),
             bind: "127.0.0.1:8080".into(),
@@ -125,9 +128,9 @@ impl Default for RawSettings {
             redis_url: None,
             redis_key_prefix: "palisade:".into(),
             database_pool_size: 16,
-            storage_timeout_ms: 2000,
-            database_statement_timeout_ms: 5000,
-            ephemeral_max_entries: 100_000,
+            storage_timeout_ms: millis(pool.timeout),
+            database_statement_timeout_ms: pool.statement_timeout.map_or(0, millis),
+            ephemeral_max_entries: palisade_store::InProcessOptions::default().max_entries,
             log_format: LogFormat::Human,
             log_filter: "info".into(),
             workers: None,
@@ -584,6 +587,11 @@ mod tests {
             s.database_statement_timeout,
             Some(std::time::Duration::from_secs(5))
         );
+        // The documented defaults (docs/configuration.md), now the storage libraries'.
+        assert_eq!(s.storage_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(s.ephemeral_max_entries, 100_000);
+        assert_eq!(s.tokens.code_ttl_secs, 60);
+        assert_eq!(s.registration.max_per_minute, 20);
     }
 
     #[test]
