@@ -3,6 +3,10 @@
 use chrono::{DateTime, Duration, Utc};
 use std::sync::{Arc, Mutex, PoisonError};
 
+/// The longest duration any setting may name, in seconds (ten years): far beyond any sensible
+/// value, and small enough that no date arithmetic on it can overflow.
+pub const MAX_SETTING_SECS: i64 = 10 * 365 * 24 * 3600;
+
 /// The source of "now" for every decision that depends on time (expiry, rotation, lockout).
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;

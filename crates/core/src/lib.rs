@@ -11,7 +11,7 @@ pub mod model;
 pub mod ports;
 pub mod secret;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, MAX_SETTING_SECS, ManualClock, SystemClock};
 pub use error::{ErrorCode, OAuthError};
 pub use ports::StoreError;
 pub use secret::{OsSecrets, Secret, SecretGenerator, TokenHash};

@@ -33,9 +33,11 @@ pub mod server;
 pub mod session;
 pub mod token;
 pub mod token_revocation;
+pub mod token_settings;
 pub mod userinfo;
 
 #[cfg(test)]
 mod test_server;
 
 pub use server::{AuthorizationServer, TokenPolicy};
+pub use token_settings::TokenSettings;

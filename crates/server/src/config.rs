@@ -8,10 +8,12 @@ use crate::client_ip::IpCidr;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
+pub use palisade_flow::TokenSettings;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
-use palisade_flow::registration::DynamicRegistration;
 pub use palisade_flow::registration::RegistrationMode;
+use palisade_flow::registration::{DynamicRegistration, RegistrationSettings};
+use palisade_keys::KeySettings;
 use palisade_store::DatabaseUrl;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -113,114 +115,11 @@ impl KeyList {
     }
 }
 
-/// Token lifetimes, in seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TokenSettings {
-    pub code_ttl_secs: i64,
-    pub access_token_ttl_secs: i64,
-    pub id_token_ttl_secs: i64,
-    pub refresh_token_ttl_secs: i64,
-    pub refresh_reuse_grace_secs: i64,
-    pub interaction_ttl_secs: i64,
-    pub session_ttl_secs: i64,
-}
-
-impl Default for TokenSettings {
-    fn default() -> Self {
-        Self {
-            code_ttl_secs: 60,
-            access_token_ttl_secs: 600,
-            id_token_ttl_secs: 3600,
-            refresh_token_ttl_secs: 30 * 24 * 3600,
-            refresh_reuse_grace_secs: 10,
-            interaction_ttl_secs: 600,
-            session_ttl_secs: 8 * 3600,
-        }
-    }
-}
-
-/// Signing-key rotation (docs/keys.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KeySettings {
-    /// `RS256` (required), `ES256`, `EdDSA`.
-    pub algorithms: Vec<String>,
-    pub rotation_period_days: i64,
-    pub publish_ahead_hours: i64,
-    pub jwks_max_age_secs: i64,
-    pub refresh_interval_secs: i64,
-}
-
-impl Default for KeySettings {
-    fn default() -> Self {
-        Self {
-            algorithms: vec!["RS256".into(), "ES256".into(), "EdDSA".into()],
-            rotation_period_days: 30,
-            publish_ahead_hours: 24,
-            jwks_max_age_secs: 3600,
-            refresh_interval_secs: 600,
-        }
-    }
-}
-
-/// Dynamic client registration, as read (`registration.*`, `PALISADE_REGISTRATION__*`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RegistrationSettings {
-    /// Unset: `open` when the server is bound to a loopback address, `token` otherwise.
-    pub mode: Option<RegistrationMode>,
-    /// Open mode: registration requests per client IP per minute.
-    pub max_per_minute: u64,
-    /// Scopes beyond openid/profile/email/offline_access a self-registered client may register.
-    pub allowed_scopes: Vec<String>,
-}
-
-impl Default for RegistrationSettings {
-    fn default() -> Self {
-        Self {
-            mode: None,
-            max_per_minute: 20,
-            allowed_scopes: Vec::new(),
-        }
-    }
-}
-
-fn check_registration(
-    r: RegistrationSettings,
-    bind: &SocketAddr,
-) -> Result<DynamicRegistration, ConfigError> {
-    if r.max_per_minute == 0 {
-        return Err(ConfigError::new(
-            "PALISADE_REGISTRATION__MAX_PER_MINUTE",
-            "must be at least 1",
-        ));
-    }
-    for scope in &r.allowed_scopes {
-        let is_token =
-            palisade_flow::scope::ScopeSet::from_tokens([scope]).is_ok_and(|s| s.len() == 1);
-        if !is_token || palisade_flow::scope::RESERVED_SCOPES.contains(&scope.as_str()) {
-            return Err(ConfigError::new(
-                "PALISADE_REGISTRATION__ALLOWED_SCOPES",
-                format!("{scope:?} is not a scope a self-registered client may hold"),
-            ));
-        }
-    }
-    // The embedded default on a laptop is open; anything reachable from elsewhere is not.
-    let mode = r.mode.unwrap_or(if bind.ip().is_loopback() {
-        RegistrationMode::Open
-    } else {
-        RegistrationMode::Token
-    });
-    Ok(DynamicRegistration {
-        mode,
-        max_per_minute: r.max_per_minute,
-        allowed_scopes: r.allowed_scopes,
-    })
-}
-
 impl Default for RawSettings {
     fn default() -> Self {
+        // The storage libraries' own defaults, so each is written once.
+        let pool = palisade_store::PoolOptions::default();
+        let millis = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         Self {
             issuer: "http://127.0.0.1:8080".into(),
             bind: "127.0.0.1:8080".into(),
@@ -229,9 +128,9 @@ impl Default for RawSettings {
             redis_url: None,
             redis_key_prefix: "palisade:".into(),
             database_pool_size: 16,
-            storage_timeout_ms: 2000,
-            database_statement_timeout_ms: 5000,
-            ephemeral_max_entries: 100_000,
+            storage_timeout_ms: millis(pool.timeout),
+            database_statement_timeout_ms: pool.statement_timeout.map_or(0, millis),
+            ephemeral_max_entries: palisade_store::InProcessOptions::default().max_entries,
             log_format: LogFormat::Human,
             log_filter: "info".into(),
             workers: None,
@@ -341,18 +240,7 @@ impl Settings {
 
     /// The token policy of the engine.
     pub fn token_policy(&self) -> palisade_flow::TokenPolicy {
-        use chrono::Duration;
-        let t = &self.tokens;
-        palisade_flow::TokenPolicy {
-            code_ttl: Duration::seconds(t.code_ttl_secs),
-            access_token_ttl: Duration::seconds(t.access_token_ttl_secs),
-            id_token_ttl: Duration::seconds(t.id_token_ttl_secs),
-            refresh_token_ttl: Duration::seconds(t.refresh_token_ttl_secs),
-            refresh_reuse_grace: Duration::seconds(t.refresh_reuse_grace_secs),
-            interaction_ttl: Duration::seconds(t.interaction_ttl_secs),
-            session_ttl: Duration::seconds(t.session_ttl_secs),
-            ..palisade_flow::TokenPolicy::default()
-        }
+        self.tokens.to_policy()
     }
 
     /// Whether the issuer is served over HTTPS (cookies get `Secure` and the `__Host-` prefix).
@@ -510,9 +398,35 @@ impl RawSettings {
             .map(|p| p.parse::<IpCidr>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConfigError::new("PALISADE_TRUSTED_PROXIES", e))?;
-        check_token_settings(&self.tokens)?;
-        let key_policy = key_policy(&self.keys, &self.tokens)?;
-        let registration = check_registration(self.registration, &bind)?;
+        self.tokens.validate().map_err(|(field, reason)| {
+            ConfigError::new(
+                &format!("PALISADE_TOKENS__{}", field.to_uppercase()),
+                reason,
+            )
+        })?;
+        let key_policy = self
+            .keys
+            .to_policy([
+                chrono::Duration::seconds(self.tokens.access_token_ttl_secs),
+                chrono::Duration::seconds(self.tokens.id_token_ttl_secs),
+            ])
+            .map_err(|e| {
+                let setting = match e.field {
+                    Some(field) => format!("PALISADE_KEYS__{}", field.to_uppercase()),
+                    None => "PALISADE_KEYS".to_owned(),
+                };
+                ConfigError::new(&setting, e.reason)
+            })?;
+        // The embedded default on a laptop is open; anything reachable from elsewhere is not.
+        let registration = self
+            .registration
+            .to_registration(bind.ip().is_loopback())
+            .map_err(|(field, reason)| {
+                ConfigError::new(
+                    &format!("PALISADE_REGISTRATION__{}", field.to_uppercase()),
+                    reason,
+                )
+            })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
         Ok(Settings {
             issuer,
@@ -606,105 +520,6 @@ fn check_transport(
     Ok(files)
 }
 
-fn check_token_settings(t: &TokenSettings) -> Result<(), ConfigError> {
-    let positive = [
-        ("PALISADE_TOKENS__CODE_TTL_SECS", t.code_ttl_secs),
-        (
-            "PALISADE_TOKENS__ACCESS_TOKEN_TTL_SECS",
-            t.access_token_ttl_secs,
-        ),
-        ("PALISADE_TOKENS__ID_TOKEN_TTL_SECS", t.id_token_ttl_secs),
-        (
-            "PALISADE_TOKENS__REFRESH_TOKEN_TTL_SECS",
-            t.refresh_token_ttl_secs,
-        ),
-        (
-            "PALISADE_TOKENS__INTERACTION_TTL_SECS",
-            t.interaction_ttl_secs,
-        ),
-        ("PALISADE_TOKENS__SESSION_TTL_SECS", t.session_ttl_secs),
-    ];
-    for (name, value) in positive {
-        if value <= 0 || value > TEN_YEARS_SECS {
-            return Err(ConfigError::new(
-                name,
-                "must be a positive number of seconds, at most ten years",
-            ));
-        }
-    }
-    if t.refresh_reuse_grace_secs < 0 || t.refresh_reuse_grace_secs > 300 {
-        return Err(ConfigError::new(
-            "PALISADE_TOKENS__REFRESH_REUSE_GRACE_SECS",
-            "must be between 0 (disabled) and 300 seconds",
-        ));
-    }
-    Ok(())
-}
-
-/// Upper bound on every duration setting: far beyond any sensible value, and small enough that
-/// no date arithmetic on it can overflow.
-const TEN_YEARS_SECS: i64 = 10 * 365 * 24 * 3600;
-
-fn key_policy(
-    k: &KeySettings,
-    t: &TokenSettings,
-) -> Result<palisade_keys::RotationPolicy, ConfigError> {
-    use chrono::Duration;
-    use palisade_core::ports::SigningAlgorithm;
-    let mut algorithms = Vec::new();
-    for name in &k.algorithms {
-        let alg = SigningAlgorithm::parse(name).ok_or_else(|| {
-            ConfigError::new(
-                "PALISADE_KEYS__ALGORITHMS",
-                format!("unknown algorithm {name:?} (RS256, ES256, EdDSA)"),
-            )
-        })?;
-        if !algorithms.contains(&alg) {
-            algorithms.push(alg);
-        }
-    }
-    // Access tokens are ES256: that ring must exist whatever the list says.
-    if !algorithms.contains(&SigningAlgorithm::ES256) {
-        algorithms.push(SigningAlgorithm::ES256);
-    }
-    let bounded = [
-        (
-            "PALISADE_KEYS__ROTATION_PERIOD_DAYS",
-            k.rotation_period_days.saturating_mul(86_400),
-        ),
-        (
-            "PALISADE_KEYS__PUBLISH_AHEAD_HOURS",
-            k.publish_ahead_hours.saturating_mul(3_600),
-        ),
-        ("PALISADE_KEYS__JWKS_MAX_AGE_SECS", k.jwks_max_age_secs),
-        (
-            "PALISADE_KEYS__REFRESH_INTERVAL_SECS",
-            k.refresh_interval_secs,
-        ),
-    ];
-    for (name, secs) in bounded {
-        if secs.unsigned_abs() > TEN_YEARS_SECS.unsigned_abs() {
-            return Err(ConfigError::new(name, "must be at most ten years"));
-        }
-    }
-    let policy = palisade_keys::RotationPolicy {
-        enabled_algorithms: algorithms,
-        rotation_period: Duration::days(k.rotation_period_days),
-        publish_ahead: Duration::hours(k.publish_ahead_hours),
-        jwks_max_age: Duration::seconds(k.jwks_max_age_secs),
-        refresh_interval: Duration::seconds(k.refresh_interval_secs),
-        ..palisade_keys::RotationPolicy::default()
-    }
-    .with_token_lifetimes([
-        Duration::seconds(t.access_token_ttl_secs),
-        Duration::seconds(t.id_token_ttl_secs),
-    ]);
-    policy
-        .validate()
-        .map_err(|e| ConfigError::new("PALISADE_KEYS", e.to_string()))?;
-    Ok(policy)
-}
-
 fn parse_issuer(raw: &str) -> Result<Url, ConfigError> {
     const SETTING: &str = "PALISADE_ISSUER";
     let url = Url::parse(raw).map_err(|e| ConfigError::new(SETTING, format!("not a URL ({e})")))?;
@@ -772,6 +587,11 @@ mod tests {
             s.database_statement_timeout,
             Some(std::time::Duration::from_secs(5))
         );
+        // The documented defaults (docs/configuration.md), now the storage libraries'.
+        assert_eq!(s.storage_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(s.ephemeral_max_entries, 100_000);
+        assert_eq!(s.tokens.code_ttl_secs, 60);
+        assert_eq!(s.registration.max_per_minute, 20);
     }
 
     #[test]

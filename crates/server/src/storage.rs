@@ -31,23 +31,7 @@ pub enum StorageError {
 impl Storage {
     /// Connects to both stores. Migrations are run by the caller when it wants them.
     pub async fn open(settings: &Settings) -> Result<Self, StorageError> {
-        if settings.database_url.backend() == palisade_store::Backend::Sqlite {
-            crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
-                StorageError::DataDir {
-                    path: settings.data_dir.display().to_string(),
-                    source,
-                }
-            })?;
-        }
-        let sql = SqlStore::connect(
-            &settings.database_url,
-            settings.pool_options(settings.database_pool_size),
-        )
-        .await
-        .map_err(|source| StorageError::Database {
-            setting: "PALISADE_DATABASE_URL",
-            source,
-        })?;
+        let sql = open_database(settings, settings.database_pool_size).await?;
         let ephemeral = palisade_store::open_ephemeral(
             settings.redis_url.as_deref(),
             &settings.redis_key_prefix,
@@ -57,4 +41,23 @@ impl Storage {
         .map_err(StorageError::Redis)?;
         Ok(Self { sql, ephemeral })
     }
+}
+
+/// The database alone, with a pool of `max_size`; an SQLite database's directory is created
+/// owner-only first (it holds password hashes).
+pub async fn open_database(settings: &Settings, max_size: usize) -> Result<SqlStore, StorageError> {
+    if settings.database_url.backend() == palisade_store::Backend::Sqlite {
+        crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
+            StorageError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    SqlStore::connect(&settings.database_url, settings.pool_options(max_size))
+        .await
+        .map_err(|source| StorageError::Database {
+            setting: "PALISADE_DATABASE_URL",
+            source,
+        })
 }

@@ -14,6 +14,7 @@ use super::{
     ClientMetadata, Registered, RegistrationPolicy, check_initial_access_token,
     spend_initial_access_token,
 };
+use crate::scope::{RESERVED_SCOPES, ScopeSet};
 use crate::server::AuthorizationServer;
 use palisade_core::ports::{InitialAccessTokenRepository, SigningAlgorithm};
 use palisade_core::{ErrorCode, OAuthError, StoreError};
@@ -70,6 +71,60 @@ impl DynamicRegistration {
             allowed_scopes: self.allowed_scopes.clone(),
             signing_algorithms: signing_algorithms.to_vec(),
         }
+    }
+}
+
+/// The `registration` section of the configuration (`PALISADE_REGISTRATION__*`), as read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationSettings {
+    /// Unset: `open` when the server is bound to a loopback address, `token` otherwise.
+    pub mode: Option<RegistrationMode>,
+    /// Open mode: registration requests per client IP per minute.
+    pub max_per_minute: u64,
+    /// Scopes beyond openid/profile/email/offline_access a self-registered client may register.
+    pub allowed_scopes: Vec<String>,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            max_per_minute: 20,
+            allowed_scopes: Vec::new(),
+        }
+    }
+}
+
+impl RegistrationSettings {
+    /// The checked settings, the mode decided: unset, it is `open` only on a server bound to
+    /// a loopback address. `Err((field, reason))` names the field at fault.
+    pub fn to_registration(
+        self,
+        is_bound_to_loopback: bool,
+    ) -> Result<DynamicRegistration, (&'static str, String)> {
+        if self.max_per_minute == 0 {
+            return Err(("max_per_minute", "must be at least 1".to_owned()));
+        }
+        for scope in &self.allowed_scopes {
+            let is_token = ScopeSet::from_tokens([scope]).is_ok_and(|s| s.len() == 1);
+            if !is_token || RESERVED_SCOPES.contains(&scope.as_str()) {
+                return Err((
+                    "allowed_scopes",
+                    format!("{scope:?} is not a scope a self-registered client may hold"),
+                ));
+            }
+        }
+        let mode = self.mode.unwrap_or(if is_bound_to_loopback {
+            RegistrationMode::Open
+        } else {
+            RegistrationMode::Token
+        });
+        Ok(DynamicRegistration {
+            mode,
+            max_per_minute: self.max_per_minute,
+            allowed_scopes: self.allowed_scopes,
+        })
     }
 }
 
@@ -170,5 +225,60 @@ impl AuthorizationServer {
                 "too many registrations from this address; try again later",
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_mode_is_open_only_on_a_loopback_server() {
+        let decided = |loopback| {
+            RegistrationSettings::default()
+                .to_registration(loopback)
+                .unwrap()
+                .mode
+        };
+        assert_eq!(decided(true), RegistrationMode::Open);
+        assert_eq!(decided(false), RegistrationMode::Token);
+        let disabled = RegistrationSettings {
+            mode: Some(RegistrationMode::Disabled),
+            ..RegistrationSettings::default()
+        };
+        assert!(!disabled.to_registration(true).unwrap().is_enabled());
+    }
+
+    #[test]
+    fn a_zero_limit_and_reserved_or_malformed_scopes_are_refused() {
+        let cases: [(RegistrationSettings, &str); 3] = [
+            (
+                RegistrationSettings {
+                    max_per_minute: 0,
+                    ..RegistrationSettings::default()
+                },
+                "max_per_minute",
+            ),
+            (
+                RegistrationSettings {
+                    allowed_scopes: vec!["roles".into()],
+                    ..RegistrationSettings::default()
+                },
+                "allowed_scopes",
+            ),
+            (
+                RegistrationSettings {
+                    allowed_scopes: vec!["two words".into()],
+                    ..RegistrationSettings::default()
+                },
+                "allowed_scopes",
+            ),
+        ];
+        for (settings, field) in cases {
+            assert_eq!(
+                settings.to_registration(true).map_err(|(f, _)| f),
+                Err(field)
+            );
+        }
     }
 }

@@ -18,7 +18,10 @@ pub mod initial_access_token;
 pub mod management;
 pub mod metadata;
 
-pub use dynamic::{DynamicRegistration, RegistrationError, RegistrationMode, RegistrationRequest};
+pub use dynamic::{
+    DynamicRegistration, RegistrationError, RegistrationMode, RegistrationRequest,
+    RegistrationSettings,
+};
 pub use initial_access_token::{check_initial_access_token, spend_initial_access_token};
 pub use management::with_new_secret;
 pub use metadata::{

@@ -233,21 +233,9 @@ async fn rewrap(
 
 /// The database alone, migrated: key commands must work while Redis is down.
 async fn open_database(settings: &Settings) -> Result<SqlStore, CommandError> {
-    if settings.database_url.backend() == palisade_store::Backend::Sqlite {
-        crate::config::create_data_dir(&settings.data_dir).map_err(|e| {
-            CommandError::new(format!(
-                "cannot create the data directory {}: {e}",
-                settings.data_dir.display()
-            ))
-        })?;
-    }
-    let sql = SqlStore::connect(&settings.database_url, settings.pool_options(2))
+    let sql = crate::storage::open_database(settings, 2)
         .await
-        .map_err(|e| {
-            CommandError::new(format!(
-                "cannot open the database (PALISADE_DATABASE_URL): {e}"
-            ))
-        })?;
+        .map_err(|e| CommandError::new(e.to_string()))?;
     sql.migrate().await?;
     Ok(sql)
 }
