@@ -315,6 +315,20 @@ impl ClientMetadata {
             client.secret_hash = None;
         }
     }
+
+    /// Replaces every metadata field of a stored client (RFC 7592 §2.2 semantics): a client
+    /// that moves to a secret-based method from one without gets a new secret, returned to be
+    /// shown once; one that moves away from it loses its secret.
+    pub fn replace_on(self, client: &mut Client, secrets: &dyn SecretGenerator) -> Option<String> {
+        let issue_secret =
+            self.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none();
+        let client_secret = issue_secret.then(|| secrets.token());
+        if let Some(secret) = &client_secret {
+            client.secret_hash = Some(TokenHash::of(secret));
+        }
+        self.apply_to(client);
+        client_secret
+    }
 }
 
 fn grant_types(body: &Map<String, Value>) -> Result<Vec<String>, OAuthError> {
@@ -838,13 +852,7 @@ impl AuthorizationServer {
             }
         }
         let metadata = ClientMetadata::from_request(body, policy)?;
-        let issue_secret =
-            metadata.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none();
-        let client_secret = issue_secret.then(|| self.secrets.token());
-        if let Some(secret) = &client_secret {
-            client.secret_hash = Some(TokenHash::of(secret));
-        }
-        metadata.apply_to(&mut client);
+        let client_secret = metadata.replace_on(&mut client, self.secrets.as_ref());
         // A new registration access token with every answer, as for a read.
         self.save_managed_client(client, client_secret).await
     }

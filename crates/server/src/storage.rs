@@ -1,7 +1,13 @@
 //! Opening the durable and ephemeral stores the configuration names.
 
 use crate::config::Settings;
-use palisade_core::ports::EphemeralStore;
+use palisade_core::Clock;
+use palisade_core::OsSecrets;
+use palisade_core::ports::{ClientRepository, EphemeralStore};
+use palisade_flow::admin::{Admin, AdminPorts, Auditor, KeyAdmin};
+use palisade_flow::guard::CredentialGuard;
+use palisade_flow::password::PasswordHasher;
+use palisade_keys::KeyManager;
 use palisade_store::SqlStore;
 use std::sync::Arc;
 
@@ -57,4 +63,64 @@ impl Storage {
         .map_err(StorageError::Redis)?;
         Ok(Self { sql, ephemeral })
     }
+
+    /// The administration service over these stores. `clients` is the repository client
+    /// writes go through (a server passes its cache, so this node forgets a changed client at
+    /// once); `None` writes to the database directly.
+    pub fn admin(
+        &self,
+        settings: &Settings,
+        passwords: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        clients: Option<Arc<dyn ClientRepository>>,
+    ) -> Admin {
+        let sql = Arc::new(self.sql.clone());
+        Admin::new(AdminPorts {
+            users: sql.clone(),
+            roles: sql.clone(),
+            clients: clients.unwrap_or_else(|| sql.clone()),
+            client_records: sql.clone(),
+            lockouts: sql.clone(),
+            initial_access_tokens: sql.clone(),
+            audit: sql.clone(),
+            guard: CredentialGuard::new(
+                settings.attempt_limits,
+                self.ephemeral.clone(),
+                sql.clone(),
+                sql,
+                clock.clone(),
+            ),
+            passwords,
+            clock,
+            secrets: Arc::new(OsSecrets),
+            signing_algorithms: settings.key_policy.enabled_algorithms.clone(),
+        })
+    }
+}
+
+/// Signing-key administration over `sql` and a key manager on it.
+pub fn key_admin(sql: &SqlStore, manager: Arc<KeyManager>, clock: Arc<dyn Clock>) -> KeyAdmin {
+    let sql = Arc::new(sql.clone());
+    KeyAdmin::new(manager, sql.clone(), Auditor::new(sql, clock))
+}
+
+/// The database alone, migrated: key commands must work while Redis is down.
+pub async fn open_database(settings: &Settings) -> Result<SqlStore, StorageError> {
+    if settings.database_url.starts_with("sqlite://") {
+        crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
+            StorageError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    let database = |source| StorageError::Database {
+        setting: "PALISADE_DATABASE_URL",
+        source,
+    };
+    let sql = SqlStore::connect(&settings.database_url, settings.pool_options(2))
+        .await
+        .map_err(database)?;
+    sql.migrate().await.map_err(database)?;
+    Ok(sql)
 }

@@ -2,7 +2,7 @@
 
 use crate::harness::TestApp;
 use chrono::Utc;
-use palisade_core::model::{Client, ClientId, ClientType, NewUser, UserId, Username};
+use palisade_core::model::{Client, ClientId, ClientType, Email, NewUser, UserId, Username};
 use palisade_core::ports::{ClientRepository, UserRepository};
 use palisade_core::{Secret, TokenHash};
 use reqwest::StatusCode;
@@ -92,7 +92,7 @@ pub async fn create_user(app: &TestApp, username: &str) -> UserId {
         .insert_user(NewUser {
             id: UserId(uuid::Uuid::new_v4().to_string()),
             username: Username::parse(username).unwrap(),
-            email: Some(format!("{username}@example.com")),
+            email: Some(Email::parse(&format!("{username}@example.com")).unwrap()),
             display_name: Some(format!("{username} Example")),
             password_hash: hash,
             created_at: Utc::now(),
