@@ -243,3 +243,6 @@ impl Admin {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

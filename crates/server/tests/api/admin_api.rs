@@ -1057,6 +1057,14 @@ async fn wrong_inputs_get_json_errors_never_a_500() {
         (
             "POST",
             "/admin/v1/users".into(),
+            Some(
+                json!({ "username": "mailless", "password": "long enough pass", "email": "not-an-email" }),
+            ),
+            400,
+        ),
+        (
+            "POST",
+            "/admin/v1/users".into(),
             Some(json!({ "username": "common", "password": "password123" })),
             400,
         ),
