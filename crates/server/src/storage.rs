@@ -37,14 +37,7 @@ pub enum StorageError {
 impl Storage {
     /// Connects to both stores. Migrations are run by the caller when it wants them.
     pub async fn open(settings: &Settings) -> Result<Self, StorageError> {
-        if settings.database_url.starts_with("sqlite://") {
-            crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
-                StorageError::DataDir {
-                    path: settings.data_dir.display().to_string(),
-                    source,
-                }
-            })?;
-        }
+        prepare_data_dir(settings)?;
         let sql = SqlStore::connect(
             &settings.database_url,
             settings.pool_options(settings.database_pool_size),
@@ -106,14 +99,7 @@ pub fn key_admin(sql: &SqlStore, manager: Arc<KeyManager>, clock: Arc<dyn Clock>
 
 /// The database alone, migrated: key commands must work while Redis is down.
 pub async fn open_database(settings: &Settings) -> Result<SqlStore, StorageError> {
-    if settings.database_url.starts_with("sqlite://") {
-        crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
-            StorageError::DataDir {
-                path: settings.data_dir.display().to_string(),
-                source,
-            }
-        })?;
-    }
+    prepare_data_dir(settings)?;
     let database = |source| StorageError::Database {
         setting: "PALISADE_DATABASE_URL",
         source,
@@ -123,4 +109,17 @@ pub async fn open_database(settings: &Settings) -> Result<SqlStore, StorageError
         .map_err(database)?;
     sql.migrate().await.map_err(database)?;
     Ok(sql)
+}
+
+/// An embedded SQLite database lives in the data directory: make it first.
+fn prepare_data_dir(settings: &Settings) -> Result<(), StorageError> {
+    if settings.database_url.starts_with("sqlite://") {
+        crate::config::create_data_dir(&settings.data_dir).map_err(|source| {
+            StorageError::DataDir {
+                path: settings.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
 }

@@ -22,12 +22,8 @@ use crate::respond::{bearer_error, json_error, no_store};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use palisade_core::model::{AuditEvent, AuditOutcome};
-use palisade_core::ports::AuditLog;
 use palisade_core::{ErrorCode, OAuthError};
-use palisade_flow::registration::{
-    ClientMetadata, Registered, RegistrationPolicy, check_initial_access_token,
-    spend_initial_access_token,
-};
+use palisade_flow::registration::{ClientMetadata, Registered, RegistrationPolicy};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -64,7 +60,11 @@ pub async fn create(
         }
         RegistrationMode::Token => {
             let now = state.clock.now();
-            match check_initial_access_token(&state.sql, bearer(&req).as_deref(), now).await {
+            match state
+                .admin
+                .check_initial_access_token(bearer(&req).as_deref(), now)
+                .await
+            {
                 Ok(hash) => Some(hash),
                 Err(e) => return bearer_error(&e),
             }
@@ -78,7 +78,10 @@ pub async fn create(
     };
     // Spent only now, so a request with invalid metadata does not use up the token.
     if let Some(hash) = &initial_token
-        && let Err(e) = spend_initial_access_token(&state.sql, hash, state.clock.now()).await
+        && let Err(e) = state
+            .admin
+            .spend_initial_access_token(hash, state.clock.now())
+            .await
     {
         return match e.code {
             ErrorCode::InvalidToken => bearer_error(&e),
@@ -286,7 +289,7 @@ async fn audit(
     } else {
         target.clone()
     };
-    tracing::info!(target: "audit", actor, action, client = %registered.client.id, outcome = "success");
+    // The guard's writer: the same log line and row shape as every other audit event.
     let event = AuditEvent {
         occurred_at: state.clock.now(),
         actor,
@@ -296,7 +299,5 @@ async fn audit(
         client_ip: ip,
         details: details.map(|d| d.to_string()),
     };
-    if let Err(e) = state.sql.record(event).await {
-        tracing::warn!(error = %e, "could not write the audit event");
-    }
+    state.engine.guard.record(event).await;
 }
