@@ -1,14 +1,16 @@
 //! Roles: the permission catalogue, roles with their permissions, creating a role, adding and
-//! removing a permission.
+//! removing a permission, giving a role to a user and taking it away.
 //!
 //! Permissions come from a fixed catalogue ([`Permission::ALL`]); anything else is refused, so
 //! a typo cannot create a permission nobody checks. Creating a role or changing what a role
 //! carries needs every permission involved: changing a role changes what all its holders may
-//! do, so it is granting.
+//! do, so it is granting. Giving or taking a role needs every permission the role carries, and
+//! every permission the user holds (as any action on a user).
 
+use super::users;
 use super::{Action, Admin, AdminError, AdminResult, Caller};
 use palisade_core::StoreError;
-use palisade_core::model::{Permission, Role, RoleName};
+use palisade_core::model::{Permission, Role, RoleName, User};
 use serde_json::json;
 
 /// The longest role description accepted.
@@ -182,5 +184,55 @@ impl Admin {
             )
             .await;
         self.role_details(role).await
+    }
+
+    /// Gives `user` the role named `role` (idempotent).
+    pub async fn grant_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
+        self.change_role(caller, user, role, true).await
+    }
+
+    /// Takes the role named `role` from `user` (idempotent).
+    pub async fn revoke_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
+        self.change_role(caller, user, role, false).await
+    }
+
+    async fn change_role(
+        &self,
+        caller: &Caller,
+        user: &User,
+        role: &str,
+        grant: bool,
+    ) -> AdminResult<()> {
+        let (action, why) = if grant {
+            (Action::GrantRole, "granting this role")
+        } else {
+            (Action::RevokeRole, "revoking this role")
+        };
+        self.must_manage(caller, user, action).await?;
+        let role = self.find_role(role).await?;
+        let carried = self.roles.permissions_of_role(&role.name).await?;
+        caller
+            .must_hold_all_audited(
+                &self.auditor,
+                carried,
+                why,
+                action,
+                &users::target(&user.id),
+            )
+            .await?;
+        if grant {
+            self.roles.grant_role(&role.name, &user.id).await?;
+        } else {
+            self.roles.revoke_role(&role.name, &user.id).await?;
+        }
+        self.auditor
+            .success(
+                caller,
+                action,
+                &users::target(&user.id),
+                Some(json!({ "role": role.name })),
+            )
+            .await;
+        Ok(())
     }
 }

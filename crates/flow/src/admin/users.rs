@@ -1,9 +1,8 @@
 //! Users: create, list and search, read with roles and lockout state, disable and enable,
-//! unlock, reset the password, give and take roles.
+//! unlock, reset the password (giving and taking roles is in [`super::roles`]).
 //!
 //! Acting on an existing user needs every permission that user holds (a user-admin cannot
-//! reset an administrator's password, disable them, or take their roles away). Giving or
-//! taking a role also needs every permission the role carries.
+//! reset an administrator's password, disable them, or take their roles away).
 
 use super::{Action, Admin, AdminError, AdminResult, Caller};
 use chrono::{DateTime, Utc};
@@ -149,7 +148,12 @@ impl Admin {
     }
 
     /// Refuses unless `caller` holds every permission `user` holds.
-    async fn must_manage(&self, caller: &Caller, user: &User, action: Action) -> AdminResult<()> {
+    pub(super) async fn must_manage(
+        &self,
+        caller: &Caller,
+        user: &User,
+        action: Action,
+    ) -> AdminResult<()> {
         let held = self.roles.permissions_of_user(&user.id).await?;
         caller
             .must_hold_all_audited(
@@ -216,50 +220,6 @@ impl Admin {
             .await?;
         self.auditor
             .success(caller, Action::ResetPassword, &target(&user.id), None)
-            .await;
-        Ok(())
-    }
-
-    /// Gives `user` the role named `role` (idempotent).
-    pub async fn grant_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
-        self.change_role(caller, user, role, true).await
-    }
-
-    /// Takes the role named `role` from `user` (idempotent).
-    pub async fn revoke_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
-        self.change_role(caller, user, role, false).await
-    }
-
-    async fn change_role(
-        &self,
-        caller: &Caller,
-        user: &User,
-        role: &str,
-        grant: bool,
-    ) -> AdminResult<()> {
-        let (action, why) = if grant {
-            (Action::GrantRole, "granting this role")
-        } else {
-            (Action::RevokeRole, "revoking this role")
-        };
-        self.must_manage(caller, user, action).await?;
-        let role = self.find_role(role).await?;
-        let carried = self.roles.permissions_of_role(&role.name).await?;
-        caller
-            .must_hold_all_audited(&self.auditor, carried, why, action, &target(&user.id))
-            .await?;
-        if grant {
-            self.roles.grant_role(&role.name, &user.id).await?;
-        } else {
-            self.roles.revoke_role(&role.name, &user.id).await?;
-        }
-        self.auditor
-            .success(
-                caller,
-                action,
-                &target(&user.id),
-                Some(json!({ "role": role.name })),
-            )
             .await;
         Ok(())
     }
