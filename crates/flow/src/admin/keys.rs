@@ -6,7 +6,6 @@
 //! so an operator can revoke a key in the middle of an ephemeral-store outage.
 
 use super::{Action, AdminError, AdminResult, Auditor, Caller};
-use palisade_core::StoreError;
 use palisade_core::model::{KeyState, StoredSigningKey};
 use palisade_core::ports::{
     KeyOperationError, KeyOperations, Rewrapped, SigningAlgorithm, SigningKeyRepository,
@@ -29,9 +28,7 @@ impl From<KeyOperationError> for AdminError {
             KeyOperationError::AlgorithmDisabled(_) => AdminError::Invalid(
                 "this algorithm is not enabled (PALISADE_KEYS__ALGORITHMS)".into(),
             ),
-            KeyOperationError::Other(message) => {
-                AdminError::Store(StoreError::Internal(message.into()))
-            }
+            KeyOperationError::Other(message) => AdminError::Internal(message),
         }
     }
 }

@@ -55,6 +55,10 @@ pub enum AdminError {
     /// Storage failed (unreachable: try again; anything else: a bug or corrupt data).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Something else failed (a key could not be generated or decrypted, ...): for the log
+    /// and the operator, not for a remote caller.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<OAuthError> for AdminError {
@@ -72,7 +76,7 @@ impl From<PasswordError> for AdminError {
             PasswordError::Saturated => Self::Store(StoreError::Unavailable(e.to_string().into())),
             PasswordError::InvalidSettings(_)
             | PasswordError::OutOfPolicy(_)
-            | PasswordError::Internal(_) => Self::Store(StoreError::Internal(e.to_string().into())),
+            | PasswordError::Internal(_) => Self::Internal(e.to_string()),
         }
     }
 }

@@ -138,6 +138,7 @@ impl From<AdminError> for ApiError {
             AdminError::Conflict(description) => Self::Conflict(description.into()),
             AdminError::Protocol(e) => e.into(),
             AdminError::Store(e) => e.into(),
+            AdminError::Internal(cause) => Self::Internal(cause),
         }
     }
 }
