@@ -5,6 +5,7 @@
 //! injectable clock and secret generator. This crate knows nothing of HTTP, SQL, Redis or
 //! HTML, so the protocol engine can be tested without any of them.
 
+pub mod access;
 pub mod clock;
 pub mod error;
 pub mod model;

@@ -1,5 +1,6 @@
 //! Domain types, parsed at the edge so the rest of the code can trust them.
 
+pub use crate::access::{Permission, RoleName};
 use crate::ports::SigningAlgorithm;
 use crate::secret::TokenHash;
 use chrono::{DateTime, Utc};
@@ -54,6 +55,54 @@ impl fmt::Display for Username {
     }
 }
 
+/// An email address as a person typed it (case kept: the local part may be case-sensitive).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// At most 320 characters after trimming, with something on each side of the last `@`
+    /// and no whitespace or control characters.
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let email = raw.trim();
+        let well_formed = email.chars().count() <= 320
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && email
+                .rsplit_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+        if well_formed {
+            Ok(Self(email.to_owned()))
+        } else {
+            Err(ParseError(
+                "an email address looks like name@example.com (at most 320 characters)",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = ParseError;
+    fn try_from(raw: String) -> Result<Self, ParseError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
+
 /// An argon2id PHC string (`$argon2id$v=19$m=...`). Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(pub String);
@@ -68,7 +117,7 @@ impl fmt::Debug for PasswordHash {
 pub struct User {
     pub id: UserId,
     pub username: Username,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub email_verified: bool,
     pub display_name: Option<String>,
     pub password_hash: PasswordHash,
@@ -81,7 +130,7 @@ pub struct User {
 pub struct NewUser {
     pub id: UserId,
     pub username: Username,
-    pub email: Option<String>,
+    pub email: Option<Email>,
     pub display_name: Option<String>,
     pub password_hash: PasswordHash,
     pub created_at: DateTime<Utc>,
@@ -89,7 +138,7 @@ pub struct NewUser {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Role {
-    pub name: String,
+    pub name: RoleName,
     pub description: Option<String>,
 }
 
@@ -455,6 +504,27 @@ mod tests {
         for (raw, ok) in cases {
             assert_eq!(Username::parse(raw).is_ok(), ok, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn emails_need_both_sides_of_an_at_sign() {
+        assert_eq!(
+            Email::parse(" Bob@Example.com ").unwrap().as_str(),
+            "Bob@Example.com"
+        );
+        let cases = [
+            ("a@b", true),
+            ("not-an-email", false),
+            ("@example.com", false),
+            ("bob@", false),
+            ("bob smith@example.com", false),
+            ("", false),
+        ];
+        for (raw, ok) in cases {
+            assert_eq!(Email::parse(raw).is_ok(), ok, "{raw:?}");
+        }
+        assert!(Email::parse(&format!("{}@example.com", "x".repeat(308))).is_ok());
+        assert!(Email::parse(&format!("{}@example.com", "x".repeat(309))).is_err());
     }
 
     #[test]

@@ -69,25 +69,30 @@ pub trait UserRepository: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-/// Roles, permissions and who holds them (RBAC).
+/// Roles, permissions and who holds them (RBAC). Names cross this port parsed: a stored role
+/// name or permission that does not parse is `Internal` (corrupt data), never skipped.
 #[async_trait]
 pub trait RoleRepository: Send + Sync {
     /// `Conflict("role")` if the name exists.
     async fn insert_role(&self, role: Role) -> StoreResult<()>;
+    /// Ordered by name.
     async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    async fn find_role(&self, name: &RoleName) -> StoreResult<Option<Role>>;
     /// Idempotent; `NotFound` if the role does not exist.
-    async fn grant_permission(&self, role: &str, permission: &str) -> StoreResult<()>;
+    async fn grant_permission(&self, role: &RoleName, permission: Permission) -> StoreResult<()>;
     /// Idempotent: revoking a permission the role does not carry succeeds; `NotFound` if the
     /// role does not exist.
-    async fn revoke_permission(&self, role: &str, permission: &str) -> StoreResult<()>;
-    async fn permissions_of_role(&self, role: &str) -> StoreResult<Vec<String>>;
+    async fn revoke_permission(&self, role: &RoleName, permission: Permission) -> StoreResult<()>;
+    /// Ordered by name; empty for an unknown role.
+    async fn permissions_of_role(&self, role: &RoleName) -> StoreResult<Vec<Permission>>;
     /// Idempotent; `NotFound` if the role or the user does not exist.
-    async fn grant_role(&self, role: &str, user: &UserId) -> StoreResult<()>;
+    async fn grant_role(&self, role: &RoleName, user: &UserId) -> StoreResult<()>;
     /// Idempotent: revoking a role the user does not hold succeeds.
-    async fn revoke_role(&self, role: &str, user: &UserId) -> StoreResult<()>;
-    async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<String>>;
-    /// The union of the permissions of every role the user holds.
-    async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<String>>;
+    async fn revoke_role(&self, role: &RoleName, user: &UserId) -> StoreResult<()>;
+    /// Ordered by name; empty for an unknown user.
+    async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<RoleName>>;
+    /// The union of the permissions of every role the user holds, each once.
+    async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<Permission>>;
 }
 
 /// Registered OAuth clients and their redirect URIs.
@@ -325,4 +330,40 @@ pub trait InitialAccessTokenRepository: Send + Sync {
     async fn list_initial_access_tokens(&self) -> StoreResult<Vec<InitialAccessToken>>;
     /// `NotFound` if there is no token with this id.
     async fn delete_initial_access_token(&self, id: &str) -> StoreResult<()>;
+}
+
+/// The signing-key ring as an operator drives it (`palisade-keys`' key manager): staging,
+/// withdrawing and re-encrypting keys, each effective on this node at once.
+#[async_trait]
+pub trait KeyOperations: Send + Sync {
+    /// The algorithms keys are kept for.
+    fn enabled_algorithms(&self) -> Vec<SigningAlgorithm>;
+    /// Stages a new `next` key for `alg` now (it signs after the publish-ahead delay); its kid.
+    async fn rotate_now(&self, alg: SigningAlgorithm) -> Result<String, KeyOperationError>;
+    /// Withdraws the key at once: unpublished, tokens it signed refused. Idempotent.
+    async fn revoke(&self, kid: &str) -> Result<(), KeyOperationError>;
+    /// Re-encrypts every key not yet under the current master key.
+    async fn rewrap(&self) -> Result<Rewrapped, KeyOperationError>;
+}
+
+/// What a re-encryption did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrapped {
+    /// Keys re-encrypted under the current master key.
+    pub rewrapped: usize,
+    /// Keys another writer changed meanwhile (run it again).
+    pub skipped: usize,
+}
+
+/// Why a key-ring operation failed; the message is for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyOperationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no signing key with kid {0:?}")]
+    UnknownKid(String),
+    #[error("algorithm {} is not enabled", .0.as_str())]
+    AlgorithmDisabled(SigningAlgorithm),
+    #[error("{0}")]
+    Other(String),
 }

@@ -176,7 +176,10 @@ impl AuthorizationServer {
             Some(
                 self.roles
                     .roles_of_user(&UserId(grant.user_id.clone()))
-                    .await?,
+                    .await?
+                    .into_iter()
+                    .map(String::from)
+                    .collect::<Vec<_>>(),
             )
         } else {
             None

@@ -57,3 +57,18 @@ impl From<KeyError> for OAuthError {
         }
     }
 }
+
+impl From<KeyError> for palisade_core::ports::KeyOperationError {
+    fn from(e: KeyError) -> Self {
+        use palisade_core::ports::KeyOperationError as E;
+        match e {
+            KeyError::Store(e) => E::Store(e),
+            KeyError::UnknownKid(kid) => E::UnknownKid(kid),
+            KeyError::AlgorithmDisabled(alg) => E::AlgorithmDisabled(alg),
+            KeyError::UnknownMasterKey(id) => E::Other(format!(
+                "a signing key is encrypted under master key {id:?}, which is not configured: add that key to PALISADE_MASTER_KEYS_PREVIOUS"
+            )),
+            other => E::Other(other.to_string()),
+        }
+    }
+}

@@ -392,6 +392,34 @@ impl KeyManager {
     }
 }
 
+#[async_trait::async_trait]
+impl palisade_core::ports::KeyOperations for KeyManager {
+    fn enabled_algorithms(&self) -> Vec<SigningAlgorithm> {
+        self.policy.enabled_algorithms.clone()
+    }
+
+    async fn rotate_now(
+        &self,
+        alg: SigningAlgorithm,
+    ) -> Result<String, palisade_core::ports::KeyOperationError> {
+        KeyManager::rotate_now(self, alg).await.map_err(Into::into)
+    }
+
+    async fn revoke(&self, kid: &str) -> Result<(), palisade_core::ports::KeyOperationError> {
+        KeyManager::revoke(self, kid).await.map_err(Into::into)
+    }
+
+    async fn rewrap(
+        &self,
+    ) -> Result<palisade_core::ports::Rewrapped, palisade_core::ports::KeyOperationError> {
+        let outcome = KeyManager::rewrap(self).await?;
+        Ok(palisade_core::ports::Rewrapped {
+            rewrapped: outcome.rewrapped,
+            skipped: outcome.skipped,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

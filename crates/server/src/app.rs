@@ -28,6 +28,9 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub metrics: PrometheusHandle,
     pub engine: AuthorizationServer,
+    /// Administration (users, roles, clients, audit): what the admin API calls.
+    pub admin: palisade_flow::admin::Admin,
+    pub key_admin: palisade_flow::admin::KeyAdmin,
     pub keys: Keys,
     pub key_manager: Arc<KeyManager>,
     pub key_policy_cache_control: String,
@@ -149,6 +152,13 @@ impl Application {
             &settings.key_policy.enabled_algorithms,
             settings.registration.is_enabled(),
         )?);
+        let admin = storage.admin(
+            &settings,
+            passwords.clone(),
+            clock.clone(),
+            Some(engine.clients.clone()),
+        );
+        let key_admin = crate::storage::key_admin(&sql, key_manager.clone(), clock.clone());
         let rotation_task = key_manager.spawn_rotation_task();
         let state = web::Data::new(AppState {
             cookies: CookiePolicy {
@@ -162,6 +172,8 @@ impl Application {
             passwords,
             metrics,
             engine,
+            admin,
+            key_admin,
             keys,
             key_manager,
             discovery_document,

@@ -6,6 +6,7 @@ use palisade::config::Settings;
 use palisade::storage::Storage;
 use palisade::{Application, telemetry};
 use palisade_core::SystemClock;
+use palisade_flow::admin::Admin;
 use palisade_flow::password::PasswordHasher;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -71,31 +72,21 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::User(cmd) => {
-            let storage = open_migrated(&settings).await?;
-            let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
-            user::run(cmd, &storage, &passwords, settings.attempt_limits).await?;
-        }
-        Command::Admin(cmd) => {
-            let storage = open_migrated(&settings).await?;
-            let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
-            admin::run(cmd, &storage, &passwords).await?;
-        }
-        Command::Role(cmd) => role::run(cmd, &open_migrated(&settings).await?).await?,
-        Command::Client(cmd) => {
-            client::run(cmd, &open_migrated(&settings).await?, &settings).await?
-        }
-        Command::Registration(cmd) => {
-            registration::run(cmd, &open_migrated(&settings).await?).await?
-        }
+        Command::User(cmd) => user::run(cmd, &open_admin(&settings).await?).await?,
+        Command::Admin(cmd) => admin::run(cmd, &open_admin(&settings).await?).await?,
+        Command::Role(cmd) => role::run(cmd, &open_admin(&settings).await?).await?,
+        Command::Client(cmd) => client::run(cmd, &open_admin(&settings).await?).await?,
+        Command::Registration(cmd) => registration::run(cmd, &open_admin(&settings).await?).await?,
         Command::Keys(cmd) => keys::run(cmd, &settings).await?,
     }
     Ok(())
 }
 
-/// Management commands work on a fresh data directory too: they migrate first.
-async fn open_migrated(settings: &Settings) -> anyhow::Result<Storage> {
+/// The administration service for a management command. Management commands work on a fresh
+/// data directory too: they migrate first.
+async fn open_admin(settings: &Settings) -> anyhow::Result<Admin> {
     let storage = Storage::open(settings).await?;
     storage.sql.migrate().await?;
-    Ok(storage)
+    let passwords = PasswordHasher::new(settings.argon2, settings.hash_concurrency)?;
+    Ok(storage.admin(settings, passwords, Arc::new(SystemClock), None))
 }

@@ -1,7 +1,13 @@
 //! Opening the durable and ephemeral stores the configuration names.
 
 use crate::config::Settings;
-use palisade_core::ports::EphemeralStore;
+use palisade_core::Clock;
+use palisade_core::OsSecrets;
+use palisade_core::ports::{ClientRepository, EphemeralStore};
+use palisade_flow::admin::{Admin, AdminPorts, Auditor, KeyAdmin};
+use palisade_flow::guard::CredentialGuard;
+use palisade_flow::password::PasswordHasher;
+use palisade_keys::KeyManager;
 use palisade_store::SqlStore;
 use std::sync::Arc;
 
@@ -41,6 +47,57 @@ impl Storage {
         .map_err(StorageError::Redis)?;
         Ok(Self { sql, ephemeral })
     }
+
+    /// The administration service over these stores. `clients` is the repository client
+    /// writes go through (a server passes its cache, so this node forgets a changed client at
+    /// once); `None` writes to the database directly.
+    pub fn admin(
+        &self,
+        settings: &Settings,
+        passwords: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        clients: Option<Arc<dyn ClientRepository>>,
+    ) -> Admin {
+        let sql = Arc::new(self.sql.clone());
+        Admin::new(AdminPorts {
+            users: sql.clone(),
+            roles: sql.clone(),
+            clients: clients.unwrap_or_else(|| sql.clone()),
+            client_records: sql.clone(),
+            lockouts: sql.clone(),
+            initial_access_tokens: sql.clone(),
+            audit: sql.clone(),
+            guard: CredentialGuard::new(
+                settings.attempt_limits,
+                self.ephemeral.clone(),
+                sql.clone(),
+                sql,
+                clock.clone(),
+            ),
+            passwords,
+            clock,
+            secrets: Arc::new(OsSecrets),
+            signing_algorithms: settings.key_policy.enabled_algorithms.clone(),
+        })
+    }
+}
+
+/// Signing-key administration over `sql` and a key manager on it.
+pub fn key_admin(sql: &SqlStore, manager: Arc<KeyManager>, clock: Arc<dyn Clock>) -> KeyAdmin {
+    let sql = Arc::new(sql.clone());
+    KeyAdmin::new(manager, sql.clone(), Auditor::new(sql, clock))
+}
+
+/// The database alone, migrated: key commands must work while Redis is down.
+pub async fn open_migrated_database(settings: &Settings) -> Result<SqlStore, StorageError> {
+    let sql = open_database(settings, 2).await?;
+    sql.migrate()
+        .await
+        .map_err(|source| StorageError::Database {
+            setting: "PALISADE_DATABASE_URL",
+            source,
+        })?;
+    Ok(sql)
 }
 
 /// The database alone, with a pool of `max_size`; an SQLite database's directory is created

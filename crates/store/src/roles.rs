@@ -1,15 +1,16 @@
 //! `RoleRepository` on SQL: roles, the permissions they carry, and the users who hold them.
 //!
 //! Grants are idempotent (insert-if-absent); a grant naming a missing role or user is
-//! `NotFound`, checked inside the same write transaction as the insert.
+//! `NotFound`, checked inside the same write transaction as the insert. Role names and
+//! permissions are parsed as they leave a row: one that does not parse is corrupt data.
 
-use crate::error::{DbError, conflict_on_unique};
+use crate::error::{DbError, conflict_on_unique, internal};
 use crate::pool::{AnyConnection, SqlStore, on_backend, write_transaction};
 use crate::schema::{permissions, role_permissions, roles, user_roles, users};
 use async_trait::async_trait;
 use diesel::prelude::*;
 use palisade_core::StoreError;
-use palisade_core::model::{Role, UserId};
+use palisade_core::model::{Permission, Role, RoleName, UserId};
 use palisade_core::ports::{RoleRepository, StoreResult};
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -17,6 +18,24 @@ use palisade_core::ports::{RoleRepository, StoreResult};
 struct RoleRow {
     name: String,
     description: Option<String>,
+}
+
+impl RoleRow {
+    fn into_model(self) -> StoreResult<Role> {
+        Ok(Role {
+            name: role_name(&self.name)?,
+            description: self.description,
+        })
+    }
+}
+
+fn role_name(stored: &str) -> StoreResult<RoleName> {
+    RoleName::parse(stored).map_err(|e| internal(format!("stored role name is invalid: {e}")))
+}
+
+fn permission(stored: &str) -> StoreResult<Permission> {
+    Permission::parse(stored)
+        .map_err(|e| internal(format!("stored permission {stored:?} is invalid: {e}")))
 }
 
 fn role_exists(conn: &mut AnyConnection, role: &str) -> Result<bool, DbError> {
@@ -39,7 +58,7 @@ fn user_exists(conn: &mut AnyConnection, user: &str) -> Result<bool, DbError> {
 impl RoleRepository for SqlStore {
     async fn insert_role(&self, role: Role) -> StoreResult<()> {
         let row = RoleRow {
-            name: role.name,
+            name: role.name.into(),
             description: role.description,
         };
         self.run(move |conn| {
@@ -52,27 +71,35 @@ impl RoleRepository for SqlStore {
         .await
     }
 
-    /// Ordered by name.
     async fn list_roles(&self) -> StoreResult<Vec<Role>> {
-        self.run(|conn| {
-            let rows = roles::table
-                .select(RoleRow::as_select())
-                .order(roles::name.asc())
-                .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| Role {
-                    name: r.name,
-                    description: r.description,
-                })
-                .collect())
-        })
-        .await
+        let rows = self
+            .run(|conn| {
+                Ok(roles::table
+                    .select(RoleRow::as_select())
+                    .order(roles::name.asc())
+                    .load(conn)?)
+            })
+            .await?;
+        rows.into_iter().map(RoleRow::into_model).collect()
+    }
+
+    async fn find_role(&self, name: &RoleName) -> StoreResult<Option<Role>> {
+        let name = name.as_str().to_owned();
+        let row = self
+            .run(move |conn| {
+                Ok(roles::table
+                    .filter(roles::name.eq(name))
+                    .select(RoleRow::as_select())
+                    .first(conn)
+                    .optional()?)
+            })
+            .await?;
+        row.map(RoleRow::into_model).transpose()
     }
 
     /// The permission is created on first use.
-    async fn grant_permission(&self, role: &str, permission: &str) -> StoreResult<()> {
-        let (role, permission) = (role.to_owned(), permission.to_owned());
+    async fn grant_permission(&self, role: &RoleName, permission: Permission) -> StoreResult<()> {
+        let (role, permission) = (role.as_str().to_owned(), permission.as_str());
         self.run(move |conn| {
             write_transaction(conn, |conn| {
                 if !role_exists(conn, &role)? {
@@ -97,8 +124,8 @@ impl RoleRepository for SqlStore {
         .await
     }
 
-    async fn revoke_permission(&self, role: &str, permission: &str) -> StoreResult<()> {
-        let (role, permission) = (role.to_owned(), permission.to_owned());
+    async fn revoke_permission(&self, role: &RoleName, permission: Permission) -> StoreResult<()> {
+        let (role, permission) = (role.as_str().to_owned(), permission.as_str());
         self.run(move |conn| {
             write_transaction(conn, |conn| {
                 if !role_exists(conn, &role)? {
@@ -116,21 +143,22 @@ impl RoleRepository for SqlStore {
         .await
     }
 
-    /// Ordered by name; empty for an unknown role.
-    async fn permissions_of_role(&self, role: &str) -> StoreResult<Vec<String>> {
-        let role = role.to_owned();
-        self.run(move |conn| {
-            Ok(role_permissions::table
-                .filter(role_permissions::role_name.eq(role))
-                .select(role_permissions::permission_name)
-                .order(role_permissions::permission_name.asc())
-                .load(conn)?)
-        })
-        .await
+    async fn permissions_of_role(&self, role: &RoleName) -> StoreResult<Vec<Permission>> {
+        let role = role.as_str().to_owned();
+        let names: Vec<String> = self
+            .run(move |conn| {
+                Ok(role_permissions::table
+                    .filter(role_permissions::role_name.eq(role))
+                    .select(role_permissions::permission_name)
+                    .order(role_permissions::permission_name.asc())
+                    .load(conn)?)
+            })
+            .await?;
+        names.iter().map(|p| permission(p)).collect()
     }
 
-    async fn grant_role(&self, role: &str, user: &UserId) -> StoreResult<()> {
-        let (role, user) = (role.to_owned(), user.0.clone());
+    async fn grant_role(&self, role: &RoleName, user: &UserId) -> StoreResult<()> {
+        let (role, user) = (role.as_str().to_owned(), user.0.clone());
         self.run(move |conn| {
             write_transaction(conn, |conn| {
                 if !role_exists(conn, &role)? || !user_exists(conn, &user)? {
@@ -151,8 +179,8 @@ impl RoleRepository for SqlStore {
         .await
     }
 
-    async fn revoke_role(&self, role: &str, user: &UserId) -> StoreResult<()> {
-        let (role, user) = (role.to_owned(), user.0.clone());
+    async fn revoke_role(&self, role: &RoleName, user: &UserId) -> StoreResult<()> {
+        let (role, user) = (role.as_str().to_owned(), user.0.clone());
         self.run(move |conn| {
             diesel::delete(
                 user_roles::table
@@ -165,33 +193,35 @@ impl RoleRepository for SqlStore {
         .await
     }
 
-    /// Ordered by name; empty for an unknown user.
-    async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<String>> {
+    async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<RoleName>> {
         let user = user.0.clone();
-        self.run(move |conn| {
-            Ok(user_roles::table
-                .filter(user_roles::user_id.eq(user))
-                .select(user_roles::role_name)
-                .order(user_roles::role_name.asc())
-                .load(conn)?)
-        })
-        .await
+        let names: Vec<String> = self
+            .run(move |conn| {
+                Ok(user_roles::table
+                    .filter(user_roles::user_id.eq(user))
+                    .select(user_roles::role_name)
+                    .order(user_roles::role_name.asc())
+                    .load(conn)?)
+            })
+            .await?;
+        names.iter().map(|r| role_name(r)).collect()
     }
 
-    /// Ordered by name, each permission once.
-    async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<String>> {
+    async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<Permission>> {
         let user = user.0.clone();
-        self.run(move |conn| {
-            let held_roles = user_roles::table
-                .filter(user_roles::user_id.eq(user))
-                .select(user_roles::role_name);
-            Ok(role_permissions::table
-                .filter(role_permissions::role_name.eq_any(held_roles))
-                .select(role_permissions::permission_name)
-                .distinct()
-                .order(role_permissions::permission_name.asc())
-                .load(conn)?)
-        })
-        .await
+        let names: Vec<String> = self
+            .run(move |conn| {
+                let held_roles = user_roles::table
+                    .filter(user_roles::user_id.eq(user))
+                    .select(user_roles::role_name);
+                Ok(role_permissions::table
+                    .filter(role_permissions::role_name.eq_any(held_roles))
+                    .select(role_permissions::permission_name)
+                    .distinct()
+                    .order(role_permissions::permission_name.asc())
+                    .load(conn)?)
+            })
+            .await?;
+        names.iter().map(|p| permission(p)).collect()
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use palisade_core::StoreError;
-use palisade_core::model::{NewUser, PasswordHash, User, UserId, Username};
+use palisade_core::model::{Email, NewUser, PasswordHash, User, UserId, Username};
 use palisade_core::ports::{StoreResult, UserRepository};
 
 diesel::define_sql_function! {
@@ -42,7 +42,7 @@ impl UserRow {
         Self {
             id: user.id.0,
             username: user.username.as_str().to_owned(),
-            email: user.email,
+            email: user.email.map(String::from),
             email_verified: false,
             display_name: user.display_name,
             password_hash: user.password_hash.0,
@@ -57,7 +57,12 @@ impl UserRow {
             username: Username::parse(&self.username)
                 .map_err(|e| internal(format!("stored username is invalid: {e}")))?,
             id: UserId(self.id),
-            email: self.email,
+            email: self
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|e| internal(format!("stored email is invalid: {e}")))?,
             email_verified: self.email_verified,
             display_name: self.display_name,
             password_hash: PasswordHash(self.password_hash),

@@ -130,13 +130,7 @@ impl AuthorizationServer {
             }
         }
         let metadata = ClientMetadata::from_request(body, policy)?;
-        let issue_secret =
-            metadata.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none();
-        let client_secret = issue_secret.then(|| self.secrets.token());
-        if let Some(secret) = &client_secret {
-            client.secret_hash = Some(TokenHash::of(secret));
-        }
-        metadata.apply_to(&mut client);
+        let client_secret = metadata.replace_on(&mut client, self.secrets.as_ref());
         // A new registration access token with every answer, as for a read.
         self.save_managed_client(client, client_secret).await
     }

@@ -251,6 +251,20 @@ impl ClientMetadata {
             client.secret_hash = None;
         }
     }
+
+    /// Replaces every metadata field of a stored client (RFC 7592 §2.2 semantics): a client
+    /// that moves to a secret-based method from one without gets a new secret, returned to be
+    /// shown once; one that moves away from it loses its secret.
+    pub fn replace_on(self, client: &mut Client, secrets: &dyn SecretGenerator) -> Option<String> {
+        let issue_secret =
+            self.token_endpoint_auth_method.uses_secret() && client.secret_hash.is_none();
+        let client_secret = issue_secret.then(|| secrets.token());
+        if let Some(secret) = &client_secret {
+            client.secret_hash = Some(TokenHash::of(secret));
+        }
+        self.apply_to(client);
+        client_secret
+    }
 }
 
 fn grant_types(body: &Map<String, Value>) -> Result<Vec<GrantType>, OAuthError> {

@@ -1,23 +1,17 @@
 //! `palisade client ...`: the operator's side of client registration.
 //!
-//! `add` builds the same metadata document a dynamic registration would send and runs it
-//! through the same validator (`palisade_flow::registration`), as the operator: reserved
-//! scopes such as `roles` are allowed here and nowhere else. Secrets are printed once and
-//! stored as SHA-256 hashes. The CLI writes to the database directly; running servers see a
-//! change within their client cache's lifetime (5 s).
+//! `add` builds the same metadata document a dynamic registration would send and hands it to
+//! `palisade_flow::admin` as the admin API does (validated as the operator: reserved scopes
+//! such as `roles` are allowed here and nowhere else). Secrets are printed once and stored as
+//! SHA-256 hashes. The CLI writes to the database directly; running servers see a change
+//! within their client cache's lifetime (5 s).
 
-use super::{CommandError, audit};
-use crate::config::Settings;
-use crate::storage::Storage;
-use chrono::Utc;
+use super::{CommandError, not_found_as};
 use clap::Subcommand;
-use palisade_core::model::{Client, ClientId};
-use palisade_core::ports::ClientRepository;
-use palisade_core::{OAuthError, OsSecrets, StoreError};
+use palisade_core::model::Client;
+use palisade_flow::admin::{Admin, Caller};
 use palisade_flow::client_assertion::ClientJwks;
-use palisade_flow::registration::{
-    ClientMetadata, Registered, RegistrationPolicy, with_new_secret,
-};
+use palisade_flow::registration::Registered;
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
@@ -78,12 +72,8 @@ pub enum ClientCommand {
     },
 }
 
-pub async fn run(
-    cmd: ClientCommand,
-    storage: &Storage,
-    settings: &Settings,
-) -> Result<(), CommandError> {
-    let store = &storage.sql;
+pub async fn run(cmd: ClientCommand, admin: &Admin) -> Result<(), CommandError> {
+    let operator = Caller::operator();
     match cmd {
         ClientCommand::Add {
             name,
@@ -137,21 +127,9 @@ pub async fn run(
                 })?;
                 body.insert("jwks".into(), jwks);
             }
-            let policy = RegistrationPolicy {
-                is_operator: true,
-                allowed_scopes: vec![],
-                signing_algorithms: settings.key_policy.enabled_algorithms.clone(),
-            };
-            let metadata =
-                ClientMetadata::from_request(&Value::Object(body), &policy).map_err(refused)?;
-            let registered = metadata.into_new_client(&OsSecrets, Utc::now(), false);
-            store.insert_client(registered.client.clone()).await?;
-            audit(
-                store,
-                "client.create",
-                &format!("client:{}", registered.client.id),
-            )
-            .await;
+            let registered = admin
+                .register_client(&operator, &Value::Object(body))
+                .await?;
             print_credentials(&registered);
         }
         ClientCommand::List => {
@@ -159,7 +137,7 @@ pub async fn run(
                 "{:<44}  {:<12}  {:<28}  NAME",
                 "CLIENT_ID", "TYPE", "GRANTS"
             );
-            for c in store.list_clients().await? {
+            for c in admin.list_clients().await? {
                 println!(
                     "{:<44}  {:<12}  {:<28}  {}",
                     c.id,
@@ -174,43 +152,33 @@ pub async fn run(
             }
         }
         ClientCommand::Show { client_id } => {
-            let client = find(store, &client_id).await?;
+            let client = admin
+                .find_client(&client_id)
+                .await
+                .map_err(no_client(&client_id))?;
             show(&client);
         }
         ClientCommand::RotateSecret { client_id } => {
-            let client = find(store, &client_id).await?;
-            let rotated = with_new_secret(client, &OsSecrets).map_err(refused)?;
-            store.update_client(rotated.client.clone()).await?;
-            audit(
-                store,
-                "client.rotate_secret",
-                &format!("client:{client_id}"),
-            )
-            .await;
+            let rotated = admin
+                .rotate_client_secret(&operator, &client_id)
+                .await
+                .map_err(no_client(&client_id))?;
             print_credentials(&rotated);
         }
         ClientCommand::Remove { client_id } => {
-            let id = ClientId(client_id);
-            store.delete_client(&id).await.map_err(|e| match e {
-                StoreError::NotFound => CommandError::new(format!("no client {id}")),
-                other => other.into(),
-            })?;
-            audit(store, "client.delete", &format!("client:{id}")).await;
-            println!("removed client {id}");
+            admin
+                .remove_client(&operator, &client_id)
+                .await
+                .map_err(no_client(&client_id))?;
+            println!("removed client {client_id}");
         }
     }
     Ok(())
 }
 
-async fn find(store: &dyn ClientRepository, client_id: &str) -> Result<Client, CommandError> {
-    store
-        .find_client(&ClientId(client_id.to_owned()))
-        .await?
-        .ok_or_else(|| CommandError::new(format!("no client {client_id}")))
-}
-
-fn refused(e: OAuthError) -> CommandError {
-    CommandError::new(format!("{}: {}", e.code, e.description))
+fn no_client(id: &str) -> impl FnOnce(palisade_flow::admin::AdminError) -> CommandError {
+    let message = format!("no client {id}");
+    not_found_as(move || message)
 }
 
 fn print_credentials(registered: &Registered) {

@@ -5,16 +5,16 @@
 //! (`PALISADE_MASTER_KEY` or the data directory's key file, plus
 //! `PALISADE_MASTER_KEYS_PREVIOUS`) and the same rotation policy (`PALISADE_KEYS__*`).
 
-use super::{CommandError, audit};
+use super::CommandError;
 use crate::app;
 use crate::config::Settings;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Subcommand;
 use palisade_core::SystemClock;
 use palisade_core::model::{KeyState, StoredSigningKey};
-use palisade_core::ports::{SigningAlgorithm, SigningKeyRepository};
+use palisade_core::ports::{KeyOperationError, SigningAlgorithm};
+use palisade_flow::admin::{Caller, KeyAdmin};
 use palisade_keys::{KeyError, KeyManager, RotationPolicy};
-use palisade_store::SqlStore;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,43 +54,49 @@ pub enum KeysCommand {
 }
 
 pub async fn run(cmd: KeysCommand, settings: &Settings) -> Result<(), CommandError> {
-    let sql = open_database(settings).await?;
+    let database = crate::storage::open_migrated_database(settings)
+        .await
+        .map_err(|e| CommandError::new(e.to_string()))?;
     let master_keys =
         app::master_keys(settings).map_err(|e| CommandError::new(format!("{e:#}")))?;
     let master_key_id = master_keys.current().id().to_owned();
-    let manager = KeyManager::new(
-        Arc::new(sql.clone()),
-        Arc::new(SystemClock),
-        settings.key_policy.clone(),
-        master_keys,
-        CLI_NODE_ID,
-    )
-    .map_err(key_error)?;
+    let clock = Arc::new(SystemClock);
+    let manager = Arc::new(
+        KeyManager::new(
+            Arc::new(database.clone()),
+            clock.clone(),
+            settings.key_policy.clone(),
+            master_keys,
+            CLI_NODE_ID,
+        )
+        .map_err(key_error)?,
+    );
+    let keys = crate::storage::key_admin(&database, manager.clone(), clock);
     match cmd {
-        KeysCommand::List => list(&sql, &manager).await,
-        KeysCommand::Rotate { alg } => rotate(&sql, &manager, alg).await,
-        KeysCommand::Revoke { kid } => revoke(&sql, &manager, &kid).await,
-        KeysCommand::Rewrap => rewrap(&sql, &manager, &master_key_id).await,
+        KeysCommand::List => list(&keys, &manager).await,
+        KeysCommand::Rotate { alg } => rotate(&keys, &manager, alg).await,
+        KeysCommand::Revoke { kid } => revoke(&keys, &manager, &kid).await,
+        KeysCommand::Rewrap => rewrap(&keys, &master_key_id).await,
     }
 }
 
-async fn list(sql: &SqlStore, manager: &KeyManager) -> Result<(), CommandError> {
-    let mut keys = sql.list_signing_keys().await?;
-    if keys.is_empty() {
+async fn list(keys: &KeyAdmin, manager: &KeyManager) -> Result<(), CommandError> {
+    let mut listed = keys.list_keys().await?;
+    if listed.is_empty() {
         // A fresh database: make the keys a server's first start would make, so that what is
         // listed is what will be served.
         manager
             .ensure_ready(READY_TIMEOUT)
             .await
             .map_err(key_error)?;
-        keys = sql.list_signing_keys().await?;
+        listed = keys.list_keys().await?;
     }
-    keys.sort_by_key(listing_order);
+    listed.sort_by_key(listing_order);
     println!(
         "{:<43}  {:<5}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}  MASTER_KEY",
         "KID", "ALG", "STATE", "CREATED", "ACTIVATES", "ACTIVATED", "RETIRED", "REMOVE_AFTER"
     );
-    for k in &keys {
+    for k in &listed {
         println!(
             "{:<43}  {:<5}  {:<7}  {:<20}  {:<20}  {:<20}  {:<20}  {:<20}  {}",
             k.kid,
@@ -108,7 +114,7 @@ async fn list(sql: &SqlStore, manager: &KeyManager) -> Result<(), CommandError> 
 }
 
 async fn rotate(
-    sql: &SqlStore,
+    keys: &KeyAdmin,
     manager: &KeyManager,
     alg: Option<SigningAlgorithm>,
 ) -> Result<(), CommandError> {
@@ -118,54 +124,39 @@ async fn rotate(
         .ensure_ready(READY_TIMEOUT)
         .await
         .map_err(key_error)?;
-    let policy = manager.policy();
-    let algorithms = match alg {
-        Some(alg) => vec![alg],
-        None => policy.enabled_algorithms.clone(),
-    };
-    for alg in algorithms {
-        let kid = manager.rotate_now(alg).await.map_err(key_error)?;
-        audit(
-            sql,
-            "keys.rotate",
-            &format!("kid:{kid} alg:{}", alg.as_str()),
-        )
-        .await;
-        let activates_at = find(sql, &kid).await?.map(|k| k.activates_at);
+    for key in keys.rotate_keys(&Caller::operator(), alg).await? {
         println!(
-            "staged {kid} ({}): published now as next, signs from {}",
-            alg.as_str(),
-            timestamp(activates_at)
+            "staged {} ({}): published now as next, signs from {}",
+            key.kid,
+            key.alg,
+            timestamp(Some(key.activates_at))
         );
     }
     println!(
         "Every node publishes the new keys within {} (its key refresh); the current keys sign until the new ones activate.",
-        human_duration(policy.refresh_interval)
+        human_duration(manager.policy().refresh_interval)
     );
     Ok(())
 }
 
-async fn revoke(sql: &SqlStore, manager: &KeyManager, kid: &str) -> Result<(), CommandError> {
-    let key = find(sql, kid)
-        .await?
-        .ok_or_else(|| CommandError::new(format!("no signing key with kid {kid}")))?;
-    if key.state == KeyState::Revoked {
+async fn revoke(keys: &KeyAdmin, manager: &KeyManager, kid: &str) -> Result<(), CommandError> {
+    let revoked = keys
+        .revoke_key(&Caller::operator(), kid)
+        .await
+        .map_err(super::not_found_as(|| {
+            format!("no signing key with kid {kid}")
+        }))?;
+    let key = &revoked.key;
+    if revoked.was == KeyState::Revoked {
         println!("{kid} ({}) is already revoked", key.alg);
         return Ok(());
     }
-    manager.revoke(kid).await.map_err(key_error)?;
-    audit(
-        sql,
-        "keys.revoke",
-        &format!("kid:{kid} alg:{} was:{}", key.alg, key.state.as_str()),
-    )
-    .await;
     let policy = manager.policy();
-    println!("revoked {kid} ({}, was {})", key.alg, key.state.as_str());
+    println!("revoked {kid} ({}, was {})", key.alg, revoked.was.as_str());
     print_revocation_consequences(policy);
-    if key.state == KeyState::Current {
-        let replacement = sql
-            .list_signing_keys()
+    if revoked.was == KeyState::Current {
+        let replacement = keys
+            .list_keys()
             .await?
             .into_iter()
             .find(|k| k.alg == key.alg && k.state == KeyState::Current);
@@ -200,20 +191,8 @@ fn print_revocation_consequences(policy: &RotationPolicy) {
     );
 }
 
-async fn rewrap(
-    sql: &SqlStore,
-    manager: &KeyManager,
-    master_key_id: &str,
-) -> Result<(), CommandError> {
-    let outcome = manager.rewrap().await.map_err(key_error)?;
-    if outcome.rewrapped > 0 {
-        audit(
-            sql,
-            "keys.rewrap",
-            &format!("master_key:{master_key_id} keys:{}", outcome.rewrapped),
-        )
-        .await;
-    }
+async fn rewrap(keys: &KeyAdmin, master_key_id: &str) -> Result<(), CommandError> {
+    let outcome = keys.rewrap_keys(&Caller::operator(), master_key_id).await?;
     println!(
         "re-encrypted {} signing key(s) under master key {master_key_id}",
         outcome.rewrapped
@@ -231,30 +210,8 @@ async fn rewrap(
     Ok(())
 }
 
-/// The database alone, migrated: key commands must work while Redis is down.
-async fn open_database(settings: &Settings) -> Result<SqlStore, CommandError> {
-    let sql = crate::storage::open_database(settings, 2)
-        .await
-        .map_err(|e| CommandError::new(e.to_string()))?;
-    sql.migrate().await?;
-    Ok(sql)
-}
-
-async fn find(sql: &SqlStore, kid: &str) -> Result<Option<StoredSigningKey>, CommandError> {
-    Ok(sql
-        .list_signing_keys()
-        .await?
-        .into_iter()
-        .find(|k| k.kid == kid))
-}
-
 fn key_error(e: KeyError) -> CommandError {
-    match e {
-        KeyError::UnknownMasterKey(id) => CommandError::new(format!(
-            "a signing key is encrypted under master key {id:?}, which is not configured: add that key to PALISADE_MASTER_KEYS_PREVIOUS"
-        )),
-        other => CommandError::new(other.to_string()),
-    }
+    CommandError::new(KeyOperationError::from(e).to_string())
 }
 
 fn parse_algorithm(raw: &str) -> Result<SigningAlgorithm, String> {

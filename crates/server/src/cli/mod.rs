@@ -1,4 +1,7 @@
-//! The operator command line. Every command reads the same configuration as `serve`.
+//! The operator command line. Every command reads the same configuration as `serve`, and
+//! every management command is a call to `palisade_flow::admin` as the operator
+//! ([`palisade_flow::admin::Caller::operator`]): the rules are the admin API's, the output is
+//! the terminal's.
 
 use crate::config::LogFormat;
 use clap::{Parser, Subcommand};
@@ -75,21 +78,19 @@ impl From<palisade_core::StoreError> for CommandError {
     }
 }
 
-/// Records what an operator did from the command line; a failure to record is reported but
-/// does not undo the change.
-pub(crate) async fn audit(log: &dyn palisade_core::ports::AuditLog, action: &str, target: &str) {
-    let event = palisade_core::model::AuditEvent {
-        occurred_at: chrono::Utc::now(),
-        actor: "cli".into(),
-        action: action.into(),
-        target: Some(target.into()),
-        outcome: palisade_core::model::AuditOutcome::Success,
-        client_ip: None,
-        details: None,
-    };
-    tracing::info!(target: "audit", actor = "cli", action, target, outcome = "success");
-    if let Err(e) = log.record(event).await {
-        eprintln!("warning: could not write the audit event: {e}");
+impl From<palisade_flow::admin::AdminError> for CommandError {
+    fn from(e: palisade_flow::admin::AdminError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// `NotFound` as the operator's words for it (`no user named bob`); other errors as they are.
+pub(crate) fn not_found_as(
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(palisade_flow::admin::AdminError) -> CommandError {
+    move |e| match e {
+        palisade_flow::admin::AdminError::NotFound(_) => CommandError(what()),
+        other => other.into(),
     }
 }
 

@@ -4,13 +4,11 @@
 //! A token is printed once and stored as a SHA-256 hash; its id (not the token) names it in
 //! `list` and `revoke`.
 
-use super::{CommandError, audit};
-use crate::storage::Storage;
-use chrono::{Duration, Utc};
+use super::{CommandError, not_found_as};
+use chrono::Duration;
 use clap::Subcommand;
 use palisade_core::model::InitialAccessToken;
-use palisade_core::ports::InitialAccessTokenRepository;
-use palisade_core::{OsSecrets, SecretGenerator, StoreError, TokenHash};
+use palisade_flow::admin::{Admin, Caller};
 
 #[derive(Debug, Subcommand)]
 pub enum RegistrationCommand {
@@ -63,36 +61,24 @@ pub fn parse_lifetime(raw: &str) -> Result<Lifetime, String> {
     duration.map(Lifetime::For).ok_or_else(bad)
 }
 
-pub async fn run(cmd: RegistrationCommand, storage: &Storage) -> Result<(), CommandError> {
-    let store = &storage.sql;
+pub async fn run(cmd: RegistrationCommand, admin: &Admin) -> Result<(), CommandError> {
+    let operator = Caller::operator();
     match cmd {
         RegistrationCommand::Token {
             expires_in,
             max_uses,
         } => {
-            let raw = OsSecrets.token();
-            let now = Utc::now();
-            let token = InitialAccessToken {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                token_hash: TokenHash::of(&raw),
-                created_at: now,
-                expires_at: match expires_in {
-                    Lifetime::For(d) => Some(now + d),
-                    Lifetime::Never => None,
-                },
-                max_uses,
-                uses: 0,
+            let lifetime = match expires_in {
+                Lifetime::For(d) => Some(d),
+                Lifetime::Never => None,
             };
-            store.insert_initial_access_token(token.clone()).await?;
-            audit(
-                store,
-                "registration.token.create",
-                &format!("initial_access_token:{}", token.id),
-            )
-            .await;
-            println!("initial_access_token: {raw}");
+            let minted = admin
+                .mint_initial_access_token(&operator, lifetime, max_uses)
+                .await?;
+            let token = &minted.token;
+            println!("initial_access_token: {}", minted.raw);
             println!("id: {}", token.id);
-            println!("expires_at: {}", describe_expiry(&token));
+            println!("expires_at: {}", describe_expiry(token));
             println!(
                 "max_uses: {}",
                 max_uses.map_or("unlimited".to_owned(), |m| m.to_string())
@@ -103,7 +89,7 @@ pub async fn run(cmd: RegistrationCommand, storage: &Storage) -> Result<(), Comm
         }
         RegistrationCommand::List => {
             println!("{:<32}  {:<25}  {:<9}  CREATED", "ID", "EXPIRES", "USES");
-            for t in store.list_initial_access_tokens().await? {
+            for t in admin.list_initial_access_tokens().await? {
                 let uses = match t.max_uses {
                     Some(max) => format!("{}/{max}", t.uses),
                     None => t.uses.to_string(),
@@ -118,21 +104,10 @@ pub async fn run(cmd: RegistrationCommand, storage: &Storage) -> Result<(), Comm
             }
         }
         RegistrationCommand::Revoke { id } => {
-            store
-                .delete_initial_access_token(&id)
+            admin
+                .revoke_initial_access_token(&operator, &id)
                 .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => {
-                        CommandError::new(format!("no initial access token {id}"))
-                    }
-                    other => other.into(),
-                })?;
-            audit(
-                store,
-                "registration.token.revoke",
-                &format!("initial_access_token:{id}"),
-            )
-            .await;
+                .map_err(not_found_as(|| format!("no initial access token {id}")))?;
             println!("revoked initial access token {id}");
         }
     }

@@ -1,12 +1,9 @@
 //! `palisade role ...`
 
 use super::user::find;
-use super::{CommandError, audit};
-use crate::storage::Storage;
+use super::{CommandError, not_found_as};
 use clap::Subcommand;
-use palisade_core::StoreError;
-use palisade_core::model::Role;
-use palisade_core::ports::RoleRepository;
+use palisade_flow::admin::{Admin, Caller};
 
 #[derive(Debug, Subcommand)]
 pub enum RoleCommand {
@@ -24,77 +21,38 @@ pub enum RoleCommand {
     Revoke { role: String, username: String },
 }
 
-pub async fn run(cmd: RoleCommand, storage: &Storage) -> Result<(), CommandError> {
-    let store = &storage.sql;
+pub async fn run(cmd: RoleCommand, admin: &Admin) -> Result<(), CommandError> {
+    let operator = Caller::operator();
     match cmd {
         RoleCommand::Add { name, description } => {
-            let name = parse_role_name(&name)?;
-            store
-                .insert_role(Role {
-                    name: name.clone(),
-                    description,
-                })
-                .await
-                .map_err(|e| match e {
-                    StoreError::Conflict(_) => {
-                        CommandError::new(format!("role {name} already exists"))
-                    }
-                    other => other.into(),
-                })?;
-            audit(store, "role.create", &format!("role:{name}")).await;
-            println!("created role {name}");
+            let role = admin
+                .create_role(&operator, &name, description.as_deref(), &[])
+                .await?;
+            println!("created role {}", role.role.name);
         }
         RoleCommand::List => {
-            for role in store.list_roles().await? {
-                let permissions = store.permissions_of_role(&role.name).await?.join(",");
-                println!("{:<24}  {}", role.name, permissions);
+            for details in admin.list_roles().await? {
+                let permissions: Vec<&str> =
+                    details.permissions.iter().map(|p| p.as_str()).collect();
+                println!("{:<24}  {}", details.role.name, permissions.join(","));
             }
         }
         RoleCommand::Grant { role, username } => {
-            let user = find(storage, &username).await?;
-            store
-                .grant_role(&role, &user.id)
+            let user = find(admin, &username).await?;
+            admin
+                .grant_role(&operator, &user, &role)
                 .await
-                .map_err(|e| match e {
-                    StoreError::NotFound => CommandError::new(format!("no role named {role}")),
-                    other => other.into(),
-                })?;
-            audit(
-                store,
-                "role.grant",
-                &format!("user:{} role:{role}", user.id),
-            )
-            .await;
+                .map_err(not_found_as(|| format!("no role named {role}")))?;
             println!("granted {role} to {}", user.username);
         }
         RoleCommand::Revoke { role, username } => {
-            let user = find(storage, &username).await?;
-            store.revoke_role(&role, &user.id).await?;
-            audit(
-                store,
-                "role.revoke",
-                &format!("user:{} role:{role}", user.id),
-            )
-            .await;
+            let user = find(admin, &username).await?;
+            admin
+                .revoke_role(&operator, &user, &role)
+                .await
+                .map_err(not_found_as(|| format!("no role named {role}")))?;
             println!("revoked {role} from {}", user.username);
         }
     }
     Ok(())
-}
-
-/// Role names: 1-64 lowercase letters, digits, `-`, `_`, `:`.
-fn parse_role_name(raw: &str) -> Result<String, CommandError> {
-    let name = raw.trim();
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | ':'));
-    if ok {
-        Ok(name.to_owned())
-    } else {
-        Err(CommandError::new(
-            "a role name has 1 to 64 characters: lowercase letters, digits, - _ :",
-        ))
-    }
 }

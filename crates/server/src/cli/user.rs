@@ -1,17 +1,12 @@
 //! `palisade user ...`
 
-use super::{CommandError, audit};
-use crate::storage::Storage;
-use chrono::Utc;
+use super::{CommandError, not_found_as};
 use clap::Subcommand;
 use palisade_core::Secret;
-use palisade_core::SystemClock;
-use palisade_core::model::{NewUser, UserId, Username};
-use palisade_core::ports::{RoleRepository, UserRepository};
-use palisade_flow::guard::{AttemptLimits, CredentialGuard};
-use palisade_flow::password::PasswordHasher;
+use palisade_core::model::User;
+use palisade_flow::admin::users::NewAccount;
+use palisade_flow::admin::{Admin, Caller};
 use std::io::{BufRead, IsTerminal};
-use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -47,13 +42,8 @@ pub enum UserCommand {
     Unlock { username: String },
 }
 
-pub async fn run(
-    cmd: UserCommand,
-    storage: &Storage,
-    passwords: &PasswordHasher,
-    attempt_limits: AttemptLimits,
-) -> Result<(), CommandError> {
-    let store = &storage.sql;
+pub async fn run(cmd: UserCommand, admin: &Admin) -> Result<(), CommandError> {
+    let operator = Caller::operator();
     match cmd {
         UserCommand::Add {
             username,
@@ -61,46 +51,37 @@ pub async fn run(
             name,
             password_stdin,
         } => {
-            let username = parse_username(&username)?;
             let password = read_new_password(password_stdin)?;
-            let hash = passwords
-                .hash(&password)
-                .await
-                .map_err(|e| CommandError::new(e.to_string()))?;
-            let user = store
-                .insert_user(NewUser {
-                    id: UserId(uuid::Uuid::new_v4().to_string()),
-                    username: username.clone(),
-                    email: email.filter(|e| !e.trim().is_empty()),
-                    display_name: name,
-                    password_hash: hash,
-                    created_at: Utc::now(),
-                })
-                .await
-                .map_err(|e| match e {
-                    palisade_core::StoreError::Conflict(_) => {
-                        CommandError::new(format!("user {username} already exists"))
-                    }
-                    other => other.into(),
-                })?;
-            audit(store, "user.create", &format!("user:{}", user.id)).await;
+            let user = admin
+                .create_user(
+                    &operator,
+                    NewAccount {
+                        username: &username,
+                        password: &password,
+                        email: email.as_deref(),
+                        display_name: name.as_deref(),
+                    },
+                )
+                .await?;
             println!("created user {} ({})", user.username, user.id);
         }
         UserCommand::List { search } => {
-            let users = store.list_users(search.as_deref(), 10_000, 0).await?;
+            let users = admin.list_users(search.as_deref(), 10_000, 0).await?;
             println!(
                 "{:<36}  {:<24}  {:<32}  {:<8}  ROLES",
                 "ID", "USERNAME", "EMAIL", "STATUS"
             );
             for u in users {
-                let roles = store.roles_of_user(&u.id).await?.join(",");
+                let details = admin.user_details(u).await?;
+                let roles: Vec<&str> = details.roles.iter().map(|r| r.as_str()).collect();
+                let u = &details.user;
                 println!(
                     "{:<36}  {:<24}  {:<32}  {:<8}  {}",
                     u.id,
                     u.username,
-                    u.email.as_deref().unwrap_or("-"),
+                    u.email.as_ref().map_or("-", |e| e.as_str()),
                     if u.is_disabled { "disabled" } else { "active" },
-                    roles
+                    roles.join(",")
                 );
             }
         }
@@ -108,41 +89,24 @@ pub async fn run(
             username,
             password_stdin,
         } => {
-            let user = find(storage, &username).await?;
+            let user = find(admin, &username).await?;
             let password = read_new_password(password_stdin)?;
-            let hash = passwords
-                .hash(&password)
-                .await
-                .map_err(|e| CommandError::new(e.to_string()))?;
-            store
-                .update_password_hash(&user.id, &hash, Utc::now())
-                .await?;
-            audit(store, "user.password_reset", &format!("user:{}", user.id)).await;
+            admin.reset_password(&operator, &user, &password).await?;
             println!("password changed for {}", user.username);
         }
         UserCommand::Disable { username } => {
-            let user = find(storage, &username).await?;
-            store.set_user_disabled(&user.id, true, Utc::now()).await?;
-            audit(store, "user.disable", &format!("user:{}", user.id)).await;
+            let user = find(admin, &username).await?;
+            admin.set_user_disabled(&operator, &user, true).await?;
             println!("disabled {}", user.username);
         }
         UserCommand::Enable { username } => {
-            let user = find(storage, &username).await?;
-            store.set_user_disabled(&user.id, false, Utc::now()).await?;
-            audit(store, "user.enable", &format!("user:{}", user.id)).await;
+            let user = find(admin, &username).await?;
+            admin.set_user_disabled(&operator, &user, false).await?;
             println!("enabled {}", user.username);
         }
         UserCommand::Unlock { username } => {
-            let user = find(storage, &username).await?;
-            // The same guard the server uses, so the same keys and the same audit event.
-            let guard = CredentialGuard::new(
-                attempt_limits,
-                storage.ephemeral.clone(),
-                Arc::new(store.clone()),
-                Arc::new(store.clone()),
-                Arc::new(SystemClock),
-            );
-            if guard.unlock(&user, "cli").await? {
+            let user = find(admin, &username).await?;
+            if admin.unlock_user(&operator, &user).await? {
                 println!("unlocked {}", user.username);
             } else {
                 println!(
@@ -155,23 +119,17 @@ pub async fn run(
     Ok(())
 }
 
-pub(crate) fn parse_username(raw: &str) -> Result<Username, CommandError> {
-    Username::parse(raw).map_err(|e| CommandError::new(format!("invalid username: {e}")))
+pub(crate) async fn find(admin: &Admin, username: &str) -> Result<User, CommandError> {
+    admin
+        .find_user_by_username(username)
+        .await
+        .map_err(not_found_as(|| {
+            format!("no user named {}", username.trim())
+        }))
 }
 
-pub(crate) async fn find(
-    storage: &Storage,
-    username: &str,
-) -> Result<palisade_core::model::User, CommandError> {
-    let username = parse_username(username)?;
-    storage
-        .sql
-        .find_user_by_username(&username)
-        .await?
-        .ok_or_else(|| CommandError::new(format!("no user named {username}")))
-}
-
-/// Reads a new password from stdin (one line) or asks twice on the terminal.
+/// Reads a new password from stdin (one line) or asks twice on the terminal, and checks it
+/// against the password policy before anything else happens.
 pub(crate) fn read_new_password(from_stdin: bool) -> Result<Secret, CommandError> {
     let password = if from_stdin {
         let mut line = String::new();

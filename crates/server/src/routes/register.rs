@@ -15,7 +15,6 @@ use crate::respond::{bearer_error, json_error, no_store};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use palisade_core::model::{AuditEvent, AuditOutcome};
-use palisade_core::ports::AuditLog;
 use palisade_core::{ErrorCode, OAuthError};
 use palisade_flow::registration::{
     Registered, RegistrationError, RegistrationPolicy, RegistrationRequest,
@@ -240,7 +239,7 @@ async fn audit(
     } else {
         target.clone()
     };
-    tracing::info!(target: "audit", actor, action, client = %registered.client.id, outcome = "success");
+    // The guard's writer: the same log line and row shape as every other audit event.
     let event = AuditEvent {
         occurred_at: state.clock.now(),
         actor,
@@ -250,7 +249,5 @@ async fn audit(
         client_ip: ip,
         details: details.map(|d| d.to_string()),
     };
-    if let Err(e) = state.sql.record(event).await {
-        tracing::warn!(error = %e, "could not write the audit event");
-    }
+    state.engine.guard.record(event).await;
 }

@@ -188,9 +188,29 @@ async fn short_passwords_and_bad_usernames_are_refused_without_side_effects() {
         "long enough\n",
     );
     assert_eq!(bad.status.code(), Some(1));
+    // The same email rule as the admin API's (palisade_flow::admin).
+    let bad_email = palisade(
+        &db,
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "dave",
+            "--email",
+            "not-an-email",
+            "--password-stdin",
+        ],
+        "long enough\n",
+    );
+    assert_eq!(bad_email.status.code(), Some(1));
+    assert!(
+        stderr(&bad_email).contains("email:"),
+        "{}",
+        stderr(&bad_email)
+    );
     let listing = stdout(&palisade(&db, dir.path(), &["user", "list"], ""));
     assert!(
-        !listing.contains("carol") && !listing.contains("bad"),
+        !listing.contains("carol") && !listing.contains("bad") && !listing.contains("dave"),
         "{listing}"
     );
 }

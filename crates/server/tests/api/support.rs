@@ -3,8 +3,8 @@
 use crate::harness::TestApp;
 use chrono::Utc;
 use palisade_core::model::{
-    ApplicationType, Client, ClientId, ClientType, GrantType, NewUser, TokenEndpointAuthMethod,
-    UserId, Username,
+    ApplicationType, Client, ClientId, ClientType, Email, GrantType, NewUser,
+    TokenEndpointAuthMethod, UserId, Username,
 };
 use palisade_core::ports::{ClientRepository, SigningAlgorithm, UserRepository};
 use palisade_core::{Secret, TokenHash};
@@ -101,7 +101,7 @@ pub async fn create_user(app: &TestApp, username: &str) -> UserId {
         .insert_user(NewUser {
             id: UserId(uuid::Uuid::new_v4().to_string()),
             username: Username::parse(username).unwrap(),
-            email: Some(format!("{username}@example.com")),
+            email: Some(Email::parse(&format!("{username}@example.com")).unwrap()),
             display_name: Some(format!("{username} Example")),
             password_hash: hash,
             created_at: Utc::now(),

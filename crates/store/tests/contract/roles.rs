@@ -6,15 +6,23 @@
 
 use crate::support::{store, user};
 use palisade_core::StoreError;
-use palisade_core::model::{Role, UserId};
+use palisade_core::model::{Permission as P, Permission, Role, RoleName, UserId};
 use palisade_core::ports::RoleRepository;
+
+fn r(name: &str) -> RoleName {
+    RoleName::parse(name).unwrap()
+}
+
+fn names(permissions: Vec<Permission>) -> Vec<&'static str> {
+    permissions.into_iter().map(Permission::as_str).collect()
+}
 
 const BUILT_IN: [&str; 4] = ["admin", "auditor", "client-admin", "user-admin"];
 
 #[tokio::test]
 async fn the_built_in_roles_exist_with_their_permissions() {
     let (store, _db) = store().await;
-    let names: Vec<String> = store
+    let listed: Vec<RoleName> = store
         .list_roles()
         .await
         .unwrap()
@@ -23,21 +31,26 @@ async fn the_built_in_roles_exist_with_their_permissions() {
         .collect();
     for name in BUILT_IN {
         assert!(
-            names.iter().any(|n| n == name),
-            "{name} missing from {names:?}"
+            listed.iter().any(|n| *n == name),
+            "{name} missing from {listed:?}"
         );
     }
-    assert_eq!(store.permissions_of_role("admin").await.unwrap().len(), 9);
+    let mut catalogue = Permission::ALL;
+    catalogue.sort_by_key(|p| p.as_str());
     assert_eq!(
-        store.permissions_of_role("user-admin").await.unwrap(),
+        store.permissions_of_role(&r("admin")).await.unwrap(),
+        catalogue
+    );
+    assert_eq!(
+        names(store.permissions_of_role(&r("user-admin")).await.unwrap()),
         ["roles:read", "users:read", "users:write"]
     );
     assert_eq!(
-        store.permissions_of_role("client-admin").await.unwrap(),
+        names(store.permissions_of_role(&r("client-admin")).await.unwrap()),
         ["clients:read", "clients:write"]
     );
     assert_eq!(
-        store.permissions_of_role("auditor").await.unwrap(),
+        names(store.permissions_of_role(&r("auditor")).await.unwrap()),
         [
             "audit:read",
             "clients:read",
@@ -50,7 +63,7 @@ async fn the_built_in_roles_exist_with_their_permissions() {
 
 fn role(name: &str) -> Role {
     Role {
-        name: name.into(),
+        name: r(name),
         description: Some(format!("the {name} role")),
     }
 }
@@ -61,7 +74,7 @@ async fn roles_are_unique_and_listed_by_name() {
     store.insert_role(role("operator")).await.unwrap();
     store
         .insert_role(Role {
-            name: "helpdesk".into(),
+            name: r("helpdesk"),
             description: None,
         })
         .await
@@ -79,7 +92,7 @@ async fn roles_are_unique_and_listed_by_name() {
         listed,
         [
             Role {
-                name: "helpdesk".into(),
+                name: r("helpdesk"),
                 description: None
             },
             role("operator")
@@ -92,28 +105,28 @@ async fn granting_a_permission_is_idempotent_and_needs_the_role() {
     let (store, _db) = store().await;
     store.insert_role(role("helpdesk")).await.unwrap();
     store
-        .grant_permission("helpdesk", "users.write")
+        .grant_permission(&r("helpdesk"), P::UsersWrite)
         .await
         .unwrap();
     store
-        .grant_permission("helpdesk", "users.write")
+        .grant_permission(&r("helpdesk"), P::UsersWrite)
         .await
         .unwrap();
     store
-        .grant_permission("helpdesk", "clients.read")
+        .grant_permission(&r("helpdesk"), P::ClientsRead)
         .await
         .unwrap();
     assert_eq!(
-        store.permissions_of_role("helpdesk").await.unwrap(),
-        ["clients.read", "users.write"]
+        names(store.permissions_of_role(&r("helpdesk")).await.unwrap()),
+        ["clients:read", "users:write"]
     );
     assert!(matches!(
-        store.grant_permission("nobody", "users.write").await,
+        store.grant_permission(&r("nobody"), P::UsersWrite).await,
         Err(StoreError::NotFound)
     ));
     assert!(
         store
-            .permissions_of_role("nobody")
+            .permissions_of_role(&r("nobody"))
             .await
             .unwrap()
             .is_empty()
@@ -125,27 +138,27 @@ async fn revoking_a_permission_is_idempotent_and_needs_the_role() {
     let (store, _db) = store().await;
     store.insert_role(role("helpdesk")).await.unwrap();
     store
-        .grant_permission("helpdesk", "users:read")
+        .grant_permission(&r("helpdesk"), P::UsersRead)
         .await
         .unwrap();
     store
-        .grant_permission("helpdesk", "users:write")
+        .grant_permission(&r("helpdesk"), P::UsersWrite)
         .await
         .unwrap();
     store
-        .revoke_permission("helpdesk", "users:write")
+        .revoke_permission(&r("helpdesk"), P::UsersWrite)
         .await
         .unwrap();
     store
-        .revoke_permission("helpdesk", "users:write")
+        .revoke_permission(&r("helpdesk"), P::UsersWrite)
         .await
         .unwrap();
     assert_eq!(
-        store.permissions_of_role("helpdesk").await.unwrap(),
+        names(store.permissions_of_role(&r("helpdesk")).await.unwrap()),
         ["users:read"]
     );
     assert!(matches!(
-        store.revoke_permission("nobody", "users:read").await,
+        store.revoke_permission(&r("nobody"), P::UsersRead).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -156,20 +169,27 @@ async fn granting_a_role_is_idempotent_and_needs_the_role_and_the_user() {
     let alice = user(&store, "alice").await;
     store.insert_role(role("helpdesk")).await.unwrap();
     store.insert_role(role("reviewer")).await.unwrap();
-    store.grant_role("reviewer", &alice.id).await.unwrap();
-    store.grant_role("helpdesk", &alice.id).await.unwrap();
-    store.grant_role("helpdesk", &alice.id).await.unwrap();
+    store.grant_role(&r("reviewer"), &alice.id).await.unwrap();
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     assert_eq!(
         store.roles_of_user(&alice.id).await.unwrap(),
         ["helpdesk", "reviewer"]
     );
 
+    assert_eq!(
+        store.find_role(&r("helpdesk")).await.unwrap(),
+        Some(role("helpdesk"))
+    );
+    assert_eq!(store.find_role(&r("nobody")).await.unwrap(), None);
     assert!(matches!(
-        store.grant_role("nobody", &alice.id).await,
+        store.grant_role(&r("nobody"), &alice.id).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.grant_role("helpdesk", &UserId("ghost".into())).await,
+        store
+            .grant_role(&r("helpdesk"), &UserId("ghost".into()))
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -179,11 +199,11 @@ async fn revoking_a_role_is_idempotent() {
     let (store, _db) = store().await;
     let alice = user(&store, "alice").await;
     store.insert_role(role("helpdesk")).await.unwrap();
-    store.grant_role("helpdesk", &alice.id).await.unwrap();
-    store.revoke_role("helpdesk", &alice.id).await.unwrap();
-    store.revoke_role("helpdesk", &alice.id).await.unwrap();
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
+    store.revoke_role(&r("helpdesk"), &alice.id).await.unwrap();
+    store.revoke_role(&r("helpdesk"), &alice.id).await.unwrap();
     store
-        .revoke_role("nobody", &UserId("ghost".into()))
+        .revoke_role(&r("nobody"), &UserId("ghost".into()))
         .await
         .unwrap();
     assert!(store.roles_of_user(&alice.id).await.unwrap().is_empty());
@@ -198,43 +218,43 @@ async fn a_users_permissions_are_the_union_of_their_roles_permissions() {
         store.insert_role(role(name)).await.unwrap();
     }
     store
-        .grant_permission("helpdesk", "users.write")
+        .grant_permission(&r("helpdesk"), P::UsersWrite)
         .await
         .unwrap();
     store
-        .grant_permission("helpdesk", "audit.read")
+        .grant_permission(&r("helpdesk"), P::AuditRead)
         .await
         .unwrap();
     store
-        .grant_permission("reviewer", "audit.read")
+        .grant_permission(&r("reviewer"), P::AuditRead)
         .await
         .unwrap();
     store
-        .grant_permission("reviewer", "clients.read")
+        .grant_permission(&r("reviewer"), P::ClientsRead)
         .await
         .unwrap();
     store
-        .grant_permission("support", "users.read")
+        .grant_permission(&r("support"), P::UsersRead)
         .await
         .unwrap();
-    store.grant_role("helpdesk", &alice.id).await.unwrap();
-    store.grant_role("reviewer", &alice.id).await.unwrap();
-    store.grant_role("support", &bob.id).await.unwrap();
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
+    store.grant_role(&r("reviewer"), &alice.id).await.unwrap();
+    store.grant_role(&r("support"), &bob.id).await.unwrap();
 
     // audit.read comes from two roles and is listed once.
     assert_eq!(
-        store.permissions_of_user(&alice.id).await.unwrap(),
-        ["audit.read", "clients.read", "users.write"]
+        names(store.permissions_of_user(&alice.id).await.unwrap()),
+        ["audit:read", "clients:read", "users:write"]
     );
     assert_eq!(
-        store.permissions_of_user(&bob.id).await.unwrap(),
-        ["users.read"]
+        names(store.permissions_of_user(&bob.id).await.unwrap()),
+        ["users:read"]
     );
 
-    store.revoke_role("helpdesk", &alice.id).await.unwrap();
+    store.revoke_role(&r("helpdesk"), &alice.id).await.unwrap();
     assert_eq!(
-        store.permissions_of_user(&alice.id).await.unwrap(),
-        ["audit.read", "clients.read"]
+        names(store.permissions_of_user(&alice.id).await.unwrap()),
+        ["audit:read", "clients:read"]
     );
     assert!(
         store
@@ -243,4 +263,27 @@ async fn a_users_permissions_are_the_union_of_their_roles_permissions() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_stored_permission_outside_the_catalogue_is_an_error_not_a_default() {
+    let (store, db) = store().await;
+    store.insert_role(role("helpdesk")).await.unwrap();
+    let alice = user(&store, "alice").await;
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
+    crate::support::execute_raw(
+        &db,
+        &[
+            "INSERT INTO permissions (name) VALUES ('users:delete')",
+            "INSERT INTO role_permissions (role_name, permission_name) VALUES ('helpdesk', 'users:delete')",
+        ],
+    );
+    assert!(matches!(
+        store.permissions_of_role(&r("helpdesk")).await,
+        Err(StoreError::Internal(_))
+    ));
+    assert!(matches!(
+        store.permissions_of_user(&alice.id).await,
+        Err(StoreError::Internal(_))
+    ));
 }

@@ -21,10 +21,40 @@ pub fn new_user(name: &str) -> NewUser {
     NewUser {
         id: UserId(uuid::Uuid::new_v4().to_string()),
         username: Username::parse(name).unwrap(),
-        email: Some(format!("{}@Example.com", name.to_lowercase())),
+        email: Some(Email::parse(&format!("{}@Example.com", name.to_lowercase())).unwrap()),
         display_name: Some(format!("{name} Display")),
         password_hash: PasswordHash(format!("$argon2id$v=19$m=19456,t=2,p=1${name}")),
         created_at: at(0),
+    }
+}
+
+/// Runs statements on the test database behind the store's back, to plant rows the store
+/// would never write (corrupt data).
+pub fn execute_raw(db: &TestDatabase, statements: &[&str]) {
+    use diesel::{Connection, RunQueryDsl};
+    fn run<C: Connection>(conn: &mut C, statements: &[&str])
+    where
+        C::Backend: diesel::backend::Backend,
+        diesel::query_builder::SqlQuery: diesel::query_dsl::methods::ExecuteDsl<C>,
+    {
+        for statement in statements {
+            diesel::sql_query(*statement).execute(conn).unwrap();
+        }
+    }
+    match db.backend() {
+        palisade_store::Backend::Sqlite => {
+            let path = db.url().trim_start_matches("sqlite://");
+            run(
+                &mut diesel::SqliteConnection::establish(path).unwrap(),
+                statements,
+            );
+        }
+        palisade_store::Backend::Postgres => {
+            run(
+                &mut diesel::PgConnection::establish(db.url()).unwrap(),
+                statements,
+            );
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! UserRepository contract.
 
-use crate::support::{at, new_user, store, user};
+use crate::support::{at, execute_raw, new_user, store, user};
 use palisade_core::StoreError;
-use palisade_core::model::{PasswordHash, UserId, Username};
+use palisade_core::model::{Email, PasswordHash, UserId, Username};
 use palisade_core::ports::UserRepository;
 
 #[tokio::test]
@@ -12,7 +12,10 @@ async fn an_inserted_user_is_found_by_id_and_by_username() {
     let inserted = store.insert_user(new.clone()).await.unwrap();
     assert_eq!(inserted.id, new.id);
     assert_eq!(inserted.username.as_str(), "alice");
-    assert_eq!(inserted.email.as_deref(), Some("alice@Example.com"));
+    assert_eq!(
+        inserted.email.as_ref().map(Email::as_str),
+        Some("alice@Example.com")
+    );
     assert_eq!(inserted.display_name.as_deref(), Some("Alice Display"));
     assert_eq!(inserted.password_hash, new.password_hash);
     assert!(!inserted.email_verified);
@@ -97,7 +100,7 @@ async fn searching_matches_substrings_of_username_or_email_ignoring_case() {
         user(&store, name).await;
     }
     let mut other = new_user("zed");
-    other.email = Some("Zed.Alias@Corp.test".into());
+    other.email = Some(Email::parse("Zed.Alias@Corp.test").unwrap());
     store.insert_user(other).await.unwrap();
     let mut no_email = new_user("nomail");
     no_email.email = None;
@@ -187,5 +190,22 @@ async fn changing_a_missing_user_is_not_found() {
     assert!(matches!(
         store.set_user_disabled(&ghost, true, at(1)).await,
         Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn a_stored_email_that_does_not_parse_is_an_error_not_a_default() {
+    let (store, db) = store().await;
+    let alice = user(&store, "alice").await;
+    execute_raw(
+        &db,
+        &[&format!(
+            "UPDATE users SET email = 'not-an-email' WHERE id = '{}'",
+            alice.id
+        )],
+    );
+    assert!(matches!(
+        store.find_user_by_id(&alice.id).await,
+        Err(StoreError::Internal(_))
     ));
 }

@@ -11,6 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use palisade_core::{ErrorCode, OAuthError, StoreError};
+use palisade_flow::admin::AdminError;
 use serde::Serialize;
 use serde_json::json;
 use std::borrow::Cow;
@@ -124,6 +125,20 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NotFound => Self::NotFound("not found"),
             StoreError::Internal(_) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(description) => Self::BadRequest(description.into()),
+            AdminError::Forbidden(description) => Self::Forbidden(description.into()),
+            AdminError::NotFound(what) => Self::NotFound(what),
+            AdminError::Conflict(description) => Self::Conflict(description.into()),
+            AdminError::Protocol(e) => e.into(),
+            AdminError::Store(e) => e.into(),
+            AdminError::Internal(cause) => Self::Internal(cause),
         }
     }
 }

@@ -1,15 +1,15 @@
 //! `/admin/v1/keys`: the signing keys and their schedule (public facts only: never a private
-//! part), staging new keys, and the emergency revocation of one (docs/keys.md, docs/threat-model.md
-//! KR-03..KR-05). The same operations as `palisade keys`, through this node's key manager.
+//! part), staging new keys, and the emergency revocation of one (docs/keys.md,
+//! docs/threat-model.md KR-03..KR-05). The same operations as `palisade keys`:
+//! `palisade_flow::admin::KeyAdmin`, over this node's key manager.
 
 use super::error::{ApiError, ok_json};
-use super::{Caller, audit, input};
+use super::{Caller, input};
 use crate::app::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, SecondsFormat, Utc};
 use palisade_core::model::StoredSigningKey;
-use palisade_core::ports::{SigningAlgorithm, SigningKeyRepository};
-use palisade_keys::KeyError;
+use palisade_core::ports::SigningAlgorithm;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,22 +31,11 @@ fn view(k: &StoredSigningKey) -> Value {
     })
 }
 
-fn key_error(e: KeyError) -> ApiError {
-    match e {
-        KeyError::Store(e) => e.into(),
-        KeyError::UnknownKid(_) => ApiError::NotFound("no signing key with this kid"),
-        KeyError::AlgorithmDisabled(_) => {
-            ApiError::bad_request("this algorithm is not enabled (PALISADE_KEYS__ALGORITHMS)")
-        }
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
 /// `GET /admin/v1/keys`.
 pub async fn list(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let keys: Vec<Value> = state
-        .sql
-        .list_signing_keys()
+        .key_admin
+        .list_keys()
         .await?
         .iter()
         .map(view)
@@ -73,33 +62,16 @@ pub async fn rotate(
     } else {
         input::json(&req, &body)?
     };
-    let algorithms = match b.alg.as_deref() {
-        Some(raw) => vec![
+    let alg = b
+        .alg
+        .as_deref()
+        .map(|raw| {
             SigningAlgorithm::parse(raw)
-                .ok_or_else(|| ApiError::bad_request("alg must be RS256, ES256 or EdDSA"))?,
-        ],
-        None => state.key_manager.policy().enabled_algorithms.clone(),
-    };
-    let mut staged = Vec::new();
-    for alg in algorithms {
-        let kid = state.key_manager.rotate_now(alg).await.map_err(key_error)?;
-        audit::success(
-            &state,
-            &caller,
-            &format!("key:{kid}"),
-            Some(json!({ "alg": alg.as_str() })),
-        )
-        .await;
-        staged.push(kid);
-    }
-    let keys: Vec<Value> = state
-        .sql
-        .list_signing_keys()
-        .await?
-        .iter()
-        .filter(|k| staged.contains(&k.kid))
-        .map(view)
-        .collect();
+                .ok_or_else(|| ApiError::bad_request("alg must be RS256, ES256 or EdDSA"))
+        })
+        .transpose()?;
+    let staged = state.key_admin.rotate_keys(&caller, alg).await?;
+    let keys: Vec<Value> = staged.iter().map(view).collect();
     Ok(ok_json(200, &json!({ "keys": keys })))
 }
 
@@ -109,15 +81,7 @@ pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let kid = input::path(&req, "kid")?.to_owned();
-    state.key_manager.revoke(&kid).await.map_err(key_error)?;
-    audit::success(&state, &caller, &format!("key:{kid}"), None).await;
-    let key = state
-        .sql
-        .list_signing_keys()
-        .await?
-        .into_iter()
-        .find(|k| k.kid == kid)
-        .ok_or(ApiError::NotFound("no signing key with this kid"))?;
-    Ok(ok_json(200, &view(&key)))
+    let kid = input::path(&req, "kid")?;
+    let revoked = state.key_admin.revoke_key(&caller, kid).await?;
+    Ok(ok_json(200, &view(&revoked.key)))
 }

@@ -25,7 +25,7 @@ pub mod users;
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
-use std::fmt;
+use palisade_flow::admin::Action;
 
 pub use caller::Caller;
 pub use error::ApiError;
@@ -69,78 +69,7 @@ impl Verb {
     }
 }
 
-/// What a caller may do. Granted to users through roles, to clients through `admin:<name>`
-/// scopes an operator registered on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Permission {
-    UsersRead,
-    UsersWrite,
-    RolesRead,
-    RolesWrite,
-    ClientsRead,
-    ClientsWrite,
-    KeysRead,
-    KeysWrite,
-    AuditRead,
-}
-
-impl Permission {
-    pub const ALL: [Permission; 9] = [
-        Self::UsersRead,
-        Self::UsersWrite,
-        Self::RolesRead,
-        Self::RolesWrite,
-        Self::ClientsRead,
-        Self::ClientsWrite,
-        Self::KeysRead,
-        Self::KeysWrite,
-        Self::AuditRead,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UsersRead => "users:read",
-            Self::UsersWrite => "users:write",
-            Self::RolesRead => "roles:read",
-            Self::RolesWrite => "roles:write",
-            Self::ClientsRead => "clients:read",
-            Self::ClientsWrite => "clients:write",
-            Self::KeysRead => "keys:read",
-            Self::KeysWrite => "keys:write",
-            Self::AuditRead => "audit:read",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == raw)
-    }
-
-    /// The client scope that grants this permission to a client_credentials token.
-    pub fn scope(self) -> String {
-        format!("{CLIENT_SCOPE_PREFIX}{}", self.as_str())
-    }
-
-    /// The permission an `admin:<permission>` scope names, if it is one.
-    pub fn from_scope(scope: &str) -> Option<Self> {
-        scope
-            .strip_prefix(CLIENT_SCOPE_PREFIX)
-            .and_then(Self::parse)
-    }
-}
-
-impl fmt::Display for Permission {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Scopes `admin:<permission>` on a confidential client grant that permission to its
-/// client_credentials tokens.
-pub const CLIENT_SCOPE_PREFIX: &str = "admin:";
-/// The scope a user's access token must carry to be accepted by the admin API at all: without
-/// it, any application the administrator signs in to would hold a token good for the admin
-/// API (every access token's audience is the issuer).
-pub const USER_SCOPE: &str = "admin";
+pub use palisade_core::model::Permission;
 
 /// One admin route.
 #[derive(Debug)]
@@ -189,33 +118,33 @@ pub enum Operation {
 }
 
 impl Operation {
-    /// The audit action (`admin.<resource>.<verb>`).
-    pub fn action(self) -> &'static str {
+    /// The administrative action the operation performs, as the audit trail names it.
+    pub fn action(self) -> Action {
         match self {
-            O::ListUsers => "admin.user.list",
-            O::CreateUser => "admin.user.create",
-            O::GetUser => "admin.user.read",
-            O::DisableUser => "admin.user.disable",
-            O::EnableUser => "admin.user.enable",
-            O::UnlockUser => "admin.user.unlock",
-            O::ResetPassword => "admin.user.password_reset",
-            O::AssignRole => "admin.user.role_grant",
-            O::RevokeRole => "admin.user.role_revoke",
-            O::ListPermissions => "admin.permission.list",
-            O::ListRoles => "admin.role.list",
-            O::CreateRole => "admin.role.create",
-            O::GrantPermission => "admin.role.permission_grant",
-            O::RevokePermission => "admin.role.permission_revoke",
-            O::ListClients => "admin.client.list",
-            O::CreateClient => "admin.client.create",
-            O::GetClient => "admin.client.read",
-            O::UpdateClient => "admin.client.update",
-            O::RotateClientSecret => "admin.client.secret_rotate",
-            O::DeleteClient => "admin.client.delete",
-            O::ListKeys => "admin.key.list",
-            O::RotateKeys => "admin.key.rotate",
-            O::RevokeKey => "admin.key.revoke",
-            O::QueryAudit => "admin.audit.query",
+            O::ListUsers => Action::ListUsers,
+            O::CreateUser => Action::CreateUser,
+            O::GetUser => Action::ReadUser,
+            O::DisableUser => Action::DisableUser,
+            O::EnableUser => Action::EnableUser,
+            O::UnlockUser => Action::UnlockUser,
+            O::ResetPassword => Action::ResetPassword,
+            O::AssignRole => Action::GrantRole,
+            O::RevokeRole => Action::RevokeRole,
+            O::ListPermissions => Action::ListPermissions,
+            O::ListRoles => Action::ListRoles,
+            O::CreateRole => Action::CreateRole,
+            O::GrantPermission => Action::GrantPermission,
+            O::RevokePermission => Action::RevokePermission,
+            O::ListClients => Action::ListClients,
+            O::CreateClient => Action::CreateClient,
+            O::GetClient => Action::ReadClient,
+            O::UpdateClient => Action::UpdateClient,
+            O::RotateClientSecret => Action::RotateClientSecret,
+            O::DeleteClient => Action::DeleteClient,
+            O::ListKeys => Action::ListKeys,
+            O::RotateKeys => Action::RotateKey,
+            O::RevokeKey => Action::RevokeKey,
+            O::QueryAudit => Action::QueryAudit,
         }
     }
 }
@@ -356,15 +285,5 @@ mod tests {
                 r.operation
             );
         }
-    }
-
-    #[test]
-    fn permissions_and_their_client_scopes_round_trip() {
-        for p in Permission::ALL {
-            assert_eq!(Permission::parse(p.as_str()), Some(p));
-            assert_eq!(Permission::from_scope(&p.scope()), Some(p));
-        }
-        assert_eq!(Permission::from_scope("users:read"), None);
-        assert_eq!(Permission::from_scope("admin:users:delete"), None);
     }
 }

@@ -62,7 +62,7 @@ fn document_value() -> Value {
         let mut operation = json!({
             "operationId": format!("{:?}", r.operation),
             "summary": r.summary,
-            "description": format!("Needs the `{}` permission. Audit action `{}`.", r.permission, r.operation.action()),
+            "description": format!("Needs the `{}` permission. Audit action `{}`.", r.permission, r.operation.action().as_str()),
             "security": [{ "bearer": [] }],
             "x-palisade-permission": r.permission.as_str(),
             "parameters": parameters,
