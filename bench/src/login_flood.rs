@@ -24,6 +24,7 @@
 //! ```
 
 use crate::flows::{ERROR_BACKOFF, OpenLogin, Options, Shared, percentile, runtime};
+use crate::harness::{positive_integer, seconds};
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,25 +50,10 @@ impl FloodOptions {
         let mut args = args.iter();
         while let Some(flag) = args.next() {
             let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-            let positive = |value: &String| -> Result<usize, String> {
-                value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{flag} takes a positive integer"))
-            };
             match flag.as_str() {
-                "--flood" => options.flood = positive(value()?)?,
-                "--probes" => options.probes = positive(value()?)?,
-                "--ramp" => {
-                    let raw = value()?;
-                    options.ramp = raw
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|s| s.is_finite() && *s >= 0.0)
-                        .map(Duration::from_secs_f64)
-                        .ok_or_else(|| format!("--ramp takes seconds, not {raw}"))?;
-                }
+                "--flood" => options.flood = positive_integer(flag, value()?)?,
+                "--probes" => options.probes = positive_integer(flag, value()?)?,
+                "--ramp" => options.ramp = seconds(flag, value()?, true)?,
                 "--wrong-password" => options.wrong_password = Some(value()?.clone()),
                 _ => rest.push(flag.clone()),
             }
