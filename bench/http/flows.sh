@@ -4,12 +4,15 @@
 # The driver is `palisade-bench flows` (bench/src/flows.rs). See bench/http/README-flows.md.
 #
 #   bench/http/flows.sh [--duration 10s] [--runs 3] [--warmup 2s] [--concurrency 3xcores]
-#                       [--threads 1] [--prompt-consent] [--port 18082] [--debug]
-#                       [--database-url postgres://...] [--redis-url redis://...]
+#                       [--threads 1] [--prompt-consent] [--until token|login] [--port 18082]
+#                       [--debug] [--database-url postgres://...] [--redis-url redis://...]
 #                       [--bin-dir DIR]
 #
 # Without --database-url/--redis-url the embedded default (SQLite + in-process store) is measured;
 # with both, PostgreSQL + Redis instead. Give it a database of its own: it adds a user and a client.
+# --until login ends each flow at the login's redirect (logins/s; bench/http/login.sh uses it).
+# The server runs with its default configuration; the driver's browsers come from 4,096
+# loopback addresses in 256 /24s, so the per-address sign-in limits are not what is measured.
 set -euo pipefail
 
 DURATION=10s
@@ -22,6 +25,7 @@ WARMUP=2s
 CONCURRENCY=$((3 * $(nproc)))
 THREADS=1
 PROMPT_CONSENT=""
+UNTIL=token
 DATABASE_URL=""
 REDIS_URL=""
 PROFILE=release
@@ -37,15 +41,21 @@ while [[ $# -gt 0 ]]; do
     --concurrency) CONCURRENCY="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --prompt-consent) PROMPT_CONSENT=1; shift ;;
+    --until) UNTIL="$2"; shift 2 ;;
     --database-url) DATABASE_URL="$2"; shift 2 ;;
     --redis-url) REDIS_URL="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
 done
+case "$UNTIL" in
+  token) NOUN=flows ;;
+  login) NOUN=logins ;;
+  *) echo "--until takes token or login" >&2; exit 2 ;;
+esac
 if [[ -n "$DATABASE_URL" && -z "$REDIS_URL" ]] || [[ -z "$DATABASE_URL" && -n "$REDIS_URL" ]]; then
   echo "give both --database-url and --redis-url, or neither" >&2
   exit 2
@@ -148,11 +158,12 @@ CLIENT_SECRET=$(awk '/^client_secret: / {print $2}' <<<"$ADDED")
 driver() {
   "$BENCH" flows --base "$BASE" --client-id "$CLIENT_ID" --client-secret "$CLIENT_SECRET" \
     --redirect-uri "$REDIRECT_URI" --username "$USERNAME" --password "$PASSWORD" \
-    --concurrency "$CONCURRENCY" --threads "$THREADS" ${PROMPT_CONSENT:+--prompt-consent} "$@"
+    --concurrency "$CONCURRENCY" --threads "$THREADS" --until "$UNTIL" \
+    ${PROMPT_CONSENT:+--prompt-consent} "$@"
 }
 
 echo
-echo "== flows/s ($BACKEND): palisade-bench flows, concurrency $CONCURRENCY, $THREADS driver thread(s), $RUNS x $DURATION"
+echo "== $NOUN/s ($BACKEND, default configuration): palisade-bench flows --until $UNTIL, concurrency $CONCURRENCY, $THREADS driver thread(s), $RUNS x $DURATION"
 start_server
 # The warm-up (one invocation; its preflight flow gives the first consent unless
 # --prompt-consent), then one invocation per run so the server's CPU is sampled around exactly
@@ -187,10 +198,10 @@ for run in $(seq 1 "$RUNS"); do
   cpu_ms=$(awk -v d="$((after - before))" -v t="$TICKS" -v n="$((flows + 1))" 'BEGIN {printf "%.1f", (n > 0 ? d / t * 1e3 / n : 0)}')
   raw=$(awk -v a="$raw_before" -v b="$raw_after" 'BEGIN {printf "%.1f", (a + b) / 2}')
   ratio=$(awk -v a="$rps" -v b="$raw" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-  printf "   run %d: %7s flows/s  p50 %6s ms  p99 %6s ms  (flows: %s, consent pages: %s, errors: %s)  server CPU %s ms/flow  raw %s/s (%s, %s)  ratio %s\n" \
-    "$run" "$rps" "$(awk -v u="$(field p50_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
+  printf "   run %d: %7s %s/s  p50 %6s ms  p99 %6s ms  (%s: %s, consent pages: %s, errors: %s)  server CPU %s ms/%s  raw %s/s (%s, %s)  ratio %s\n" \
+    "$run" "$rps" "$NOUN" "$(awk -v u="$(field p50_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
     "$(awk -v u="$(field p99_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
-    "$flows" "$(field consent "$line")" "$errors" "$cpu_ms" "$raw" "$raw_before" "$raw_after" "$ratio"
+    "$NOUN" "$flows" "$(field consent "$line")" "$errors" "$cpu_ms" "${NOUN%s}" "$raw" "$raw_before" "$raw_after" "$ratio"
   if [[ "$errors" != 0 ]]; then
     sed -n '/^first errors:/,$p' "$DATA_DIR/run.txt" | sed 's/^/     /'
   fi
@@ -209,7 +220,7 @@ RATIO=$(median <<<"${ratio_list%$'\n'}")
 stop_server
 
 echo
-printf "raw argon2id verifications/s on all %d cores: %s before the runs, median %s around them; flows/s median: %s (p50 %.1f ms, p99 %.1f ms); median ratio %s (target >= 0.85); server CPU %s ms/flow; peak RSS %s KiB; errors %s\n" \
-  "$(nproc)" "$RAW_ALL" "$RAW_AROUND" "$FLOWS" "$(awk -v u="$P50" 'BEGIN {print u / 1000}')" \
-  "$(awk -v u="$P99" 'BEGIN {print u / 1000}')" "$RATIO" "$CPU" "$RSS" "$errors_total"
-echo "SUMMARY raw_argon2_per_s=$RAW_AROUND flows_per_s=$FLOWS ratio=$RATIO server_cpu_ms_per_flow=$CPU p50_us=$P50 p99_us=$P99 peak_rss_kib=$RSS errors=$errors_total"
+printf "raw argon2id verifications/s on all %d cores: %s before the runs, median %s around them; %s/s median: %s (p50 %.1f ms, p99 %.1f ms); median ratio %s (target >= 0.85); server CPU %s ms/%s; peak RSS %s KiB; errors %s\n" \
+  "$(nproc)" "$RAW_ALL" "$RAW_AROUND" "$NOUN" "$FLOWS" "$(awk -v u="$P50" 'BEGIN {print u / 1000}')" \
+  "$(awk -v u="$P99" 'BEGIN {print u / 1000}')" "$RATIO" "$CPU" "${NOUN%s}" "$RSS" "$errors_total"
+echo "SUMMARY until=$UNTIL raw_argon2_per_s=$RAW_AROUND flows_per_s=$FLOWS ratio=$RATIO server_cpu_ms_per_flow=$CPU p50_us=$P50 p99_us=$P99 peak_rss_kib=$RSS errors=$errors_total"

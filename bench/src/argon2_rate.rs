@@ -10,6 +10,7 @@
 //! `--threads` is the "every core" count (default: the cores); `--no-single` skips the
 //! one-thread figure (`flows.sh` samples the every-core rate around each of its runs).
 
+use crate::harness::positive_integer;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use std::time::{Duration, Instant};
 
@@ -43,13 +44,7 @@ impl Options {
                 continue;
             }
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let positive = || -> Result<u32, String> {
-                value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{flag} takes a positive integer"))
-            };
+            let positive = || positive_integer::<u32>(flag, value);
             match flag.as_str() {
                 "--runs" => o.runs = positive()? as usize,
                 "--seconds" => {

@@ -5,7 +5,7 @@
 //! palisade-bench flows --base http://127.0.0.1:18082 --client-id ID --client-secret SECRET
 //!     --redirect-uri http://127.0.0.1:9/cb --username benchuser --password '...'
 //!     [--concurrency 2xcores] [--seconds 10] [--runs 3] [--warmup 2] [--threads 1]
-//!     [--prompt-consent]
+//!     [--prompt-consent] [--until token|login]
 //! ```
 //!
 //! A load driver, closed loop: `--concurrency` tasks on a tokio runtime of `--threads` worker
@@ -26,6 +26,14 @@
 //! 5. `POST /token` (authorization_code, PKCE verifier, client_secret_basic) → 200 with an
 //!    `access_token` and an `id_token` whose `nonce` is ours (decoded, not verified).
 //!
+//! Against a server on IPv4 loopback the browsers come from 4,096 loopback addresses in 256
+//! /24s, as many users would ([`SOURCE_ADDRESSES`]: the server limits the sign-ins one address
+//! and one network may start, and the benchmark measures the default configuration).
+//!
+//! `--until login` ends each flow at step 3's redirect: full successful logins per second, each
+//! in a new browser with a new interaction (a login spends its form's step, so a form cannot be
+//! posted twice).
+//!
 //! The relying party's token requests share one client (its own connection pool), as a real
 //! RP backend would. Any unexpected status or missing field is an error; the first few reasons
 //! are printed at the end. Each run prints one machine-readable line:
@@ -36,11 +44,14 @@
 //!
 //! and after the runs one `MEDIAN runs=N rps=N p50_us=N p99_us=N errors=N` line (errors summed).
 
+use crate::harness::{positive_integer, seconds};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use sha2::Digest as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -48,25 +59,36 @@ use url::Url;
 /// How many error reasons to keep for the end of the output.
 const KEPT_ERRORS: usize = 5;
 /// Pause after a failed flow, so a dead server does not turn the driver into a busy loop.
-const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+pub(crate) const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 
-struct Options {
+pub(crate) struct Options {
     base: Url,
     client_id: String,
     client_secret: String,
     redirect_uri: String,
-    username: String,
-    password: String,
+    pub(crate) username: String,
+    pub(crate) password: String,
     concurrency: usize,
     run_time: Duration,
     runs: usize,
     warmup: Duration,
-    threads: usize,
+    pub(crate) threads: usize,
     prompt_consent: bool,
+    until: Until,
+}
+
+/// Where a flow ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// The whole flow, through the code exchange at the token endpoint.
+    Token,
+    /// Right after the login POST's redirect (to consent or back to the client): full
+    /// successful logins, each in a new browser with a new interaction.
+    Login,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Self, String> {
+    pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let mut base = None;
         let mut client_id = None;
@@ -80,6 +102,7 @@ impl Options {
         let mut warmup = Duration::from_secs(2);
         let mut threads = 1;
         let mut prompt_consent = false;
+        let mut until = Until::Token;
         let mut args = args.iter();
         while let Some(flag) = args.next() {
             if flag == "--prompt-consent" {
@@ -87,21 +110,7 @@ impl Options {
                 continue;
             }
             let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let positive = || -> Result<usize, String> {
-                value
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("{flag} takes a positive integer"))
-            };
-            let seconds = |allow_zero: bool| -> Result<Duration, String> {
-                value
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && (*s > 0.0 || (allow_zero && *s == 0.0)))
-                    .map(Duration::from_secs_f64)
-                    .ok_or_else(|| format!("{flag} takes a positive number of seconds"))
-            };
+            let positive = || positive_integer::<usize>(flag, value);
             match flag.as_str() {
                 "--base" => {
                     let url = Url::parse(value).map_err(|e| format!("--base {value}: {e}"))?;
@@ -119,10 +128,17 @@ impl Options {
                 "--username" => username = Some(value.clone()),
                 "--password" => password = Some(value.clone()),
                 "--concurrency" => concurrency = positive()?,
-                "--seconds" => run_time = seconds(false)?,
+                "--seconds" => run_time = seconds(flag, value, false)?,
                 "--runs" => runs = positive()?,
-                "--warmup" => warmup = seconds(true)?,
+                "--warmup" => warmup = seconds(flag, value, true)?,
                 "--threads" => threads = positive()?,
+                "--until" => {
+                    until = match value.as_str() {
+                        "token" => Until::Token,
+                        "login" => Until::Login,
+                        _ => return Err("--until takes token or login".into()),
+                    }
+                }
                 other => return Err(format!("unknown option {other}")),
             }
         }
@@ -144,30 +160,62 @@ impl Options {
             warmup,
             threads,
             prompt_consent,
+            until,
         })
     }
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
-    let runtime = if options.threads == 1 {
+    runtime(options.threads)?.block_on(drive(options))
+}
+
+/// The driver's runtime: one thread by default, since it shares the machine with the server.
+pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String> {
+    if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.threads)
+            .worker_threads(threads)
             .enable_all()
             .build()
     }
-    .map_err(|e| format!("cannot start the tokio runtime: {e}"))?;
-    runtime.block_on(drive(options))
+    .map_err(|e| format!("cannot start the tokio runtime: {e}"))
+}
+
+/// Browsers come from many loopback addresses, as many users would. The server limits the
+/// sign-ins one address and one /24 may start (`[attempt_limits] interactions_per_ip` = 600 and
+/// `interactions_per_prefix` = 3000 a minute by default); a benchmark of the default
+/// configuration from 127.0.0.1 alone would measure that limiter. Any 127.0.0.0/8 address
+/// reaches a server bound to 127.0.0.1 on Linux. Flows take the addresses in turn, /24 after
+/// /24, so at 100 flows/s each address starts 1.5 sign-ins a minute and each /24 23.
+const SOURCE_PREFIXES: usize = 256;
+const SOURCE_HOSTS_PER_PREFIX: usize = 16;
+const SOURCE_ADDRESSES: usize = SOURCE_PREFIXES * SOURCE_HOSTS_PER_PREFIX;
+// At 100 flows/s (the raw argon2id rate of two cores), well under the ~100 sign-ins a minute
+// per address and ~500 per /24 this benchmark allows itself.
+const _: () = assert!(100 * 60 / SOURCE_ADDRESSES < 100 && 100 * 60 / SOURCE_PREFIXES < 500);
+
+/// The `n`-th browser's source address: 127.100.<prefix>.<host>, host 1-16.
+fn source_address(n: usize) -> IpAddr {
+    let n = n % SOURCE_ADDRESSES;
+    let prefix = (n % SOURCE_PREFIXES) as u8;
+    let host = (n / SOURCE_PREFIXES + 1) as u8;
+    IpAddr::V4(Ipv4Addr::new(127, 100, prefix, host))
+}
+
+/// Whether the server is an IPv4 loopback address, which other loopback sources reach. Not
+/// `localhost`: it may resolve to ::1, which an IPv4 source cannot reach.
+fn is_ipv4_loopback(base: &Url) -> bool {
+    matches!(base.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
 }
 
 /// What every flow needs, shared by the tasks.
-struct Shared {
-    options: Options,
-    issuer: String,
+pub(crate) struct Shared {
+    pub(crate) options: Options,
+    pub(crate) issuer: String,
     authorization_endpoint: Url,
     token_endpoint: Url,
     /// The relying party's own client (token requests), with its connection pool.
@@ -177,6 +225,10 @@ struct Shared {
     /// What a browser sends on a same-origin form post.
     form_headers: HeaderMap,
     redirect_uri: Url,
+    /// Whether browsers take their source address from [`source_address`].
+    spread_sources: bool,
+    /// How many browsers were made, for the next source address.
+    browsers: AtomicUsize,
     errors: Mutex<Vec<String>>,
 }
 
@@ -199,11 +251,16 @@ async fn drive(options: Options) -> Result<(), String> {
             .unwrap_or_default()
     );
     println!(
-        "each flow is a new browser (fresh client, cookie jar and connections; no session reuse), so every flow logs in with the password; consent {}",
+        "each flow is a new browser (fresh client, cookie jar and connections; no session reuse), so every flow logs in with the password; {}; consent {}; {}",
+        shared.describe_sources(),
         if o.prompt_consent {
             "asked on every flow (prompt=consent)"
         } else {
             "asked only until the user has allowed the client (the server remembers it)"
+        },
+        match o.until {
+            Until::Token => "through the code exchange",
+            Until::Login => "each flow ends at the login POST's redirect (--until login)",
         }
     );
 
@@ -213,10 +270,11 @@ async fn drive(options: Options) -> Result<(), String> {
         .map_err(|e| format!("the first flow failed: {e}"))?;
     println!(
         "preflight flow ok (consent page {})",
-        if preflight.consent_shown {
-            "shown and allowed"
-        } else {
-            "not shown"
+        match (preflight.consent_shown, o.until) {
+            (true, Until::Token) => "shown and allowed",
+            // Never answered, so every login of the runs is sent on to the consent page.
+            (true, Until::Login) => "asked for, not answered: --until login",
+            (false, _) => "not shown",
         }
     );
 
@@ -275,19 +333,13 @@ async fn drive(options: Options) -> Result<(), String> {
         "MEDIAN runs={} rps={rps:.1} p50_us={p50:.0} p99_us={p99:.0} errors={errors}",
         results.len()
     );
-    let kept = shared.errors.lock().map(|e| e.clone()).unwrap_or_default();
-    if !kept.is_empty() {
-        println!("first errors:");
-        for reason in kept {
-            println!("  {reason}");
-        }
-    }
+    shared.print_errors();
     Ok(())
 }
 
 impl Shared {
     /// Reads the discovery document, as a relying party would, and prepares the headers.
-    async fn discover(options: Options) -> Result<Self, String> {
+    pub(crate) async fn discover(options: Options) -> Result<Self, String> {
         let rp = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -344,6 +396,7 @@ impl Shared {
         ))
         .map_err(|e| e.to_string())?;
         let redirect_uri = Url::parse(&options.redirect_uri).map_err(|e| e.to_string())?;
+        let spread_sources = is_ipv4_loopback(&options.base);
         Ok(Self {
             options,
             issuer,
@@ -353,11 +406,51 @@ impl Shared {
             basic,
             form_headers,
             redirect_uri,
+            spread_sources,
+            browsers: AtomicUsize::new(0),
             errors: Mutex::new(Vec::new()),
         })
     }
 
-    fn keep_error(&self, reason: String) {
+    /// A new browser: its own cookie jar and connections, from the next source address.
+    fn browser(&self) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .no_proxy();
+        if self.spread_sources {
+            let n = self.browsers.fetch_add(1, Ordering::Relaxed);
+            builder = builder.local_address(source_address(n));
+        }
+        builder
+            .build()
+            .map_err(|e| format!("cannot build the browser: {e}"))
+    }
+
+    /// Where the browsers come from, for the header of the output.
+    pub(crate) fn describe_sources(&self) -> String {
+        if self.spread_sources {
+            format!(
+                "browsers come from {SOURCE_ADDRESSES} loopback addresses in {SOURCE_PREFIXES} /24s (127.100.0-255.1-{SOURCE_HOSTS_PER_PREFIX}), in turn"
+            )
+        } else {
+            "browsers come from the host's own address (the server is not an IPv4 loopback address)"
+                .into()
+        }
+    }
+
+    /// The first errors kept, if any, under `first errors:`.
+    pub(crate) fn print_errors(&self) {
+        let kept = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
+        if !kept.is_empty() {
+            println!("first errors:");
+            for reason in kept {
+                println!("  {reason}");
+            }
+        }
+    }
+
+    pub(crate) fn keep_error(&self, reason: String) {
         if let Ok(mut kept) = self.errors.lock()
             && kept.len() < KEPT_ERRORS
         {
@@ -432,7 +525,7 @@ async fn phase(shared: &Arc<Shared>, duration: Duration) -> Result<PhaseStats, S
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -444,73 +537,104 @@ struct FlowDone {
     consent_shown: bool,
 }
 
+/// A new browser at the login form of a new interaction, and what the flow must remember.
+pub(crate) struct OpenLogin {
+    browser: reqwest::Client,
+    form: Form,
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+impl OpenLogin {
+    /// A new browser's `GET /authorize` (code, openid, random state and nonce, PKCE S256) →
+    /// 303 to the login page, and `GET /login` → its form.
+    pub(crate) async fn open(shared: &Shared) -> Result<Self, String> {
+        let o = &shared.options;
+        let browser = shared.browser()?;
+        let verifier = random_token(32)?;
+        let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+        let state = random_token(16)?;
+        let nonce = random_token(16)?;
+
+        let mut authorize = shared.authorization_endpoint.clone();
+        {
+            let mut query = authorize.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &o.client_id)
+                .append_pair("redirect_uri", &o.redirect_uri)
+                .append_pair("scope", "openid")
+                .append_pair("state", &state)
+                .append_pair("nonce", &nonce)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256");
+            if o.prompt_consent {
+                query.append_pair("prompt", "consent");
+            }
+        }
+        let res = send("GET /authorize", browser.get(authorize.clone())).await?;
+        let login_url = redirect("GET /authorize", &authorize, res).await?;
+        expect_page(shared, "GET /authorize", &login_url, "/login")?;
+
+        let (_, form) = form_page(&browser, &login_url, "login").await?;
+        Ok(Self {
+            browser,
+            form,
+            state,
+            nonce,
+            verifier,
+        })
+    }
+
+    /// The form posted with `username` and `password`, as a browser sends it. A failed login
+    /// keeps the interaction's step, so the same request may be sent again.
+    pub(crate) fn post(
+        &self,
+        shared: &Shared,
+        username: &str,
+        password: &str,
+    ) -> reqwest::RequestBuilder {
+        self.browser
+            .post(self.form.action.clone())
+            .headers(shared.form_headers.clone())
+            .form(&[
+                ("csrf_token", self.form.csrf_token.as_str()),
+                ("interaction_id", self.form.interaction_id.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
+    }
+}
+
 /// One complete flow in a new browser; the error says which hop went wrong and how.
 async fn flow(shared: &Shared) -> Result<FlowDone, String> {
     let o = &shared.options;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .no_proxy()
-        .build()
-        .map_err(|e| format!("cannot build the browser: {e}"))?;
-    let verifier = random_token(32)?;
-    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let state = random_token(16)?;
-    let nonce = random_token(16)?;
+    // 1-2. /authorize → the login form.
+    let login = OpenLogin::open(shared).await?;
+    let OpenLogin {
+        browser,
+        form,
+        state,
+        nonce,
+        verifier,
+    } = &login;
 
-    // 1. /authorize → the login page.
-    let mut authorize = shared.authorization_endpoint.clone();
-    {
-        let mut query = authorize.query_pairs_mut();
-        query
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &o.client_id)
-            .append_pair("redirect_uri", &o.redirect_uri)
-            .append_pair("scope", "openid")
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &challenge)
-            .append_pair("code_challenge_method", "S256");
-        if o.prompt_consent {
-            query.append_pair("prompt", "consent");
-        }
-    }
-    let res = send("GET /authorize", browser.get(authorize.clone())).await?;
-    let login_url = redirect("GET /authorize", &authorize, res).await?;
-    expect_page(shared, "GET /authorize", &login_url, "/login")?;
-
-    // 2. The login form.
-    let res = send("GET /login", browser.get(login_url.clone())).await?;
-    let html = page("GET /login", res).await?;
-    let form = Form::parse(&html, &login_url).map_err(|e| format!("login page: {e}"))?;
-    form.check_interaction(&login_url)
-        .map_err(|e| format!("login page: {e}"))?;
-
-    // 3. Sign in.
-    let res = send(
-        "POST /login",
-        browser
-            .post(form.action.clone())
-            .headers(shared.form_headers.clone())
-            .form(&[
-                ("csrf_token", form.csrf_token.as_str()),
-                ("interaction_id", form.interaction_id.as_str()),
-                ("username", o.username.as_str()),
-                ("password", o.password.as_str()),
-            ]),
-    )
-    .await?;
+    // 3. Sign in: a successful login spends the form's step.
+    let res = send("POST /login", login.post(shared, &o.username, &o.password)).await?;
     let mut next = redirect("POST /login", &form.action, res).await?;
+    let consent_shown = !is_callback(&shared.redirect_uri, &next);
+    if o.until == Until::Login {
+        if consent_shown {
+            expect_page(shared, "POST /login", &next, "/consent")?;
+        }
+        return Ok(FlowDone { consent_shown });
+    }
 
     // 4. Consent, when the server asks for it.
-    let consent_shown = !is_callback(&shared.redirect_uri, &next);
     if consent_shown {
         expect_page(shared, "POST /login", &next, "/consent")?;
-        let res = send("GET /consent", browser.get(next.clone())).await?;
-        let html = page("GET /consent", res).await?;
-        let form = Form::parse(&html, &next).map_err(|e| format!("consent page: {e}"))?;
-        form.check_interaction(&next)
-            .map_err(|e| format!("consent page: {e}"))?;
+        let (html, form) = form_page(browser, &next, "consent").await?;
         let allow = tags(&html, "button")
             .map_err(|e| format!("consent page: {e}"))?
             .iter()
@@ -542,7 +666,7 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
     }
 
     // 5. Back at the client: the code and our state.
-    let code = callback_code(shared, &next, &state)?;
+    let code = callback_code(shared, &next, state)?;
 
     // 6. The relying party exchanges the code.
     let res = send(
@@ -584,7 +708,7 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
     if !token_type.eq_ignore_ascii_case("bearer") {
         return Err(format!("POST /token: token_type {token_type}"));
     }
-    check_id_token_nonce(text("id_token")?, &nonce)?;
+    check_id_token_nonce(text("id_token")?, nonce)?;
     Ok(FlowDone { consent_shown })
 }
 
@@ -615,6 +739,21 @@ async fn redirect(step: &str, from: &Url, res: reqwest::Response) -> Result<Url,
         .map_err(|_| format!("{step}: unreadable Location"))?;
     from.join(&location)
         .map_err(|e| format!("{step}: Location {location}: {e}"))
+}
+
+/// `GET` of the server's `name` page (login, consent): its text and its form, which must be
+/// for the interaction in `url`.
+async fn form_page(
+    browser: &reqwest::Client,
+    url: &Url,
+    name: &str,
+) -> Result<(String, Form), String> {
+    let res = send(&format!("GET /{name}"), browser.get(url.clone())).await?;
+    let html = page(&format!("GET /{name}"), res).await?;
+    let form = Form::parse(&html, url).map_err(|e| format!("{name} page: {e}"))?;
+    form.check_interaction(url)
+        .map_err(|e| format!("{name} page: {e}"))?;
+    Ok((html, form))
 }
 
 /// A 200 HTML page's text.
@@ -975,6 +1114,36 @@ mod tests {
     }
 
     #[test]
+    fn browsers_spread_over_loopback_addresses_and_networks() {
+        use std::collections::HashSet;
+        let addresses: Vec<IpAddr> = (0..SOURCE_ADDRESSES).map(source_address).collect();
+        let distinct: HashSet<_> = addresses.iter().collect();
+        assert_eq!(distinct.len(), SOURCE_ADDRESSES);
+        let prefix = |ip: &IpAddr| match ip {
+            IpAddr::V4(v4) => [v4.octets()[0], v4.octets()[1], v4.octets()[2]],
+            IpAddr::V6(_) => panic!("an IPv6 source"),
+        };
+        for ip in &addresses {
+            assert!(ip.is_loopback(), "{ip}");
+            assert_ne!(*ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        // Consecutive browsers come from different /24s; every /24 gets the same share.
+        for pair in addresses.windows(2) {
+            assert_ne!(prefix(&pair[0]), prefix(&pair[1]));
+        }
+        let networks: HashSet<_> = addresses.iter().map(prefix).collect();
+        assert_eq!(networks.len(), SOURCE_PREFIXES);
+        assert_eq!(source_address(SOURCE_ADDRESSES), source_address(0));
+
+        let base = |s: &str| Url::parse(s).unwrap();
+        assert!(is_ipv4_loopback(&base("http://127.0.0.1:1")));
+        assert!(is_ipv4_loopback(&base("http://127.0.0.2:1")));
+        assert!(!is_ipv4_loopback(&base("http://localhost:1")));
+        assert!(!is_ipv4_loopback(&base("http://[::1]:1")));
+        assert!(!is_ipv4_loopback(&base("https://id.example.com")));
+    }
+
+    #[test]
     fn options_need_the_flow_parameters() {
         let args: Vec<String> = [
             "--base",
@@ -1000,6 +1169,13 @@ mod tests {
         assert!(o.prompt_consent);
         assert!(o.warmup.is_zero());
         assert_eq!(o.runs, 3);
+        assert_eq!(o.until, Until::Token);
+        let mut until = args.clone();
+        until.extend(["--until".to_owned(), "login".to_owned()]);
+        assert_eq!(Options::parse(&until).unwrap().until, Until::Login);
+        until.push("--until".to_owned());
+        until.push("consent".to_owned());
+        assert!(Options::parse(&until).is_err());
         assert!(matches!(Options::parse(&args[2..]), Err(e) if e.contains("--base")));
         let mut zero = args.clone();
         zero.extend(["--seconds".to_owned(), "0".to_owned()]);

@@ -4,7 +4,30 @@
 //! as the numbers can carry.
 
 use std::hint::black_box;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
+
+/// Option `flag`'s `value` as a positive integer.
+pub fn positive_integer<T: FromStr + PartialOrd + From<u8>>(
+    flag: &str,
+    value: &str,
+) -> Result<T, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| *n >= T::from(1))
+        .ok_or_else(|| format!("{flag} takes a positive integer"))
+}
+
+/// Option `flag`'s `value` as a number of seconds: positive, or also zero with `allow_zero`.
+pub fn seconds(flag: &str, value: &str, allow_zero: bool) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && (*s > 0.0 || (allow_zero && *s == 0.0)))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{flag} takes a positive number of seconds"))
+}
 
 /// How long and how often to measure.
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,7 @@
 //! cargo run --release -p palisade-bench -- sign-verify [--runs 5] [--seconds 1]
 //! cargo run --release -p palisade-bench -- list
 //! cargo run --release -p palisade-bench -- flows --base http://127.0.0.1:18082 ... # bench/http/flows.sh
+//! cargo run --release -p palisade-bench -- login-flood --base ... # bench/http/login.sh
 //! ```
 //!
 //! Each scenario is one entry of [`SCENARIOS`] and one module; add HTTP load scenarios (`wrk`
@@ -12,6 +13,7 @@
 mod argon2_rate;
 mod flows;
 mod harness;
+mod login_flood;
 mod sign_verify;
 
 use std::process::ExitCode;
@@ -38,6 +40,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "flows",
         about: "complete browser-login flows/s (authorize, login, consent, code exchange) against a running server",
         run: flows::run,
+    },
+    Scenario {
+        name: "login-flood",
+        about: "the login form's 503 answer while wrong-password posts keep every hashing permit busy",
+        run: login_flood::run,
     },
 ];
 
