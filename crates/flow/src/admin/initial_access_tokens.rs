@@ -3,10 +3,9 @@
 //! (never the token) names it when listing and revoking.
 
 use super::{Action, Admin, AdminError, AdminResult, Caller};
-use crate::registration;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use palisade_core::model::InitialAccessToken;
-use palisade_core::{OAuthError, StoreError, TokenHash};
+use palisade_core::{StoreError, TokenHash};
 use serde_json::json;
 
 /// `initial_access_token:<id>`, as audit events name one.
@@ -63,32 +62,6 @@ impl Admin {
             .initial_access_tokens
             .list_initial_access_tokens()
             .await?)
-    }
-
-    /// The registration endpoint's check of a presented token (see
-    /// [`registration::check_initial_access_token`]); returns its hash, to spend once the
-    /// registration is known to be valid.
-    pub async fn check_initial_access_token(
-        &self,
-        presented: Option<&str>,
-        now: DateTime<Utc>,
-    ) -> Result<TokenHash, OAuthError> {
-        registration::check_initial_access_token(
-            self.initial_access_tokens.as_ref(),
-            presented,
-            now,
-        )
-        .await
-    }
-
-    /// Spends one use of a checked token (see [`registration::spend_initial_access_token`]).
-    pub async fn spend_initial_access_token(
-        &self,
-        hash: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<(), OAuthError> {
-        registration::spend_initial_access_token(self.initial_access_tokens.as_ref(), hash, now)
-            .await
     }
 
     /// Revokes the token with this id.
