@@ -1,7 +1,7 @@
 //! Bounding what unauthenticated browsers can make us store (docs/threat-model.md AZ-11).
 //! Every `/authorize` that needs the user stores an interaction for `interaction_ttl`; without
-//! bounds a modest flood fills the in-process store (which then
-//! refuses every new key, so every sign-in answers 503) or grows Redis without limit.
+//! bounds a modest flood fills the in-process store (which then refuses every new key, so
+//! every sign-in answers 503) or grows Redis without limit.
 //!
 //! Three bounds: a browser that already holds an open interaction for the same request gets it
 //! back; a new one is admitted only under the per-address and per-network limits of
@@ -56,9 +56,14 @@ impl AuthorizationServer {
             return Ok(Admission::Throttled(throttled));
         }
         let step = self.store_step(interaction).await?;
-        self.ephemeral
-            .put(&open, step.id.as_bytes(), ttl(self.policy.interaction_ttl))
-            .await?;
+        // Only a browser that already holds a binding can come back with it and ask again; a
+        // client that never keeps cookies (a flood) gets no pointer, so each of its
+        // interactions costs one key, not two.
+        if browser.binding.is_some() {
+            self.ephemeral
+                .put(&open, step.id.as_bytes(), ttl(self.policy.interaction_ttl))
+                .await?;
+        }
         Ok(Admission::Started(step.id))
     }
 }
