@@ -130,7 +130,13 @@ impl TestDatabase {
     }
 
     pub async fn try_open(&self) -> StoreResult<SqlStore> {
-        let store = SqlStore::connect(&self.database_url, PoolOptions::default()).await?;
+        // Tests run many pools at once on a loaded machine: give opening a connection longer
+        // than the production default before calling the database unavailable.
+        let options = PoolOptions {
+            timeout: Duration::from_secs(10),
+            ..PoolOptions::default()
+        };
+        let store = SqlStore::connect(&self.database_url, options).await?;
         store.migrate().await?;
         Ok(store)
     }

@@ -56,7 +56,7 @@ pub fn test_settings(
     data_dir: &Path,
     port: u16,
 ) -> Settings {
-    Settings::defaults_with(|o| {
+    let settings = Settings::defaults_with(|o| {
         o.bind(&format!("127.0.0.1:{port}"))
             .issuer(&format!("http://127.0.0.1:{port}"))
             .master_key(Some(TEST_MASTER_KEY.into()))
@@ -67,9 +67,16 @@ pub fn test_settings(
             .argon2(test_argon2())
             .insecure_dev(true)
             .workers(2);
-    })
-    .expect("test settings are valid")
+    });
+    let mut settings = settings.expect("test settings are valid");
+    // The suite runs many servers at once on two cores; opening a pooled connection can wait
+    // behind that load for longer than the production 2 s. Tests of outages set their own.
+    settings.storage_timeout = TEST_STORAGE_TIMEOUT;
+    settings
 }
+
+/// How long a test server waits to open or borrow a database connection.
+pub const TEST_STORAGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts a server on the backends the environment selects.
 pub async fn spawn_app() -> TestApp {

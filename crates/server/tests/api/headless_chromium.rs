@@ -128,7 +128,21 @@ struct Chromium {
 }
 
 impl Chromium {
+    /// Chromium on a loaded two-core machine sometimes dies before it writes its DevTools
+    /// port ("DevToolsActivePort file doesn't exist"); a second start with a fresh profile
+    /// rules out that startup race. A browser that cannot start twice fails the test.
     async fn launch() -> Self {
+        let mut last_error = String::new();
+        for _ in 0..2 {
+            match Self::try_launch().await {
+                Ok(chromium) => return chromium,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("{last_error}")
+    }
+
+    async fn try_launch() -> Result<Self, String> {
         let driver = Chromedriver::start().await;
         let profile = tempfile::tempdir().unwrap();
         let capabilities: Capabilities = serde_json::from_value(json!({
@@ -158,17 +172,17 @@ impl Chromium {
             .capabilities(capabilities)
             .connect(&driver.url)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
+            .map_err(|e| {
+                format!(
                     "no WebDriver session from chromedriver at {}: {e}",
                     driver.url
                 )
-            });
-        Self {
+            })?;
+        Ok(Self {
             client,
             _driver: driver,
             _profile: profile,
-        }
+        })
     }
 
     async fn close(self) {
