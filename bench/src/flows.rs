@@ -186,8 +186,8 @@ pub(crate) fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, String>
 }
 
 /// Browsers come from many loopback addresses, as many users would. The server limits the
-/// sign-ins one address and one /24 may start (`[attempt_limits] interactions_per_ip` = 600 and
-/// `interactions_per_prefix` = 3000 a minute by default); a benchmark of the default
+/// sign-ins one address and one /24 may start (`[attempt_limits] interactions_per_ip` = 120 and
+/// `interactions_per_prefix` = 600 a minute by default); a benchmark of the default
 /// configuration from 127.0.0.1 alone would measure that limiter. Any 127.0.0.0/8 address
 /// reaches a server bound to 127.0.0.1 on Linux. Flows take the addresses in turn, /24 after
 /// /24, so at 100 flows/s each address starts 1.5 sign-ins a minute and each /24 23.
