@@ -9,61 +9,60 @@
 //! ([`super::MAX_INTERACTION_BYTES`]).
 
 use super::{Browser, Interaction};
+use crate::authorize::AuthorizationRequest;
 use crate::guard::Throttled;
 use crate::server::{AuthorizationServer, ttl};
 use palisade_core::{OAuthError, TokenHash};
 
-/// How a new interaction was admitted.
+/// Whether a browser may go on to its interaction's page.
 #[derive(Debug)]
 pub(super) enum Admission {
-    /// The browser's open interaction for the same request, under its step id.
-    Reused(String),
-    /// A new interaction, under its step id.
-    Started(String),
+    /// Under this step id: the browser's open interaction for the same request, or a new one.
+    Admitted(String),
     /// The source started too many.
     Throttled(Throttled),
 }
 
 /// Names the open interaction of one browser for one request (every validated parameter).
-fn open_key(binding: &str, request_json: &str) -> String {
-    format!(
+fn open_key(binding: &str, request: &AuthorizationRequest) -> Result<String, OAuthError> {
+    let request_json = serde_json::to_string(request).map_err(OAuthError::server_error)?;
+    Ok(format!(
         "interaction-open:{}",
         TokenHash::of(&format!("{binding}\n{request_json}")).as_str()
-    )
+    ))
 }
 
 impl AuthorizationServer {
-    /// Stores `interaction` for `browser` (whose binding value is `binding`), unless the
-    /// browser has an open one for the same request or its source is over its limit.
+    /// Stores `interaction` for `browser`, unless the browser has an open one for the same
+    /// request or its source is over its limit. Only a browser that already holds a binding can
+    /// come back with it and ask again, so only its interactions get a pointer for reuse: a
+    /// client that never keeps cookies (a flood) costs one key per interaction, not two.
     pub(super) async fn admit(
         &self,
         interaction: Interaction,
-        binding: &str,
         browser: &Browser,
     ) -> Result<Admission, OAuthError> {
-        let request_json =
-            serde_json::to_string(&interaction.request).map_err(OAuthError::server_error)?;
-        let open = open_key(binding, &request_json);
-        if browser.binding.is_some()
-            && let Some(id) = self.ephemeral.get(&open).await?
+        let open = match browser.binding.as_deref() {
+            Some(binding) => Some(open_key(binding, &interaction.request)?),
+            None => None,
+        };
+        if let Some(open) = &open
+            && let Some(id) = self.ephemeral.get(open).await?
             && let Ok(id) = String::from_utf8(id)
             && self.peek_step(Some(&id), browser).await?.is_some()
         {
-            return Ok(Admission::Reused(id));
+            return Ok(Admission::Admitted(id));
         }
         if let Some(throttled) = self.guard.admit_interaction(browser.client_ip).await? {
             tracing::info!(target: "audit", action = "authorize", outcome = "throttled", client_ip = ?browser.client_ip, retry_after_secs = throttled.retry_after_secs(), "too many sign-ins started from this address");
             return Ok(Admission::Throttled(throttled));
         }
         let step = self.store_step(interaction).await?;
-        // Only a browser that already holds a binding can come back with it and ask again; a
-        // client that never keeps cookies (a flood) gets no pointer, so each of its
-        // interactions costs one key, not two.
-        if browser.binding.is_some() {
+        if let Some(open) = &open {
             self.ephemeral
-                .put(&open, step.id.as_bytes(), ttl(self.policy.interaction_ttl))
+                .put(open, step.id.as_bytes(), ttl(self.policy.interaction_ttl))
                 .await?;
         }
-        Ok(Admission::Started(step.id))
+        Ok(Admission::Admitted(step.id))
     }
 }

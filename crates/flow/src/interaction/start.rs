@@ -58,8 +58,8 @@ impl AuthorizationServer {
             Err(error) => return self.redirect_error(&interaction.request, &error).into(),
         };
         let request = interaction.request.clone();
-        let step_id = match self.admit(interaction, binding, browser).await {
-            Ok(Admission::Reused(step_id) | Admission::Started(step_id)) => step_id,
+        let step_id = match self.admit(interaction, browser).await {
+            Ok(Admission::Admitted(step_id)) => step_id,
             Ok(Admission::Throttled(throttled)) => return Refusal::throttled(throttled).into(),
             Err(error) => return self.redirect_error(&request, &error).into(),
         };
