@@ -49,9 +49,12 @@ impl FromRequest for BrowserForm {
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let refuse = |page: HttpResponse| InternalError::from_response("form refused", page);
-            if let Some(state) = req.app_data::<web::Data<AppState>>()
-                && let Err(error) = forms::check_same_origin(&req, &state.settings.issuer)
-            {
+            // Fail closed: without the issuer there is no same-origin check, so no form.
+            let Some(state) = req.app_data::<web::Data<AppState>>() else {
+                let error = OAuthError::server_error("the application state is not configured");
+                return Err(refuse(error_page(&error)).into());
+            };
+            if let Err(error) = forms::check_same_origin(&req, &state.settings.issuer) {
                 return Err(refuse(refusal_page(&Refusal::forbidden(error))).into());
             }
             if !forms::is_form(&req) {
