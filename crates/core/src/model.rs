@@ -124,6 +124,22 @@ pub struct User {
     pub is_disabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Everything resting on an authentication at or before this instant is void: sessions,
+    /// codes, refresh-token families, access tokens. Set by account events (password change or
+    /// reset, disabling, "sign out everywhere"), never cleared.
+    pub sessions_revoked_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    /// Whether an authentication of this user at `auth_time` (unix seconds) still stands: the
+    /// user is enabled and no account event has happened since. An event in the same second
+    /// as the authentication voids it (seconds are all `auth_time` has; failing closed).
+    pub fn authentication_stands(&self, auth_time: i64) -> bool {
+        !self.is_disabled
+            && self
+                .sessions_revoked_at
+                .is_none_or(|revoked| auth_time > revoked.timestamp())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -342,7 +358,12 @@ pub struct RefreshTokenFamily {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshTokenMatch {
     Current,
+    /// The token the last rotation replaced (a client's retry may present it within the grace
+    /// window).
     Previous,
+    /// A token rotated away earlier in the family's life: only a thief has a reason to present
+    /// it.
+    Spent,
 }
 
 /// Where a signing key is in its life (docs/design.md §3): published before it signs, published

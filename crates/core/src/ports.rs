@@ -67,6 +67,12 @@ pub trait UserRepository: Send + Sync {
         is_disabled: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Voids every authentication of the user up to `at` (`sessions_revoked_at`; it only ever
+    /// moves forward); `NotFound` if there is no such user.
+    async fn revoke_user_sessions(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Deletes the user with its roles, consents, lockout and refresh-token families;
+    /// `NotFound` if there is no such user.
+    async fn delete_user(&self, id: &UserId) -> StoreResult<()>;
 }
 
 /// Roles, permissions and who holds them (RBAC). Names cross this port parsed: a stored role
@@ -124,13 +130,20 @@ pub trait ConsentRepository: Send + Sync {
 #[async_trait]
 pub trait RefreshTokenRepository: Send + Sync {
     async fn insert_refresh_token_family(&self, family: RefreshTokenFamily) -> StoreResult<()>;
-    /// Finds the family whose current or previous token has this hash, and which one matched.
+    /// Finds the family whose current, previous or any earlier rotated-away token has this
+    /// hash, and which one matched.
     async fn find_refresh_token_family(
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<(RefreshTokenFamily, RefreshTokenMatch)>>;
-    /// Atomically replaces the current hash by `next` (the old current becomes `previous`),
-    /// only if the family is not revoked and its current hash is still `expected_current`.
+    /// The family with this id (its grant id), revoked or not.
+    async fn find_refresh_token_family_by_id(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<RefreshTokenFamily>>;
+    /// Atomically replaces the current hash by `next` (the old current becomes `previous`, and
+    /// is kept as spent for the family's life), only if the family is not revoked and its
+    /// current hash is still `expected_current`.
     /// Returns false, changing nothing, when another rotation won the race.
     async fn rotate_refresh_token(
         &self,
@@ -145,6 +158,12 @@ pub trait RefreshTokenRepository: Send + Sync {
         family_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Revokes every live family of the user (an account event); returns how many.
+    async fn revoke_refresh_token_families_of_user(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// Deletes families that expired or were revoked before `before`; returns how many.
     async fn purge_refresh_token_families(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -22,7 +22,7 @@
 use crate::revocation::MarkersReadAhead;
 use crate::server::AuthorizationServer;
 use crate::token::TokenError;
-use palisade_core::model::{Client, ClientId, RefreshTokenMatch, UserId};
+use palisade_core::model::{Client, ClientId, RefreshTokenMatch};
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 use serde_json::{Map, Value, json};
 
@@ -117,7 +117,10 @@ impl AuthorizationServer {
             return Ok(inactive());
         }
         let username = if access.is_user_token() {
-            match self.active_username(&access.subject).await? {
+            match self
+                .active_username(&access.subject, access.signed_in_at())
+                .await?
+            {
                 Some(username) => Some(username),
                 None => return Ok(inactive()),
             }
@@ -159,14 +162,17 @@ impl AuthorizationServer {
         let now = self.clock.now();
         // A rotated-away token is spent, even inside the retry grace window.
         if matched != RefreshTokenMatch::Current
-            || family.revoked_at.is_some()
-            || family.expires_at <= now
+            || !self.is_family_live(&family, now)
             || family.client_id != caller.id
         {
             return Ok(inactive());
         }
+        // A family rests on the sign-in of its grant; one whose grant cannot be read rests on
+        // nothing that stands.
+        let signed_in_at = serde_json::from_str::<crate::grant::Grant>(&family.grant)
+            .map_or(i64::MIN, |grant| grant.auth_time);
         let username = match &family.user_id {
-            Some(user) => match self.active_username(&user.0).await? {
+            Some(user) => match self.active_username(&user.0, signed_in_at).await? {
                 Some(username) => Some(username),
                 None => return Ok(inactive()),
             },
@@ -191,13 +197,16 @@ impl AuthorizationServer {
         Ok(body)
     }
 
-    /// The username of an existing, enabled user; `None` otherwise.
-    async fn active_username(&self, user_id: &str) -> Result<Option<String>, OAuthError> {
+    /// The username of an existing user whose sign-in at `auth_time` still stands; `None`
+    /// otherwise.
+    async fn active_username(
+        &self,
+        user_id: &str,
+        auth_time: i64,
+    ) -> Result<Option<String>, OAuthError> {
         Ok(self
-            .users
-            .find_user_by_id(&UserId(user_id.to_owned()))
+            .user_signed_in_at(user_id, auth_time)
             .await?
-            .filter(|u| !u.is_disabled)
             .map(|u| u.username.to_string()))
     }
 }

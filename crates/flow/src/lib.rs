@@ -11,6 +11,7 @@
 //!   [`token_revocation`], [`registration`] (with [`client_auth`] and [`client_assertion`]);
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
 
+pub mod account_events;
 pub mod admin;
 pub mod audit;
 pub mod authorize;

@@ -4,6 +4,12 @@
 //! would have expired anyway: by `jti` for one token, by grant id (`gid`) for every token
 //! issued from a grant (RFC 9700 §4.14.2 family revocation, RFC 6749 §4.1.2 code replay).
 //! Every node shares the ephemeral store, so a revocation holds everywhere at once.
+//!
+//! A marker holds the absolute time (unix seconds) until which it must hold — the latest `exp`
+//! of what it revokes — and the store keeps it [`CLOCK_STEP_ALLOWANCE`] longer than that. A
+//! store's TTL runs on its own clock; if ours is stepped back, a token past its `exp` by the
+//! store's reckoning can look unexpired by ours, and its marker must still be there. Larger
+//! steps are refused where tokens are checked: a token issued in our future is not accepted.
 
 use crate::server::{AuthorizationServer, ttl};
 use base64::Engine as _;
@@ -14,6 +20,9 @@ use palisade_core::StoreError;
 const MAX_READ_AHEAD_TOKEN_LEN: usize = 8 * 1024;
 /// Nor do `jti` or `gid` claims longer than this: ours are 43 characters.
 const MAX_READ_AHEAD_ID_LEN: usize = 128;
+
+/// How far our clock may step back without a revoked token coming back to life.
+pub const CLOCK_STEP_ALLOWANCE: chrono::Duration = chrono::Duration::hours(1);
 
 fn grant_key(grant_id: &str) -> String {
     format!("revoked-grant:{grant_id}")
@@ -27,15 +36,24 @@ impl AuthorizationServer {
     /// it (until the longest of them expires).
     pub async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         let now = self.clock.now();
-        self.ephemeral
-            .put(
-                &grant_key(grant_id),
-                b"1",
-                ttl(self.policy.access_token_ttl + chrono::Duration::seconds(60)),
-            )
+        // Every access token of the grant was issued by now, so expires by this.
+        let holds_until = now + self.policy.access_token_ttl;
+        self.put_marker(&grant_key(grant_id), holds_until.timestamp())
             .await?;
         self.refresh_tokens
             .revoke_refresh_token_family(grant_id, now)
+            .await
+    }
+
+    /// Writes a marker that must hold until `holds_until` (unix seconds), by our clock.
+    async fn put_marker(&self, key: &str, holds_until: i64) -> Result<(), StoreError> {
+        let left = chrono::Duration::seconds((holds_until - self.clock.now().timestamp()).max(1));
+        self.ephemeral
+            .put(
+                key,
+                holds_until.to_string().as_bytes(),
+                ttl(left + CLOCK_STEP_ALLOWANCE),
+            )
             .await
     }
 
@@ -45,16 +63,9 @@ impl AuthorizationServer {
         Ok(self.ephemeral.get(&grant_key(grant_id)).await?.is_some())
     }
 
-    /// Revokes one access token until `expires_in_secs` from now.
-    pub async fn revoke_access_token(
-        &self,
-        jti: &str,
-        expires_in_secs: i64,
-    ) -> Result<(), StoreError> {
-        let remaining = chrono::Duration::seconds(expires_in_secs.max(1) + 60);
-        self.ephemeral
-            .put(&jti_key(jti), b"1", ttl(remaining))
-            .await
+    /// Revokes one access token, which expires at `expires_at` (its `exp`, unix seconds).
+    pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.put_marker(&jti_key(jti), expires_at).await
     }
 
     /// Whether an access token was revoked, by itself or through its grant. `read_ahead` holds

@@ -23,13 +23,17 @@ pub struct TokenPolicy {
     pub id_token_ttl: Duration,
     /// Absolute lifetime of a refresh-token family, from the original grant.
     pub refresh_token_ttl: Duration,
+    /// A family not used (refreshed) for this long dies, whatever its absolute lifetime left.
+    pub refresh_token_idle_ttl: Duration,
     /// How long a rotated refresh token, presented again, gets back the same successor pair
     /// instead of revoking its family (a client retrying after a lost response). Zero disables.
     pub refresh_reuse_grace: Duration,
     /// How long a user may take between /authorize and finishing login and consent.
     pub interaction_ttl: Duration,
-    /// Browser login sessions.
+    /// Absolute lifetime of a browser login session, from the sign-in.
     pub session_ttl: Duration,
+    /// A session not used for this long ends, whatever its absolute lifetime left.
+    pub session_idle_ttl: Duration,
     /// Access tokens are JWTs (RFC 9068) signed with this algorithm.
     pub access_token_alg: SigningAlgorithm,
     /// ID tokens use the client's `id_token_signed_response_alg`, else this (OIDC: RS256).
@@ -42,10 +46,15 @@ impl Default for TokenPolicy {
             code_ttl: Duration::seconds(60),
             access_token_ttl: Duration::minutes(10),
             id_token_ttl: Duration::hours(1),
+            // Auth0's defaults (30 days absolute, 15 days idle); Keycloak's offline sessions
+            // idle out after 30 days.
             refresh_token_ttl: Duration::days(30),
+            refresh_token_idle_ttl: Duration::days(14),
             refresh_reuse_grace: Duration::seconds(10),
             interaction_ttl: Duration::minutes(10),
-            session_ttl: Duration::hours(8),
+            // Keycloak's SSO session defaults: 10 hours at most, 30 minutes idle.
+            session_ttl: Duration::hours(10),
+            session_idle_ttl: Duration::minutes(30),
             access_token_alg: SigningAlgorithm::ES256,
             id_token_default_alg: SigningAlgorithm::RS256,
         }

@@ -3,12 +3,24 @@
 //! The session id is a bearer secret in a cookie; the ephemeral store keeps the session under
 //! the id's hash, so a leaked store dump does not yield usable cookies. A new id is minted at
 //! every login (session fixation).
+//!
+//! A session ends at the first of: its absolute lifetime after the sign-in (`session_ttl`),
+//! its idle lifetime after its last use (`session_idle_ttl`), logout, or an account event
+//! (checked where the session's user is loaded: [`User::authentication_stands`]). Both lifetimes
+//! are judged from times stored in the session, never from the store's TTL, which only
+//! reclaims memory: a TTL refreshed at each use would stretch the absolute lifetime, and one
+//! counted by another clock would disagree with ours.
 
 use crate::interaction::Browser;
 use crate::server::{AuthorizationServer, ttl};
+use chrono::Duration;
 use palisade_core::model::User;
 use palisade_core::{StoreError, TokenHash};
 use serde::{Deserialize, Serialize};
+
+/// A session used again within this long of its last recorded use is not written back: idle
+/// lifetimes are minutes long, and a write per request would double the store's traffic.
+const TOUCH_AFTER: Duration = Duration::seconds(60);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrowserSession {
@@ -18,6 +30,15 @@ pub struct BrowserSession {
     pub amr: Vec<String>,
     /// Binds the logout confirmation form to this session.
     pub csrf_token: String,
+    /// Unix seconds of the last recorded use (none: the sign-in).
+    #[serde(default)]
+    pub last_used_at: Option<i64>,
+}
+
+impl BrowserSession {
+    fn last_used_at(&self) -> i64 {
+        self.last_used_at.unwrap_or(self.auth_time)
+    }
 }
 
 fn key(raw_session_id: &str) -> String {
@@ -37,21 +58,36 @@ impl AuthorizationServer {
             auth_time: self.clock.now().timestamp(),
             amr,
             csrf_token: self.secrets.token(),
+            last_used_at: None,
         };
-        let bytes = serde_json::to_vec(&session).map_err(|e| StoreError::Internal(e.into()))?;
-        self.ephemeral
-            .put(&key(&raw), &bytes, ttl(self.policy.session_ttl))
-            .await?;
+        self.save_session(&raw, &session).await?;
         Ok((raw, session))
     }
 
-    /// The session behind a cookie value, if it exists and has not expired by our clock.
+    async fn save_session(&self, raw: &str, session: &BrowserSession) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(session).map_err(|e| StoreError::Internal(e.into()))?;
+        let now = self.clock.now().timestamp();
+        let absolute_left = session.auth_time + self.policy.session_ttl.num_seconds() - now;
+        let keep = Duration::seconds(absolute_left.clamp(1, self.policy.session_idle_ttl.num_seconds()));
+        self.ephemeral.put(&key(raw), &bytes, ttl(keep)).await
+    }
+
+    /// The session behind a cookie value, if it is within both its lifetimes by our clock.
+    /// A use records itself (at most once a minute), which keeps the idle lifetime going.
     pub async fn find_session(
         &self,
         raw_session_id: &str,
     ) -> Result<Option<BrowserSession>, StoreError> {
         let bytes = self.ephemeral.get(&key(raw_session_id)).await?;
-        Ok(self.live(bytes))
+        let Some(mut session) = self.live(bytes) else {
+            return Ok(None);
+        };
+        let now = self.clock.now().timestamp();
+        if now - session.last_used_at() >= TOUCH_AFTER.num_seconds() {
+            session.last_used_at = Some(now);
+            self.save_session(raw_session_id, &session).await?;
+        }
+        Ok(Some(session))
     }
 
     /// The session of the browser's cookie, if any.
@@ -76,8 +112,11 @@ impl AuthorizationServer {
 
     fn live(&self, bytes: Option<Vec<u8>>) -> Option<BrowserSession> {
         let session = serde_json::from_slice::<BrowserSession>(&bytes?).ok()?;
-        let age = self.clock.now().timestamp() - session.auth_time;
-        (age <= self.policy.session_ttl.num_seconds()).then_some(session)
+        let now = self.clock.now().timestamp();
+        let within_absolute = now - session.auth_time <= self.policy.session_ttl.num_seconds();
+        let within_idle =
+            now - session.last_used_at() <= self.policy.session_idle_ttl.num_seconds();
+        (within_absolute && within_idle).then_some(session)
     }
 
     pub async fn end_session(&self, raw_session_id: &str) -> Result<(), StoreError> {

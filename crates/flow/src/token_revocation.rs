@@ -70,8 +70,8 @@ impl AuthorizationServer {
             if access.client_id != client.id.0 {
                 return Ok(Revocation::NoEffect);
             }
-            let remaining = access.expires_at - self.clock.now().timestamp();
-            self.revoke_access_token(&access.jti, remaining).await?;
+            self.revoke_access_token(&access.jti, access.expires_at)
+                .await?;
             return Ok(Revocation::AccessToken);
         }
         let found = self

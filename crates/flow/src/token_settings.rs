@@ -15,9 +15,11 @@ pub struct TokenSettings {
     pub access_token_ttl_secs: i64,
     pub id_token_ttl_secs: i64,
     pub refresh_token_ttl_secs: i64,
+    pub refresh_token_idle_secs: i64,
     pub refresh_reuse_grace_secs: i64,
     pub interaction_ttl_secs: i64,
     pub session_ttl_secs: i64,
+    pub session_idle_secs: i64,
 }
 
 impl Default for TokenSettings {
@@ -28,9 +30,11 @@ impl Default for TokenSettings {
             access_token_ttl_secs: policy.access_token_ttl.num_seconds(),
             id_token_ttl_secs: policy.id_token_ttl.num_seconds(),
             refresh_token_ttl_secs: policy.refresh_token_ttl.num_seconds(),
+            refresh_token_idle_secs: policy.refresh_token_idle_ttl.num_seconds(),
             refresh_reuse_grace_secs: policy.refresh_reuse_grace.num_seconds(),
             interaction_ttl_secs: policy.interaction_ttl.num_seconds(),
             session_ttl_secs: policy.session_ttl.num_seconds(),
+            session_idle_secs: policy.session_idle_ttl.num_seconds(),
         }
     }
 }
@@ -44,8 +48,10 @@ impl TokenSettings {
             ("access_token_ttl_secs", self.access_token_ttl_secs),
             ("id_token_ttl_secs", self.id_token_ttl_secs),
             ("refresh_token_ttl_secs", self.refresh_token_ttl_secs),
+            ("refresh_token_idle_secs", self.refresh_token_idle_secs),
             ("interaction_ttl_secs", self.interaction_ttl_secs),
             ("session_ttl_secs", self.session_ttl_secs),
+            ("session_idle_secs", self.session_idle_secs),
         ];
         for (field, value) in positive {
             if value <= 0 || value > MAX_SETTING_SECS {
@@ -71,9 +77,11 @@ impl TokenSettings {
             access_token_ttl: Duration::seconds(self.access_token_ttl_secs),
             id_token_ttl: Duration::seconds(self.id_token_ttl_secs),
             refresh_token_ttl: Duration::seconds(self.refresh_token_ttl_secs),
+            refresh_token_idle_ttl: Duration::seconds(self.refresh_token_idle_secs),
             refresh_reuse_grace: Duration::seconds(self.refresh_reuse_grace_secs),
             interaction_ttl: Duration::seconds(self.interaction_ttl_secs),
             session_ttl: Duration::seconds(self.session_ttl_secs),
+            session_idle_ttl: Duration::seconds(self.session_idle_secs),
             ..TokenPolicy::default()
         }
     }
@@ -96,13 +104,15 @@ mod tests {
     #[test]
     fn out_of_range_lifetimes_name_their_field() {
         type Spoil = fn(&mut TokenSettings);
-        let cases: [(Spoil, &str); 4] = [
+        let cases: [(Spoil, &str); 6] = [
             (|s| s.code_ttl_secs = 0, "code_ttl_secs"),
             (
                 |s| s.access_token_ttl_secs = i64::MAX,
                 "access_token_ttl_secs",
             ),
             (|s| s.session_ttl_secs = -1, "session_ttl_secs"),
+            (|s| s.session_idle_secs = 0, "session_idle_secs"),
+            (|s| s.refresh_token_idle_secs = 0, "refresh_token_idle_secs"),
             (
                 |s| s.refresh_reuse_grace_secs = 301,
                 "refresh_reuse_grace_secs",

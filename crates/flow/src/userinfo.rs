@@ -4,9 +4,11 @@
 use crate::revocation::MarkersReadAhead;
 use crate::scope::{EMAIL, OPENID, PROFILE, ScopeSet};
 use crate::server::AuthorizationServer;
-use palisade_core::model::UserId;
 use palisade_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
+
+/// How far ahead of our clock a token's `iat` or `nbf` may be (another node's clock).
+const CLOCK_SKEW_SECS: i64 = 60;
 
 /// The claims of an access token that checked out.
 #[derive(Debug, Clone)]
@@ -18,6 +20,8 @@ pub struct AccessTokenClaims {
     pub grant_id: Option<String>,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// When the user signed in (user tokens only).
+    pub auth_time: Option<i64>,
     pub claims: Map<String, Value>,
 }
 
@@ -25,6 +29,12 @@ impl AccessTokenClaims {
     /// Tokens issued from a user's grant carry `gid`; client_credentials tokens do not.
     pub fn is_user_token(&self) -> bool {
         self.grant_id.is_some()
+    }
+
+    /// The sign-in a user token rests on; a user token without one rests on nothing that can
+    /// still stand.
+    pub fn signed_in_at(&self) -> i64 {
+        self.auth_time.unwrap_or(i64::MIN)
     }
 }
 
@@ -75,7 +85,12 @@ impl AuthorizationServer {
             return Err(bad());
         };
         let now = self.clock.now().timestamp();
-        if exp <= now || number("nbf").is_some_and(|nbf| nbf > now + 60) {
+        // Issued in the future means our clock stepped back: refuse rather than let a token
+        // whose revocation marker has since expired count as valid again.
+        if exp <= now
+            || iat > now + CLOCK_SKEW_SECS
+            || number("nbf").is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECS)
+        {
             return Err(bad());
         }
         let grant_id = text("gid");
@@ -94,6 +109,7 @@ impl AuthorizationServer {
             grant_id,
             issued_at: iat,
             expires_at: exp,
+            auth_time: number("auth_time"),
             claims: verified.claims,
         })
     }
@@ -113,11 +129,11 @@ impl AuthorizationServer {
             ));
         }
         let user = self
-            .users
-            .find_user_by_id(&UserId(access.subject.clone()))
+            .user_signed_in_at(&access.subject, access.signed_in_at())
             .await?
-            .filter(|u| !u.is_disabled)
-            .ok_or_else(|| OAuthError::invalid_token("the user no longer exists"))?;
+            .ok_or_else(|| {
+                OAuthError::invalid_token("the user no longer exists or has been signed out")
+            })?;
         let mut claims = Map::new();
         claims.insert("sub".into(), json!(user.id.0));
         if access.scope.contains(PROFILE) {

@@ -65,6 +65,7 @@ impl Storage {
             clients: clients.unwrap_or_else(|| sql.clone()),
             client_records: sql.clone(),
             lockouts: sql.clone(),
+            refresh_tokens: sql.clone(),
             initial_access_tokens: sql.clone(),
             audit: sql.clone(),
             guard: CredentialGuard::new(

@@ -1,5 +1,8 @@
 //! `RefreshTokenRepository` on SQL: refresh-token families (RFC 9700 §4.14.2).
 //!
+//! Every rotated-away token stays known (`refresh_token_spent`) for as long as its family
+//! does, so presenting any of them, not only the latest, is recognised as a replay.
+//!
 //! Rotation is one compare-and-swap UPDATE (`WHERE id = ? AND current_hash = ? AND revoked_at
 //! IS NULL`): the database serialises concurrent rotations of the same family and exactly one
 //! sees its row still match, so two refreshes with one token can never both succeed.
@@ -8,8 +11,9 @@ use crate::convert::{
     from_secs, list_from_text, list_to_text, opt_from_secs, opt_to_secs, to_secs,
 };
 use crate::error::conflict_on_unique;
-use crate::pool::SqlStore;
+use crate::pool::{SqlStore, write_transaction};
 use crate::schema::refresh_token_families as families;
+use crate::schema::refresh_token_spent as spent;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -104,9 +108,34 @@ impl RefreshTokenRepository for SqlStore {
                 .select(FamilyRow::as_select())
                 .first(conn)
                 .optional()?;
-            Ok(previous
-                .map(|row| row.into_model().map(|f| (f, RefreshTokenMatch::Previous)))
+            if let Some(row) = previous {
+                return Ok(Some((row.into_model()?, RefreshTokenMatch::Previous)));
+            }
+            let earlier = spent::table
+                .inner_join(families::table)
+                .filter(spent::hash.eq(&hash))
+                .select(FamilyRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(earlier
+                .map(|row| row.into_model().map(|f| (f, RefreshTokenMatch::Spent)))
                 .transpose()?)
+        })
+        .await
+    }
+
+    async fn find_refresh_token_family_by_id(
+        &self,
+        id: &str,
+    ) -> StoreResult<Option<RefreshTokenFamily>> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let row = families::table
+                .find(id)
+                .select(FamilyRow::as_select())
+                .first(conn)
+                .optional()?;
+            Ok(row.map(FamilyRow::into_model).transpose()?)
         })
         .await
     }
@@ -123,20 +152,32 @@ impl RefreshTokenRepository for SqlStore {
         let expected = expected_current.as_str().to_owned();
         let next = next.as_str().to_owned();
         self.run(move |conn| {
-            let changed = diesel::update(
-                families::table
-                    .filter(families::id.eq(&id))
-                    .filter(families::current_hash.eq(&expected))
-                    .filter(families::revoked_at.is_null()),
-            )
-            .set((
-                families::current_hash.eq(&next),
-                families::previous_hash.eq(Some(&expected)),
-                families::rotated_at.eq(Some(to_secs(now))),
-            ))
-            .execute(conn)
-            .map_err(conflict_on_unique("refresh_token"))?;
-            Ok(changed == 1)
+            write_transaction(conn, |conn| {
+                let changed = diesel::update(
+                    families::table
+                        .filter(families::id.eq(&id))
+                        .filter(families::current_hash.eq(&expected))
+                        .filter(families::revoked_at.is_null()),
+                )
+                .set((
+                    families::current_hash.eq(&next),
+                    families::previous_hash.eq(Some(&expected)),
+                    families::rotated_at.eq(Some(to_secs(now))),
+                ))
+                .execute(conn)
+                .map_err(conflict_on_unique("refresh_token"))?;
+                if changed == 1 {
+                    diesel::insert_into(spent::table)
+                        .values((
+                            spent::hash.eq(&expected),
+                            spent::family_id.eq(&id),
+                            spent::spent_at.eq(to_secs(now)),
+                        ))
+                        .execute(conn)
+                        .map_err(conflict_on_unique("refresh_token"))?;
+                }
+                Ok(changed == 1)
+            })
         })
         .await
     }
@@ -157,6 +198,25 @@ impl RefreshTokenRepository for SqlStore {
             .set(families::revoked_at.eq(Some(to_secs(now))))
             .execute(conn)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_refresh_token_families_of_user(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let user = user.0.clone();
+        self.run(move |conn| {
+            let revoked = diesel::update(
+                families::table
+                    .filter(families::user_id.eq(user))
+                    .filter(families::revoked_at.is_null()),
+            )
+            .set(families::revoked_at.eq(Some(to_secs(now))))
+            .execute(conn)?;
+            Ok(u64::try_from(revoked).unwrap_or(u64::MAX))
         })
         .await
     }

@@ -12,6 +12,7 @@ diesel::table! {
         is_disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        sessions_revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -97,6 +98,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_token_spent (hash) {
+        hash -> Text,
+        family_id -> Text,
+        spent_at -> BigInt,
+    }
+}
+
+diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         alg -> Text,
@@ -147,6 +156,7 @@ diesel::joinable!(user_roles -> users (user_id));
 diesel::joinable!(user_roles -> roles (role_name));
 diesel::joinable!(role_permissions -> roles (role_name));
 diesel::joinable!(role_permissions -> permissions (permission_name));
+diesel::joinable!(refresh_token_spent -> refresh_token_families (family_id));
 
 diesel::table! {
     initial_access_tokens (id) {
@@ -161,6 +171,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    refresh_token_spent,
     roles,
     permissions,
     role_permissions,

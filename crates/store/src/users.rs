@@ -4,10 +4,11 @@
 //! "`Alice` and `alice` are one account". Listing is ordered byte-wise by username on both
 //! dialects (PostgreSQL's column uses the "C" collation).
 
-use crate::convert::{from_secs, to_secs};
+use crate::convert::{from_secs, opt_from_secs, to_secs};
 use crate::error::{DbError, conflict_on_unique, internal};
 use crate::pool::SqlStore;
-use crate::schema::users;
+use crate::pool::write_transaction;
+use crate::schema::{account_lockouts, consents, refresh_token_families, user_roles, users};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -34,6 +35,7 @@ struct UserRow {
     is_disabled: bool,
     created_at: i64,
     updated_at: i64,
+    sessions_revoked_at: Option<i64>,
 }
 
 impl UserRow {
@@ -49,6 +51,7 @@ impl UserRow {
             is_disabled: false,
             created_at,
             updated_at: created_at,
+            sessions_revoked_at: None,
         }
     }
 
@@ -69,6 +72,7 @@ impl UserRow {
             is_disabled: self.is_disabled,
             created_at: from_secs(self.created_at)?,
             updated_at: from_secs(self.updated_at)?,
+            sessions_revoked_at: opt_from_secs(self.sessions_revoked_at)?,
         })
     }
 }
@@ -200,6 +204,52 @@ impl UserRepository for SqlStore {
                 ))
                 .execute(conn)?;
             one_row_or_not_found(changed)
+        })
+        .await
+    }
+
+    async fn revoke_user_sessions(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()> {
+        let (id, at) = (id.0.clone(), to_secs(at));
+        self.run(move |conn| {
+            // Never backwards: a later event with an earlier clock reading keeps the later mark.
+            let changed = diesel::update(users::table.find(&id))
+                .filter(
+                    users::sessions_revoked_at
+                        .is_null()
+                        .or(users::sessions_revoked_at.lt(at)),
+                )
+                .set(users::sessions_revoked_at.eq(Some(at)))
+                .execute(conn)?;
+            if changed == 0 {
+                let exists = users::table.find(&id).count().get_result::<i64>(conn)? > 0;
+                one_row_or_not_found(usize::from(exists))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The dependent rows go explicitly, in one transaction, as a client's do.
+    async fn delete_user(&self, id: &UserId) -> StoreResult<()> {
+        let id = id.0.clone();
+        self.run(move |conn| {
+            write_transaction(conn, |conn| {
+                diesel::delete(user_roles::table.filter(user_roles::user_id.eq(&id)))
+                    .execute(conn)?;
+                diesel::delete(consents::table.filter(consents::user_id.eq(&id))).execute(conn)?;
+                diesel::delete(
+                    account_lockouts::table.filter(account_lockouts::user_id.eq(&id)),
+                )
+                .execute(conn)?;
+                // Their spent tokens go with them (ON DELETE CASCADE).
+                diesel::delete(
+                    refresh_token_families::table
+                        .filter(refresh_token_families::user_id.eq(&id)),
+                )
+                .execute(conn)?;
+                let deleted = diesel::delete(users::table.find(&id)).execute(conn)?;
+                one_row_or_not_found(deleted)
+            })
         })
         .await
     }

@@ -24,8 +24,8 @@ use crate::password::{PasswordError, PasswordHasher};
 use crate::userinfo::AccessTokenClaims;
 use palisade_core::model::{ClientId, Permission, UserId};
 use palisade_core::ports::{
-    AuditLog, ClientRepository, InitialAccessTokenRepository, LockoutRepository, RoleRepository,
-    SigningAlgorithm, UserRepository,
+    AuditLog, ClientRepository, InitialAccessTokenRepository, LockoutRepository,
+    RefreshTokenRepository, RoleRepository, SigningAlgorithm, UserRepository,
 };
 use palisade_core::{Clock, OAuthError, SecretGenerator, StoreError};
 use std::collections::BTreeSet;
@@ -138,6 +138,8 @@ pub struct AdminPorts {
     /// on what is stored now, so taking an `admin:` scope away takes effect on the next call.
     pub client_records: Arc<dyn ClientRepository>,
     pub lockouts: Arc<dyn LockoutRepository>,
+    /// Account events revoke the user's refresh-token families.
+    pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
     pub initial_access_tokens: Arc<dyn InitialAccessTokenRepository>,
     pub audit: Arc<dyn AuditLog>,
     /// Unlocking goes through the guard, which owns the failure streak's keys.
@@ -157,6 +159,7 @@ pub struct Admin {
     clients: Arc<dyn ClientRepository>,
     client_records: Arc<dyn ClientRepository>,
     lockouts: Arc<dyn LockoutRepository>,
+    refresh_tokens: Arc<dyn RefreshTokenRepository>,
     initial_access_tokens: Arc<dyn InitialAccessTokenRepository>,
     guard: CredentialGuard,
     passwords: PasswordHasher,
@@ -175,6 +178,7 @@ impl Admin {
             clients: ports.clients,
             client_records: ports.client_records,
             lockouts: ports.lockouts,
+            refresh_tokens: ports.refresh_tokens,
             initial_access_tokens: ports.initial_access_tokens,
             guard: ports.guard,
             passwords: ports.passwords,
@@ -214,11 +218,12 @@ impl Admin {
                 .users
                 .find_user_by_id(&user_id)
                 .await?
-                .is_some_and(|u| !u.is_disabled);
+                .is_some_and(|u| u.authentication_stands(access.signed_in_at()));
             if !is_active {
-                return Err(
-                    OAuthError::invalid_token("the user no longer exists or is disabled").into(),
-                );
+                return Err(OAuthError::invalid_token(
+                    "the user no longer exists, is disabled or has been signed out",
+                )
+                .into());
             }
             let held = self.roles.permissions_of_user(&user_id).await?;
             (format!("user:{user_id}"), held.into_iter().collect())

@@ -37,6 +37,7 @@ async fn fixture() -> Fixture {
         clients: store.clone(),
         client_records: store.clone(),
         lockouts: store.clone(),
+        refresh_tokens: store.clone(),
         initial_access_tokens: store.clone(),
         audit: store.clone(),
         guard: CredentialGuard::new(

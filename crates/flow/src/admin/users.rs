@@ -166,8 +166,8 @@ impl Admin {
             .await
     }
 
-    /// Stops the user from signing in, refreshing, or using an access token (`disabled`
-    /// true), or lets them again.
+    /// Stops the user from signing in and ends every session and grant they have (`disabled`
+    /// true), or lets them sign in again (their old sessions and grants stay ended).
     pub async fn set_user_disabled(
         &self,
         caller: &Caller,
@@ -183,6 +183,10 @@ impl Admin {
         self.users
             .set_user_disabled(&user.id, disabled, self.clock.now())
             .await?;
+        // Enabling restores nothing: what the user had was voided when they were disabled.
+        if disabled {
+            self.end_every_session(&user.id).await?;
+        }
         self.auditor
             .success(caller, action, &target(&user.id), None)
             .await;
@@ -218,10 +222,68 @@ impl Admin {
         self.users
             .update_password_hash(&user.id, &hash, self.clock.now())
             .await?;
+        // Whoever held the old password may hold a session or a refresh token made with it.
+        let ended = self.end_every_session(&user.id).await?;
         self.auditor
-            .success(caller, Action::ResetPassword, &target(&user.id), None)
+            .success(
+                caller,
+                Action::ResetPassword,
+                &target(&user.id),
+                Some(json!({ "refresh_token_families_revoked": ended })),
+            )
             .await;
         Ok(())
+    }
+
+    /// "Sign out everywhere": ends every browser session, open interaction, outstanding code,
+    /// refresh-token family and access token of the user (docs/security.md, "Account events").
+    /// Returns how many refresh-token families were revoked.
+    pub async fn sign_out_everywhere(&self, caller: &Caller, user: &User) -> AdminResult<u64> {
+        self.must_manage(caller, user, Action::SignOutUser).await?;
+        let ended = self.end_every_session(&user.id).await?;
+        self.auditor
+            .success(
+                caller,
+                Action::SignOutUser,
+                &target(&user.id),
+                Some(json!({ "refresh_token_families_revoked": ended })),
+            )
+            .await;
+        Ok(ended)
+    }
+
+    /// Deletes the user with their roles, consents and grants. Their access tokens die with
+    /// them (a token's user must exist), and a new user of the same name is someone else (a
+    /// new id). A caller cannot delete themselves: the last administrator would be gone.
+    pub async fn delete_user(&self, caller: &Caller, user: &User) -> AdminResult<()> {
+        self.must_manage(caller, user, Action::DeleteUser).await?;
+        if caller.actor == target(&user.id) {
+            return Err(AdminError::Invalid(
+                "you cannot delete yourself; ask another administrator".into(),
+            ));
+        }
+        // Void the sign-ins first, so a token minted while the rows go is void too.
+        self.end_every_session(&user.id).await?;
+        self.users.delete_user(&user.id).await?;
+        self.auditor
+            .success(
+                caller,
+                Action::DeleteUser,
+                &target(&user.id),
+                Some(json!({ "username": user.username.as_str() })),
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn end_every_session(&self, user: &UserId) -> AdminResult<u64> {
+        Ok(crate::account_events::end_every_session(
+            self.users.as_ref(),
+            self.refresh_tokens.as_ref(),
+            user,
+            self.clock.now(),
+        )
+        .await?)
     }
 }
 

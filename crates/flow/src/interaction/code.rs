@@ -9,7 +9,10 @@ use crate::scope::{OFFLINE_ACCESS, ScopeSet};
 use crate::server::{AuthorizationServer, ttl};
 use crate::session::BrowserSession;
 use palisade_core::model::{ClientId, User};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use palisade_core::{OAuthError, TokenHash};
+use sha2::{Digest, Sha256};
 
 impl AuthorizationServer {
     /// Mints a single-use code for the request and returns the redirect carrying it
@@ -41,7 +44,7 @@ impl AuthorizationServer {
         let raw_code = self.secrets.token();
         let code = CodeGrant {
             grant: Grant {
-                id: self.secrets.token(),
+                id: grant_id_of(&raw_code),
                 client_id: request.client_id.clone(),
                 user_id: user.id.0.clone(),
                 scope,
@@ -74,6 +77,17 @@ impl AuthorizationServer {
         params.push(("iss", self.issuer.as_str()));
         Ok(redirect_uri::append_query(&request.redirect_uri, &params))
     }
+}
+
+/// The id of the grant a code stands for, derived from the code: a replay long after the code's
+/// markers are gone can still name the refresh-token family it produced (which lives for
+/// weeks), so nothing about the code has to be kept that long. Labelled, so it is neither the
+/// code's store key nor its replay marker's.
+pub(crate) fn grant_id_of(raw_code: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"palisade grant-of-code v1\0");
+    hasher.update(raw_code.as_bytes());
+    URL_SAFE_NO_PAD.encode(hasher.finalize())
 }
 
 pub(crate) fn code_key(raw_code: &str) -> String {

@@ -128,8 +128,7 @@ impl AuthorizationServer {
             return Ok(None);
         };
         let user = self
-            .users
-            .find_user_by_id(&UserId(session.user_id.clone()))
+            .user_signed_in_at(&session.user_id, session.auth_time)
             .await?;
         Ok(user.map(|u| (u, session)))
     }

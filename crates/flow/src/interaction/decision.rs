@@ -29,7 +29,8 @@ pub fn is_operator_vetted(client: &Client) -> bool {
 impl AuthorizationServer {
     /// Decides the next step for `interaction` given the browser's session.
     ///
-    /// Login is needed without a session (or for a disabled user), and with `prompt=login` or
+    /// Login is needed without a session (or for a disabled user, or after an account event
+    /// voided the session's sign-in), and with `prompt=login` or
     /// an exceeded `max_age` unless the user just logged in. Consent is needed with
     /// `prompt=consent` or when no remembered consent covers the scopes, unless given just now.
     /// With `prompt=none` either need becomes `login_required` / `consent_required`. When
@@ -42,11 +43,7 @@ impl AuthorizationServer {
         let request = &interaction.request;
         let now = self.clock.now();
         let user = match session {
-            Some(s) => self
-                .users
-                .find_user_by_id(&UserId(s.user_id.clone()))
-                .await?
-                .filter(|u| !u.is_disabled),
+            Some(s) => self.user_signed_in_at(&s.user_id, s.auth_time).await?,
             None => None,
         };
         let reauthenticate = session.is_some_and(|s| {

@@ -36,7 +36,7 @@ mod logout;
 mod outcome;
 mod start;
 
-pub(crate) use code::{code_key, used_key};
+pub(crate) use code::{code_key, grant_id_of, used_key};
 pub use consent::{ConsentDecision, ConsentSubmission};
 pub use decision::{is_operator_vetted, log_refusal};
 pub use login::LoginSubmission;

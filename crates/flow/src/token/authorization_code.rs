@@ -10,12 +10,12 @@
 
 use super::TokenParams;
 use crate::grant::CodeGrant;
-use crate::interaction::{code_key, used_key};
+use crate::interaction::{code_key, grant_id_of, used_key};
 use crate::issue::TokenResponse;
 use crate::pkce::CodeVerifier;
 use crate::server::{AuthorizationServer, ttl};
 use palisade_core::OAuthError;
-use palisade_core::model::{Client, UserId};
+use palisade_core::model::Client;
 
 impl AuthorizationServer {
     pub(super) async fn exchange_authorization_code(
@@ -62,10 +62,9 @@ impl AuthorizationServer {
             ));
         }
         let user = self
-            .users
-            .find_user_by_id(&UserId(code.grant.user_id.clone()))
+            .user_signed_in_at(&code.grant.user_id, code.grant.auth_time)
             .await?;
-        if user.is_none_or(|u| u.is_disabled) {
+        if user.is_none() {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
         let issued = self
@@ -80,13 +79,24 @@ impl AuthorizationServer {
         Ok(issued)
     }
 
-    /// A code no longer in the store whose marker is: it was redeemed (then this is a replay,
-    /// RFC 6749 §4.1.2) or it expired unredeemed (then its grant holds nothing). Either way,
-    /// revoke what it produced.
+    /// A code no longer in the store: if it was redeemed this is a replay (RFC 6749 §4.1.2),
+    /// and what it produced is revoked for as long as it can live. While its marker lasts (as
+    /// long as the access tokens) the marker names the grant; after that only a refresh-token
+    /// family can still be alive, and the grant id derived from the code names it.
     async fn revoke_if_replayed(&self, raw_code: &str) -> Result<(), OAuthError> {
         if let Some(grant_id) = self.ephemeral.get(&used_key(raw_code)).await? {
             let grant_id = String::from_utf8_lossy(&grant_id).into_owned();
             tracing::warn!(grant = %grant_id, "a redeemed or expired authorization code was presented; revoking its tokens");
+            self.revoke_grant(&grant_id).await?;
+            return Ok(());
+        }
+        let grant_id = grant_id_of(raw_code);
+        let family = self
+            .refresh_tokens
+            .find_refresh_token_family_by_id(&grant_id)
+            .await?;
+        if family.is_some_and(|f| f.revoked_at.is_none()) {
+            tracing::warn!(grant = %grant_id, "a long-redeemed authorization code was presented; revoking its refresh tokens");
             self.revoke_grant(&grant_id).await?;
         }
         Ok(())

@@ -6,6 +6,7 @@ mod client_credentials;
 #[cfg(test)]
 mod fixture;
 mod refresh_token;
+mod successor;
 
 pub use crate::issue::TokenResponse;
 use crate::server::AuthorizationServer;

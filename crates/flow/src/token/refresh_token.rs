@@ -7,29 +7,37 @@
 //! response is not logged out, and an attacker gains nothing the client did not already get.
 
 use super::TokenParams;
+use super::successor;
 use crate::grant::Grant;
 use crate::issue::TokenResponse;
 use crate::scope::ScopeSet;
 use crate::server::{AuthorizationServer, ttl};
 use chrono::{DateTime, Utc};
-use palisade_core::model::{Client, RefreshTokenFamily, RefreshTokenMatch, UserId};
+use palisade_core::model::{Client, RefreshTokenFamily, RefreshTokenMatch};
 use palisade_core::{OAuthError, StoreError, TokenHash};
-
-fn successor_key(presented: &TokenHash) -> String {
-    format!("refresh-successor:{}", presented.as_str())
-}
 
 fn invalid() -> OAuthError {
     OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
 }
 
 impl AuthorizationServer {
+    /// Whether a family may still be used at `now`: not revoked, within its absolute lifetime,
+    /// and used (created or rotated) within its idle lifetime. Both are judged from the times
+    /// stored in the family.
+    pub(crate) fn is_family_live(&self, family: &RefreshTokenFamily, now: DateTime<Utc>) -> bool {
+        let last_used = family.rotated_at.unwrap_or(family.created_at);
+        family.revoked_at.is_none()
+            && now < family.expires_at
+            && now - last_used <= self.policy.refresh_token_idle_ttl
+    }
+
     pub(super) async fn refresh(
         &self,
         client: &Client,
         params: &TokenParams<'_>,
     ) -> Result<TokenResponse, OAuthError> {
-        let presented = TokenHash::of(params.required("refresh_token")?);
+        let raw_presented = params.required("refresh_token")?;
+        let presented = TokenHash::of(raw_presented);
         let Some((family, matched)) = self
             .refresh_tokens
             .find_refresh_token_family(&presented)
@@ -43,19 +51,24 @@ impl AuthorizationServer {
             ));
         }
         let now = self.clock.now();
-        if family.revoked_at.is_some() || family.expires_at <= now {
+        if !self.is_family_live(&family, now) {
             return Err(invalid());
         }
-        if matched == RefreshTokenMatch::Previous {
-            return self.retry_or_revoke(&family, &presented, now).await;
+        match matched {
+            RefreshTokenMatch::Current => {}
+            RefreshTokenMatch::Previous => {
+                return self
+                    .retry_or_revoke(&family, raw_presented, &presented, now)
+                    .await;
+            }
+            RefreshTokenMatch::Spent => return self.revoke_as_reused(&family).await,
         }
         let grant: Grant = serde_json::from_str(&family.grant).map_err(OAuthError::server_error)?;
         let scope = narrowed_scope(&grant, params)?;
         let user = self
-            .users
-            .find_user_by_id(&UserId(grant.user_id.clone()))
+            .user_signed_in_at(&grant.user_id, grant.auth_time)
             .await?;
-        if user.is_none_or(|u| u.is_disabled) {
+        if user.is_none() {
             self.revoke_grant(&family.id).await?;
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
@@ -76,16 +89,20 @@ impl AuthorizationServer {
         };
 
         let grace = self.policy.refresh_reuse_grace;
+        let cache_key = successor::cache_key(&presented);
         if grace > chrono::Duration::zero() {
             // Claim the rotation of this token: of concurrent requests presenting it, one
             // rotates and the others get the pair it produced.
-            let bytes = serde_json::to_vec(&response).map_err(OAuthError::server_error)?;
+            let sealed = successor::seal(raw_presented, &response)?;
             if !self
                 .ephemeral
-                .put_if_absent(&successor_key(&presented), &bytes, ttl(grace))
+                .put_if_absent(&cache_key, &sealed, ttl(grace))
                 .await?
             {
-                return self.successor_of(&presented).await?.ok_or_else(invalid);
+                return self
+                    .successor_of(raw_presented, &presented)
+                    .await?
+                    .ok_or_else(invalid);
             }
         }
         let rotated = self
@@ -94,27 +111,38 @@ impl AuthorizationServer {
             .await;
         if !matches!(rotated, Ok(true)) {
             // The successor was never stored: a retry must not be handed it from the cache.
-            self.ephemeral.delete(&successor_key(&presented)).await?;
+            self.ephemeral.delete(&cache_key).await?;
             rotated?;
             return Err(invalid());
         }
         Ok(response)
     }
 
-    /// A rotated token presented again: the same pair within the grace window, else the
-    /// family is revoked as a reuse (the token was probably stolen).
+    /// The token the last rotation replaced, presented again: the same pair within the grace
+    /// window, else the family is revoked as a reuse.
     async fn retry_or_revoke(
         &self,
         family: &RefreshTokenFamily,
+        raw_presented: &str,
         presented: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<TokenResponse, OAuthError> {
         let grace = self.policy.refresh_reuse_grace;
         let within_grace = grace > chrono::Duration::zero()
             && family.rotated_at.is_some_and(|at| now - at <= grace);
-        if within_grace && let Some(response) = self.successor_of(presented).await? {
+        if within_grace && let Some(response) = self.successor_of(raw_presented, presented).await?
+        {
             return Ok(response);
         }
+        self.revoke_as_reused(family).await
+    }
+
+    /// A rotated-away token was presented when no retry explains it: it was probably stolen,
+    /// and the thief or the client holds a copy, so the whole family goes (RFC 9700 §4.14.2).
+    async fn revoke_as_reused(
+        &self,
+        family: &RefreshTokenFamily,
+    ) -> Result<TokenResponse, OAuthError> {
         tracing::warn!(family = %family.id, "rotated refresh token reused; revoking its family");
         self.revoke_grant(&family.id).await?;
         Err(OAuthError::invalid_grant(
@@ -124,13 +152,14 @@ impl AuthorizationServer {
 
     async fn successor_of(
         &self,
+        raw_presented: &str,
         presented: &TokenHash,
     ) -> Result<Option<TokenResponse>, StoreError> {
         Ok(self
             .ephemeral
-            .get(&successor_key(presented))
+            .get(&successor::cache_key(presented))
             .await?
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+            .and_then(|sealed| successor::open(raw_presented, &sealed)))
     }
 }
 

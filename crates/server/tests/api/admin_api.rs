@@ -736,7 +736,10 @@ async fn a_revoked_token_is_refused_at_once() {
     let claims = claims_of(&token);
     app.state
         .engine
-        .revoke_access_token(claims["jti"].as_str().unwrap(), 600)
+        .revoke_access_token(
+            claims["jti"].as_str().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        )
         .await
         .unwrap();
     let answer = call(&app, "GET", "/admin/v1/roles", Some(&token), None).await;
