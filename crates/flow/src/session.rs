@@ -68,7 +68,8 @@ impl AuthorizationServer {
         let bytes = serde_json::to_vec(session).map_err(|e| StoreError::Internal(e.into()))?;
         let now = self.clock.now().timestamp();
         let absolute_left = session.auth_time + self.policy.session_ttl.num_seconds() - now;
-        let keep = Duration::seconds(absolute_left.clamp(1, self.policy.session_idle_ttl.num_seconds()));
+        let keep =
+            Duration::seconds(absolute_left.clamp(1, self.policy.session_idle_ttl.num_seconds()));
         self.ephemeral.put(&key(raw), &bytes, ttl(keep)).await
     }
 

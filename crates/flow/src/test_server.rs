@@ -14,14 +14,15 @@ use palisade_core::ports::TokenSigner;
 use palisade_core::secret::OsSecrets;
 use palisade_core::{ManualClock, Secret, SecretGenerator};
 use palisade_keys::{KeyManager, MasterKey, MasterKeySet, RotationPolicy};
-use palisade_store::testing::{TestDatabase, TestEphemeral, ephemeral_store, sql_store};
+use palisade_store::testing::{EphemeralInspector, TestDatabase, TestEphemeral, sql_store};
 use std::sync::Arc;
 
 /// The engine, its clock, and the guards that clean its stores up.
 pub(crate) struct TestServer {
     pub engine: AuthorizationServer,
     pub clock: ManualClock,
-    _database: TestDatabase,
+    database: TestDatabase,
+    ephemeral: EphemeralInspector,
     _ephemeral: TestEphemeral,
 }
 
@@ -34,8 +35,31 @@ impl TestServer {
     }
 
     pub async fn with_limits(limits: AttemptLimits) -> Self {
+        let ephemeral_guard = TestEphemeral::create();
+        let (ephemeral, inspector) = ephemeral_guard.open_inspectable().await;
+        Self::assemble(limits, ephemeral_guard, ephemeral, inspector).await
+    }
+
+    /// On the in-process ephemeral store whatever the environment selects: for tests that
+    /// move the store's clock (tokio's), which Redis does not follow.
+    pub async fn with_in_process_store() -> Self {
+        let store = Arc::new(palisade_store::InProcessStore::default());
+        Self::assemble(
+            AttemptLimits::default(),
+            TestEphemeral::create(),
+            store.clone(),
+            EphemeralInspector::InProcess(store),
+        )
+        .await
+    }
+
+    async fn assemble(
+        limits: AttemptLimits,
+        ephemeral_guard: TestEphemeral,
+        ephemeral: Arc<dyn palisade_core::ports::EphemeralStore>,
+        inspector: EphemeralInspector,
+    ) -> Self {
         let (sql, database) = sql_store().await;
-        let (ephemeral, ephemeral_guard) = ephemeral_store().await;
         let clock = ManualClock::starting_now();
         let clock_port: Arc<dyn palisade_core::Clock> = Arc::new(clock.clone());
         let master = MasterKeySet::single(MasterKey::generate().expect("master key"));
@@ -82,9 +106,23 @@ impl TestServer {
         Self {
             engine,
             clock,
-            _database: database,
+            database,
+            ephemeral: inspector,
             _ephemeral: ephemeral_guard,
         }
+    }
+
+    /// Everything the server has put at rest, as text: every row of the database and every
+    /// key and value of the ephemeral store.
+    pub async fn everything_at_rest(&self) -> String {
+        let mut text = self.database.dump_text().await;
+        for (key, value) in self.ephemeral.dump().await {
+            text.push_str(&key);
+            text.push('=');
+            text.push_str(&String::from_utf8_lossy(&value));
+            text.push('\n');
+        }
+        text
     }
 
     /// A user with [`PASSWORD`].

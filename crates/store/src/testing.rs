@@ -129,6 +129,28 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("cannot open the test database: {e}"))
     }
 
+    /// Every row of every table, as text (PostgreSQL: each row as JSON; SQLite: the database
+    /// file and its write-ahead log, bytes read as text, which holds every row and more).
+    pub async fn dump_text(&self) -> String {
+        match &self.cleanup {
+            Cleanup::Sqlite(dir) => {
+                let mut text = String::new();
+                for name in ["palisade.db", "palisade.db-wal"] {
+                    if let Ok(bytes) = std::fs::read(dir.path().join(name)) {
+                        text.push_str(&String::from_utf8_lossy(&bytes));
+                    }
+                }
+                text
+            }
+            Cleanup::Postgres { .. } => {
+                let url = self.url.clone();
+                tokio::task::spawn_blocking(move || postgres_rows_as_text(&url))
+                    .await
+                    .expect("the dump ran")
+            }
+        }
+    }
+
     pub async fn try_open(&self) -> StoreResult<SqlStore> {
         // Tests run many pools at once on a loaded machine: give opening a connection longer
         // than the production default before calling the database unavailable.
@@ -159,6 +181,36 @@ impl Drop for TestDatabase {
             let _ = dropper.join();
         }
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct TextRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    text: String,
+}
+
+fn postgres_rows_as_text(url: &str) -> String {
+    let mut conn = diesel::PgConnection::establish(url).expect("the test database");
+    let tables: Vec<TextRow> = diesel::sql_query(
+        "SELECT table_name::text AS text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .load(&mut conn)
+    .expect("the table list");
+    let mut text = String::new();
+    for table in tables {
+        let rows: Vec<TextRow> = diesel::sql_query(format!(
+            "SELECT row_to_json(t)::text AS text FROM \"{}\" t",
+            table.text
+        ))
+        .load(&mut conn)
+        .expect("the rows");
+        for row in rows {
+            text.push_str(&row.text);
+            text.push('\n');
+        }
+    }
+    text
 }
 
 /// `postgres://user@host:port/db?params` with `db` replaced by `name`.
@@ -228,6 +280,70 @@ impl TestEphemeral {
         match &self.redis_url {
             Some(url) => Ok(Arc::new(RedisStore::connect(url, &self.key_prefix).await?)),
             None => Ok(Arc::new(InProcessStore::default())),
+        }
+    }
+
+    /// A store on this backend and a way to read back everything it holds.
+    pub async fn open_inspectable(&self) -> (Arc<dyn EphemeralStore>, EphemeralInspector) {
+        match &self.redis_url {
+            Some(url) => (
+                self.open().await,
+                EphemeralInspector::Redis {
+                    url: url.clone(),
+                    pattern: format!("{}*", self.key_prefix),
+                },
+            ),
+            None => {
+                let store = Arc::new(InProcessStore::default());
+                (store.clone(), EphemeralInspector::InProcess(store))
+            }
+        }
+    }
+}
+
+/// Reads every key and value an ephemeral store holds, for tests of what rests in it.
+pub enum EphemeralInspector {
+    InProcess(Arc<InProcessStore>),
+    Redis { url: String, pattern: String },
+}
+
+impl EphemeralInspector {
+    /// Every key with its value (Redis: every string value under the test's prefix).
+    pub async fn dump(&self) -> Vec<(String, Vec<u8>)> {
+        match self {
+            Self::InProcess(store) => store.snapshot(),
+            Self::Redis { url, pattern } => {
+                let client = redis::Client::open(url.as_str()).expect("redis url");
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("a redis connection");
+                let mut entries = Vec::new();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .expect("SCAN");
+                    for key in keys {
+                        let value: Option<Vec<u8>> = redis::cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut conn)
+                            .await
+                            .expect("every key we write holds a string");
+                        entries.push((key, value.unwrap_or_default()));
+                    }
+                    if next == 0 {
+                        return entries;
+                    }
+                    cursor = next;
+                }
+            }
         }
     }
 }

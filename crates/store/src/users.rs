@@ -237,14 +237,11 @@ impl UserRepository for SqlStore {
                 diesel::delete(user_roles::table.filter(user_roles::user_id.eq(&id)))
                     .execute(conn)?;
                 diesel::delete(consents::table.filter(consents::user_id.eq(&id))).execute(conn)?;
-                diesel::delete(
-                    account_lockouts::table.filter(account_lockouts::user_id.eq(&id)),
-                )
-                .execute(conn)?;
+                diesel::delete(account_lockouts::table.filter(account_lockouts::user_id.eq(&id)))
+                    .execute(conn)?;
                 // Their spent tokens go with them (ON DELETE CASCADE).
                 diesel::delete(
-                    refresh_token_families::table
-                        .filter(refresh_token_families::user_id.eq(&id)),
+                    refresh_token_families::table.filter(refresh_token_families::user_id.eq(&id)),
                 )
                 .execute(conn)?;
                 let deleted = diesel::delete(users::table.find(&id)).execute(conn)?;

@@ -8,9 +8,9 @@ use crate::redirect_uri;
 use crate::scope::{OFFLINE_ACCESS, ScopeSet};
 use crate::server::{AuthorizationServer, ttl};
 use crate::session::BrowserSession;
-use palisade_core::model::{ClientId, User};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use palisade_core::model::{ClientId, User};
 use palisade_core::{OAuthError, TokenHash};
 use sha2::{Digest, Sha256};
 

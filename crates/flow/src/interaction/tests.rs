@@ -531,3 +531,115 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         .expect_err("too large");
     assert_eq!(error.code, palisade_core::ErrorCode::InvalidRequest);
 }
+
+/// Logs alice in, allows the client once (remembered), and returns the browser: from then on
+/// an authorization request gets its code at once while the session stands.
+async fn signed_in_with_remembered_consent(server: &TestServer, client: &Client) -> Browser {
+    let (browser, view) = logged_in_at_consent(server, client).await;
+    let allowed = server
+        .engine
+        .submit_consent(
+            ConsentSubmission {
+                step_id: Some(&view.step_id),
+                csrf_token: Some(&view.csrf_token),
+                decision: Some(ConsentDecision::Allow),
+            },
+            &browser,
+        )
+        .await;
+    assert!(matches!(&allowed.step, Step::RedirectToClient(l) if has_code(l)));
+    browser
+}
+
+/// Whether the browser's session still carries it past login (`prompt=none` answers with a
+/// code only then).
+async fn session_stands(server: &TestServer, client: &Client, browser: &Browser) -> bool {
+    let silent = server
+        .engine
+        .authorize(&params(client, &[("prompt", "none")]), browser)
+        .await;
+    match &silent.step {
+        Step::RedirectToClient(location) if has_code(location) => true,
+        Step::RedirectToClient(location) if location.contains("error=login_required") => false,
+        other => panic!("expected a code or login_required, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_session_ends_after_its_idle_lifetime_unless_used() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.user("alice").await;
+    let browser = signed_in_with_remembered_consent(&server, &client).await;
+    let idle = server.engine.policy.session_idle_ttl;
+
+    // Used every two thirds of the idle lifetime, it lives well past one idle lifetime.
+    for _ in 0..3 {
+        server.clock.advance(idle * 2 / 3);
+        assert!(session_stands(&server, &client, &browser).await);
+    }
+    server.clock.advance(idle + chrono::Duration::seconds(1));
+    assert!(!session_stands(&server, &client, &browser).await);
+}
+
+#[tokio::test]
+async fn a_session_in_use_ends_at_its_absolute_lifetime() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.user("alice").await;
+    let browser = signed_in_with_remembered_consent(&server, &client).await;
+    let (idle, absolute) = (
+        server.engine.policy.session_idle_ttl,
+        server.engine.policy.session_ttl,
+    );
+    let step = idle / 2;
+    let mut lived = chrono::Duration::zero();
+    while lived + step <= absolute {
+        server.clock.advance(step);
+        lived += step;
+        assert!(
+            session_stands(&server, &client, &browser).await,
+            "ended after {lived}"
+        );
+    }
+    server
+        .clock
+        .advance(absolute - lived + chrono::Duration::seconds(1));
+    assert!(!session_stands(&server, &client, &browser).await);
+}
+
+#[tokio::test]
+async fn an_account_event_ends_the_session_and_the_interaction_waiting_at_consent() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let alice = server.user("alice").await;
+    let browser = signed_in_with_remembered_consent(&server, &client).await;
+    let other_client = server.client().await;
+    let (waiting, view) = logged_in_at_consent(&server, &other_client).await;
+
+    crate::account_events::end_every_session(
+        server.engine.users.as_ref(),
+        server.engine.refresh_tokens.as_ref(),
+        &alice.id,
+        server.engine.clock.now(),
+    )
+    .await
+    .unwrap();
+
+    assert!(!session_stands(&server, &client, &browser).await);
+    let submitted = server
+        .engine
+        .submit_consent(
+            ConsentSubmission {
+                step_id: Some(&view.step_id),
+                csrf_token: Some(&view.csrf_token),
+                decision: Some(ConsentDecision::Allow),
+            },
+            &waiting,
+        )
+        .await;
+    assert!(
+        !matches!(&submitted.step, Step::RedirectToClient(l) if has_code(l)),
+        "a code was issued on a voided sign-in: {submitted:?}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use super::{TokenError, TokenResponse};
 use crate::grant::{CodeGrant, Grant};
-use crate::interaction::{code_key, used_key};
+use crate::interaction::{code_key, grant_id_of, used_key};
 use crate::pkce::{CodeChallenge, CodeVerifier};
 use crate::scope::ScopeSet;
 use crate::server::ttl;
@@ -134,9 +134,10 @@ pub(super) async fn issue_code(
     let verifier = engine.secrets.token();
     let challenge = CodeChallenge::s256_of(&CodeVerifier::parse(&verifier).expect("verifier"));
     let now = engine.clock.now();
+    let raw_code = engine.secrets.token();
     let code = CodeGrant {
         grant: Grant {
-            id: engine.secrets.token(),
+            id: grant_id_of(&raw_code),
             client_id: rp.client.id.0.clone(),
             user_id: user.id.0.clone(),
             scope: ScopeSet::parse(scope).expect("scope"),
@@ -148,7 +149,6 @@ pub(super) async fn issue_code(
         nonce: Some("n-0S6_WzA2Mj".into()),
         issued_at: now.timestamp(),
     };
-    let raw_code = engine.secrets.token();
     let bytes = serde_json::to_vec(&code).expect("code grant JSON");
     engine
         .ephemeral

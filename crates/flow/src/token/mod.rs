@@ -5,6 +5,8 @@ mod authorization_code;
 mod client_credentials;
 #[cfg(test)]
 mod fixture;
+#[cfg(test)]
+mod lifecycle_tests;
 mod refresh_token;
 mod successor;
 

@@ -130,8 +130,7 @@ impl AuthorizationServer {
         let grace = self.policy.refresh_reuse_grace;
         let within_grace = grace > chrono::Duration::zero()
             && family.rotated_at.is_some_and(|at| now - at <= grace);
-        if within_grace && let Some(response) = self.successor_of(raw_presented, presented).await?
-        {
+        if within_grace && let Some(response) = self.successor_of(raw_presented, presented).await? {
             return Ok(response);
         }
         self.revoke_as_reused(family).await

@@ -68,7 +68,11 @@ mod tests {
     fn only_the_presented_token_opens_its_answer_and_nothing_is_in_clear() {
         let sealed = seal("presented-token", &answer()).unwrap();
         let text = String::from_utf8_lossy(&sealed);
-        for secret in ["access-token-value", "successor-refresh-token", "presented-token"] {
+        for secret in [
+            "access-token-value",
+            "successor-refresh-token",
+            "presented-token",
+        ] {
             assert!(!text.contains(secret), "{secret} is readable in {text}");
         }
         assert_eq!(open("presented-token", &sealed), Some(answer()));

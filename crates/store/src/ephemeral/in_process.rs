@@ -113,6 +113,19 @@ impl Default for InProcessStore {
 }
 
 impl InProcessStore {
+    /// Every live entry, for tests that must prove what the store holds (no token in clear).
+    #[cfg(feature = "testing")]
+    pub fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+        let now = Instant::now();
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.is_live(now))
+            .map(|(k, e)| (k.clone(), e.value.clone()))
+            .collect()
+    }
+
     pub fn new(options: InProcessOptions) -> Self {
         Self {
             state: Mutex::new(State {
