@@ -28,18 +28,23 @@ pub enum UserCommand {
         #[arg(long)]
         search: Option<String>,
     },
-    /// Set a new password.
+    /// Set a new password (ends every session and grant of the user).
     Passwd {
         username: String,
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Stop a user from logging in.
+    /// Stop a user from logging in, and end every session and grant they have.
     Disable { username: String },
     /// Let a disabled user log in again.
     Enable { username: String },
     /// Lift a lockout after repeated failed logins, and forget the failure streak.
     Unlock { username: String },
+    /// Sign the user out everywhere: end every browser session, outstanding code, refresh
+    /// token and access token they have.
+    Signout { username: String },
+    /// Delete the user with their roles, consents and grants.
+    Delete { username: String },
 }
 
 pub async fn run(cmd: UserCommand, admin: &Admin) -> Result<(), CommandError> {
@@ -103,6 +108,19 @@ pub async fn run(cmd: UserCommand, admin: &Admin) -> Result<(), CommandError> {
             let user = find(admin, &username).await?;
             admin.set_user_disabled(&operator, &user, false).await?;
             println!("enabled {}", user.username);
+        }
+        UserCommand::Signout { username } => {
+            let user = find(admin, &username).await?;
+            let families = admin.sign_out_everywhere(&operator, &user).await?;
+            println!(
+                "signed {} out everywhere ({families} refresh-token grants revoked)",
+                user.username
+            );
+        }
+        UserCommand::Delete { username } => {
+            let user = find(admin, &username).await?;
+            admin.delete_user(&operator, &user).await?;
+            println!("deleted {}", user.username);
         }
         UserCommand::Unlock { username } => {
             let user = find(admin, &username).await?;

@@ -136,6 +136,8 @@ pub async fn call(
 /// What the table's requests act on.
 struct Fixture {
     target_user: UserId,
+    /// Deleted by the table (the target must outlive every other operation).
+    doomed_user: UserId,
     client_id: String,
     staged_kid: String,
 }
@@ -160,6 +162,8 @@ fn request(operation: Operation, f: &Fixture) -> (String, Option<Value>) {
             format!("/admin/v1/users/{user}/password"),
             Some(json!({ "password": "another long password" })),
         ),
+        Operation::SignOutUser => (format!("/admin/v1/users/{user}/signout"), None),
+        Operation::DeleteUser => (format!("/admin/v1/users/{}", f.doomed_user.0), None),
         Operation::AssignRole => (format!("/admin/v1/users/{user}/roles/helpdesk"), None),
         Operation::RevokeRole => (format!("/admin/v1/users/{user}/roles/helpdesk"), None),
         Operation::ListPermissions => ("/admin/v1/permissions".into(), None),
@@ -233,6 +237,7 @@ async fn every_admin_route_answers_401_401_403_and_success_by_token_and_permissi
         .await
         .unwrap();
     let target_user = create_user(&app, "target").await;
+    let doomed_user = create_user(&app, "doomed").await;
     let rp = register_client(&app, ClientSpec::default()).await;
     let staged_kid = app
         .state
@@ -242,6 +247,7 @@ async fn every_admin_route_answers_401_401_403_and_success_by_token_and_permissi
         .unwrap();
     let fixture = Fixture {
         target_user,
+        doomed_user,
         client_id: rp.id.clone(),
         staged_kid,
     };

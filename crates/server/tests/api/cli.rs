@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs `palisade ARGS` with its configuration in the environment, feeding `stdin`.
-fn palisade(db: &TestDatabase, data_dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn palisade(db: &TestDatabase, data_dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(palisade_binary())
         .args(args)
         .env_clear()
@@ -33,7 +33,7 @@ fn palisade(db: &TestDatabase, data_dir: &std::path::Path, args: &[&str], stdin:
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

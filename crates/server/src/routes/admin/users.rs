@@ -1,5 +1,5 @@
 //! `/admin/v1/users`: list and search, create, read, disable and enable, unlock, reset the
-//! password, assign and revoke roles (docs/threat-model.md AD-02, AD-03) — each a call to
+//! password, sign out everywhere, delete, assign and revoke roles (docs/threat-model.md AD-02, AD-03) — each a call to
 //! `palisade_flow::admin` (see its `users` module for the rules). The body of a request names only what the operation changes;
 //! unknown fields (`password_hash`, `roles`, `is_disabled`...) are refused, never silently
 //! applied or ignored.
@@ -116,8 +116,8 @@ pub async fn get(
     detailed(&state, user).await
 }
 
-/// `POST /admin/v1/users/{user_id}/disable`: the user can no longer sign in, refresh, or use
-/// an access token at userinfo or here.
+/// `POST /admin/v1/users/{user_id}/disable`: the user can no longer sign in, and every session
+/// and grant they had ends (enabling them again restores none of it).
 pub async fn disable(
     caller: Caller,
     req: HttpRequest,
@@ -180,6 +180,29 @@ pub async fn reset_password(
         .admin
         .reset_password(&caller, &user, &b.password)
         .await?;
+    Ok(no_content())
+}
+
+/// `POST /admin/v1/users/{user_id}/signout`: ends every browser session, open interaction,
+/// outstanding code, refresh token and access token of the user; answers 204.
+pub async fn sign_out(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = find(&state, &req).await?;
+    state.admin.sign_out_everywhere(&caller, &user).await?;
+    Ok(no_content())
+}
+
+/// `DELETE /admin/v1/users/{user_id}`: the user, their roles, consents and grants; answers 204.
+pub async fn delete(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = find(&state, &req).await?;
+    state.admin.delete_user(&caller, &user).await?;
     Ok(no_content())
 }
 
