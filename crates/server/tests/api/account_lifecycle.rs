@@ -155,7 +155,11 @@ async fn a_password_reset_ends_every_session_and_grant_and_a_new_sign_in_works()
     let after = browser
         .log_in(&login, "alice", "a brand new long password")
         .await;
-    assert_eq!(after.status(), StatusCode::SEE_OTHER, "the new password signs in");
+    assert_eq!(
+        after.status(),
+        StatusCode::SEE_OTHER,
+        "the new password signs in"
+    );
 }
 
 #[tokio::test]
@@ -167,7 +171,14 @@ async fn sign_out_everywhere_ends_everything_and_enabling_again_restores_nothing
     let user_path = format!("/admin/v1/users/{alice}");
 
     let held = signed_in(&app, &rp, "alice").await;
-    let answer = call(&app, "POST", &format!("{user_path}/signout"), Some(&token), None).await;
+    let answer = call(
+        &app,
+        "POST",
+        &format!("{user_path}/signout"),
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert_eq!(what_still_works(&app, &rp, &held).await, NONE_WORK);
 
@@ -175,7 +186,14 @@ async fn sign_out_everywhere_ends_everything_and_enabling_again_restores_nothing
     let held = signed_in(&app, &rp, "alice").await;
     assert_eq!(what_still_works(&app, &rp, &held).await, ALL_WORK);
     for verb in ["disable", "enable"] {
-        let answer = call(&app, "POST", &format!("{user_path}/{verb}"), Some(&token), None).await;
+        let answer = call(
+            &app,
+            "POST",
+            &format!("{user_path}/{verb}"),
+            Some(&token),
+            None,
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::OK, "{verb}");
     }
     assert_eq!(
@@ -202,11 +220,32 @@ async fn deleting_a_user_ends_everything_and_the_name_can_be_someone_new() {
     let alice = create_user(&app, "alice").await;
     let held = signed_in(&app, &rp, "alice").await;
 
-    let answer = call(&app, "DELETE", &format!("/admin/v1/users/{alice}"), Some(&token), None).await;
+    let answer = call(
+        &app,
+        "DELETE",
+        &format!("/admin/v1/users/{alice}"),
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT);
     assert_eq!(what_still_works(&app, &rp, &held).await, NONE_WORK);
-    assert!(app.state.sql.find_user_by_id(&alice).await.unwrap().is_none());
-    let again = call(&app, "DELETE", &format!("/admin/v1/users/{alice}"), Some(&token), None).await;
+    assert!(
+        app.state
+            .sql
+            .find_user_by_id(&alice)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let again = call(
+        &app,
+        "DELETE",
+        &format!("/admin/v1/users/{alice}"),
+        Some(&token),
+        None,
+    )
+    .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 
     let new_alice = create_user(&app, "alice").await;
@@ -235,7 +274,14 @@ async fn an_administrator_cannot_delete_themselves() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{:?}", answer.body);
-    assert!(app.state.sql.find_user_by_id(&root.id).await.unwrap().is_some());
+    assert!(
+        app.state
+            .sql
+            .find_user_by_id(&root.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,12 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs `palisade ARGS` with its configuration in the environment, feeding `stdin`.
-pub(crate) fn palisade(db: &TestDatabase, data_dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn palisade(
+    db: &TestDatabase,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+) -> Output {
     let mut child = Command::new(palisade_binary())
         .args(args)
         .env_clear()

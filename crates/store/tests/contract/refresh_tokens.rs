@@ -1,5 +1,5 @@
-//! RefreshTokenRepository contract: lookup by current or previous hash, rotation as one
-//! compare-and-swap, revocation, purge.
+//! RefreshTokenRepository contract: lookup by current, previous or any spent hash, rotation as
+//! one compare-and-swap, revocation (one family or all of a user's), purge.
 
 use crate::support::{at, client, family, store, user};
 use palisade_core::StoreError;
@@ -106,14 +106,15 @@ async fn rotating_makes_the_next_hash_current_and_the_old_one_previous() {
     assert_eq!(matched, RefreshTokenMatch::Previous);
     assert_eq!(previous.id, "f1");
 
-    // Only the most recent token is kept as previous.
+    // Only the most recent token is kept as previous; older ones are spent.
     assert!(
         store
             .rotate_refresh_token("f1", &t2, &t3, at(200))
             .await
             .unwrap()
     );
-    assert_eq!(store.find_refresh_token_family(&t1).await.unwrap(), None);
+    let (_, matched) = store.find_refresh_token_family(&t1).await.unwrap().unwrap();
+    assert_eq!(matched, RefreshTokenMatch::Spent);
     let (_, matched) = store.find_refresh_token_family(&t2).await.unwrap().unwrap();
     assert_eq!(matched, RefreshTokenMatch::Previous);
 }
@@ -249,5 +250,136 @@ async fn purging_deletes_families_expired_or_revoked_before_the_cutoff_only() {
     assert_eq!(
         store.purge_refresh_token_families(at(1000)).await.unwrap(),
         0
+    );
+}
+
+#[tokio::test]
+async fn every_rotated_away_token_is_found_as_spent_for_the_familys_life() {
+    let (store, _db) = with_family().await;
+    let (t1, t2, t3) = (
+        TokenHash::of("t1"),
+        TokenHash::of("t2"),
+        TokenHash::of("t3"),
+    );
+    assert!(
+        store
+            .rotate_refresh_token("f1", &t1, &t2, at(10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rotate_refresh_token("f1", &t2, &t3, at(20))
+            .await
+            .unwrap()
+    );
+
+    let matched = |hash: TokenHash| {
+        let store = store.clone();
+        async move {
+            store
+                .find_refresh_token_family(&hash)
+                .await
+                .unwrap()
+                .map(|(f, m)| (f.id, m))
+        }
+    };
+    assert_eq!(
+        matched(t3.clone()).await,
+        Some(("f1".into(), RefreshTokenMatch::Current))
+    );
+    assert_eq!(
+        matched(t2.clone()).await,
+        Some(("f1".into(), RefreshTokenMatch::Previous))
+    );
+    assert_eq!(
+        matched(t1.clone()).await,
+        Some(("f1".into(), RefreshTokenMatch::Spent))
+    );
+    // A lost race spends nothing.
+    assert!(
+        !store
+            .rotate_refresh_token("f1", &t1, &TokenHash::of("t9"), at(30))
+            .await
+            .unwrap()
+    );
+    assert_eq!(matched(TokenHash::of("t9")).await, None);
+    // Revoked families are still found, so a replay can be recognised.
+    store
+        .revoke_refresh_token_family("f1", at(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        matched(t1).await,
+        Some(("f1".into(), RefreshTokenMatch::Spent))
+    );
+    // Purged with their family.
+    assert_eq!(store.purge_refresh_token_families(at(41)).await.unwrap(), 1);
+    assert_eq!(matched(TokenHash::of("t1")).await, None);
+}
+
+#[tokio::test]
+async fn revoking_a_users_families_leaves_other_users_and_machines_alone() {
+    let (store, _db) = with_family().await;
+    let alice = UserId(
+        store
+            .find_refresh_token_family_by_id("f1")
+            .await
+            .unwrap()
+            .unwrap()
+            .user_id
+            .unwrap()
+            .0,
+    );
+    let bob = user(&store, "bob").await;
+    let web = ClientId("web".into());
+    store
+        .insert_refresh_token_family(family("f2", &web, Some(&alice), "u2"))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token_family(family("f3", &web, Some(&bob.id), "u3"))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token_family(family("f4", &web, None, "u4"))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .revoke_refresh_token_families_of_user(&alice, at(50))
+            .await
+            .unwrap(),
+        2
+    );
+    for (id, revoked) in [("f1", true), ("f2", true), ("f3", false), ("f4", false)] {
+        let family = store
+            .find_refresh_token_family_by_id(id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(family.revoked_at.is_some(), revoked, "{id}");
+    }
+    // Already revoked families keep their first revocation time.
+    assert_eq!(
+        store
+            .revoke_refresh_token_families_of_user(&alice, at(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .find_refresh_token_family_by_id("f1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(at(50))
+    );
+    assert_eq!(
+        store.find_refresh_token_family_by_id("nope").await.unwrap(),
+        None
     );
 }

@@ -1,9 +1,11 @@
 //! UserRepository contract.
 
-use crate::support::{at, execute_raw, new_user, store, user};
-use palisade_core::StoreError;
-use palisade_core::model::{Email, PasswordHash, UserId, Username};
-use palisade_core::ports::UserRepository;
+use crate::support::{at, client, execute_raw, family, new_user, store, user};
+use palisade_core::model::{Consent, Email, PasswordHash, RoleName, UserId, Username};
+use palisade_core::ports::{
+    ClientRepository, ConsentRepository, RefreshTokenRepository, RoleRepository, UserRepository,
+};
+use palisade_core::{StoreError, TokenHash};
 
 #[tokio::test]
 async fn an_inserted_user_is_found_by_id_and_by_username() {
@@ -208,4 +210,110 @@ async fn a_stored_email_that_does_not_parse_is_an_error_not_a_default() {
         store.find_user_by_id(&alice.id).await,
         Err(StoreError::Internal(_))
     ));
+}
+
+#[tokio::test]
+async fn the_sessions_revocation_mark_only_moves_forward() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    assert_eq!(alice.sessions_revoked_at, None);
+    store
+        .revoke_user_sessions(&alice.id, at(100))
+        .await
+        .unwrap();
+    store.revoke_user_sessions(&alice.id, at(50)).await.unwrap();
+    let stored = store.find_user_by_id(&alice.id).await.unwrap().unwrap();
+    assert_eq!(stored.sessions_revoked_at, Some(at(100)));
+    assert!(!stored.authentication_stands(at(100).timestamp()));
+    assert!(stored.authentication_stands(at(101).timestamp()));
+    assert!(matches!(
+        store
+            .revoke_user_sessions(&UserId("nope".into()), at(1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn deleting_a_user_takes_their_rows_and_frees_the_name() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let web = client("web");
+    store.insert_client(web.clone()).await.unwrap();
+    for who in [&alice, &bob] {
+        store
+            .save_consent(Consent {
+                user_id: who.id.clone(),
+                client_id: web.id.clone(),
+                scopes: vec!["openid".into()],
+                granted_at: at(5),
+            })
+            .await
+            .unwrap();
+        store
+            .insert_refresh_token_family(family(
+                &format!("f-{}", who.username),
+                &web.id,
+                Some(&who.id),
+                &format!("t-{}", who.username),
+            ))
+            .await
+            .unwrap();
+    }
+    store
+        .grant_role(&RoleName::parse("admin").unwrap(), &alice.id)
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "f-alice",
+            &TokenHash::of("t-alice"),
+            &TokenHash::of("t2-alice"),
+            at(6),
+        )
+        .await
+        .unwrap();
+
+    store.delete_user(&alice.id).await.unwrap();
+
+    assert_eq!(store.find_user_by_id(&alice.id).await.unwrap(), None);
+    assert_eq!(store.find_consent(&alice.id, &web.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_refresh_token_family_by_id("f-alice")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_refresh_token_family(&TokenHash::of("t-alice"))
+            .await
+            .unwrap(),
+        None,
+        "a spent token outlived its family"
+    );
+    // Bob keeps everything.
+    assert!(store.find_user_by_id(&bob.id).await.unwrap().is_some());
+    assert!(
+        store
+            .find_consent(&bob.id, &web.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .find_refresh_token_family_by_id("f-bob")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        store.delete_user(&alice.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let again = user(&store, "alice").await;
+    assert_ne!(again.id, alice.id);
 }
