@@ -129,12 +129,9 @@ pub async fn handle<B: MessageBody + 'static>(
         let res = preflight_answer(approved, methods);
         return Ok(req.into_response(res).map_into_right_body());
     }
-    let request = req.request().clone();
-    let mut res = match next.call(req).await {
-        Ok(res) => res.map_into_left_body(),
-        // Answer the error here, so it carries the CORS headers the client needs to read it.
-        Err(error) => ServiceResponse::from_err(error, request).map_into_right_body(),
-    };
+    // Routes answer their errors as responses, so an `Err` here comes from no route (and the
+    // request cannot be kept to answer it: routing needs it unshared).
+    let mut res = next.call(req).await?.map_into_left_body();
     let headers = res.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
     if let Some(origin) = allowed_origin {
