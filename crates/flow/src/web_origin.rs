@@ -139,7 +139,10 @@ mod tests {
     fn only_origins_of_registered_redirect_uris_are_allowed_exactly_as_browsers_send_them() {
         let allowed = AllowedOrigins::of_clients(&[
             client(&["https://spa.example/cb", "com.example.app:/cb"]),
-            client(&["http://127.0.0.1:5173/callback", "https://spa.example/other"]),
+            client(&[
+                "http://127.0.0.1:5173/callback",
+                "https://spa.example/other",
+            ]),
         ]);
         assert_eq!(allowed.len(), 2);
         assert!(allowed.allows("https://spa.example"));

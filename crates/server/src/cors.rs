@@ -117,7 +117,9 @@ pub async fn handle<B: MessageBody + 'static>(
     };
     let origin = req.headers().get(header::ORIGIN).cloned();
     let allowed_origin = match &origin {
-        Some(origin) => is_allowed_origin(&req, origin).await.then(|| origin.clone()),
+        Some(origin) => is_allowed_origin(&req, origin)
+            .await
+            .then(|| origin.clone()),
         None => None,
     };
     if origin.is_some()
@@ -146,8 +148,7 @@ pub async fn handle<B: MessageBody + 'static>(
 
 /// Whether the request's `Origin` may call; without the application state, nothing may.
 async fn is_allowed_origin(req: &ServiceRequest, origin: &HeaderValue) -> bool {
-    let (Some(state), Ok(origin)) = (req.app_data::<web::Data<AppState>>(), origin.to_str())
-    else {
+    let (Some(state), Ok(origin)) = (req.app_data::<web::Data<AppState>>(), origin.to_str()) else {
         return false;
     };
     state.cors_origins.allows(origin).await
@@ -250,7 +251,11 @@ mod tests {
                 .is_allowed(methods)
         };
         assert!(allowed("GET", Some("authorization"), "GET, POST"));
-        assert!(allowed("POST", Some("authorization,content-type"), "GET, POST"));
+        assert!(allowed(
+            "POST",
+            Some("authorization,content-type"),
+            "GET, POST"
+        ));
         assert!(allowed("POST", None, "POST"));
         assert!(!allowed("GET", None, "POST"));
         assert!(!allowed("DELETE", None, "GET, POST"));

@@ -113,7 +113,10 @@ impl CorsOrigins {
         match self.clients.list_clients().await {
             Ok(clients) => {
                 let origins = Arc::new(AllowedOrigins::of_clients(&clients));
-                *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) = Some(Snapshot {
+                *self
+                    .snapshot
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Snapshot {
                     origins: origins.clone(),
                     built_at,
                     generation,
@@ -122,7 +125,10 @@ impl CorsOrigins {
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot list clients for CORS; allowing no origin");
-                *self.snapshot.write().unwrap_or_else(PoisonError::into_inner) = None;
+                *self
+                    .snapshot
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
                 Arc::default()
             }
         }
@@ -255,9 +261,15 @@ mod tests {
             .update_client(client("a", "https://moved.example/cb"))
             .await
             .unwrap();
-        assert!(!s.origins.allows(SPA).await, "its old redirect URI's origin");
+        assert!(
+            !s.origins.allows(SPA).await,
+            "its old redirect URI's origin"
+        );
         assert!(s.origins.allows("https://moved.example").await);
-        s.clients.delete_client(&ClientId("a".into())).await.unwrap();
+        s.clients
+            .delete_client(&ClientId("a".into()))
+            .await
+            .unwrap();
         assert!(
             !s.origins.allows("https://moved.example").await,
             "a removed client's origin"

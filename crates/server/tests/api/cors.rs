@@ -143,7 +143,11 @@ async fn an_allowed_origin_is_echoed_with_vary_and_the_exposed_headers_on_every_
     assert_eq!(userinfo.status, StatusCode::UNAUTHORIZED);
     assert!(userinfo.header("www-authenticate").is_some());
     let token = call(&app.base_url, "POST", "/token", Some(SPA_ORIGIN)).await;
-    assert_eq!(token.status, StatusCode::UNAUTHORIZED, "no client authentication");
+    assert_eq!(
+        token.status,
+        StatusCode::UNAUTHORIZED,
+        "no client authentication"
+    );
 }
 
 #[tokio::test]
@@ -194,7 +198,12 @@ async fn a_preflight_from_an_allowed_origin_is_approved_with_the_paths_methods_a
             Some("content-type"),
             "GET",
         ),
-        ("/.well-known/oauth-authorization-server", "GET", None, "GET"),
+        (
+            "/.well-known/oauth-authorization-server",
+            "GET",
+            None,
+            "GET",
+        ),
     ];
     for (path, method, headers, methods) in cases {
         let answer = preflight(&app.base_url, path, SPA_ORIGIN, method, headers).await;
@@ -219,13 +228,23 @@ async fn a_preflight_from_another_origin_or_for_another_method_or_header_is_refu
     let app = open_app().await;
     spa_client(&app).await;
     let cases = [
-        ("/userinfo", "https://evil.example", "GET", Some("authorization")),
+        (
+            "/userinfo",
+            "https://evil.example",
+            "GET",
+            Some("authorization"),
+        ),
         ("/token", "null", "POST", None),
         ("/token", "http://127.0.0.1:5174", "POST", None),
         ("/token", SPA_ORIGIN, "DELETE", None),
         ("/jwks", SPA_ORIGIN, "POST", None),
         ("/token", SPA_ORIGIN, "POST", Some("x-custom")),
-        ("/userinfo", SPA_ORIGIN, "GET", Some("authorization, cookie")),
+        (
+            "/userinfo",
+            SPA_ORIGIN,
+            "GET",
+            Some("authorization, cookie"),
+        ),
         ("/token", SPA_ORIGIN, "POST", Some("dpop")),
     ];
     for (path, origin, method, headers) in cases {
@@ -266,7 +285,14 @@ async fn the_browser_pages_registration_introspection_and_admin_answer_no_cors_a
             answer.status
         );
         assert!(!answer.varies_by_origin(), "{method} {path}");
-        let answer = preflight(&app.base_url, path, SPA_ORIGIN, method, Some("authorization")).await;
+        let answer = preflight(
+            &app.base_url,
+            path,
+            SPA_ORIGIN,
+            method,
+            Some("authorization"),
+        )
+        .await;
         // Whatever the route table answers an OPTIONS, without these the browser refuses.
         assert_eq!(
             answer.cors_headers(),
@@ -315,7 +341,10 @@ async fn a_newly_registered_client_s_origin_is_allowed_at_once_and_a_deleted_one
     assert!(!allowed_at(&app.base_url, origin).await);
 
     let (uri, token) = register_spa(&app, "https://new-spa.example/cb").await;
-    assert!(allowed_at(&app.base_url, origin).await, "after registration");
+    assert!(
+        allowed_at(&app.base_url, origin).await,
+        "after registration"
+    );
 
     let deleted = app
         .client

@@ -180,7 +180,9 @@ async fn a_single_page_application_on_a_registered_origin_signs_in_with_pkce_and
     let browser = Chromium::launch().await;
 
     browser.client.goto(&spa.origin).await.unwrap();
-    browser.wait_for_url_starting_with(&app.url("/login?")).await;
+    browser
+        .wait_for_url_starting_with(&app.url("/login?"))
+        .await;
     browser.sign_in("alice", PASSWORD).await;
     browser
         .wait_for("button[name=decision][value=allow]")
@@ -198,7 +200,11 @@ async fn a_single_page_application_on_a_registered_origin_signs_in_with_pkce_and
         .console_problems()
         .await
         .into_iter()
-        .filter(|p| !p.contains("/userinfo - Failed to load resource: the server responded with a status of 401"))
+        .filter(|p| {
+            !p.contains(
+                "/userinfo - Failed to load resource: the server responded with a status of 401",
+            )
+        })
         .collect();
     browser.close().await;
 
