@@ -9,6 +9,7 @@
 //! - endpoints: [`authorize`] (validation), [`interaction`] (login/consent decisions),
 //!   [`token`] (one module per grant), [`userinfo`], [`logout`], [`introspection`],
 //!   [`token_revocation`], [`registration`] (with [`client_auth`] and [`client_assertion`]);
+//!   [`web_origin`] (which browser origins may call: CORS);
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
 
 pub mod account_events;
@@ -37,6 +38,7 @@ pub mod token;
 pub mod token_revocation;
 pub mod token_settings;
 pub mod userinfo;
+pub mod web_origin;
 
 #[cfg(test)]
 mod test_server;

@@ -3,7 +3,7 @@
 use crate::config::{Settings, issuer_base};
 use crate::cookies::CookiePolicy;
 use crate::storage::Storage;
-use crate::{metrics, routes, security_headers};
+use crate::{cors, metrics, routes, security_headers};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -36,6 +36,8 @@ pub struct AppState {
     pub key_policy_cache_control: String,
     pub discovery_document: web::Bytes,
     pub cookies: CookiePolicy,
+    /// The web origins CORS allows (`cors.rs`), derived from the clients.
+    pub cors_origins: crate::cors_origins::CorsOrigins,
 }
 
 impl AppState {
@@ -121,14 +123,18 @@ impl Application {
         key_manager.ensure_ready(Duration::from_secs(30)).await?;
         let keys = key_manager.keys();
         let sql = storage.sql.clone();
+        // Client lookups on the hot path come from memory (client_cache.rs), and so do the
+        // CORS origins derived from all clients (cors_origins.rs).
+        let cached_clients = Arc::new(crate::client_cache::CachedClients::new(
+            Arc::new(sql.clone()),
+            clock.clone(),
+        ));
+        let cors_origins =
+            crate::cors_origins::CorsOrigins::new(cached_clients.clone(), clock.clone());
         let engine = AuthorizationServer {
             issuer: issuer_base(&settings.issuer),
             policy: settings.token_policy(),
-            // Client lookups on the hot path come from memory (client_cache.rs).
-            clients: Arc::new(crate::client_cache::CachedClients::new(
-                Arc::new(sql.clone()),
-                clock.clone(),
-            )),
+            clients: cached_clients,
             users: Arc::new(sql.clone()),
             roles: Arc::new(sql.clone()),
             consents: Arc::new(sql.clone()),
@@ -177,6 +183,7 @@ impl Application {
             keys,
             key_manager,
             discovery_document,
+            cors_origins,
         });
         Self::serve(state, listener, rotation_task)
     }
@@ -203,6 +210,8 @@ impl Application {
                 .app_data(shared.clone())
                 .app_data(web::PayloadConfig::new(form_limit))
                 .wrap(Compress::default())
+                // Outside the route table: it answers CORS preflights itself (cors.rs).
+                .wrap(from_fn(cors::handle))
                 .wrap(security_headers::default_headers(hsts))
                 .wrap(from_fn(metrics::record))
                 .wrap(tracing_actix_web::TracingLogger::default())

@@ -77,6 +77,12 @@ impl CachedClients {
             .remove(&id.0);
     }
 
+    /// Changes with every change made through this cache, so views derived from all clients
+    /// (the CORS origins, `cors_origins.rs`) know when to rebuild.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     fn cached(&self, id: &ClientId) -> Option<Option<Client>> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(&id.0)?;

@@ -9,6 +9,8 @@ pub mod client_cache;
 pub mod client_ip;
 pub mod config;
 pub mod cookies;
+pub mod cors;
+pub mod cors_origins;
 pub mod forms;
 pub mod metrics;
 pub mod respond;

@@ -30,7 +30,7 @@ use url::Url;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long any one wait for the browser may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 /// `--accent` in static/palisade.css (light scheme, which headless Chromium reports).
 const ACCENT: &str = "rgb(37, 83, 199)";
 
@@ -120,8 +120,8 @@ impl WebDriverCompatibleCommand for BrowserLog {
 
 /// Headless Chromium with a fresh profile. `close` ends the session; dropping kills the driver's
 /// process group whatever happened, then removes the profile.
-struct Chromium {
-    client: Client,
+pub(crate) struct Chromium {
+    pub(crate) client: Client,
     // Fields drop in order: the driver (and its browser) before the profile they write to.
     _driver: Chromedriver,
     _profile: tempfile::TempDir,
@@ -131,7 +131,7 @@ impl Chromium {
     /// Chromium on a loaded two-core machine sometimes dies before it writes its DevTools
     /// port ("DevToolsActivePort file doesn't exist"); a second start with a fresh profile
     /// rules out that startup race. A browser that cannot start twice fails the test.
-    async fn launch() -> Self {
+    pub(crate) async fn launch() -> Self {
         let mut last_error = String::new();
         for _ in 0..2 {
             match Self::try_launch().await {
@@ -185,21 +185,21 @@ impl Chromium {
         })
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.client.clone().close().await.unwrap();
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::write(artifacts_dir().join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap()
     }
 
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         match self
             .client
             .wait()
@@ -216,7 +216,7 @@ impl Chromium {
         }
     }
 
-    async fn wait_for_url_starting_with(&self, prefix: &str) -> String {
+    pub(crate) async fn wait_for_url_starting_with(&self, prefix: &str) -> String {
         let started = Instant::now();
         loop {
             let url = self.client.current_url().await.unwrap().to_string();
@@ -234,7 +234,7 @@ impl Chromium {
     /// Everything the console logged since the last call, at warning level or above, except
     /// the 404 of the `/favicon.ico` Chromium asks every origin for (Palisade ships no icon, and
     /// a `data:` icon would break `img-src 'self'`).
-    async fn console_problems(&self) -> Vec<String> {
+    pub(crate) async fn console_problems(&self) -> Vec<String> {
         let entries = self.client.issue_cmd(BrowserLog).await.unwrap();
         entries
             .as_array()
@@ -289,7 +289,7 @@ impl Chromium {
         )
     }
 
-    async fn sign_in(&self, username: &str, password: &str) {
+    pub(crate) async fn sign_in(&self, username: &str, password: &str) {
         let field = self.wait_for("#username").await;
         field.clear().await.unwrap();
         field.send_keys(username).await.unwrap();

@@ -15,6 +15,8 @@ mod authorize_rules;
 mod browser_interaction;
 mod cli;
 mod clients;
+mod cors;
+mod cors_in_chromium;
 mod dependency_directions;
 mod harness;
 mod headless_chromium;
