@@ -146,7 +146,7 @@ impl TestDatabase {
                 let url = self.url.clone();
                 tokio::task::spawn_blocking(move || postgres_rows_as_text(&url))
                     .await
-                    .expect("the dump ran")
+                    .unwrap_or_else(|e| panic!("the dump ran: {e}"))
             }
         }
     }
@@ -190,13 +190,14 @@ struct TextRow {
 }
 
 fn postgres_rows_as_text(url: &str) -> String {
-    let mut conn = diesel::PgConnection::establish(url).expect("the test database");
+    let mut conn =
+        diesel::PgConnection::establish(url).unwrap_or_else(|e| panic!("the test database: {e}"));
     let tables: Vec<TextRow> = diesel::sql_query(
         "SELECT table_name::text AS text FROM information_schema.tables \
          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
     )
     .load(&mut conn)
-    .expect("the table list");
+    .unwrap_or_else(|e| panic!("the table list: {e}"));
     let mut text = String::new();
     for table in tables {
         let rows: Vec<TextRow> = diesel::sql_query(format!(
@@ -204,7 +205,7 @@ fn postgres_rows_as_text(url: &str) -> String {
             table.text
         ))
         .load(&mut conn)
-        .expect("the rows");
+        .unwrap_or_else(|e| panic!("the rows: {e}"));
         for row in rows {
             text.push_str(&row.text);
             text.push('\n');
@@ -313,11 +314,12 @@ impl EphemeralInspector {
         match self {
             Self::InProcess(store) => store.snapshot(),
             Self::Redis { url, pattern } => {
-                let client = redis::Client::open(url.as_str()).expect("redis url");
+                let client =
+                    redis::Client::open(url.as_str()).unwrap_or_else(|e| panic!("redis url: {e}"));
                 let mut conn = client
                     .get_multiplexed_async_connection()
                     .await
-                    .expect("a redis connection");
+                    .unwrap_or_else(|e| panic!("a redis connection: {e}"));
                 let mut entries = Vec::new();
                 let mut cursor: u64 = 0;
                 loop {
@@ -329,13 +331,13 @@ impl EphemeralInspector {
                         .arg(1000)
                         .query_async(&mut conn)
                         .await
-                        .expect("SCAN");
+                        .unwrap_or_else(|e| panic!("SCAN: {e}"));
                     for key in keys {
                         let value: Option<Vec<u8>> = redis::cmd("GET")
                             .arg(&key)
                             .query_async(&mut conn)
                             .await
-                            .expect("every key we write holds a string");
+                            .unwrap_or_else(|e| panic!("every key we write holds a string: {e}"));
                         entries.push((key, value.unwrap_or_default()));
                     }
                     if next == 0 {
