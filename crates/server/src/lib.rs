@@ -10,6 +10,7 @@ pub mod client_ip;
 pub mod config;
 pub mod cookies;
 pub mod forms;
+pub mod json_body;
 pub mod metrics;
 pub mod respond;
 pub mod routes;

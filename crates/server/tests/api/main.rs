@@ -22,6 +22,7 @@ mod logout_and_discovery;
 mod oidc_flow;
 mod readiness;
 mod serving;
+mod strict_input;
 mod support;
 mod token_rules;
 mod transport_and_headers;
