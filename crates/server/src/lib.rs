@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod forms;
 pub mod json_body;
 pub mod metrics;
+pub mod request_log;
 pub mod respond;
 pub mod routes;
 pub mod security_headers;

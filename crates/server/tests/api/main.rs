@@ -21,6 +21,7 @@ mod keys;
 mod logout_and_discovery;
 mod oidc_flow;
 mod readiness;
+mod request_logs;
 mod serving;
 mod strict_input;
 mod support;
