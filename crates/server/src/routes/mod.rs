@@ -128,7 +128,9 @@ fn resource(relative: &str, group: PathRoutes<Route>) -> actix_web::Resource {
     group
         .routes
         .into_iter()
-        .fold(web::resource(relative), |resource, route| resource.route(route))
+        .fold(web::resource(relative), |resource, route| {
+            resource.route(route)
+        })
         .default_service(refuse)
 }
 

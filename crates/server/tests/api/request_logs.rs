@@ -259,11 +259,22 @@ async fn request_logs_of_a_whole_sign_in_hold_no_secret_and_the_true_address() {
         if attempt == password {
             next = location(&res);
         } else {
-            assert_eq!(res.status(), StatusCode::OK, "a failed login shows the form");
+            assert_eq!(
+                res.status(),
+                StatusCode::OK,
+                "a failed login shows the form"
+            );
         }
     }
     assert!(next.contains("/consent?"), "{next}");
-    let html = browser.get(&next).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(&next)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let back = location(
         &browser
             .post(server.url("/consent"))
@@ -357,7 +368,10 @@ async fn request_logs_of_a_whole_sign_in_hold_no_secret_and_the_true_address() {
     }
     for (what, jwt) in [("access", &access), ("ID", &id_token)] {
         let signature = jwt.rsplit('.').next().unwrap();
-        assert!(!logs.contains(signature), "a {what} token's signature is logged");
+        assert!(
+            !logs.contains(signature),
+            "a {what} token's signature is logged"
+        );
     }
     let spans = request_spans(&logs);
     assert!(spans.len() >= 12, "{} request lines:\n{logs}", spans.len());
@@ -366,7 +380,14 @@ async fn request_logs_of_a_whole_sign_in_hold_no_secret_and_the_true_address() {
         let target = span["http.target"].as_str().unwrap();
         assert!(!target.contains('?'), "{span}");
     }
-    for route in ["/authorize", "/login", "/consent", "/token", "/userinfo", "/logout"] {
+    for route in [
+        "/authorize",
+        "/login",
+        "/consent",
+        "/token",
+        "/userinfo",
+        "/logout",
+    ] {
         assert!(
             spans.iter().any(|s| s["http.route"] == route),
             "no request line for {route}:\n{logs}"

@@ -118,7 +118,10 @@ async fn assert_utf8_error_page(res: reqwest::Response, what: &str) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
     assert!(res.headers().get("location").is_none(), "{what} redirected");
     let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("text/html"), "{what}: {content_type}");
+    assert!(
+        content_type.starts_with("text/html"),
+        "{what}: {content_type}"
+    );
     let body = res.text().await.unwrap();
     assert!(body.contains("invalid_request"), "{what}: {body}");
     assert!(body.contains("is not valid UTF-8"), "{what}: {body}");
@@ -184,7 +187,11 @@ async fn a_non_ascii_state_comes_back_exactly_as_sent() {
     let back = Browser::new().authorize(&url, "alice").await;
     assert!(back.starts_with(&client.redirect_uri), "{back}");
     assert!(query_param(&back, "code").is_some(), "{back}");
-    assert_eq!(query_param(&back, "state").as_deref(), Some(state), "{back}");
+    assert_eq!(
+        query_param(&back, "state").as_deref(),
+        Some(state),
+        "{back}"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +297,10 @@ async fn registration_refuses_a_repeated_member_by_name_and_stores_nothing() {
     for (body, named) in cases {
         let (status, answer) = post_json(&app, reqwest::Method::POST, &register, body).await;
         assert_eq!(status, 400, "{body}: {answer}");
-        assert_eq!(answer["error"], "invalid_client_metadata", "{body}: {answer}");
+        assert_eq!(
+            answer["error"], "invalid_client_metadata",
+            "{body}: {answer}"
+        );
         let description = answer["error_description"].as_str().unwrap();
         assert!(description.contains(named), "{body}: {description}");
     }
@@ -422,10 +432,11 @@ async fn random_methods_are_counted_as_other_and_create_no_series() {
         assert!(!text.contains(method.as_str()), "{method} became a label");
     }
     assert!(
-        text.lines().any(|l| l.starts_with("palisade_http_requests_total")
-            && l.contains(r#"method="OTHER""#)
-            && l.contains(r#"route="/token""#)
-            && l.contains(r#"status="405""#)),
+        text.lines()
+            .any(|l| l.starts_with("palisade_http_requests_total")
+                && l.contains(r#"method="OTHER""#)
+                && l.contains(r#"route="/token""#)
+                && l.contains(r#"status="405""#)),
         "{text}"
     );
 }

@@ -24,9 +24,10 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Ap
     crate::json_body::parse(body).map_err(|e| match e {
         JsonBodyError::DuplicateMember(_) => ApiError::bad_request(e.description()),
         // serde's message names the field and the expected type; it never echoes the value.
-        JsonBodyError::Malformed(_) => {
-            ApiError::bad_request(format!("the request body is not valid: {}", e.description()))
-        }
+        JsonBodyError::Malformed(_) => ApiError::bad_request(format!(
+            "the request body is not valid: {}",
+            e.description()
+        )),
     })
 }
 

@@ -259,7 +259,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
         let resource = group
             .routes
             .into_iter()
-            .fold(web::resource(relative), |resource, route| resource.route(route))
+            .fold(web::resource(relative), |resource, route| {
+                resource.route(route)
+            })
             .default_service(web::to(move || {
                 let allow = allow.clone();
                 async move { ApiError::MethodNotAllowed(allow).into_response() }
