@@ -3,7 +3,7 @@
 use crate::config::{Settings, issuer_base};
 use crate::cookies::CookiePolicy;
 use crate::storage::Storage;
-use crate::{cors, metrics, routes, security_headers};
+use crate::{cors, metrics, request_log, routes, security_headers};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -214,7 +214,7 @@ impl Application {
                 .wrap(from_fn(cors::handle))
                 .wrap(security_headers::default_headers(hsts))
                 .wrap(from_fn(metrics::record))
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<request_log::RequestSpan>::new())
                 .configure(|cfg| routes::configure(cfg, json_limit))
         })
         .workers(settings.workers)

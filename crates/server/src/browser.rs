@@ -28,8 +28,8 @@ pub fn browser_of(req: &HttpRequest, state: &AppState) -> Browser {
     }
 }
 
-/// A browser form post that passed the checks every form shares: not cross-site (403), and
-/// form-encoded (400). Its fields are kept with repeats, in order.
+/// A browser form post that passed the checks every form shares: not cross-site (403),
+/// form-encoded and UTF-8 (400). Its fields are kept with repeats, in order.
 pub struct BrowserForm {
     pub fields: Vec<(String, String)>,
 }
@@ -61,9 +61,10 @@ impl FromRequest for BrowserForm {
                 let error = OAuthError::invalid_request("the form must be form-encoded");
                 return Err(refuse(error_page(&error)).into());
             }
-            Ok(Self {
-                fields: forms::pairs(&body.await?),
-            })
+            match forms::pairs(&body.await?) {
+                Ok(fields) => Ok(Self { fields }),
+                Err(error) => Err(refuse(error_page(&error)).into()),
+            }
         })
     }
 }

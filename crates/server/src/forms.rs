@@ -3,14 +3,60 @@
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use palisade_core::OAuthError;
-use url::form_urlencoded;
 
 /// Parses `application/x-www-form-urlencoded` bytes (a query string or a body) into pairs,
 /// keeping repeats so the engine can refuse them.
-pub fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(encoded)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+///
+/// Strict where the WHATWG parser (and `url::form_urlencoded`) is lenient: a name or value that
+/// does not decode to UTF-8 is `invalid_request`, never carried on with U+FFFD in place of the
+/// bytes (a `state` must come back exactly as sent, or the request fail). A `%` not followed by
+/// two hex digits stays a literal `%`, as in the WHATWG parser.
+pub fn pairs(encoded: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    encoded
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            let name = decode(name)
+                .map_err(|_| OAuthError::invalid_request("a parameter name is not valid UTF-8"))?;
+            let value = decode(value).map_err(|_| {
+                OAuthError::invalid_request(format!("the parameter {name:?} is not valid UTF-8"))
+            })?;
+            Ok((name, value))
+        })
         .collect()
+}
+
+/// One name or value: `+` is a space, `%XX` a byte, and the bytes must be UTF-8.
+fn decode(raw: &[u8]) -> Result<String, std::string::FromUtf8Error> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some((&first, tail)) = rest.split_first() {
+        rest = tail;
+        match first {
+            b'+' => bytes.push(b' '),
+            b'%' => match tail {
+                [high, low, after @ ..] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => {
+                    bytes.push(hex_value(*high) << 4 | hex_value(*low));
+                    rest = after;
+                }
+                _ => bytes.push(b'%'),
+            },
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes)
+}
+
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit.to_ascii_uppercase() - b'A' + 10,
+    }
 }
 
 pub fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -92,6 +138,50 @@ pub fn check_same_origin(req: &HttpRequest, issuer: &url::Url) -> Result<(), OAu
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn parameters_decode_like_the_whatwg_parser() {
+        let parsed = pairs(b"a=1&b=x+y%2B%C3%A9&&c&d=%zz%4&e=%E2%9C%93=&a=2").unwrap();
+        let expected = [
+            ("a", "1"),
+            ("b", "x y+\u{e9}"),
+            ("c", ""),
+            ("d", "%zz%4"),
+            ("e", "\u{2713}="),
+            ("a", "2"),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(parsed, expected);
+        // Agrees with the lenient parser on everything that is valid UTF-8.
+        let lenient: Vec<(String, String)> =
+            url::form_urlencoded::parse(b"a=1&b=x+y%2B%C3%A9&&c&d=%zz%4&e=%E2%9C%93=&a=2")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        assert_eq!(parsed, lenient);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_invalid_request_not_replacement_characters() {
+        for encoded in [
+            &b"state=%FF"[..],
+            b"client_id=%C3%28",
+            b"state=ok&nonce=%ED%A0%80",
+            b"%FF=x",
+            b"state=\xff",
+            b"state=%C3",
+        ] {
+            let error = pairs(encoded).expect_err(&String::from_utf8_lossy(encoded));
+            assert_eq!(error.code, palisade_core::ErrorCode::InvalidRequest);
+        }
+        // U+FFFD itself, sent on purpose, is valid UTF-8 and kept.
+        assert_eq!(
+            pairs(b"state=%EF%BF%BD").unwrap(),
+            [("state".to_owned(), "\u{fffd}".to_owned())]
+        );
+    }
 
     #[test]
     fn same_origin_posts_pass_and_cross_site_ones_are_refused() {

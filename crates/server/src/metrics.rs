@@ -3,6 +3,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -53,6 +54,21 @@ fn spawn_upkeep(handle: PrometheusHandle) {
     }
 }
 
+/// The `method` label: the methods the server knows, and `OTHER` for any other token a client
+/// sends (HTTP allows any), so requests cannot create label values, and series, at will.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware recording one count and one latency sample per request, labelled by the route
 /// pattern (never the raw path, which would let clients create unbounded label values).
 pub async fn record(
@@ -60,14 +76,35 @@ pub async fn record(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
     let res = next.call(req).await?;
     let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!(REQUESTS, &labels).increment(1);
     metrics::histogram!(LATENCY, &labels).record(started.elapsed().as_secs_f64());
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_method_label_is_a_fixed_set() {
+        for known in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            let method = Method::from_bytes(known.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), known);
+        }
+        for other in ["TRACE", "CONNECT", "FOO", "get", "PROPFIND"] {
+            let method = Method::from_bytes(other.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "OTHER", "{other}");
+        }
+    }
 }

@@ -22,7 +22,17 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
     handle(&req, &state, forms::pairs(&body)).await
 }
 
-async fn handle(req: &HttpRequest, state: &AppState, pairs: Vec<(String, String)>) -> HttpResponse {
+/// Parameters that are not UTF-8 get the error page: the redirect URI among them cannot be
+/// trusted, so nothing is sent back to the client.
+async fn handle(
+    req: &HttpRequest,
+    state: &AppState,
+    pairs: Result<Vec<(String, String)>, OAuthError>,
+) -> HttpResponse {
+    let pairs = match pairs {
+        Ok(pairs) => pairs,
+        Err(error) => return error_page(&error),
+    };
     let browser = browser_of(req, state);
     let outcome = state
         .engine

@@ -4,11 +4,15 @@
 use crate::app::AppState;
 use crate::browser::{BrowserForm, browser_of, respond};
 use crate::forms;
+use crate::respond::error_page;
 use actix_web::{HttpRequest, HttpResponse, web};
 use palisade_flow::interaction::{ConsentDecision, ConsentSubmission};
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let query = forms::pairs(req.query_string().as_bytes());
+    let query = match forms::pairs(req.query_string().as_bytes()) {
+        Ok(query) => query,
+        Err(error) => return error_page(&error),
+    };
     let browser = browser_of(&req, &state);
     let outcome = state
         .engine

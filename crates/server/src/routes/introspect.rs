@@ -17,7 +17,10 @@ pub async fn introspect(
             "the introspection request must be application/x-www-form-urlencoded",
         ));
     }
-    let form = forms::pairs(&body);
+    let form = match forms::pairs(&body) {
+        Ok(form) => form,
+        Err(error) => return json_error(&error),
+    };
     match state
         .engine
         .introspect(

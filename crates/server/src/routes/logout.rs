@@ -5,7 +5,9 @@
 use crate::app::AppState;
 use crate::browser::{BrowserForm, browser_of, respond};
 use crate::forms;
+use crate::respond::error_page;
 use actix_web::{HttpRequest, HttpResponse, web};
+use palisade_core::OAuthError;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     start(&req, &state, forms::pairs(req.query_string().as_bytes())).await
@@ -15,7 +17,16 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
     start(&req, &state, forms::pairs(&body)).await
 }
 
-async fn start(req: &HttpRequest, state: &AppState, params: Vec<(String, String)>) -> HttpResponse {
+/// Parameters that are not UTF-8 get the error page (the post-logout redirect cannot be trusted).
+async fn start(
+    req: &HttpRequest,
+    state: &AppState,
+    params: Result<Vec<(String, String)>, OAuthError>,
+) -> HttpResponse {
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => return error_page(&error),
+    };
     let browser = browser_of(req, state);
     let outcome = state.engine.start_logout(&params, &browser).await;
     respond(state, outcome)

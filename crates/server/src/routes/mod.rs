@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod login;
 pub mod logout;
+pub mod method_not_allowed;
 pub mod metrics;
 pub mod not_found;
 pub mod register;
@@ -91,16 +92,58 @@ pub fn all_routes() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// The routes of one path: the methods it serves, in table order, and their handlers.
+pub(crate) struct PathRoutes<R> {
+    pub path: &'static str,
+    pub methods: Vec<&'static str>,
+    pub routes: Vec<R>,
+}
+
+/// Routes grouped by path, in order of first appearance. Each path becomes one resource, so a
+/// method it does not serve reaches that resource's 405 (with the methods it does serve as
+/// `Allow`) instead of falling through to the 404 of unknown paths.
+pub(crate) fn by_path<R>(
+    routes: impl IntoIterator<Item = (&'static str, &'static str, R)>,
+) -> Vec<PathRoutes<R>> {
+    let mut grouped: Vec<PathRoutes<R>> = Vec::new();
+    for (method, path, route) in routes {
+        match grouped.iter_mut().find(|g| g.path == path) {
+            Some(group) => {
+                group.methods.push(method);
+                group.routes.push(route);
+            }
+            None => grouped.push(PathRoutes {
+                path,
+                methods: vec![method],
+                routes: vec![route],
+            }),
+        }
+    }
+    grouped
+}
+
+/// One resource at `relative` serving `group`'s routes, and 405 for any other method.
+fn resource(relative: &str, group: PathRoutes<Route>) -> actix_web::Resource {
+    let refuse = method_not_allowed::handler(&group.methods);
+    group
+        .routes
+        .into_iter()
+        .fold(web::resource(relative), |resource, route| {
+            resource.route(route)
+        })
+        .default_service(refuse)
+}
+
 /// Registers every route. Bodies are capped at `max_form_bytes` app-wide; the JSON endpoints
 /// (`/register`, the admin API) get `max_json_bytes` through their scopes.
 pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
     let mut registration =
         web::scope("/register").app_data(web::PayloadConfig::new(max_json_bytes));
-    for (_, path, route) in table() {
-        match path.strip_prefix("/register") {
-            Some(relative) => registration = registration.route(relative, route),
+    for group in by_path(table()) {
+        match group.path.strip_prefix("/register") {
+            Some(relative) => registration = registration.service(resource(relative, group)),
             None => {
-                cfg.route(path, route);
+                cfg.service(resource(group.path, group));
             }
         }
     }

@@ -11,6 +11,7 @@
 
 use crate::app::AppState;
 use crate::client_ip::client_ip;
+use crate::json_body::JsonBodyError;
 use crate::respond::{bearer_error, json_error, no_store};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -200,12 +201,17 @@ fn parse_body(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Value,
         ));
     }
     // serde_json refuses nesting deeper than 128 levels, so a deep document costs nothing.
-    serde_json::from_slice(body).map_err(|e| {
-        OAuthError::new(
+    // A repeated member is metadata whose value we cannot know (RFC 7591 §3.2.2
+    // `invalid_client_metadata`; the RFC defines no `invalid_request` for registration).
+    crate::json_body::parse(body).map_err(|e| match e {
+        JsonBodyError::DuplicateMember(_) => {
+            OAuthError::new(ErrorCode::InvalidClientMetadata, e.description())
+        }
+        JsonBodyError::Malformed(e) => OAuthError::new(
             ErrorCode::InvalidClientMetadata,
             "the registration request must be a JSON object",
         )
-        .with_source(e)
+        .with_source(e),
     })
 }
 

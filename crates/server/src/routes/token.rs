@@ -17,7 +17,10 @@ pub async fn exchange(
         ));
     }
     let authorization = forms::authorization_header(&req);
-    let form = forms::pairs(&body);
+    let form = match forms::pairs(&body) {
+        Ok(form) => form,
+        Err(error) => return json_error(&error),
+    };
     match state
         .engine
         .token(

@@ -37,14 +37,19 @@ pub async fn claims(
 
 /// The one bearer token of the request; more than one method is `invalid_request`.
 pub fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, OAuthError> {
-    if forms::get(&forms::pairs(req.query_string().as_bytes()), "access_token").is_some() {
+    if forms::get(
+        &forms::pairs(req.query_string().as_bytes())?,
+        "access_token",
+    )
+    .is_some()
+    {
         return Err(OAuthError::invalid_request(
             "access tokens are not accepted in the query string",
         ));
     }
     let from_header = forms::bearer_from_header(req)?;
     let from_body = if req.method() == Method::POST && forms::is_form(req) {
-        forms::get(&forms::pairs(body), "access_token").map(str::to_owned)
+        forms::get(&forms::pairs(body)?, "access_token").map(str::to_owned)
     } else {
         None
     };

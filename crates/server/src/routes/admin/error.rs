@@ -3,7 +3,8 @@
 //! Authentication failures use RFC 6750 §3 (`401` + `WWW-Authenticate: Bearer`); a missing
 //! permission is `403 insufficient_scope` (§3.1); protocol-style refusals from the engine
 //! (`invalid_client_metadata`, `invalid_redirect_uri`, ...) keep their RFC codes; the rest are
-//! `400 invalid_request`, `404 not_found`, `409 conflict`, `415`, `503 temporarily_unavailable`.
+//! `400 invalid_request`, `404 not_found`, `405 method_not_allowed` (with `Allow`), `409 conflict`,
+//! `415`, `503 temporarily_unavailable`.
 //! Storage causes are logged, never sent.
 
 use crate::respond::{bearer_error, json_error};
@@ -30,6 +31,8 @@ pub enum ApiError {
     /// The body is not JSON: 415.
     UnsupportedMediaType,
     NotFound(&'static str),
+    /// The path exists but does not serve this method: 405 with `Allow` (these methods).
+    MethodNotAllowed(String),
     Conflict(Cow<'static, str>),
     /// Storage is unreachable: 503, try again.
     Unavailable(StoreError),
@@ -76,6 +79,14 @@ impl ApiError {
                 "the request body must be application/json",
             ),
             Self::NotFound(what) => body(StatusCode::NOT_FOUND, "not_found", what),
+            Self::MethodNotAllowed(allow) => crate::routes::method_not_allowed::with_allow(
+                body(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this resource does not answer that method",
+                ),
+                allow,
+            ),
             Self::Conflict(description) => body(StatusCode::CONFLICT, "conflict", description),
             Self::Unavailable(cause) => {
                 json_error(&OAuthError::temporarily_unavailable(cause.to_string()))
@@ -170,6 +181,7 @@ impl fmt::Display for ApiError {
             Self::Protocol(e) => write!(f, "{}: {}", e.code, e.description),
             Self::UnsupportedMediaType => f.write_str("unsupported media type"),
             Self::NotFound(w) => write!(f, "not found: {w}"),
+            Self::MethodNotAllowed(allow) => write!(f, "method not allowed (allow: {allow})"),
             Self::Conflict(d) => write!(f, "conflict: {d}"),
             Self::Unavailable(e) => write!(f, "unavailable: {e}"),
             Self::Internal(e) => write!(f, "internal: {e}"),
@@ -188,6 +200,7 @@ impl ResponseError for ApiError {
             }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,8 +1,10 @@
-//! Reading admin requests: JSON bodies (declared as such, unknown fields refused) and query
-//! parameters, every failure a JSON 400/415 rather than actix's plain-text default.
+//! Reading admin requests: JSON bodies (declared as such, unknown fields and repeated member
+//! names refused) and query parameters, every failure a JSON 400/415 rather than actix's
+//! plain-text default.
 
 use super::error::ApiError;
 use crate::forms;
+use crate::json_body::JsonBodyError;
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use serde::de::DeserializeOwned;
@@ -19,15 +21,20 @@ pub fn json<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, Ap
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body).map_err(|e| {
+    crate::json_body::parse(body).map_err(|e| match e {
+        JsonBodyError::DuplicateMember(_) => ApiError::bad_request(e.description()),
         // serde's message names the field and the expected type; it never echoes the value.
-        ApiError::bad_request(format!("the request body is not valid: {e}"))
+        JsonBodyError::Malformed(_) => ApiError::bad_request(format!(
+            "the request body is not valid: {}",
+            e.description()
+        )),
     })
 }
 
 /// The query parameters; a parameter sent twice is refused.
 pub fn query(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs = forms::pairs(req.query_string().as_bytes());
+    let pairs = forms::pairs(req.query_string().as_bytes())
+        .map_err(|error| ApiError::bad_request(error.description))?;
     for (i, (k, _)) in pairs.iter().enumerate() {
         if pairs[..i].iter().any(|(earlier, _)| earlier == k) {
             return Err(ApiError::bad_request(format!(

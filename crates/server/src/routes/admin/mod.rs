@@ -252,17 +252,29 @@ pub fn find_route(method: &Method, pattern: &str) -> Option<&'static AdminRoute>
         .find(|r| r.path == pattern && r.verb.method() == method)
 }
 
-/// Registers the admin API under [`PREFIX`]; unknown admin paths get a JSON 404.
+/// Registers the admin API under [`PREFIX`]: one resource per path, answering a method the
+/// path does not serve with a JSON 405 and `Allow`; unknown admin paths get a JSON 404.
 pub fn configure(cfg: &mut web::ServiceConfig, max_json_bytes: usize) {
-    let mut scope = web::scope(PREFIX)
-        .app_data(web::PayloadConfig::new(max_json_bytes))
-        .route(
-            OPENAPI_PATH.trim_start_matches(PREFIX),
-            web::get().to(openapi::document),
-        );
-    for r in ROUTES {
-        let relative = r.path.strip_prefix(PREFIX).unwrap_or(r.path);
-        scope = scope.route(relative, handler(r.operation).method(r.verb.method()));
+    let openapi = ("GET", OPENAPI_PATH, web::get().to(openapi::document));
+    let routes = std::iter::once(openapi).chain(ROUTES.iter().map(|r| {
+        let route = handler(r.operation).method(r.verb.method());
+        (r.verb.as_str(), r.path, route)
+    }));
+    let mut scope = web::scope(PREFIX).app_data(web::PayloadConfig::new(max_json_bytes));
+    for group in super::by_path(routes) {
+        let allow = super::method_not_allowed::allow_value(&group.methods);
+        let relative = group.path.strip_prefix(PREFIX).unwrap_or(group.path);
+        let resource = group
+            .routes
+            .into_iter()
+            .fold(web::resource(relative), |resource, route| {
+                resource.route(route)
+            })
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { ApiError::MethodNotAllowed(allow).into_response() }
+            }));
+        scope = scope.service(resource);
     }
     cfg.service(scope.default_service(web::to(not_found)));
 }
