@@ -12,6 +12,7 @@ diesel::table! {
         is_disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        username_skeleton -> Nullable<Text>,
     }
 }
 
