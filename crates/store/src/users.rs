@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use palisade_core::StoreError;
 use palisade_core::model::{Email, NewUser, PasswordHash, User, UserId, Username};
-use palisade_core::ports::{StoreResult, UserRepository};
+use palisade_core::ports::{CONFUSABLE_USERNAME, StoreResult, TAKEN_USERNAME, UserRepository};
 
 diesel::define_sql_function! {
     /// Lower-cases text; SQLite's LIKE folds ASCII case and PostgreSQL's does not, so both
@@ -38,10 +38,6 @@ struct UserRow {
     updated_at: i64,
     username_skeleton: Option<String>,
 }
-
-/// Which uniqueness rule an insert broke.
-const TAKEN_USERNAME: &str = "username";
-const CONFUSABLE_USERNAME: &str = "confusable username";
 
 impl UserRow {
     fn from_new(user: NewUser) -> Self {
