@@ -11,6 +11,7 @@ pub mod error;
 pub mod model;
 pub mod ports;
 pub mod secret;
+pub mod text;
 
 pub use clock::{Clock, MAX_SETTING_SECS, ManualClock, SystemClock};
 pub use error::{ErrorCode, OAuthError};

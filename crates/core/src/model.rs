@@ -22,26 +22,95 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A login name, case-folded so `Alice` and `alice` are one account.
+/// A login name in the form of RFC 8265 §3.3 (`UsernameCaseMapped`): fullwidth and halfwidth
+/// forms mapped to their usual width, lower-cased, NFC-normalised, and allowed by the PRECIS
+/// IdentifierClass, so `Alice`, `ALICE` and `ａｌｉｃｅ` are one account. On top of that,
+/// Palisade's own, narrower rule: letters, digits and `. _ - @` only, at most 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Username(String);
 
+/// The longest username, in characters, after enforcement.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
 impl Username {
-    /// 1-64 characters of letters, digits and `. _ - @`, after trimming and lower-casing.
+    /// Enforces RFC 8265 `UsernameCaseMapped` on `raw` (after trimming surrounding
+    /// whitespace), then Palisade's character rule. Every username typed anywhere — signing
+    /// in, the admin API, the CLI — goes through here, so all of them name the same account.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        let folded = raw.trim().to_lowercase();
-        if folded.is_empty() || folded.chars().count() > 64 {
+        use precis_profiles::UsernameCaseMapped;
+        use precis_profiles::precis_core::profile::PrecisFastInvocation;
+        const WRONG_CHARACTERS: ParseError =
+            ParseError("a username may contain letters, digits and . _ - @ only");
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.chars().count() > 4 * MAX_USERNAME_CHARS {
             return Err(ParseError("a username has 1 to 64 characters"));
         }
-        if !folded
+        let enforced = UsernameCaseMapped::enforce(trimmed).map_err(|_| WRONG_CHARACTERS)?;
+        if enforced.is_empty() || enforced.chars().count() > MAX_USERNAME_CHARS {
+            return Err(ParseError("a username has 1 to 64 characters"));
+        }
+        if !enforced
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
         {
+            return Err(WRONG_CHARACTERS);
+        }
+        Ok(Self(enforced.into_owned()))
+    }
+
+    /// A username for a new account: [`Self::parse`], and its letters and digits must be of
+    /// one script, or of Latin with Han, Hiragana and Katakana, or Latin with Han and Hangul
+    /// (UTS #39 §5.2 "highly restrictive"), each allowed by the UTS #39 General Security
+    /// Profile. This refuses `аlice` with a Cyrillic `а` however the other accounts are
+    /// named; [`Self::skeleton`] catches the confusables of one script (`rn` and `m`).
+    pub fn parse_new(raw: &str) -> Result<Self, ParseError> {
+        use unicode_security::{RestrictionLevel, RestrictionLevelDetection};
+        let username = Self::parse(raw)?;
+        // `.`, `_`, `-` and `@` belong to no script; `@` is not an identifier character in
+        // UTS #39, so the separators are left out of the judgement.
+        let letters: String = username
+            .0
+            .chars()
+            .filter(|c| !matches!(c, '.' | '_' | '-' | '@'))
+            .collect();
+        if !letters
+            .as_str()
+            .check_restriction_level(RestrictionLevel::HighlyRestrictive)
+        {
             return Err(ParseError(
-                "a username may contain letters, digits and . _ - @ only",
+                "a new username must be written in one script (no Latin letters mixed with                  Cyrillic or Greek look-alikes) and use no restricted characters",
             ));
         }
-        Ok(Self(folded))
+        Ok(username)
+    }
+
+    /// A username read back from storage, kept as it was stored. It must be in the form
+    /// [`Self::parse`] gives, or at least
+    /// follow the rule usernames were stored under before RFC 8265 enforcement (lower-cased
+    /// letters, digits and `. _ - @`): such an account is shown with its own spelling, never as
+    /// the account its enforced form now names, and a listing is not broken by it.
+    pub fn from_stored(stored: &str) -> Result<Self, ParseError> {
+        let legacy = || {
+            let count = stored.chars().count();
+            (1..=MAX_USERNAME_CHARS).contains(&count)
+                && stored.to_lowercase() == stored
+                && stored
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        };
+        match Self::parse(stored) {
+            Ok(enforced) if enforced.0 == stored => Ok(enforced),
+            _ if legacy() => Ok(Self(stored.to_owned())),
+            Ok(_) => Err(ParseError("a stored username is not in its stored form")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The UTS #39 §4 skeleton: two usernames with the same skeleton are confusable
+    /// (`alice` and `аlice`, `rn` and `m`, `l` and `1`). The store keeps it under a UNIQUE
+    /// index, so a new account confusable with an existing one is refused atomically.
+    pub fn skeleton(&self) -> String {
+        unicode_security::skeleton(&self.0).collect()
     }
 
     pub fn as_str(&self) -> &str {
@@ -62,11 +131,14 @@ pub struct Email(String);
 
 impl Email {
     /// At most 320 characters after trimming, with something on each side of the last `@`
-    /// and no whitespace or control characters.
+    /// and no whitespace, control or format characters ([`crate::text`]: an address is shown to
+    /// people).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let email = raw.trim();
         let well_formed = email.chars().count() <= 320
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || crate::text::is_hidden_character(c))
             && email
                 .rsplit_once('@')
                 .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
@@ -515,16 +587,86 @@ mod tests {
         assert_eq!(Username::parse("  Alice ").unwrap().as_str(), "alice");
         let cases = [
             ("", false),
+            ("   ", false),
             ("a", true),
             ("bob.smith@example.com", true),
             ("has space", false),
             ("semi;colon", false),
+            ("zero\u{200B}width", false),
+            ("rtl\u{202E}override", false),
+            ("soft\u{00AD}hyphen", false),
+            ("tab\tname", false),
             (&"x".repeat(64), true),
             (&"x".repeat(65), false),
+            (&"x".repeat(100_000), false),
         ];
         for (raw, ok) in cases {
             assert_eq!(Username::parse(raw).is_ok(), ok, "{raw:?}");
         }
+    }
+
+    /// RFC 8265 §3.3.2: width mapping, case mapping, NFC.
+    #[test]
+    fn usernames_follow_rfc_8265_username_case_mapped() {
+        let cases = [
+            ("ALICE", "alice"),
+            ("\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}", "alice"), // fullwidth ａｌｉｃｅ
+            ("\u{FF21}\u{FF2C}\u{FF29}\u{FF23}\u{FF25}", "alice"), // fullwidth ＡＬＩＣＥ
+            ("Jose\u{0301}", "jos\u{00E9}"),                       // NFC
+            ("J\u{00D6}RG", "j\u{00F6}rg"),
+            (
+                "\u{0391}\u{039B}\u{0395}\u{039E}",
+                "\u{03B1}\u{03BB}\u{03B5}\u{03BE}",
+            ), // ΑΛΕΞ
+        ];
+        for (raw, enforced) in cases {
+            assert_eq!(Username::parse(raw).unwrap().as_str(), enforced, "{raw:?}");
+            // Enforcement is idempotent: what is stored parses to itself.
+            assert_eq!(Username::parse(enforced).unwrap().as_str(), enforced);
+        }
+    }
+
+    #[test]
+    fn a_new_username_is_of_one_script_and_confusables_share_a_skeleton() {
+        for ok in [
+            "alice",
+            "bob.smith@example.com",
+            "j\u{00F6}rg",
+            "\u{0430}\u{043B}\u{0438}\u{0441}\u{0430}",
+            "\u{7530}\u{4E2D}",
+            "tanaka\u{7530}\u{4E2D}",
+        ] {
+            assert!(Username::parse_new(ok).is_ok(), "{ok:?}");
+        }
+        // Latin with a Cyrillic а, or a Greek ο: parse (sign-in) accepts it, a new account not.
+        for mixed in ["\u{0430}lice", "b\u{03BF}b", "paypa\u{0406}"] {
+            assert!(Username::parse(mixed).is_ok(), "{mixed:?}");
+            assert!(Username::parse_new(mixed).is_err(), "{mixed:?}");
+        }
+        let skeleton = |raw: &str| Username::parse(raw).unwrap().skeleton();
+        assert_eq!(skeleton("alice"), skeleton("\u{0430}lice"));
+        assert_eq!(skeleton("alice"), skeleton("ALICE"));
+        assert_eq!(skeleton("rn"), skeleton("m"));
+        assert_eq!(skeleton("user1"), skeleton("userl"));
+        assert_ne!(skeleton("alice"), skeleton("alicia"));
+        assert_ne!(skeleton("bob"), skeleton("rob"));
+    }
+
+    #[test]
+    fn a_stored_username_keeps_its_spelling_but_must_still_parse() {
+        // Stored before RFC 8265 enforcement: fullwidth letters were kept as typed.
+        let legacy = "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}";
+        assert_eq!(Username::from_stored(legacy).unwrap().as_str(), legacy);
+        assert_eq!(Username::from_stored("alice").unwrap().as_str(), "alice");
+        // Allowed before (alphanumeric), refused by the PRECIS IdentifierClass now.
+        assert!(Username::parse("x\u{00B2}").is_err());
+        assert_eq!(
+            Username::from_stored("x\u{00B2}").unwrap().as_str(),
+            "x\u{00B2}"
+        );
+        assert!(Username::from_stored("has space").is_err());
+        assert!(Username::from_stored("Upper").is_err());
+        assert!(Username::from_stored("").is_err());
     }
 
     #[test]
@@ -539,6 +681,8 @@ mod tests {
             ("@example.com", false),
             ("bob@", false),
             ("bob smith@example.com", false),
+            ("bob\u{200B}@example.com", false),
+            ("bob@exa\u{202E}mple.com", false),
             ("", false),
         ];
         for (raw, ok) in cases {

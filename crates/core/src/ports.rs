@@ -39,10 +39,17 @@ pub trait HealthCheck: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// [`UserRepository::insert_user`]'s conflict when the username exists.
+pub const TAKEN_USERNAME: &str = "username";
+/// [`UserRepository::insert_user`]'s conflict when the username's UTS #39 skeleton
+/// ([`Username::skeleton`]) is another user's: the names are confusable.
+pub const CONFUSABLE_USERNAME: &str = "confusable username";
+
 /// Users, the system of record for people who log in.
 #[async_trait]
 pub trait UserRepository: Send + Sync {
-    /// Inserts a user; `Conflict("username")` if the case-folded username exists.
+    /// Inserts a user, atomically refusing with `Conflict(TAKEN_USERNAME)` a username that
+    /// exists and with `Conflict(CONFUSABLE_USERNAME)` one confusable with an existing one.
     async fn insert_user(&self, user: NewUser) -> StoreResult<User>;
     async fn find_user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>>;

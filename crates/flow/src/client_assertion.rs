@@ -8,8 +8,8 @@
 //!   no `oct`), each usable with exactly one of RS256 (RSA >= 2048 bits), ES256 (P-256) or
 //!   EdDSA (Ed25519), at most [`MAX_CLIENT_KEYS`], distinct `kid`s.
 //! - [`AuthorizationServer::check_client_assertion`] verifies an assertion against those keys
-//!   and its claims: `iss` = `sub` = client id, `aud` names the issuer or the token endpoint,
-//!   `exp` present and at most [`MAX_ASSERTION_LIFETIME_SECS`] (plus skew) ahead, `jti` used
+//!   and its claims: `iss` = `sub` = client id, `aud` is the issuer identifier as a single
+//!   string ([`AssertionAudience`]), `exp` present and at most [`MAX_ASSERTION_LIFETIME_SECS`] (plus skew) ahead, `jti` used
 //!   once within the assertion's lifetime (`put_if_absent` in the shared ephemeral store, so
 //!   the rule holds across nodes). The header must not carry or point at a key (`jwk`, `jku`,
 //!   `x5u`, `x5c`): Palisade never fetches anything an assertion names (RFC 8725 §3.10).
@@ -238,6 +238,34 @@ fn parse_key(value: &Value) -> Result<ClientKey, OAuthError> {
     Ok(ClientKey { kid, alg, verifier })
 }
 
+/// Which `aud` a client assertion may carry. Always one JSON string, never an array: an
+/// assertion naming several audiences is valid at each of them, and one naming an endpoint URL
+/// can be replayed by a malicious authorization server whose metadata claims that URL as its own
+/// endpoint (the 2025 audience-injection advisory on RFC 7523 private_key_jwt, fixed by
+/// draft-ietf-oauth-rfc7523bis: the issuer identifier, alone, as a string). Arrays are refused
+/// whatever the setting, even one holding only the issuer: the draft asks for a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssertionAudience {
+    /// `aud` is exactly the issuer identifier (the default).
+    #[default]
+    IssuerOnly,
+    /// `aud` is exactly the issuer identifier or exactly the token endpoint URL (OIDC Core §9
+    /// told clients to use the latter): for clients not yet updated, at the operator's choice
+    /// (`client_assertion_allow_token_endpoint_audience`, docs/configuration.md).
+    IssuerOrTokenEndpoint,
+}
+
+impl AssertionAudience {
+    /// `true` gives [`Self::IssuerOrTokenEndpoint`].
+    pub fn allowing_token_endpoint(allow: bool) -> Self {
+        if allow {
+            Self::IssuerOrTokenEndpoint
+        } else {
+            Self::IssuerOnly
+        }
+    }
+}
+
 fn replay_key(client_id: &str, jti: &str) -> String {
     format!(
         "client-assertion-jti:{}",
@@ -246,9 +274,29 @@ fn replay_key(client_id: &str, jti: &str) -> String {
 }
 
 impl AuthorizationServer {
-    /// The token endpoint URL, an accepted `aud` of client assertions (OIDC Core §9).
+    /// The token endpoint URL (an accepted `aud` of client assertions only when
+    /// [`AssertionAudience::IssuerOrTokenEndpoint`] is configured).
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
+    }
+
+    /// Whether a client assertion's `aud` claim is acceptable here ([`AssertionAudience`]).
+    fn is_assertion_audience(&self, aud: Option<&Value>) -> Result<(), &'static str> {
+        let aud = match aud {
+            Some(Value::String(aud)) => aud.as_str(),
+            Some(Value::Array(_)) => return Err("aud must be a single string, not an array"),
+            _ => return Err("aud must be the issuer identifier"),
+        };
+        if aud == self.issuer {
+            return Ok(());
+        }
+        match self.policy.client_assertion_audience {
+            AssertionAudience::IssuerOrTokenEndpoint if aud == self.token_endpoint() => Ok(()),
+            AssertionAudience::IssuerOrTokenEndpoint => {
+                Err("aud names neither the issuer nor the token endpoint")
+            }
+            AssertionAudience::IssuerOnly => Err("aud must be the issuer identifier"),
+        }
     }
 
     /// Checks a `private_key_jwt` assertion presented by `client` (RFC 7523 §3). Storage
@@ -273,18 +321,8 @@ impl AuthorizationServer {
         if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
             return Err(refuse("iss and sub must both be the client id"));
         }
-        let token_endpoint = self.token_endpoint();
-        let is_ours = |aud: &str| aud == self.issuer || aud == token_endpoint;
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => is_ours(aud),
-            Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(is_ours),
-            _ => false,
-        };
-        if !audience_ok {
-            return Err(refuse(
-                "aud names neither the issuer nor the token endpoint",
-            ));
-        }
+        self.is_assertion_audience(claims.get("aud"))
+            .map_err(refuse)?;
         let now = self.clock.now().timestamp();
         let Some(exp) = number("exp") else {
             return Err(refuse("exp is required"));
@@ -336,6 +374,77 @@ mod tests {
         }
         let signer = josekit::jws::ES256.signer_from_jwk(key).unwrap();
         josekit::jws::serialize_compact(&serde_json::to_vec(&claims).unwrap(), &h, &signer).unwrap()
+    }
+
+    /// RFC 7523bis and the 2025 audience-injection advisory: `aud` is the issuer, alone, as a
+    /// string; the token endpoint URL only when the operator allows it, and never an array.
+    #[tokio::test]
+    async fn the_audience_is_the_issuer_as_one_string_unless_the_token_endpoint_is_allowed() {
+        use palisade_core::model::{ClientType, TokenEndpointAuthMethod};
+        let mut server = crate::test_server::TestServer::start().await;
+        let (key, public) = ec_key();
+        let mut client = server.client().await;
+        client.client_type = ClientType::Confidential;
+        client.token_endpoint_auth_method = TokenEndpointAuthMethod::PrivateKeyJwt;
+        client.jwks = Some(json!({ "keys": [public] }).to_string());
+        server
+            .engine
+            .clients
+            .update_client(client.clone())
+            .await
+            .unwrap();
+        let issuer = server.engine.issuer.clone();
+        let endpoint = server.engine.token_endpoint();
+        let id = client.id.0.clone();
+        let now = server.engine.clock.now().timestamp();
+        let assertion = |aud: Option<Value>| {
+            let mut claims = json!({
+                "iss": id, "sub": id, "exp": now + 60, "jti": server.engine.secrets.token(),
+            });
+            if let Some(aud) = aud {
+                claims["aud"] = aud;
+            }
+            sign(&key, &[("alg", json!("ES256"))], claims)
+        };
+        // (aud, accepted by default, accepted when the token endpoint is allowed)
+        let cases = [
+            (Some(json!(issuer)), true, true),
+            (Some(json!(endpoint)), false, true),
+            (Some(json!([issuer])), false, false),
+            (
+                Some(json!([issuer, "https://as.attacker.example"])),
+                false,
+                false,
+            ),
+            (Some(json!([endpoint])), false, false),
+            (Some(json!(format!("{issuer}/"))), false, false),
+            (Some(json!(format!("{issuer}/introspect"))), false, false),
+            (Some(json!("https://as.attacker.example")), false, false),
+            (Some(json!(7)), false, false),
+            (None, false, false),
+        ];
+        for allow_endpoint in [false, true] {
+            server.engine.policy.client_assertion_audience =
+                AssertionAudience::allowing_token_endpoint(allow_endpoint);
+            for (aud, by_default, when_allowed) in &cases {
+                let expected = if allow_endpoint {
+                    *when_allowed
+                } else {
+                    *by_default
+                };
+                let checked = server
+                    .engine
+                    .check_client_assertion(&client, &assertion(aud.clone()))
+                    .await;
+                match checked {
+                    Ok(()) => assert!(expected, "{aud:?} accepted (allow {allow_endpoint})"),
+                    Err(e) => {
+                        assert!(!expected, "{aud:?} refused (allow {allow_endpoint}): {e:?}");
+                        assert_eq!(e.code, ErrorCode::InvalidClient);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -129,7 +129,11 @@ impl AuthorizationServer {
         };
         let mut body = Map::new();
         body.insert("active".into(), json!(true));
-        body.insert("scope".into(), json!(access.scope.to_string()));
+        // RFC 7662 §2.2: `scope` is a list in the RFC 6749 §3.3 grammar, which has at least
+        // one scope token; a token granted none has no `scope` member rather than "".
+        if !access.scope.is_empty() {
+            body.insert("scope".into(), json!(access.scope.to_string()));
+        }
         body.insert("client_id".into(), json!(access.client_id));
         if let Some(username) = username {
             body.insert("username".into(), json!(username));
@@ -230,14 +234,63 @@ mod tests {
         assert!(!looks_like_jwt("a.b.c.d.e"));
     }
 
+    fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The bug of issue 13: a self-registered machine client with no scope got a token that
+    /// introspection called inactive. RFC 7662 §2.2's `scope` is an RFC 6749 §3.3 list (at
+    /// least one token), so a token granted none is active with no `scope` member.
+    #[tokio::test]
+    async fn a_client_credentials_token_granted_no_scope_is_active_without_a_scope_member() {
+        use crate::registration::{ClientMetadata, RegistrationPolicy};
+        let server = crate::test_server::TestServer::start().await;
+        let engine = &server.engine;
+        let policy = RegistrationPolicy {
+            is_operator: false,
+            allowed_scopes: vec![],
+            signing_algorithms: vec![],
+        };
+        let metadata = ClientMetadata::from_request(
+            &json!({
+                "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "client_secret_post",
+            }),
+            &policy,
+        )
+        .unwrap();
+        let registered = engine.register_client(metadata, true).await.unwrap();
+        let id = registered.client.id.0.as_str();
+        let secret = registered.client_secret.as_deref().unwrap();
+        let credentials = [("client_id", id), ("client_secret", secret)];
+
+        let issued = engine
+            .token(
+                None,
+                &form(&[&credentials[..], &[("grant_type", "client_credentials")]].concat()),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(issued.scope, "");
+        let answer = engine
+            .introspect(
+                None,
+                &form(&[&credentials[..], &[("token", issued.access_token.as_str())]].concat()),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer["active"], json!(true), "{answer:?}");
+        assert_eq!(answer["client_id"], json!(id));
+        assert!(!answer.contains_key("scope"), "{answer:?}");
+    }
+
     #[test]
     fn the_token_parameter_is_required_once() {
-        let form = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
         assert_eq!(token_param(&form(&[("token", "t")])).unwrap(), "t");
         assert!(token_param(&form(&[("token", "")])).is_err());
         assert!(token_param(&form(&[])).is_err());

@@ -33,6 +33,8 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Left out when no scope was granted: `""` is not a scope (RFC 6749 §3.3 needs one token).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
 }
 

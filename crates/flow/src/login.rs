@@ -214,3 +214,64 @@ impl AuthorizationServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{PASSWORD, TestServer};
+
+    async fn signs_in(server: &TestServer, username: &str, password: &str) -> bool {
+        let check = server
+            .engine
+            .check_credentials(username, &Secret::new(password), &AttemptContext::default())
+            .await
+            .unwrap();
+        matches!(check, CredentialCheck::Valid(_))
+    }
+
+    /// RFC 8265 §3.3 for the username; the password exactly as set (no case, width or
+    /// Unicode normalisation: docs/security.md).
+    #[tokio::test]
+    async fn the_username_is_enforced_per_rfc_8265_and_the_password_compared_exactly() {
+        let server = TestServer::start().await;
+        server.user("alice").await;
+        for typed in [
+            "alice",
+            "ALICE",
+            " Alice ",
+            "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}",
+        ] {
+            assert!(signs_in(&server, typed, PASSWORD).await, "{typed:?}");
+        }
+        // A Cyrillic а is another name, not a spelling of this one.
+        assert!(!signs_in(&server, "\u{0430}lice", PASSWORD).await);
+        for wrong in [
+            "Correct horse battery staple",
+            "correct horse battery staple ",
+            "\u{FF43}orrect horse battery staple",
+        ] {
+            assert!(!signs_in(&server, "alice", wrong).await, "{wrong:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_password_is_not_unicode_normalised() {
+        let server = TestServer::start().await;
+        let composed = "caf\u{00E9} au lait, sans sucre";
+        let hash = server
+            .engine
+            .passwords
+            .hash(&Secret::new(composed))
+            .await
+            .unwrap();
+        let bob = server.user("bob").await;
+        server
+            .engine
+            .users
+            .update_password_hash(&bob.id, &hash, server.engine.clock.now())
+            .await
+            .unwrap();
+        assert!(signs_in(&server, "bob", composed).await);
+        assert!(!signs_in(&server, "bob", "cafe\u{0301} au lait, sans sucre").await);
+    }
+}

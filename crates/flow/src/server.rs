@@ -38,6 +38,8 @@ pub struct TokenPolicy {
     pub access_token_alg: SigningAlgorithm,
     /// ID tokens use the client's `id_token_signed_response_alg`, else this (OIDC: RS256).
     pub id_token_default_alg: SigningAlgorithm,
+    /// Which `aud` a `private_key_jwt` client assertion may carry.
+    pub client_assertion_audience: crate::client_assertion::AssertionAudience,
 }
 
 impl Default for TokenPolicy {
@@ -57,6 +59,7 @@ impl Default for TokenPolicy {
             session_idle_ttl: Duration::minutes(30),
             access_token_alg: SigningAlgorithm::ES256,
             id_token_default_alg: SigningAlgorithm::RS256,
+            client_assertion_audience: crate::client_assertion::AssertionAudience::IssuerOnly,
         }
     }
 }

@@ -4,6 +4,7 @@
 use crate::revocation::MarkersReadAhead;
 use crate::scope::{EMAIL, OPENID, PROFILE, ScopeSet};
 use crate::server::AuthorizationServer;
+use palisade_core::model::ClientId;
 use palisade_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
 
@@ -100,7 +101,10 @@ impl AuthorizationServer {
         {
             return Err(bad());
         }
-        let scope = ScopeSet::parse(&text("scope").unwrap_or_default()).map_err(|_| bad())?;
+        // RFC 9068 §2.2.3: `scope` lists what was granted. A token granted no scope (a
+        // client_credentials token of a client registered for none) carries an empty one: that
+        // is the empty set, not a malformed token.
+        let scope = ScopeSet::try_from(text("scope").unwrap_or_default()).map_err(|_| bad())?;
         Ok(AccessTokenClaims {
             subject,
             client_id,
@@ -120,6 +124,17 @@ impl AuthorizationServer {
         if !access.is_user_token() {
             return Err(OAuthError::invalid_token(
                 "the access token does not represent a user",
+            ));
+        }
+        // A removed client's tokens die with it, as at introspection.
+        if self
+            .clients
+            .find_client(&ClientId(access.client_id.clone()))
+            .await?
+            .is_none()
+        {
+            return Err(OAuthError::invalid_token(
+                "the access token was issued to a client that no longer exists",
             ));
         }
         if !access.scope.contains(OPENID) {
@@ -152,5 +167,64 @@ impl AuthorizationServer {
             claims.insert("email_verified".into(), json!(user.email_verified));
         }
         Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::grant::Grant;
+    use crate::scope::ScopeSet;
+    use crate::test_server::TestServer;
+    use palisade_core::ErrorCode;
+
+    /// A signed access token of `scope` for alice at the test server's client.
+    async fn alice_token(
+        server: &TestServer,
+        scope: &str,
+    ) -> (String, palisade_core::model::Client) {
+        let alice = server.user("alice").await;
+        let client = server.client().await;
+        let grant = Grant {
+            id: server.engine.secrets.token(),
+            client_id: client.id.0.clone(),
+            user_id: alice.id.0.clone(),
+            scope: ScopeSet::try_from(scope.to_owned()).unwrap(),
+            auth_time: server.engine.clock.now().timestamp(),
+            amr: vec!["pwd".into()],
+        };
+        let minted = server
+            .engine
+            .mint_access_token(&alice.id.0, &client.id.0, scope, Some(&grant))
+            .unwrap();
+        (minted.token, client)
+    }
+
+    #[tokio::test]
+    async fn userinfo_refuses_a_token_whose_client_was_removed() {
+        let server = TestServer::start().await;
+        let (token, client) = alice_token(&server, "openid profile").await;
+        let claims = server.engine.userinfo(&token).await.unwrap();
+        assert_eq!(claims["preferred_username"], "alice");
+
+        server
+            .engine
+            .clients
+            .delete_client(&client.id)
+            .await
+            .unwrap();
+        let refused = server.engine.userinfo(&token).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidToken, "{refused:?}");
+    }
+
+    /// RFC 9068 §2.2.3: a token granted no scope is still a token.
+    #[tokio::test]
+    async fn an_access_token_granted_no_scope_is_valid_with_the_empty_set() {
+        let server = TestServer::start().await;
+        let (token, _) = alice_token(&server, "").await;
+        let access = server.engine.validate_access_token(&token).await.unwrap();
+        assert!(access.scope.is_empty());
+        // ...and userinfo, which needs openid, says so rather than calling it invalid.
+        let refused = server.engine.userinfo(&token).await.unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InsufficientScope);
     }
 }

@@ -79,6 +79,8 @@ struct RawSettings {
     registration: RegistrationSettings,
     tls: TlsSettings,
     behind_tls_proxy: bool,
+    /// Accept the token endpoint URL as a client assertion's `aud` (old clients); off.
+    client_assertion_allow_token_endpoint_audience: bool,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -150,6 +152,7 @@ impl Default for RawSettings {
             registration: RegistrationSettings::default(),
             tls: TlsSettings::default(),
             behind_tls_proxy: false,
+            client_assertion_allow_token_endpoint_audience: false,
         }
     }
 }
@@ -198,6 +201,9 @@ pub struct Settings {
     pub tls: Option<crate::tls::TlsFiles>,
     /// A TLS-terminating proxy is in front: plain HTTP may be bound to a non-loopback address.
     pub behind_tls_proxy: bool,
+    /// Whether a `private_key_jwt` assertion may name the token endpoint URL as its `aud`
+    /// (always as one string), besides the issuer.
+    pub client_assertion_allow_token_endpoint_audience: bool,
 }
 
 impl Settings {
@@ -240,7 +246,13 @@ impl Settings {
 
     /// The token policy of the engine.
     pub fn token_policy(&self) -> palisade_flow::TokenPolicy {
-        self.tokens.to_policy()
+        palisade_flow::TokenPolicy {
+            client_assertion_audience:
+                palisade_flow::client_assertion::AssertionAudience::allowing_token_endpoint(
+                    self.client_assertion_allow_token_endpoint_audience,
+                ),
+            ..self.tokens.to_policy()
+        }
     }
 
     /// Whether the issuer is served over HTTPS (cookies get `Secure` and the `__Host-` prefix).
@@ -316,6 +328,10 @@ impl SettingsOverrides {
     }
     pub fn behind_tls_proxy(&mut self, v: bool) -> &mut Self {
         self.0.behind_tls_proxy = v;
+        self
+    }
+    pub fn client_assertion_allow_token_endpoint_audience(&mut self, v: bool) -> &mut Self {
+        self.0.client_assertion_allow_token_endpoint_audience = v;
         self
     }
 }
@@ -461,6 +477,8 @@ impl RawSettings {
             registration,
             tls,
             behind_tls_proxy: self.behind_tls_proxy,
+            client_assertion_allow_token_endpoint_audience: self
+                .client_assertion_allow_token_endpoint_audience,
         })
     }
 }
@@ -592,6 +610,29 @@ mod tests {
         assert_eq!(s.ephemeral_max_entries, 100_000);
         assert_eq!(s.tokens.code_ttl_secs, 60);
         assert_eq!(s.registration.max_per_minute, 20);
+    }
+
+    #[test]
+    fn client_assertions_name_the_issuer_only_unless_the_operator_allows_the_token_endpoint() {
+        use palisade_flow::client_assertion::AssertionAudience;
+        let default = Settings::defaults_with(|_| {}).unwrap();
+        assert_eq!(
+            default.token_policy().client_assertion_audience,
+            AssertionAudience::IssuerOnly
+        );
+        let allowed = Settings::defaults_with(|o| {
+            o.client_assertion_allow_token_endpoint_audience(true);
+        })
+        .unwrap();
+        assert_eq!(
+            allowed.token_policy().client_assertion_audience,
+            AssertionAudience::IssuerOrTokenEndpoint
+        );
+        // The lifetimes still come from the tokens section.
+        assert_eq!(
+            allowed.token_policy().code_ttl,
+            default.token_policy().code_ttl
+        );
     }
 
     #[test]

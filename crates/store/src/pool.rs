@@ -359,7 +359,9 @@ impl SqlStore {
     }
 
     /// Applies the pending migrations of this store's dialect; returns their versions in the
-    /// order applied (empty when the schema is current). On PostgreSQL an advisory lock makes
+    /// order applied (empty when the schema is current). Then fills in what SQL cannot
+    /// compute: the skeleton of every username without one
+    /// ([`crate::users::backfill_username_skeletons`]). On PostgreSQL an advisory lock makes
     /// concurrent callers take turns.
     ///
     /// Migrations run without the statement timeout (rewriting a large table may take longer),
@@ -370,20 +372,25 @@ impl SqlStore {
         let applied = conn
             .connection
             .interact(|conn| -> DbResult<Vec<String>> {
-                match conn {
-                    AnyConnection::Postgresql(c) => {
-                        c.batch_execute("SET statement_timeout = 0")?;
-                        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
-                            .execute(c)?;
-                        let result = run_migrations(c, POSTGRES_MIGRATIONS);
-                        diesel::sql_query(format!(
-                            "SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"
-                        ))
+                if let AnyConnection::Postgresql(c) = conn {
+                    c.batch_execute("SET statement_timeout = 0")?;
+                    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_ID})"))
                         .execute(c)?;
-                        result
-                    }
+                }
+                let result = match conn {
+                    AnyConnection::Postgresql(c) => run_migrations(c, POSTGRES_MIGRATIONS),
                     AnyConnection::Sqlite(c) => run_migrations(c, SQLITE_MIGRATIONS),
                 }
+                // Data no SQL statement can compute (migrations/*/…_username_skeletons).
+                .and_then(|applied| {
+                    crate::users::backfill_username_skeletons(conn)?;
+                    Ok(applied)
+                });
+                if let AnyConnection::Postgresql(c) = conn {
+                    diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})"))
+                        .execute(c)?;
+                }
+                result
             })
             .await;
         drop(conn);

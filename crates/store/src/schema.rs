@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         sessions_revoked_at -> Nullable<BigInt>,
+        username_skeleton -> Nullable<Text>,
     }
 }
 

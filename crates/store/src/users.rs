@@ -1,13 +1,14 @@
 //! `UserRepository` on SQL: the system of record for people who log in.
 //!
-//! Usernames arrive case-folded (`Username::parse`), so a plain UNIQUE index enforces
-//! "`Alice` and `alice` are one account". Listing is ordered byte-wise by username on both
-//! dialects (PostgreSQL's column uses the "C" collation).
+//! Usernames arrive in their RFC 8265 form (`Username::parse`), so a plain UNIQUE index enforces
+//! "`Alice`, `ALICE` and `ａｌｉｃｅ` are one account"; a second UNIQUE index on the UTS #39
+//! skeleton refuses a new account confusable with an existing one (`аlice` with a Cyrillic
+//! `а`), atomically. Listing is ordered byte-wise by username on both dialects (PostgreSQL's
+//! columns use the "C" collation).
 
 use crate::convert::{from_secs, opt_from_secs, to_secs};
-use crate::error::{DbError, conflict_on_unique, internal};
-use crate::pool::SqlStore;
-use crate::pool::write_transaction;
+use crate::error::{DbError, DbResult, conflict_on_unique, internal};
+use crate::pool::{AnyConnection, SqlStore, write_transaction};
 use crate::schema::{account_lockouts, consents, refresh_token_families, user_roles, users};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use palisade_core::StoreError;
 use palisade_core::model::{Email, NewUser, PasswordHash, User, UserId, Username};
-use palisade_core::ports::{StoreResult, UserRepository};
+use palisade_core::ports::{CONFUSABLE_USERNAME, StoreResult, TAKEN_USERNAME, UserRepository};
 
 diesel::define_sql_function! {
     /// Lower-cases text; SQLite's LIKE folds ASCII case and PostgreSQL's does not, so both
@@ -36,6 +37,7 @@ struct UserRow {
     created_at: i64,
     updated_at: i64,
     sessions_revoked_at: Option<i64>,
+    username_skeleton: Option<String>,
 }
 
 impl UserRow {
@@ -52,12 +54,13 @@ impl UserRow {
             created_at,
             updated_at: created_at,
             sessions_revoked_at: None,
+            username_skeleton: Some(user.username.skeleton()),
         }
     }
 
     fn into_model(self) -> StoreResult<User> {
         Ok(User {
-            username: Username::parse(&self.username)
+            username: Username::from_stored(&self.username)
                 .map_err(|e| internal(format!("stored username is invalid: {e}")))?,
             id: UserId(self.id),
             email: self
@@ -99,10 +102,9 @@ impl UserRepository for SqlStore {
             diesel::insert_into(users::table)
                 .values(&row)
                 .execute(conn)
-                .map_err(|e| match conflict_on_unique("username")(e) {
-                    // The id is a fresh UUID; a clash there means a caller bug, not a taken name.
-                    DbError::Store(StoreError::Conflict(_)) if !username_taken(conn, &row) => {
-                        DbError::Store(StoreError::Conflict("user id"))
+                .map_err(|e| match conflict_on_unique(TAKEN_USERNAME)(e) {
+                    DbError::Store(StoreError::Conflict(_)) => {
+                        DbError::Store(StoreError::Conflict(broken_rule(conn, &row)))
                     }
                     other => other,
                 })?;
@@ -252,14 +254,70 @@ impl UserRepository for SqlStore {
     }
 }
 
-fn username_taken(conn: &mut crate::pool::AnyConnection, row: &UserRow) -> bool {
-    users::table
-        .filter(users::username.eq(&row.username))
-        .count()
-        .get_result::<i64>(conn)
-        .map(|n| n > 0)
-        // If we cannot tell, the username is the likelier culprit.
-        .unwrap_or(true)
+/// Which UNIQUE rule a refused insert of `row` broke, told apart by looking (the error's
+/// constraint name is not reported the same way by both dialects).
+fn broken_rule(conn: &mut AnyConnection, row: &UserRow) -> &'static str {
+    let count_where = |conn: &mut AnyConnection, by_name: bool| -> QueryResult<i64> {
+        if by_name {
+            users::table
+                .filter(users::username.eq(&row.username))
+                .count()
+                .get_result(conn)
+        } else {
+            users::table
+                .filter(users::username_skeleton.eq(&row.username_skeleton))
+                .count()
+                .get_result(conn)
+        }
+    };
+    // If we cannot tell, the username is the likelier culprit.
+    if count_where(conn, true).map_or(true, |n| n > 0) {
+        TAKEN_USERNAME
+    } else if count_where(conn, false).map_or(true, |n| n > 0) {
+        CONFUSABLE_USERNAME
+    } else {
+        // The id is a fresh UUID; a clash there means a caller bug, not a taken name.
+        "user id"
+    }
+}
+
+/// Gives every user without a skeleton (rows from before the `username_skeletons`
+/// migration) its RFC 8265 username and UTS #39 skeleton. Run by [`crate::SqlStore::migrate`]
+/// after the migrations, under the same lock. A row whose enforced username or skeleton is
+/// already another account's keeps its name and no skeleton (NULL never clashes in a UNIQUE
+/// index): both accounts go on working, a warning names it for the operator, and no new
+/// account confusable with either can be made. Returns how many rows were updated.
+pub(crate) fn backfill_username_skeletons(conn: &mut AnyConnection) -> DbResult<usize> {
+    let pending: Vec<(String, String)> = users::table
+        .filter(users::username_skeleton.is_null())
+        // The older account keeps the name when two are confusable.
+        .order((users::created_at.asc(), users::id.asc()))
+        .select((users::id, users::username))
+        .load(conn)?;
+    let mut updated = 0;
+    for (id, stored) in pending {
+        let Ok(username) = Username::parse(&stored) else {
+            tracing::warn!(user = %id, "a stored username does not parse under RFC 8265; left without a skeleton");
+            continue;
+        };
+        let result = diesel::update(users::table.find(&id))
+            .set((
+                users::username.eq(username.as_str()),
+                users::username_skeleton.eq(username.skeleton()),
+            ))
+            .execute(conn);
+        match result {
+            Ok(_) => updated += 1,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {
+                tracing::warn!(user = %id, "a stored username is, under RFC 8265 or UTS #39, the same as or confusable with another account's; left as it is, without a skeleton");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(updated)
 }
 
 pub(crate) fn one_row_or_not_found(changed: usize) -> Result<(), DbError> {

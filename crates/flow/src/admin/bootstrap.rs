@@ -20,8 +20,8 @@ impl Admin {
     /// is missing, an administrator exists, or the username is taken. Checked again by
     /// [`Admin::init_administrator`]; this lets a face refuse before asking for a password.
     pub async fn check_administrator_init(&self, username: &str) -> AdminResult<RoleName> {
-        let username =
-            Username::parse(username).map_err(|e| AdminError::Invalid(format!("username: {e}")))?;
+        let username = Username::parse_new(username)
+            .map_err(|e| AdminError::Invalid(format!("username: {e}")))?;
         let role = self
             .find_role(ADMIN_ROLE)
             .await

@@ -83,13 +83,14 @@ impl Admin {
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .map(str::to_owned);
-        if description
-            .as_deref()
-            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-        {
-            return Err(AdminError::Invalid(format!(
-                "description must be at most {MAX_DESCRIPTION_CHARS} characters"
-            )));
+        if let Some(description) = &description {
+            if description.chars().count() > MAX_DESCRIPTION_CHARS {
+                return Err(AdminError::Invalid(format!(
+                    "description must be at most {MAX_DESCRIPTION_CHARS} characters"
+                )));
+            }
+            palisade_core::text::check_shown_text(description)
+                .map_err(|e| AdminError::Invalid(format!("description {e}")))?;
         }
         let mut carried: Vec<Permission> = permissions
             .iter()

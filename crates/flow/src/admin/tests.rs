@@ -6,7 +6,7 @@ use super::*;
 use crate::guard::AttemptLimits;
 use crate::password::Argon2Settings;
 use palisade_core::model::{AuditEvent, AuditOutcome, AuditQuery, Role, RoleName, User};
-use palisade_core::{ManualClock, OsSecrets, Secret};
+use palisade_core::{ErrorCode, ManualClock, OsSecrets, Secret};
 use palisade_store::SqlStore;
 use palisade_store::testing::{TestDatabase, TestEphemeral, ephemeral_store, sql_store};
 use serde_json::json;
@@ -485,4 +485,114 @@ async fn a_missing_role_is_not_found_and_a_bad_name_is_refused() {
         .map(|d| d.role)
         .collect();
     assert!(listed.iter().all(|r| r.name != "x"));
+}
+
+#[tokio::test]
+async fn a_new_username_of_mixed_scripts_or_confusable_with_an_existing_one_is_refused() {
+    let f = fixture().await;
+    let operator = Caller::operator();
+    let password = Secret::new(PASSWORD);
+    user(&f, "alice").await;
+    user(&f, "ace").await;
+    type Expect = fn(&AdminResult<User>) -> bool;
+    let cases: [(&str, Expect); 4] = [
+        // Latin with a Cyrillic а: mixed scripts, refused whatever else exists.
+        (
+            "\u{0430}lice",
+            |r| matches!(r, Err(AdminError::Invalid(m)) if m.starts_with("username:") && m.contains("one script")),
+        ),
+        // All Cyrillic, but it reads `ace`: the skeleton is taken.
+        (
+            "\u{0430}\u{0441}\u{0435}",
+            |r| matches!(r, Err(AdminError::Conflict(m)) if m.contains("looks like an existing username")),
+        ),
+        // The same account in capitals or fullwidth letters.
+        (
+            "ALICE",
+            |r| matches!(r, Err(AdminError::Conflict(m)) if m.contains("already exists")),
+        ),
+        (
+            "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}",
+            |r| matches!(r, Err(AdminError::Conflict(m)) if m.contains("already exists")),
+        ),
+    ];
+    for (username, expected) in cases {
+        let created = f
+            .admin
+            .create_user(&operator, account(username, None, &password))
+            .await;
+        assert!(expected(&created), "{username:?}: {created:?}");
+        let bootstrapped = f
+            .admin
+            .init_administrator(&operator, account(username, None, &password))
+            .await;
+        assert!(bootstrapped.is_err(), "{username:?}: {bootstrapped:?}");
+    }
+    let names: Vec<String> = f
+        .admin
+        .list_users(None, 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["ace", "alice"]);
+    assert_eq!(events(&f, Action::CreateUser).await.len(), 2);
+}
+
+#[tokio::test]
+async fn hidden_characters_are_refused_in_every_string_an_admin_gives_people_to_read() {
+    let f = fixture().await;
+    let operator = Caller::operator();
+    let password = Secret::new(PASSWORD);
+    for hidden in [
+        "\u{202E}", "\u{2066}", "\u{200B}", "\u{200D}", "\u{FEFF}", "\u{00AD}", "\u{2060}",
+    ] {
+        let shown = format!("Wastry{hidden}App");
+        let created = f
+            .admin
+            .create_user(
+                &operator,
+                NewAccount {
+                    display_name: Some(&shown),
+                    ..account("dave", None, &password)
+                },
+            )
+            .await;
+        assert!(
+            matches!(&created, Err(AdminError::Invalid(m)) if m.starts_with("display_name")),
+            "{hidden:?}: {created:?}"
+        );
+        let email = format!("dave{hidden}@example.com");
+        let created = f
+            .admin
+            .create_user(&operator, account("dave", Some(&email), &password))
+            .await;
+        assert!(
+            matches!(&created, Err(AdminError::Invalid(m)) if m.starts_with("email")),
+            "{hidden:?}: {created:?}"
+        );
+        let role = f
+            .admin
+            .create_role(&operator, "helpdesk", Some(&shown), &[])
+            .await;
+        assert!(
+            matches!(&role, Err(AdminError::Invalid(m)) if m.starts_with("description")),
+            "{hidden:?}: {role:?}"
+        );
+        let client = f
+            .admin
+            .register_client(
+                &operator,
+                &json!({"client_name": shown, "redirect_uris": ["https://rp.example/cb"]}),
+            )
+            .await;
+        assert!(
+            matches!(&client, Err(AdminError::Protocol(e)) if e.code == ErrorCode::InvalidClientMetadata),
+            "{hidden:?}: {client:?}"
+        );
+    }
+    assert!(f.admin.list_users(None, 10, 0).await.unwrap().is_empty());
+    assert!(f.admin.list_clients().await.unwrap().is_empty());
+    assert!(f.sql.find_role(&role("helpdesk")).await.unwrap().is_none());
 }

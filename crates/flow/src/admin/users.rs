@@ -7,6 +7,8 @@
 use super::{Action, Admin, AdminError, AdminResult, Caller};
 use chrono::{DateTime, Utc};
 use palisade_core::model::{Email, NewUser, RoleName, User, UserId, Username};
+use palisade_core::ports::CONFUSABLE_USERNAME;
+use palisade_core::text::check_shown_text;
 use palisade_core::{Secret, StoreError};
 use serde_json::json;
 
@@ -114,6 +116,9 @@ impl Admin {
     pub(super) async fn insert_user(&self, user: NewUser) -> AdminResult<User> {
         let username = user.username.clone();
         self.users.insert_user(user).await.map_err(|e| match e {
+            StoreError::Conflict(CONFUSABLE_USERNAME) => AdminError::Conflict(format!(
+                "username {username} looks like an existing username (UTS #39); choose another"
+            )),
             StoreError::Conflict(_) => {
                 AdminError::Conflict(format!("user {username} already exists"))
             }
@@ -122,19 +127,20 @@ impl Admin {
     }
 
     pub(super) async fn new_user(&self, new: NewAccount<'_>) -> AdminResult<NewUser> {
-        let username = parse_username(new.username)?;
+        let username = Username::parse_new(new.username)
+            .map_err(|e| AdminError::Invalid(format!("username: {e}")))?;
         let email = optional(new.email)
             .map(Email::parse)
             .transpose()
             .map_err(|e| AdminError::Invalid(format!("email: {e}")))?;
         let display_name = optional(new.display_name).map(str::to_owned);
-        if display_name
-            .as_deref()
-            .is_some_and(|n| n.chars().count() > MAX_DISPLAY_NAME_CHARS)
-        {
-            return Err(AdminError::Invalid(format!(
-                "display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters"
-            )));
+        if let Some(name) = &display_name {
+            if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+                return Err(AdminError::Invalid(format!(
+                    "display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters"
+                )));
+            }
+            check_shown_text(name).map_err(|e| AdminError::Invalid(format!("display_name {e}")))?;
         }
         let password_hash = self.passwords.hash(new.password).await?;
         Ok(NewUser {

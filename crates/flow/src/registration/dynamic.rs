@@ -1,8 +1,9 @@
 //! Dynamic client registration, `POST /register` (RFC 7591 §3). Who may register is the
 //! registration mode (docs/configuration.md):
 //!
-//! - `open`: anyone, at most `max_per_minute` requests per client IP, counted in the shared
-//!   ephemeral store so the limit holds across nodes; over it, [`RegistrationError::RateLimited`];
+//! - `open`: anyone, at most `max_per_minute` requests per client IPv4 address or IPv6 /64,
+//!   counted in the shared ephemeral store so the limit holds across nodes; over it,
+//!   [`RegistrationError::RateLimited`];
 //! - `token`: the request carries an initial access token (RFC 7591 §3) minted by `palisade
 //!   registration token`; wrong, expired or used up: `invalid_token`;
 //! - `disabled`: `access_denied`, and discovery lists no `registration_endpoint`.
@@ -14,6 +15,7 @@ use super::{
     ClientMetadata, Registered, RegistrationPolicy, check_initial_access_token,
     spend_initial_access_token,
 };
+use crate::guard::prefix_of;
 use crate::scope::{RESERVED_SCOPES, ScopeSet};
 use crate::server::AuthorizationServer;
 use palisade_core::ports::{InitialAccessTokenRepository, SigningAlgorithm};
@@ -29,7 +31,7 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RegistrationMode {
-    /// Anyone, rate-limited per client IP.
+    /// Anyone, rate-limited per client IPv4 address or IPv6 /64.
     Open,
     /// Only with an initial access token (`palisade registration token`).
     Token,
@@ -51,7 +53,8 @@ impl RegistrationMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamicRegistration {
     pub mode: RegistrationMode,
-    /// Open mode: registration requests per client IP per [`RATE_WINDOW`].
+    /// Open mode: registration requests per client IPv4 address or IPv6 /64 per
+    /// [`RATE_WINDOW`].
     pub max_per_minute: u64,
     /// Scopes beyond openid/profile/email/offline_access a self-registered client may register.
     pub allowed_scopes: Vec<String>,
@@ -80,7 +83,7 @@ impl DynamicRegistration {
 pub struct RegistrationSettings {
     /// Unset: `open` when the server is bound to a loopback address, `token` otherwise.
     pub mode: Option<RegistrationMode>,
-    /// Open mode: registration requests per client IP per minute.
+    /// Open mode: registration requests per client IPv4 address or IPv6 /64 per minute.
     pub max_per_minute: u64,
     /// Scopes beyond openid/profile/email/offline_access a self-registered client may register.
     pub allowed_scopes: Vec<String>,
@@ -204,14 +207,14 @@ impl AuthorizationServer {
         Ok(self.register_client(metadata, true).await?)
     }
 
-    /// Open mode: counts this request against its address's window. Fails closed: without
+    /// Open mode: counts this request against its source's window. Fails closed: without
     /// the counter there is no limit to apply.
     async fn count_open_registration(
         &self,
         registration: &DynamicRegistration,
         client_ip: Option<IpAddr>,
     ) -> Result<(), RegistrationError> {
-        let ip = client_ip.map(|ip| ip.to_string());
+        let ip = client_ip.map(registration_source);
         let key = format!("register-ip:{}", ip.as_deref().unwrap_or("unknown"));
         let count = self.ephemeral.increment(&key, RATE_WINDOW).await?;
         if count <= registration.max_per_minute {
@@ -225,6 +228,17 @@ impl AuthorizationServer {
                 "too many registrations from this address; try again later",
             ),
         })
+    }
+}
+
+/// The source a registration counts against: an IPv4 address itself, an IPv6 address its /64
+/// ([`prefix_of`], as the login limiter's prefix counter). One IPv6 customer usually holds a
+/// whole /64 and can send from any of its 2^64 addresses, so a per-address budget would not
+/// limit it at all (docs/threat-model.md RG-09).
+fn registration_source(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        v6 @ IpAddr::V6(_) => prefix_of(v6),
     }
 }
 
@@ -280,5 +294,68 @@ mod tests {
                 Err(field)
             );
         }
+    }
+}
+
+/// The open-mode limit through [`AuthorizationServer::register_dynamically`], on real stores.
+#[cfg(test)]
+mod rate_limit_tests {
+    use super::*;
+    use crate::test_server::TestServer;
+    use serde_json::json;
+
+    async fn register(
+        server: &TestServer,
+        registration: &DynamicRegistration,
+        // Open mode never reads it; a real store all the same.
+        initial_access_tokens: &dyn InitialAccessTokenRepository,
+        ip: &str,
+    ) -> Result<Registered, RegistrationError> {
+        let policy = registration.client_policy(&[SigningAlgorithm::ES256]);
+        server
+            .engine
+            .register_dynamically(
+                registration,
+                &policy,
+                initial_access_tokens,
+                RegistrationRequest {
+                    body: Ok(json!({"redirect_uris": ["https://rp.example/cb"]})),
+                    initial_access_token: None,
+                    client_ip: Some(ip.parse().unwrap()),
+                },
+            )
+            .await
+    }
+
+    fn is_rate_limited(result: &Result<Registered, RegistrationError>) -> bool {
+        matches!(result, Err(RegistrationError::RateLimited { .. }))
+    }
+
+    #[tokio::test]
+    async fn open_registration_counts_an_ipv6_source_by_its_slash_64() {
+        let server = TestServer::start().await;
+        let (unused, _database) = palisade_store::testing::sql_store().await;
+        let registration = DynamicRegistration {
+            mode: RegistrationMode::Open,
+            max_per_minute: 2,
+            allowed_scopes: vec![],
+        };
+        let try_from = |ip: &'static str| register(&server, &registration, &unused, ip);
+
+        // Two addresses of one /64 share its budget: the third request from it is refused,
+        // whichever address sends it.
+        assert!(try_from("2001:db8:1:2::1").await.is_ok());
+        assert!(try_from("2001:db8:1:2:ffff:ffff:ffff:fffe").await.is_ok());
+        assert!(is_rate_limited(&try_from("2001:db8:1:2::3").await));
+        assert!(is_rate_limited(&try_from("2001:db8:1:2:a:b:c:d").await));
+        // Another /64, even next door, has a budget of its own.
+        assert!(try_from("2001:db8:1:3::1").await.is_ok());
+        // IPv4 stays per address (a /24 is often many unrelated customers behind NAT).
+        assert!(try_from("192.0.2.1").await.is_ok());
+        assert!(try_from("192.0.2.1").await.is_ok());
+        assert!(is_rate_limited(&try_from("192.0.2.1").await));
+        assert!(try_from("192.0.2.2").await.is_ok());
+        // An IPv4-mapped IPv6 address is the IPv4 address.
+        assert!(is_rate_limited(&try_from("::ffff:192.0.2.1").await));
     }
 }

@@ -27,6 +27,7 @@ use palisade_core::model::{
 };
 use palisade_core::ports::SigningAlgorithm;
 use palisade_core::secret::SecretGenerator;
+use palisade_core::text::check_shown_text;
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 use serde_json::{Map, Value};
 
@@ -500,9 +501,10 @@ fn client_name(body: &Map<String, Value>) -> Result<String, OAuthError> {
             "client_name may have at most 100 characters",
         ));
     }
-    if name.chars().any(char::is_control) {
+    if check_shown_text(name).is_err() {
         return Err(metadata_error(
-            "client_name must not contain control characters",
+            "client_name must not contain control or invisible formatting characters \
+             (bidi overrides, zero-width characters, soft hyphens)",
         ));
     }
     Ok(name.to_owned())
@@ -783,6 +785,53 @@ mod tests {
             let err = ClientMetadata::from_request(&body, &dcr()).unwrap_err();
             assert_eq!(err.code, code, "{name}: {err}");
         }
+    }
+
+    /// docs/threat-model.md RG-08: the consent page shows `client_name`; a bidi override or a
+    /// zero-width character would make it read as another name.
+    #[test]
+    fn a_client_name_with_a_format_or_control_character_is_invalid_client_metadata() {
+        for hidden in [
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{FEFF}',
+            '\u{2060}',
+            '\u{00AD}',
+            '\u{061C}',
+            '\u{E0041}',
+            '\u{0007}',
+            '\u{2028}',
+        ] {
+            let body = merged(json!({ "client_name": format!("Wastry{hidden}App") }));
+            for policy in [dcr(), operator()] {
+                let err = ClientMetadata::from_request(&body, &policy).unwrap_err();
+                assert_eq!(
+                    err.code,
+                    ErrorCode::InvalidClientMetadata,
+                    "U+{:04X}",
+                    hidden as u32
+                );
+            }
+        }
+        let shown = merged(json!({"client_name": "Café Ünïcode 中文 — ok"}));
+        assert_eq!(
+            ClientMetadata::from_request(&shown, &dcr())
+                .unwrap()
+                .client_name,
+            "Café Ünïcode 中文 — ok"
+        );
     }
 
     #[test]

@@ -204,13 +204,14 @@ fn sign_assertion(key: &Jwk, header: &[(&str, Value)], claims: &Value) -> String
     josekit::jws::serialize_compact(&serde_json::to_vec(claims).unwrap(), &h, &signer).unwrap()
 }
 
-/// Fresh assertion claims for `client_id` at the app's time.
+/// Fresh assertion claims for `client_id` at the app's time, for the issuer (its identifier is
+/// the base URL).
 fn assertion_claims(app: &TestApp, client_id: &str) -> Value {
     let now = app.clock.now().timestamp();
     json!({
         "iss": client_id,
         "sub": client_id,
-        "aud": app.url("/token"),
+        "aud": app.base_url,
         "jti": palisade_core::SecretGenerator::token(&palisade_core::OsSecrets),
         "iat": now,
         "exp": now + 120,
@@ -1180,12 +1181,14 @@ async fn private_key_jwt_authenticates_a_fresh_assertion_once_and_refuses_its_re
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     assert_eq!(replay.error(), "invalid_client");
 
-    // The issuer is an accepted audience too, and so is an array naming it; no kid is fine.
-    let mut claims = assertion_claims(&app, &id);
-    claims["aud"] = json!(["https://other.example", app.base_url]);
-    let by_issuer = sign_assertion(&key, &[("alg", json!("ES256"))], &claims);
+    // No kid is fine.
+    let without_kid = sign_assertion(
+        &key,
+        &[("alg", json!("ES256"))],
+        &assertion_claims(&app, &id),
+    );
     assert_eq!(
-        assertion_request(&app, &by_issuer, &[]).await.status,
+        assertion_request(&app, &without_kid, &[]).await.status,
         StatusCode::OK
     );
 
@@ -1213,6 +1216,36 @@ async fn private_key_jwt_authenticates_a_fresh_assertion_once_and_refuses_its_re
     )
     .await;
     assert_eq!(described.json()["active"], true, "{}", described.text);
+}
+
+/// `client_assertion_allow_token_endpoint_audience` (docs/configuration.md): old clients that
+/// name the token endpoint URL, as OIDC Core §9 told them to, work again; still one string.
+#[tokio::test]
+async fn the_token_endpoint_audience_is_accepted_only_where_the_operator_allows_it() {
+    let app = spawn_app_with(TestDatabase::create().await, TestEphemeral::create(), |s| {
+        s.registration.mode = RegistrationMode::Open;
+        s.registration.max_per_minute = 10_000;
+        s.registration.allowed_scopes = vec!["api:read".into()];
+        s.client_assertion_allow_token_endpoint_audience = true;
+    })
+    .await;
+    let (key, jwks) = ec_keys("k1");
+    let id = register_jwt_client(&app, &jwks).await;
+    let es256 = [("alg", json!("ES256"))];
+    let with_audience = |aud: Value| {
+        let mut claims = assertion_claims(&app, &id);
+        claims["aud"] = aud;
+        sign_assertion(&key, &es256, &claims)
+    };
+    for (aud, status) in [
+        (json!(app.url("/token")), StatusCode::OK),
+        (json!(app.base_url), StatusCode::OK),
+        (json!([app.url("/token")]), StatusCode::UNAUTHORIZED),
+        (json!(app.url("/introspect")), StatusCode::UNAUTHORIZED),
+    ] {
+        let reply = assertion_request(&app, &with_audience(aud.clone()), &[]).await;
+        assert_eq!(reply.status, status, "{aud}: {}", reply.text);
+    }
 }
 
 #[tokio::test]
@@ -1300,6 +1333,23 @@ async fn private_key_jwt_refuses_every_malformed_or_forged_assertion() {
         (
             "introspection endpoint audience",
             sign_assertion(&key, &es256(), &with("aud", json!(app.url("/introspect")))),
+        ),
+        // RFC 7523bis, the 2025 audience-injection advisory: the issuer alone, as a string.
+        (
+            "token endpoint audience (not allowed by default)",
+            sign_assertion(&key, &es256(), &with("aud", json!(app.url("/token")))),
+        ),
+        (
+            "an array naming the issuer",
+            sign_assertion(&key, &es256(), &with("aud", json!([app.base_url]))),
+        ),
+        (
+            "an array naming the issuer and another server",
+            sign_assertion(
+                &key,
+                &es256(),
+                &with("aud", json!([app.base_url, "https://as.attacker.example"])),
+            ),
         ),
         (
             "iss differs from sub",

@@ -317,3 +317,125 @@ async fn deleting_a_user_takes_their_rows_and_frees_the_name() {
     let again = user(&store, "alice").await;
     assert_ne!(again.id, alice.id);
 }
+
+#[tokio::test]
+async fn usernames_in_another_case_or_width_find_the_same_account() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    for typed in [
+        "ALICE",
+        "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}",
+        " Alice ",
+    ] {
+        let found = store
+            .find_user_by_username(&Username::parse(typed).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(found.map(|u| u.id), Some(alice.id.clone()), "{typed:?}");
+    }
+    let err = store
+        .insert_user(new_user("\u{FF21}\u{FF2C}\u{FF29}\u{FF23}\u{FF25}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("username")), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_username_confusable_with_an_existing_one_is_a_conflict_and_stores_nothing() {
+    let (store, _db) = store().await;
+    user(&store, "alice").await;
+    user(&store, "m").await;
+    // Cyrillic а, Greek α; `rn` reads as `m`.
+    for confusable in ["\u{0430}lice", "\u{03B1}lice", "rn"] {
+        let err = store.insert_user(new_user(confusable)).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict("confusable username")),
+            "{confusable:?}: {err:?}"
+        );
+    }
+    let names: Vec<String> = store
+        .list_users(None, 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["alice", "m"]);
+    // Names that only look alike in part are different accounts.
+    user(&store, "alicia").await;
+}
+
+#[tokio::test]
+async fn of_two_confusable_usernames_inserted_at_once_exactly_one_is_stored() {
+    let (store, _db) = store().await;
+    let (latin, cyrillic) = tokio::join!(
+        store.insert_user(new_user("alice")),
+        store.insert_user(new_user("\u{0430}lice")),
+    );
+    assert_eq!(
+        [latin.is_ok(), cyrillic.is_ok()]
+            .iter()
+            .filter(|ok| **ok)
+            .count(),
+        1,
+        "{latin:?} {cyrillic:?}"
+    );
+    assert_eq!(store.list_users(None, 10, 0).await.unwrap().len(), 1);
+}
+
+/// Rows from before the skeleton column: migrating gives them their RFC 8265 username and
+/// their skeleton; of two that are now confusable, the older keeps the skeleton and the newer
+/// keeps its name.
+#[tokio::test]
+async fn migrating_backfills_the_username_and_skeleton_of_older_rows() {
+    let (store, db) = store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let mut cyrillic = new_user("\u{0430}lice");
+    cyrillic.created_at = at(10);
+    // As an older server stored them: no skeleton, and `bob` in the fullwidth letters typed.
+    execute_raw(
+        &db,
+        &[
+            &format!(
+                "INSERT INTO users (id, username, password_hash, is_disabled, email_verified, \
+                 created_at, updated_at) VALUES ('{}', '\u{0430}lice', 'x', FALSE, FALSE, 10, 10)",
+                cyrillic.id
+            ),
+            "UPDATE users SET username_skeleton = NULL",
+            &format!(
+                "UPDATE users SET username = '\u{FF42}\u{FF4F}\u{FF42}' WHERE id = '{}'",
+                bob.id
+            ),
+        ],
+    );
+    // No migration is pending; the backfill runs all the same.
+    assert!(store.migrate().await.unwrap().is_empty());
+
+    let found = store
+        .find_user_by_username(&Username::parse("BOB").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(found.map(|u| u.id), Some(bob.id));
+    let legacy = store.find_user_by_id(&cyrillic.id).await.unwrap().unwrap();
+    assert_eq!(legacy.username.as_str(), "\u{0430}lice");
+    assert_eq!(
+        store
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .username
+            .as_str(),
+        "alice"
+    );
+    // alice (older) holds the skeleton again: a new look-alike is refused.
+    let err = store
+        .insert_user(new_user("\u{03B1}lice"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict("confusable username")),
+        "{err:?}"
+    );
+}

@@ -54,7 +54,10 @@ fn document_value() -> Value {
             ),
             ("403", "`insufficient_scope`: a permission is missing"),
             ("404", "no such resource"),
-            ("409", "already exists"),
+            (
+                "409",
+                "already exists (a username: or looks like an existing one, UTS #39)",
+            ),
             ("503", "storage unavailable; retry"),
         ] {
             responses.insert(status.into(), json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }));
@@ -173,7 +176,7 @@ fn schemas() -> Value {
             "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } },
             "limit": { "type": "integer" }, "offset": { "type": "integer" }, "next_offset": { "type": ["integer", "null"] } } },
         "NewUser": { "type": "object", "additionalProperties": false, "required": ["username", "password"], "properties": {
-            "username": { "type": "string", "maxLength": 64 }, "password": { "type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": true },
+            "username": { "type": "string", "maxLength": 64, "description": "RFC 8265 UsernameCaseMapped (ALICE and fullwidth letters are alice); a new one must be of one script" }, "password": { "type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": true },
             "email": string, "display_name": string } },
         "PasswordReset": { "type": "object", "additionalProperties": false, "required": ["password"], "properties": {
             "password": { "type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": true } } },
