@@ -223,6 +223,10 @@ async fn a_self_registered_machine_client_without_scopes_gets_a_token_introspect
         .unwrap();
     assert_eq!(issued.status(), StatusCode::OK);
     let issued: Value = issued.json().await.unwrap();
+    assert!(
+        issued.get("scope").is_none(),
+        "an empty scope is not a scope list: {issued}"
+    );
     let access_token = issued["access_token"].as_str().unwrap();
 
     let described: Value = app
