@@ -159,67 +159,12 @@ impl ClientRepository for CachedClients {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_core::model::{ApplicationType, ClientType, TokenEndpointAuthMethod};
-    use palisade_core::{ManualClock, StoreError};
-    use std::sync::Mutex;
-    use std::sync::atomic::AtomicUsize;
+    use palisade_core::ManualClock;
 
-    /// A repository that counts lookups and can be changed behind the cache's back.
-    #[derive(Default)]
-    struct Counting {
-        clients: Mutex<HashMap<String, Client>>,
-        finds: AtomicUsize,
-        is_down: std::sync::atomic::AtomicBool,
-    }
-
-    #[async_trait]
-    impl ClientRepository for Counting {
-        async fn insert_client(&self, client: Client) -> StoreResult<()> {
-            self.clients
-                .lock()
-                .unwrap()
-                .insert(client.id.0.clone(), client);
-            Ok(())
-        }
-        async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-            self.finds.fetch_add(1, Ordering::SeqCst);
-            if self.is_down.load(Ordering::SeqCst) {
-                return Err(StoreError::Unavailable("down".into()));
-            }
-            Ok(self.clients.lock().unwrap().get(&id.0).cloned())
-        }
-        async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-            Ok(self.clients.lock().unwrap().values().cloned().collect())
-        }
-        async fn update_client(&self, client: Client) -> StoreResult<()> {
-            self.insert_client(client).await
-        }
-        async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
-            self.clients.lock().unwrap().remove(&id.0);
-            Ok(())
-        }
-    }
+    use crate::test_clients::CountingClients as Counting;
 
     fn client(id: &str, name: &str) -> Client {
-        Client {
-            id: ClientId(id.into()),
-            name: name.into(),
-            client_type: ClientType::Confidential,
-            application_type: ApplicationType::Web,
-            secret_hash: None,
-            token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-            grant_types: vec![],
-            response_types: vec![],
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            scopes: vec![],
-            access_token_ttl_secs: None,
-            refresh_token_ttl_secs: None,
-            id_token_signed_response_alg: None,
-            registration_access_token_hash: None,
-            jwks: None,
-            created_at: chrono::Utc::now(),
-        }
+        crate::test_clients::client(id, name, "https://rp.example/cb")
     }
 
     fn setup(ttl: Duration) -> (Arc<Counting>, CachedClients, ManualClock) {

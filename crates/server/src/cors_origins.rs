@@ -138,74 +138,12 @@ impl CorsOrigins {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use palisade_core::model::{
-        ApplicationType, Client, ClientId, ClientType, TokenEndpointAuthMethod,
-    };
-    use palisade_core::ports::StoreResult;
-    use palisade_core::{ManualClock, StoreError};
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
-
-    /// A repository that counts listings and can be changed behind the caches' backs.
-    #[derive(Default)]
-    struct Counting {
-        clients: Mutex<HashMap<String, Client>>,
-        lists: AtomicUsize,
-        is_down: AtomicBool,
-    }
-
-    #[async_trait]
-    impl ClientRepository for Counting {
-        async fn insert_client(&self, client: Client) -> StoreResult<()> {
-            self.clients
-                .lock()
-                .unwrap()
-                .insert(client.id.0.clone(), client);
-            Ok(())
-        }
-        async fn find_client(&self, id: &ClientId) -> StoreResult<Option<Client>> {
-            Ok(self.clients.lock().unwrap().get(&id.0).cloned())
-        }
-        async fn list_clients(&self) -> StoreResult<Vec<Client>> {
-            self.lists.fetch_add(1, Ordering::SeqCst);
-            // Slow enough that concurrent callers pile up behind one listing.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if self.is_down.load(Ordering::SeqCst) {
-                return Err(StoreError::Unavailable("down".into()));
-            }
-            Ok(self.clients.lock().unwrap().values().cloned().collect())
-        }
-        async fn update_client(&self, client: Client) -> StoreResult<()> {
-            self.insert_client(client).await
-        }
-        async fn delete_client(&self, id: &ClientId) -> StoreResult<()> {
-            self.clients.lock().unwrap().remove(&id.0);
-            Ok(())
-        }
-    }
+    use crate::test_clients::CountingClients as Counting;
+    use palisade_core::ManualClock;
+    use palisade_core::model::{Client, ClientId};
 
     fn client(id: &str, redirect_uri: &str) -> Client {
-        Client {
-            id: ClientId(id.into()),
-            name: id.into(),
-            client_type: ClientType::Public,
-            application_type: ApplicationType::Web,
-            secret_hash: None,
-            token_endpoint_auth_method: TokenEndpointAuthMethod::None,
-            grant_types: vec![],
-            response_types: vec![],
-            redirect_uris: vec![redirect_uri.into()],
-            post_logout_redirect_uris: vec![],
-            scopes: vec![],
-            access_token_ttl_secs: None,
-            refresh_token_ttl_secs: None,
-            id_token_signed_response_alg: None,
-            registration_access_token_hash: None,
-            jwks: None,
-            created_at: Utc::now(),
-        }
+        crate::test_clients::client(id, id, redirect_uri)
     }
 
     struct Setup {
@@ -216,7 +154,7 @@ mod tests {
     }
 
     fn setup() -> Setup {
-        let store = Arc::new(Counting::default());
+        let store = Arc::new(Counting::with_slow_listing(Duration::from_millis(20)));
         let clock = ManualClock::starting_now();
         let clients = Arc::new(CachedClients::new(store.clone(), Arc::new(clock.clone())));
         let origins = CorsOrigins::with_ttl(

@@ -20,6 +20,8 @@ pub mod routes;
 pub mod security_headers;
 pub mod storage;
 pub mod telemetry;
+#[cfg(test)]
+mod test_clients;
 pub mod tls;
 
 pub use app::{AppState, Application};

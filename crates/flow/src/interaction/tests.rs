@@ -108,6 +108,21 @@ async fn logged_in_at_consent(server: &TestServer, client: &Client) -> (Browser,
     (browser, view)
 }
 
+/// Submits "allow" on the consent page `view` shows.
+async fn allow(server: &TestServer, view: &ConsentView, browser: &Browser) -> Outcome {
+    server
+        .engine
+        .submit_consent(
+            ConsentSubmission {
+                step_id: Some(&view.step_id),
+                csrf_token: Some(&view.csrf_token),
+                decision: Some(ConsentDecision::Allow),
+            },
+            browser,
+        )
+        .await
+}
+
 fn has_code(location: &str) -> bool {
     location.starts_with(REDIRECT_URI) && location.contains("code=")
 }
@@ -343,17 +358,7 @@ async fn a_remembered_consent_skips_the_page_and_prompt_consent_brings_it_back()
         view.is_client_verified,
         "an operator-made client is verified"
     );
-    let allowed = server
-        .engine
-        .submit_consent(
-            ConsentSubmission {
-                step_id: Some(&view.step_id),
-                csrf_token: Some(&view.csrf_token),
-                decision: Some(ConsentDecision::Allow),
-            },
-            &browser,
-        )
-        .await;
+    let allowed = allow(&server, &view, &browser).await;
     assert!(matches!(&allowed.step, Step::RedirectToClient(l) if has_code(l)));
 
     let again = server
@@ -536,17 +541,7 @@ async fn an_interaction_over_the_size_bound_is_refused() {
 /// an authorization request gets its code at once while the session stands.
 async fn signed_in_with_remembered_consent(server: &TestServer, client: &Client) -> Browser {
     let (browser, view) = logged_in_at_consent(server, client).await;
-    let allowed = server
-        .engine
-        .submit_consent(
-            ConsentSubmission {
-                step_id: Some(&view.step_id),
-                csrf_token: Some(&view.csrf_token),
-                decision: Some(ConsentDecision::Allow),
-            },
-            &browser,
-        )
-        .await;
+    let allowed = allow(server, &view, &browser).await;
     assert!(matches!(&allowed.step, Step::RedirectToClient(l) if has_code(l)));
     browser
 }
@@ -627,17 +622,7 @@ async fn an_account_event_ends_the_session_and_the_interaction_waiting_at_consen
     .unwrap();
 
     assert!(!session_stands(&server, &client, &browser).await);
-    let submitted = server
-        .engine
-        .submit_consent(
-            ConsentSubmission {
-                step_id: Some(&view.step_id),
-                csrf_token: Some(&view.csrf_token),
-                decision: Some(ConsentDecision::Allow),
-            },
-            &waiting,
-        )
-        .await;
+    let submitted = allow(&server, &view, &waiting).await;
     assert!(
         !matches!(&submitted.step, Step::RedirectToClient(l) if has_code(l)),
         "a code was issued on a voided sign-in: {submitted:?}"

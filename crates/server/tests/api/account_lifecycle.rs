@@ -7,6 +7,7 @@ use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
 use crate::support::{
     Browser, ClientSpec, TestClient, create_user, pkce_pair, query_param, register_client,
+    sign_in_and_redeem,
 };
 use palisade_core::model::{RoleName, UserId};
 use palisade_core::ports::{RoleRepository, UserRepository};
@@ -22,32 +23,13 @@ struct SignedIn {
 }
 
 async fn signed_in(app: &TestApp, rp: &TestClient, username: &str) -> SignedIn {
-    let browser = Browser::new();
-    let (verifier, challenge) = pkce_pair();
-    let url = authorize_url(
+    let (browser, tokens) = sign_in_and_redeem(
         app,
         rp,
-        &challenge,
+        username,
         &[("scope", "openid profile offline_access")],
-    );
-    let redirect = browser.authorize(&url, username).await;
-    let code = query_param(&redirect, "code").expect("a code");
-    let tokens: Value = app
-        .client
-        .post(app.url("/token"))
-        .basic_auth(&rp.id, rp.secret.as_deref())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", rp.redirect_uri.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await;
     SignedIn {
         browser,
         access_token: tokens["access_token"].as_str().unwrap().to_owned(),

@@ -6,7 +6,8 @@
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, palisade_binary, spawn_app, spawn_app_with};
 use crate::support::{
-    Browser, ClientSpec, PASSWORD, TestClient, create_user, pkce_pair, query_param, register_client,
+    Browser, ClientSpec, PASSWORD, TestClient, create_user, pkce_pair, query_param,
+    register_client, sign_in_and_redeem,
 };
 use base64::Engine as _;
 use palisade::routes::admin::{self, Operation, Permission};
@@ -34,31 +35,9 @@ pub async fn admin_client(app: &TestApp) -> TestClient {
 
 /// Logs `username` in through `client` with `scope` and redeems the code; the token response.
 pub async fn tokens_for(app: &TestApp, client: &TestClient, username: &str, scope: &str) -> Value {
-    let browser = Browser::new();
-    let (verifier, challenge) = pkce_pair();
-    let url = authorize_url(app, client, &challenge, &[("scope", scope)]);
-    let redirect = browser.authorize(&url, username).await;
-    let code = query_param(&redirect, "code").unwrap_or_else(|| panic!("no code in {redirect}"));
-    let res = app
-        .client
-        .post(app.url("/token"))
-        .basic_auth(&client.id, client.secret.as_deref())
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", client.redirect_uri.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
+    sign_in_and_redeem(app, client, username, &[("scope", scope)])
         .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.headers()["cache-control"],
-        "no-store",
-        "token responses are never cached"
-    );
-    res.json().await.unwrap()
+        .1
 }
 
 fn role_name(name: &str) -> RoleName {

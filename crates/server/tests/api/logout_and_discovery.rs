@@ -5,8 +5,8 @@ use crate::authorize_rules::authorize_url;
 use crate::harness::spawn_app;
 use crate::support::{
     Browser, ClientSpec, create_user, hidden, location, pkce_pair, query_param, register_client,
+    sign_in_and_redeem,
 };
-use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 use url::Url;
@@ -25,33 +25,7 @@ async fn signed_in_with_tokens(
     app: &crate::harness::TestApp,
     client: &crate::support::TestClient,
 ) -> (Browser, String, String) {
-    let browser = Browser::new();
-    let (verifier, challenge) = pkce_pair();
-    let back = browser
-        .authorize(&authorize_url(app, client, &challenge, &[]), "alice")
-        .await;
-    let code = query_param(&back, "code").unwrap();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-        "{}:{}",
-        client.id,
-        client.secret.as_deref().unwrap()
-    ));
-    let tokens: Value = app
-        .client
-        .post(app.url("/token"))
-        .header("authorization", format!("Basic {basic}"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", client.redirect_uri.as_str()),
-            ("code_verifier", verifier.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (browser, tokens) = sign_in_and_redeem(app, client, "alice", &[]).await;
     (
         browser,
         tokens["id_token"].as_str().unwrap().to_owned(),

@@ -4,9 +4,8 @@
 //! at introspection, and a removed client's token at userinfo (UI-04).
 
 use crate::admin_api::{admin_client, call, claims_of, tokens_for};
-use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app, spawn_app_with};
-use crate::support::{Browser, ClientSpec, create_user, pkce_pair, query_param, register_client};
+use crate::support::{ClientSpec, create_user, register_client, sign_in_and_redeem};
 use palisade_core::model::{ClientId, RoleName};
 use palisade_core::ports::RoleRepository;
 use palisade_flow::registration::RegistrationMode;
@@ -112,29 +111,7 @@ async fn signing_in_as_alice_in_capitals_or_fullwidth_letters_is_alice() {
     let alice = create_user(&app, "alice").await;
     let client = register_client(&app, ClientSpec::default()).await;
     for typed in ["ALICE", "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}"] {
-        let browser = Browser::new();
-        let (verifier, challenge) = pkce_pair();
-        let redirect = browser
-            .authorize(&authorize_url(&app, &client, &challenge, &[]), typed)
-            .await;
-        let code =
-            query_param(&redirect, "code").unwrap_or_else(|| panic!("{typed:?}: {redirect}"));
-        let tokens: Value = app
-            .client
-            .post(app.url("/token"))
-            .basic_auth(&client.id, client.secret.as_deref())
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", client.redirect_uri.as_str()),
-                ("code_verifier", verifier.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, tokens) = sign_in_and_redeem(&app, &client, typed, &[]).await;
         let id_token = tokens["id_token"].as_str().unwrap();
         assert_eq!(claims_of(id_token)["sub"], alice.0.as_str(), "{typed:?}");
     }

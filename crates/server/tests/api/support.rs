@@ -226,3 +226,39 @@ pub fn pkce_pair() -> (String, String) {
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
+
+/// Signs `username` in through `client` in a new browser (authorize, login, consent) and
+/// redeems the code with client_secret_basic; the browser, holding the session, and the token
+/// response. `overrides` change the authorization request (`scope`, `prompt`...).
+pub async fn sign_in_and_redeem(
+    app: &TestApp,
+    client: &TestClient,
+    username: &str,
+    overrides: &[(&str, &str)],
+) -> (Browser, serde_json::Value) {
+    let browser = Browser::new();
+    let (verifier, challenge) = pkce_pair();
+    let url = crate::authorize_rules::authorize_url(app, client, &challenge, overrides);
+    let redirect = browser.authorize(&url, username).await;
+    let code = query_param(&redirect, "code").unwrap_or_else(|| panic!("no code in {redirect}"));
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "no-store",
+        "token responses are never cached"
+    );
+    (browser, res.json().await.unwrap())
+}
