@@ -20,6 +20,7 @@ pub mod client_assertion;
 pub mod client_auth;
 pub mod grant;
 pub mod guard;
+pub mod housekeeping;
 pub mod interaction;
 pub mod introspection;
 pub mod issue;

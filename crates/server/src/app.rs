@@ -53,6 +53,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     rotation_task: tokio::task::JoinHandle<()>,
+    purge_task: tokio::task::JoinHandle<()>,
 }
 
 /// The master keys from the configuration, or the embedded default's key file.
@@ -166,6 +167,7 @@ impl Application {
         );
         let key_admin = crate::storage::key_admin(&sql, key_manager.clone(), clock.clone());
         let rotation_task = key_manager.spawn_rotation_task();
+        let purge_task = engine.spawn_purge_task();
         let state = web::Data::new(AppState {
             cookies: CookiePolicy {
                 secure: settings.is_https(),
@@ -185,13 +187,13 @@ impl Application {
             discovery_document,
             cors_origins,
         });
-        Self::serve(state, listener, rotation_task)
+        Self::serve(state, listener, [rotation_task, purge_task])
     }
 
     fn serve(
         state: web::Data<AppState>,
         listener: TcpListener,
-        rotation_task: tokio::task::JoinHandle<()>,
+        [rotation_task, purge_task]: [tokio::task::JoinHandle<()>; 2],
     ) -> anyhow::Result<Self> {
         let settings = &state.settings;
         let port = listener.local_addr()?.port();
@@ -229,6 +231,7 @@ impl Application {
             server,
             state,
             rotation_task,
+            purge_task,
         })
     }
 
@@ -250,6 +253,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.rotation_task.abort();
+        self.purge_task.abort();
         result
     }
 }

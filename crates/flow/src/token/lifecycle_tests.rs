@@ -271,3 +271,57 @@ async fn no_token_rests_in_clear_after_a_rotation_and_a_retry() {
         assert!(!at_rest.contains(&token), "{token} rests in clear");
     }
 }
+
+#[tokio::test]
+async fn ended_families_are_purged_a_day_after_they_end_and_live_ones_stay() {
+    let (server, rp, alice) = alice_and_a_public_client().await;
+    let redeem = |scope: &'static str| {
+        let (server, rp, alice) = (&server, &rp, &alice);
+        async move {
+            let code = issue_code(server, rp, alice, scope).await;
+            let issued = rp.redeem(server, &code).await.unwrap();
+            (code.grant_id, issued.refresh_token.unwrap())
+        }
+    };
+    let (revoked, _) = redeem("openid offline_access").await;
+    let (live, live_token) = redeem("openid offline_access").await;
+    // Rotated once, so the purge has a spent token to take along.
+    let (_, rotated_token) = redeem("openid offline_access").await;
+    rp.refresh(&server, &rotated_token, None).await.unwrap();
+    server.engine.revoke_grant(&revoked).await.unwrap();
+
+    assert_eq!(server.engine.purge_ended_grants().await.unwrap(), 0);
+    server
+        .clock
+        .advance(crate::housekeeping::ENDED_GRANT_RETENTION + Duration::seconds(1));
+    let refreshed = rp.refresh(&server, &live_token, None).await.unwrap();
+    assert_eq!(server.engine.purge_ended_grants().await.unwrap(), 1);
+    let families = &server.engine.refresh_tokens;
+    assert!(
+        families
+            .find_refresh_token_family_by_id(&revoked)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        families
+            .find_refresh_token_family_by_id(&live)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Past their absolute lifetime, the rest go too, spent tokens with them.
+    server.clock.advance(server.engine.policy.refresh_token_ttl);
+    assert_eq!(server.engine.purge_ended_grants().await.unwrap(), 2);
+    for token in [live_token, rotated_token, refreshed.refresh_token.unwrap()] {
+        assert!(
+            families
+                .find_refresh_token_family(&palisade_core::TokenHash::of(&token))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
