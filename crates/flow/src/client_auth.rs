@@ -12,10 +12,10 @@ use crate::guard::{CredentialKind, GuardError};
 use crate::server::AuthorizationServer;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use palisade_core::form_encoding;
 use palisade_core::model::{Client, ClientId, ClientType, TokenEndpointAuthMethod};
 use palisade_core::{ErrorCode, OAuthError, Secret, TokenHash};
 use std::net::IpAddr;
-use url::form_urlencoded;
 
 /// The credentials a request presented.
 #[derive(Debug, Clone)]
@@ -164,17 +164,14 @@ fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
-    let unescape = |s: &str| -> String {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    let id = unescape(id);
+    // Strictly, as every other parameter: bytes that are not UTF-8 are refused, never read as
+    // U+FFFD, and an `&` is part of the value, not the end of it.
+    let unescape = |s: &str| form_encoding::decode(s.as_bytes()).map_err(|_| malformed());
+    let id = unescape(id)?;
     if id.is_empty() {
         return Err(malformed());
     }
-    Ok((id, unescape(secret)))
+    Ok((id, unescape(secret)?))
 }
 
 impl AuthorizationServer {
@@ -313,6 +310,24 @@ mod tests {
                 assert_eq!(secret.expose(), "p:ss word");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_decoded_strictly_and_whole() {
+        let basic = |raw: &[u8]| format!("Basic {}", STANDARD.encode(raw));
+        // An `&` belongs to the secret (a lenient form parser ended the value there).
+        for raw in [&b"c1:a&b"[..], b"c1:a%26b"] {
+            match ClientCredentials::from_request(Some(&basic(raw)), &[]).unwrap() {
+                ClientCredentials::Basic { secret, .. } => assert_eq!(secret.expose(), "a&b"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Bytes that are not UTF-8, percent-encoded or not, are refused, never read as U+FFFD.
+        for raw in [&b"c1:%FF"[..], b"%C3%28:s1", b"c1:s%ED%A0%80"] {
+            let error = ClientCredentials::from_request(Some(&basic(raw)), &[])
+                .expect_err(&String::from_utf8_lossy(raw));
+            assert_eq!(error.code, ErrorCode::InvalidClient);
         }
     }
 
