@@ -22,6 +22,7 @@ use palisade_core::{OAuthError, TokenHash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
+use std::net::IpAddr;
 
 /// RFC 6749 §5.1 successful response (plus `id_token`, OIDC Core §3.1.3.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,19 @@ pub struct TokenResponse {
     /// Left out when no scope was granted: `""` is not a scope (RFC 6749 §3.3 needs one token).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+}
+
+/// One issuance, as the audit trail records it.
+pub(crate) struct Issuance<'a> {
+    pub client: &'a Client,
+    /// The user (`user:<id>`); none for client_credentials, where the client is the actor.
+    pub subject: Option<String>,
+    pub grant_type: &'a str,
+    pub scope: &'a str,
+    pub jti: &'a str,
+    pub grant_id: Option<&'a str>,
+    /// The address the token request came from.
+    pub client_ip: Option<IpAddr>,
 }
 
 pub(crate) struct MintedAccessToken {
@@ -144,10 +158,11 @@ impl AuthorizationServer {
         grant: &Grant,
         client: &Client,
         nonce: Option<&str>,
+        client_ip: Option<IpAddr>,
     ) -> Result<TokenResponse, OAuthError> {
         let scope = grant.scope.to_string();
         let (access, id_token) = self
-            .mint_user_tokens(grant, client, nonce, "authorization_code")
+            .mint_user_tokens(grant, client, nonce, "authorization_code", client_ip)
             .await?;
         let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
             Some(self.start_refresh_family(grant).await?)
@@ -173,6 +188,7 @@ impl AuthorizationServer {
         client: &Client,
         nonce: Option<&str>,
         grant_type: &str,
+        client_ip: Option<IpAddr>,
     ) -> Result<(MintedAccessToken, Option<String>), OAuthError> {
         let roles = if grant.scope.contains(ROLES) {
             Some(
@@ -199,37 +215,38 @@ impl AuthorizationServer {
         } else {
             None
         };
-        self.record_issuance(
+        self.record_issuance(Issuance {
             client,
-            Some(&format!("user:{}", grant.user_id)),
+            subject: Some(format!("user:{}", grant.user_id)),
             grant_type,
-            &scope,
-            &access.jti,
-            Some(&grant.id),
-        )
+            scope: &scope,
+            jti: &access.jti,
+            grant_id: Some(&grant.id),
+            client_ip,
+        })
         .await;
         Ok((access, id_token))
     }
 
-    /// Audits an issuance (docs/threat-model.md AD-05): who got what for whom (`subject`: the
-    /// user; none for client_credentials, where the client is the actor), by `jti` and grant id
-    /// so a later revocation can be matched; never the token itself.
-    pub(crate) async fn record_issuance(
-        &self,
-        client: &Client,
-        subject: Option<&str>,
-        grant_type: &str,
-        scope: &str,
-        jti: &str,
-        grant_id: Option<&str>,
-    ) {
+    /// Audits an issuance (docs/threat-model.md AD-05): who got what for whom, from where, by
+    /// `jti` and grant id so a later revocation can be matched; never the token itself.
+    pub(crate) async fn record_issuance(&self, issued: Issuance<'_>) {
+        let Issuance {
+            client,
+            subject,
+            grant_type,
+            scope,
+            jti,
+            grant_id,
+            client_ip,
+        } = issued;
         let event = AuditEvent {
             occurred_at: self.clock.now(),
             actor: format!("client:{}", client.id.0),
             action: "token.issue".into(),
-            target: subject.map(str::to_owned),
+            target: subject,
             outcome: AuditOutcome::Success,
-            client_ip: None,
+            client_ip: client_ip.map(|ip| ip.to_string()),
             details: Some(
                 json!({ "grant_type": grant_type, "scope": scope, "jti": jti, "gid": grant_id })
                     .to_string(),

@@ -68,7 +68,7 @@ impl AuthorizationServer {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
         let issued = self
-            .issue_for_grant(&code.grant, client, code.nonce.as_deref())
+            .issue_for_grant(&code.grant, client, code.nonce.as_deref(), params.client_ip)
             .await?;
         // A replay while these were minted revoked the grant, perhaps before its refresh-token
         // family existed: revoke the family now that it does. (The access token carries the

@@ -5,7 +5,7 @@
 //! `sub` (users' are UUIDs, client ids are 43-character random strings).
 
 use super::TokenParams;
-use crate::issue::TokenResponse;
+use crate::issue::{Issuance, TokenResponse};
 use crate::scope::ScopeSet;
 use crate::server::AuthorizationServer;
 use palisade_core::model::{Client, ClientType};
@@ -35,14 +35,15 @@ impl AuthorizationServer {
         }
         let scope = scope.to_string();
         let access = self.mint_access_token(&client.id.0, &client.id.0, &scope, None)?;
-        self.record_issuance(
+        self.record_issuance(Issuance {
             client,
-            None,
-            "client_credentials",
-            &scope,
-            &access.jti,
-            None,
-        )
+            subject: None,
+            grant_type: "client_credentials",
+            scope: &scope,
+            jti: &access.jti,
+            grant_id: None,
+            client_ip: params.client_ip,
+        })
         .await;
         Ok(TokenResponse {
             access_token: access.token,

@@ -26,6 +26,8 @@ pub struct TokenError {
 /// The form parameters of a token request.
 pub(crate) struct TokenParams<'a> {
     pairs: &'a [(String, String)],
+    /// Where the request came from, for the audit trail.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl<'a> TokenParams<'a> {
@@ -60,7 +62,10 @@ impl AuthorizationServer {
             .authenticate_form(authorization_header, form, client_ip, false)
             .await
             .map_err(fail)?;
-        let params = TokenParams { pairs: form };
+        let params = TokenParams {
+            pairs: form,
+            client_ip,
+        };
         let grant_type =
             GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(|_| {
                 fail(OAuthError::new(

@@ -77,7 +77,7 @@ impl AuthorizationServer {
         let issued = Grant { scope, ..grant };
         let scope_text = issued.scope.to_string();
         let (access, id_token) = self
-            .mint_user_tokens(&issued, client, None, "refresh_token")
+            .mint_user_tokens(&issued, client, None, "refresh_token", params.client_ip)
             .await?;
         let response = TokenResponse {
             access_token: access.token,

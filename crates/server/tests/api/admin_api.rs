@@ -604,6 +604,11 @@ async fn a_client_credentials_token_with_admin_users_read_can_list_users_but_not
     let details: Value = serde_json::from_str(issued[0].details.as_deref().unwrap()).unwrap();
     assert_eq!(details["jti"], claims_of(&token)["jti"]);
     assert_eq!(details["grant_type"], "client_credentials");
+    assert_eq!(
+        issued[0].client_ip.as_deref(),
+        Some("127.0.0.1"),
+        "the issuance names where the request came from"
+    );
     assert!(!format!("{issued:?}").contains(&token));
 
     // A token without the admin scope gets nothing, even from the same client.
