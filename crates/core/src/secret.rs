@@ -41,6 +41,15 @@ impl SecretGenerator for OsSecrets {
 #[serde(transparent)]
 pub struct TokenHash(String);
 
+/// SHA-256 of `secret` under `label`: a value derived from a secret for one purpose (a key, an
+/// id), which is neither the secret's stored hash ([`TokenHash`]) nor any other purpose's.
+pub fn labelled_digest(label: &[u8], secret: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(label);
+    hasher.update(secret.as_bytes());
+    hasher.finalize().into()
+}
+
 impl TokenHash {
     pub fn of(raw_secret: &str) -> Self {
         Self(URL_SAFE_NO_PAD.encode(Sha256::digest(raw_secret.as_bytes())))

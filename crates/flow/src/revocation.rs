@@ -9,7 +9,8 @@
 //! of what it revokes — and the store keeps it [`CLOCK_STEP_ALLOWANCE`] longer than that. A
 //! store's TTL runs on its own clock; if ours is stepped back, a token past its `exp` by the
 //! store's reckoning can look unexpired by ours, and its marker must still be there. Larger
-//! steps are refused where tokens are checked: a token issued in our future is not accepted.
+//! steps back than the token's age are caught where tokens are checked: a token issued in our
+//! future (`nbf` over 60 s ahead) is not accepted.
 
 use crate::server::{AuthorizationServer, ttl};
 use base64::Engine as _;

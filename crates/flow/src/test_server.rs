@@ -23,7 +23,8 @@ pub(crate) struct TestServer {
     pub clock: ManualClock,
     database: TestDatabase,
     ephemeral: EphemeralInspector,
-    _ephemeral: TestEphemeral,
+    // Cleans up a Redis namespace; none for a store made in process here.
+    _ephemeral: Option<TestEphemeral>,
 }
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -37,7 +38,7 @@ impl TestServer {
     pub async fn with_limits(limits: AttemptLimits) -> Self {
         let ephemeral_guard = TestEphemeral::create();
         let (ephemeral, inspector) = ephemeral_guard.open_inspectable().await;
-        Self::assemble(limits, ephemeral_guard, ephemeral, inspector).await
+        Self::assemble(limits, Some(ephemeral_guard), ephemeral, inspector).await
     }
 
     /// On the in-process ephemeral store whatever the environment selects: for tests that
@@ -46,7 +47,7 @@ impl TestServer {
         let store = Arc::new(palisade_store::InProcessStore::default());
         Self::assemble(
             AttemptLimits::default(),
-            TestEphemeral::create(),
+            None,
             store.clone(),
             EphemeralInspector::InProcess(store),
         )
@@ -55,7 +56,7 @@ impl TestServer {
 
     async fn assemble(
         limits: AttemptLimits,
-        ephemeral_guard: TestEphemeral,
+        ephemeral_guard: Option<TestEphemeral>,
         ephemeral: Arc<dyn palisade_core::ports::EphemeralStore>,
         inspector: EphemeralInspector,
     ) -> Self {

@@ -8,7 +8,7 @@ use palisade_core::model::ClientId;
 use palisade_core::{ErrorCode, OAuthError};
 use serde_json::{Map, Value, json};
 
-/// How far ahead of our clock a token's `iat` or `nbf` may be (another node's clock).
+/// How far ahead of our clock a token's `nbf` may be (another node's clock).
 const CLOCK_SKEW_SECS: i64 = 60;
 
 /// The claims of an access token that checked out.
@@ -86,12 +86,9 @@ impl AuthorizationServer {
             return Err(bad());
         };
         let now = self.clock.now().timestamp();
-        // Issued in the future means our clock stepped back: refuse rather than let a token
-        // whose revocation marker has since expired count as valid again.
-        if exp <= now
-            || iat > now + CLOCK_SKEW_SECS
-            || number("nbf").is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECS)
-        {
+        // Our tokens carry `nbf` = `iat`: one from our future means our clock stepped back,
+        // and it is refused rather than counted valid after its revocation marker expired.
+        if exp <= now || number("nbf").is_some_and(|nbf| nbf > now + CLOCK_SKEW_SECS) {
             return Err(bad());
         }
         let grant_id = text("gid");

@@ -11,8 +11,8 @@ use crate::session::BrowserSession;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use palisade_core::model::{ClientId, User};
+use palisade_core::secret::labelled_digest;
 use palisade_core::{OAuthError, TokenHash};
-use sha2::{Digest, Sha256};
 
 impl AuthorizationServer {
     /// Mints a single-use code for the request and returns the redirect carrying it
@@ -84,10 +84,7 @@ impl AuthorizationServer {
 /// weeks), so nothing about the code has to be kept that long. Labelled, so it is neither the
 /// code's store key nor its replay marker's.
 pub(crate) fn grant_id_of(raw_code: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"palisade grant-of-code v1\0");
-    hasher.update(raw_code.as_bytes());
-    URL_SAFE_NO_PAD.encode(hasher.finalize())
+    URL_SAFE_NO_PAD.encode(labelled_digest(b"palisade grant-of-code v1\0", raw_code))
 }
 
 pub(crate) fn code_key(raw_code: &str) -> String {

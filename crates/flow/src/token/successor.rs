@@ -10,8 +10,8 @@
 
 use crate::issue::TokenResponse;
 use josekit::jwe::{Dir, JweHeader};
+use palisade_core::secret::labelled_digest;
 use palisade_core::{OAuthError, TokenHash};
-use sha2::{Digest, Sha256};
 
 /// Domain separation: this hash of the token is a key, never a name stored anywhere.
 const KEY_LABEL: &[u8] = b"palisade refresh-successor key v1\0";
@@ -22,10 +22,7 @@ pub(super) fn cache_key(presented: &TokenHash) -> String {
 }
 
 fn sealing_key(raw_presented: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(KEY_LABEL);
-    hasher.update(raw_presented.as_bytes());
-    hasher.finalize().into()
+    labelled_digest(KEY_LABEL, raw_presented)
 }
 
 /// The answer, sealed for whoever holds `raw_presented`.
