@@ -8,6 +8,7 @@
 pub mod access;
 pub mod clock;
 pub mod error;
+pub mod factor;
 pub mod form_encoding;
 pub mod model;
 pub mod ports;

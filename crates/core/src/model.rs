@@ -228,6 +228,9 @@ pub struct NewUser {
 pub struct Role {
     pub name: RoleName,
     pub description: Option<String>,
+    /// Whoever holds this role must sign in with a second factor (docs/mfa.md).
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// A client identifier, server-generated.
@@ -396,6 +399,8 @@ pub struct Client {
     pub registration_access_token_hash: Option<TokenHash>,
     /// A JWK Set document (JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
+    /// Every sign-in to this client needs a second factor (docs/mfa.md).
+    pub require_mfa: bool,
     pub created_at: DateTime<Utc>,
 }
 

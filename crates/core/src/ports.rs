@@ -4,6 +4,7 @@
 //! ports for PostgreSQL, SQLite, Redis and in-process memory, and a contract test suite holds
 //! every implementation to the same words. `palisade-keys` implements [`TokenSigner`].
 
+use crate::factor::{Factor, FactorId, Sealed};
 use crate::model::*;
 use crate::secret::TokenHash;
 use async_trait::async_trait;
@@ -106,6 +107,96 @@ pub trait RoleRepository: Send + Sync {
     async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<RoleName>>;
     /// The union of the permissions of every role the user holds, each once.
     async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<Permission>>;
+    /// Sets whether holding `role` requires a second factor; `NotFound` if the role does not
+    /// exist.
+    async fn set_role_requires_mfa(&self, role: &RoleName, required: bool) -> StoreResult<()>;
+    /// Whether any role the user holds requires a second factor (false for an unknown user).
+    async fn roles_require_mfa(&self, user: &UserId) -> StoreResult<bool>;
+}
+
+/// [`FactorRepository::insert_factor`]'s conflict when a passkey's credential id is registered
+/// already (to this user or another).
+pub const TAKEN_CREDENTIAL_ID: &str = "credential id";
+
+/// Second factors and recovery codes (crate `palisade_core::factor`). Every change a sign-in
+/// depends on is a single conditional statement, so two concurrent uses of one code cannot both
+/// succeed.
+#[async_trait]
+pub trait FactorRepository: Send + Sync {
+    /// `Conflict(TAKEN_CREDENTIAL_ID)` if a passkey's credential id exists; `NotFound` if the
+    /// user does not exist.
+    async fn insert_factor(&self, factor: Factor) -> StoreResult<()>;
+    /// The user's factors, oldest first; empty for an unknown user.
+    async fn list_factors(&self, user: &UserId) -> StoreResult<Vec<Factor>>;
+    /// The passkey with this credential id (base64url), whoever it belongs to.
+    async fn find_factor_by_credential_id(&self, credential_id: &str)
+    -> StoreResult<Option<Factor>>;
+    /// Renames the user's factor; false if the user has no such factor.
+    async fn rename_factor(&self, user: &UserId, id: &FactorId, name: &str) -> StoreResult<bool>;
+    /// Deletes the user's factor; false if the user has no such factor. Deleting the last
+    /// factor also deletes the user's recovery codes (they stand in for a factor that is gone).
+    async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<bool>;
+    /// Accepts TOTP time step `step` for the factor, atomically: true (and `last_used_step`,
+    /// `last_used_at` set) only if the factor exists and its `last_used_step` is absent or
+    /// lower. Of concurrent calls with the same step at most one gets true (RFC 6238 §5.2).
+    async fn claim_totp_step(&self, id: &FactorId, step: i64, at: DateTime<Utc>)
+    -> StoreResult<bool>;
+    /// Records a use of the factor: `last_used_at`, and for a passkey its updated credential
+    /// (signature counter, backup state) when `credential` is given.
+    async fn record_factor_use(
+        &self,
+        id: &FactorId,
+        credential: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Replaces a sealed TOTP secret (master-key rewrap); `NotFound` if the factor is gone.
+    async fn update_factor_seal(&self, id: &FactorId, sealed: &Sealed) -> StoreResult<()>;
+    /// Every sealed factor (TOTP) not sealed under `master_key_id`, for a rewrap.
+    async fn factors_sealed_under_other_keys(&self, master_key_id: &str)
+    -> StoreResult<Vec<Factor>>;
+    /// Deletes every factor and recovery code of the user; returns how many factors went.
+    async fn delete_factors_of_user(&self, user: &UserId) -> StoreResult<u64>;
+    /// Replaces the user's recovery codes with `digests` (each a [`TokenHash`] of a normalised
+    /// code), in one transaction.
+    async fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        digests: Vec<TokenHash>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Spends the user's unused recovery code with this digest, atomically: true once, false
+    /// for an unknown or already used code.
+    async fn consume_recovery_code(
+        &self,
+        user: &UserId,
+        digest: &TokenHash,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// How many of the user's recovery codes are unused.
+    async fn remaining_recovery_codes(&self, user: &UserId) -> StoreResult<u32>;
+}
+
+/// Seals small secrets (TOTP seeds) under the master key, as signing keys are sealed:
+/// `palisade-keys` implements it over the master key set.
+pub trait SecretSealer: Send + Sync {
+    /// Seals `plaintext` under the current master key; `purpose` is bound into the
+    /// ciphertext's header (`cty`) and must match when opening.
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<Sealed, SealError>;
+    /// Opens a value sealed for `purpose` under any configured master key.
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, SealError>;
+    /// The id of the master key [`Self::seal`] uses now.
+    fn current_master_key_id(&self) -> String;
+}
+
+/// Why sealing or opening failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    /// The value names a master key this node does not have.
+    #[error("sealed under master key {0}, which is not configured")]
+    UnknownMasterKey(String),
+    /// Damaged, forged, or sealed for another purpose.
+    #[error("the sealed value cannot be opened: {0}")]
+    Invalid(String),
 }
 
 /// Registered OAuth clients and their redirect URIs.

@@ -13,6 +13,7 @@
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
 
 pub mod account_events;
+pub mod account_security;
 pub mod admin;
 pub mod audit;
 pub mod authorize;

@@ -167,6 +167,7 @@ impl TestServer {
             id_token_signed_response_alg: None,
             registration_access_token_hash: None,
             jwks: None,
+            require_mfa: false,
             created_at: self.engine.clock.now(),
         };
         self.engine

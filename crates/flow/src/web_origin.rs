@@ -88,6 +88,7 @@ mod tests {
             id_token_signed_response_alg: None,
             registration_access_token_hash: None,
             jwks: None,
+            require_mfa: false,
             created_at: Utc::now(),
         }
     }

@@ -91,6 +91,7 @@ pub(crate) fn client(id: &str, name: &str, redirect_uri: &str) -> Client {
         id_token_signed_response_alg: None,
         registration_access_token_hash: None,
         jwks: None,
+        require_mfa: false,
         created_at: chrono::Utc::now(),
     }
 }

@@ -142,6 +142,7 @@ impl ClientRow {
                 .registration_access_token_hash
                 .map(TokenHash::from_stored),
             jwks: self.jwks,
+            require_mfa: false,
             created_at: from_secs(self.created_at)?,
         })
     }

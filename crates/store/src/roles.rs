@@ -25,6 +25,7 @@ impl RoleRow {
         Ok(Role {
             name: role_name(&self.name)?,
             description: self.description,
+            require_mfa: false,
         })
     }
 }

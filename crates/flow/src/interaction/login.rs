@@ -97,6 +97,7 @@ fn login_form(step: &PendingStep, username: String, problem: Option<LoginProblem
         problem,
         csrf_token: step.interaction.csrf_token.clone(),
         step_id: step.id.clone(),
+        passkey_request: None,
     }))
     .into()
 }

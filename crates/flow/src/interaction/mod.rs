@@ -31,18 +31,26 @@ mod admission;
 mod code;
 mod consent;
 mod decision;
+mod enrolment;
+mod forms;
 mod login;
 mod logout;
 mod outcome;
+mod second_factor;
 mod start;
 
 pub(crate) use code::{code_key, grant_id_of, used_key};
 pub use consent::{ConsentDecision, ConsentSubmission};
 pub use decision::{is_operator_vetted, log_refusal};
+pub use forms::{
+    AccountAction, AccountSubmission, EnrolmentAnswer, EnrolmentSubmission, FactorAnswer,
+    FactorSubmission, PasskeySignIn, Reauthentication, StepSubmission,
+};
 pub use login::LoginSubmission;
 pub use outcome::{
-    ConsentView, CookieChanges, InteractionPage, LoginProblem, LoginView, LogoutConfirmView,
-    Outcome, Refusal, RefusalStatus, ScopeDescription, Step, View,
+    AccountSecurityView, ConsentView, CookieChanges, EnrolmentView, FactorLine, FactorProblem,
+    InteractionPage, LoginProblem, LoginView, LogoutConfirmView, Outcome, RecoveryCodesView,
+    Refusal, RefusalStatus, ScopeDescription, SecondFactorView, Step, TotpSetup, View,
 };
 
 use crate::authorize::AuthorizationRequest;

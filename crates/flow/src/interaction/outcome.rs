@@ -54,6 +54,10 @@ pub enum Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InteractionPage {
     Login,
+    /// The second step of a sign-in: TOTP, passkey or recovery code (also step-up).
+    SecondFactor,
+    /// Enrolment of a first factor, when the user must have one and has none.
+    Enrolment,
     Consent,
 }
 
@@ -62,6 +66,8 @@ impl InteractionPage {
     pub fn path(self) -> &'static str {
         match self {
             Self::Login => "/login",
+            Self::SecondFactor => "/login/factor",
+            Self::Enrolment => "/login/enrol",
             Self::Consent => "/consent",
         }
     }
@@ -71,9 +77,16 @@ impl InteractionPage {
 #[derive(Debug)]
 pub enum View {
     Login(LoginView),
+    SecondFactor(SecondFactorView),
+    Enrolment(EnrolmentView),
+    /// Fresh recovery codes, shown once (after an enrolment during sign-in, or on the account
+    /// page).
+    RecoveryCodes(RecoveryCodesView),
     Consent(ConsentView),
     LogoutConfirm(LogoutConfirmView),
     LoggedOut,
+    /// The signed-in user's factors (`/account/security`).
+    AccountSecurity(AccountSecurityView),
 }
 
 /// The login form of one step.
@@ -85,6 +98,97 @@ pub struct LoginView {
     pub problem: Option<LoginProblem>,
     pub csrf_token: String,
     pub step_id: String,
+    /// `PublicKeyCredentialRequestOptions` for a passwordless sign-in with a discoverable
+    /// passkey (JSON, as `navigator.credentials.get` takes it after
+    /// `PublicKeyCredential.parseRequestOptionsFromJSON`); posted back to `/login/passkey`.
+    pub passkey_request: Option<String>,
+}
+
+/// The second step of a sign-in, or a step-up on an existing session.
+#[derive(Debug)]
+pub struct SecondFactorView {
+    pub client_name: String,
+    pub csrf_token: String,
+    pub step_id: String,
+    /// Offer the TOTP code field.
+    pub has_totp: bool,
+    /// Offer the recovery-code field.
+    pub has_recovery_codes: bool,
+    /// Request options for the user's passkeys (JSON), when the user has any.
+    pub passkey_request: Option<String>,
+    pub problem: Option<FactorProblem>,
+}
+
+/// Why a factor form is shown again. One variant for every wrong answer (code, recovery code,
+/// passkey, locked account), as on the login form.
+#[derive(Debug, Clone, Copy)]
+pub enum FactorProblem {
+    InvalidCode,
+    /// Too many failures from this address (429 + `Retry-After`).
+    Throttled(Throttled),
+}
+
+/// A TOTP authenticator being set up: the secret as text and as the `otpauth://` URI that the
+/// page turns into a QR code.
+#[derive(Debug, Clone)]
+pub struct TotpSetup {
+    /// Base32 (RFC 4648), in groups of four for reading aloud or typing.
+    pub secret: String,
+    /// `otpauth://totp/...` (the Key Uri Format every authenticator app reads).
+    pub otpauth_uri: String,
+}
+
+/// The enrolment page of a sign-in: set up a TOTP app, or register a passkey.
+#[derive(Debug)]
+pub struct EnrolmentView {
+    pub client_name: String,
+    pub csrf_token: String,
+    pub step_id: String,
+    pub totp: TotpSetup,
+    /// `PublicKeyCredentialCreationOptions` (JSON) for `navigator.credentials.create`.
+    pub passkey_creation: Option<String>,
+    pub problem: Option<FactorProblem>,
+}
+
+/// Recovery codes shown once, and where the page's "continue" form posts.
+#[derive(Debug)]
+pub struct RecoveryCodesView {
+    pub codes: Vec<String>,
+    pub csrf_token: String,
+    /// `Some(step)`: during a sign-in, the form posts `interaction_id` to
+    /// `/login/recovery-codes`; `None`: on the account page, it links back there.
+    pub step_id: Option<String>,
+}
+
+/// One enrolled factor, as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct FactorLine {
+    pub id: String,
+    /// `totp` or `passkey`.
+    pub kind: &'static str,
+    pub name: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// The account's second factors (`/account/security`). Every form posts to
+/// `/account/security` with `csrf_token` and an `action`.
+#[derive(Debug)]
+pub struct AccountSecurityView {
+    pub user_display: String,
+    pub csrf_token: String,
+    pub factors: Vec<FactorLine>,
+    pub recovery_codes_left: u32,
+    /// A TOTP setup in progress (after `action=totp-start`).
+    pub totp: Option<TotpSetup>,
+    /// Creation options for adding a passkey (JSON).
+    pub passkey_creation: Option<String>,
+    /// The outcome of the last action, in words.
+    pub notice: Option<String>,
+    pub problem: Option<String>,
+    /// Whether the user must keep at least one factor (policy): the page says so.
+    pub must_keep_a_factor: bool,
 }
 
 /// Why the login form is shown again. Every wrong-credential case is one variant, so the page

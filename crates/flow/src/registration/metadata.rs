@@ -542,6 +542,7 @@ impl ClientMetadata {
             id_token_signed_response_alg: None,
             registration_access_token_hash: registration_access_token.as_deref().map(TokenHash::of),
             jwks: None,
+            require_mfa: false,
             created_at: now,
         };
         self.apply_to(&mut client);

@@ -192,6 +192,7 @@ async fn every_admin_route_answers_401_401_403_and_success_by_token_and_permissi
             .insert_role(Role {
                 name: role_name(&role),
                 description: None,
+                require_mfa: false,
             })
             .await
             .unwrap();
@@ -212,6 +213,7 @@ async fn every_admin_route_answers_401_401_403_and_success_by_token_and_permissi
         .insert_role(Role {
             name: role_name("helpdesk"),
             description: None,
+            require_mfa: false,
         })
         .await
         .unwrap();

@@ -78,6 +78,7 @@ pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
             .map(|alg| SigningAlgorithm::parse(alg).unwrap()),
         registration_access_token_hash: None,
         jwks: None,
+        require_mfa: false,
         created_at: Utc::now(),
     };
     app.state.sql.insert_client(client).await.unwrap();

@@ -65,6 +65,7 @@ fn role(name: &str) -> Role {
     Role {
         name: r(name),
         description: Some(format!("the {name} role")),
+        require_mfa: false,
     }
 }
 
@@ -76,6 +77,7 @@ async fn roles_are_unique_and_listed_by_name() {
         .insert_role(Role {
             name: r("helpdesk"),
             description: None,
+            require_mfa: false,
         })
         .await
         .unwrap();
@@ -94,6 +96,7 @@ async fn roles_are_unique_and_listed_by_name() {
             Role {
                 name: r("helpdesk"),
                 description: None
+                require_mfa: false,
             },
             role("operator")
         ]

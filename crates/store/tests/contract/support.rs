@@ -84,6 +84,7 @@ pub fn client(id: &str) -> Client {
         id_token_signed_response_alg: Some(SigningAlgorithm::ES256),
         registration_access_token_hash: Some(TokenHash::of(&format!("{id}-rat"))),
         jwks: Some(r#"{"keys":[]}"#.into()),
+        require_mfa: false,
         created_at: at(0),
     }
 }
