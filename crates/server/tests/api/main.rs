@@ -26,6 +26,7 @@ mod names_and_token_validity;
 mod oidc_flow;
 mod readiness;
 mod request_logs;
+mod second_factors;
 mod serving;
 mod strict_input;
 mod support;

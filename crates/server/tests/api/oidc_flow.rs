@@ -13,7 +13,7 @@ use openidconnect::{
     PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 
-fn rp_http() -> openidconnect::reqwest::Client {
+pub fn rp_http() -> openidconnect::reqwest::Client {
     // Relying parties must not follow redirects from the provider (SSRF).
     openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())

@@ -141,6 +141,10 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// What a browser answers on the second-factor page: (`method`, `code`), e.g.
+/// `("totp", "123456")` or `("recovery", "abcd-efgh-ijkl-mnop")`.
+pub type FactorCode<'a> = (&'a str, &'a str);
+
 /// A browser with its own cookie jar.
 pub struct Browser {
     pub http: reqwest::Client,
@@ -207,14 +211,71 @@ impl Browser {
 
     /// Follows /authorize through login and consent to the client's redirect; returns it.
     pub async fn authorize(&self, authorize_url: &str, username: &str) -> String {
+        self.authorize_with_factor(authorize_url, username, None)
+            .await
+    }
+
+    /// Follows /authorize through login, the second-factor page (answered with `factor`, which
+    /// must be given if the page is shown) and consent to the client's redirect; returns it.
+    pub async fn authorize_with_factor(
+        &self,
+        authorize_url: &str,
+        username: &str,
+        factor: Option<FactorCode<'_>>,
+    ) -> String {
         let mut next = location(&self.get(authorize_url).await);
         if next.contains("/login?") {
             next = location(&self.log_in(&next, username, PASSWORD).await);
+        }
+        if next.contains("/login/factor?") {
+            let (method, code) =
+                factor.unwrap_or_else(|| panic!("{username} is asked for a second factor: {next}"));
+            next = location(&self.answer_factor(&next, method, code).await);
         }
         if next.contains("/consent?") {
             next = location(&self.consent(&next, "allow").await);
         }
         next
+    }
+
+    /// Opens the second-factor page at `factor_url` and answers it with `method` (`totp` or
+    /// `recovery`) and `code`; returns the response to the POST.
+    pub async fn answer_factor(
+        &self,
+        factor_url: &str,
+        method: &str,
+        code: &str,
+    ) -> reqwest::Response {
+        let page = self.get(factor_url).await;
+        assert_eq!(page.status(), StatusCode::OK, "{factor_url}");
+        let html = page.text().await.unwrap();
+        self.post_step(
+            factor_url,
+            &html,
+            "/login/factor",
+            &[("method", method), ("code", code)],
+        )
+        .await
+    }
+
+    /// Posts `fields` to our page at `path`, with the step (`csrf_token`, `interaction_id`)
+    /// that `html`, the page at `page_url`, carries: the login's factor, enrolment and
+    /// recovery-code forms.
+    pub async fn post_step(
+        &self,
+        page_url: &str,
+        html: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let action = Url::parse(page_url).unwrap().join(path).unwrap();
+        let (csrf, interaction) = (hidden(html, "csrf_token"), hidden(html, "interaction_id"));
+        let mut form = vec![
+            ("csrf_token", csrf.as_str()),
+            ("interaction_id", interaction.as_str()),
+        ];
+        form.extend_from_slice(fields);
+        self.post_form(action.as_str(), &form).await
     }
 }
 
