@@ -31,6 +31,8 @@ const ACR_PWD: &str = "urn:palisade:acr:pwd";
 const ACR_MFA: &str = "urn:palisade:acr:mfa";
 /// The login form's one message for every failed sign-in (docs/threat-model.md LF-02).
 const GENERIC_LOGIN: &str = "The username or password is incorrect.";
+/// The factor form's one message for every refused answer.
+const GENERIC_FACTOR: &str = "The code or passkey was not accepted.";
 
 type DiscoveredClient = CoreClient<
     EndpointSet,
@@ -171,9 +173,8 @@ struct Authenticator {
 
 impl Authenticator {
     fn from_page(html: &str) -> Self {
-        let base32 = otpauth_secret(html)
-            .or_else(|| grouped_secret(html))
-            .unwrap_or_else(|| panic!("no TOTP secret on the page:\n{html}"));
+        let base32 =
+            shown_secret(html).unwrap_or_else(|| panic!("no TOTP secret on the page:\n{html}"));
         let secret = totp_rs::Secret::try_from_base32(&base32).unwrap();
         assert_eq!(secret.as_bytes().len(), 20, "RFC 4226 §4: 160 bits");
         let totp = totp_rs::Builder::new()
@@ -205,30 +206,13 @@ impl Authenticator {
     }
 }
 
-/// The secret of an `otpauth://` URI on the page (a link or the QR code's text), if any.
-fn otpauth_secret(html: &str) -> Option<String> {
-    let uri = &html[html.find("otpauth://")?..];
-    let start = uri.find("secret=")? + "secret=".len();
-    Some(
-        uri[start..]
-            .chars()
-            .take_while(char::is_ascii_alphanumeric)
-            .collect(),
-    )
-}
-
-/// The secret as the page shows it for typing: base32 in eight groups of four (or in one piece).
-fn grouped_secret(html: &str) -> Option<String> {
-    let is_base32 = |c: char| c.is_ascii_uppercase() || ('2'..='7').contains(&c);
-    html.split(|c: char| !(is_base32(c) || c == ' '))
-        .find_map(|run| {
-            let groups: Vec<&str> = run.split(' ').filter(|g| !g.is_empty()).collect();
-            groups
-                .windows(8)
-                .find(|w| w.iter().all(|g| g.len() == 4))
-                .map(|w| w.concat())
-                .or_else(|| groups.iter().find(|g| g.len() == 32).map(|g| g.to_string()))
-        })
+/// The secret as the page shows it for typing (`<code id="totp-secret">`): base32 in groups of
+/// four.
+fn shown_secret(html: &str) -> Option<String> {
+    let marker = r#"id="totp-secret">"#;
+    let text = &html[html.find(marker)? + marker.len()..];
+    let text = &text[..text.find('<')?];
+    Some(text.chars().filter(|c| !c.is_whitespace()).collect())
 }
 
 /// The recovery codes a page shows (`xxxx-xxxx-xxxx-xxxx`, lowercase base32), in order.
@@ -379,6 +363,7 @@ async fn refused(
     assert!(res.headers().get("location").is_none());
     assert!(res.headers().get("set-cookie").is_none(), "no session");
     let page = res.text().await.unwrap();
+    assert!(page.contains(GENERIC_FACTOR), "{page}");
     assert!(
         !hidden(&page, "interaction_id").is_empty(),
         "the form is shown again"
@@ -799,6 +784,11 @@ async fn guessing_totp_codes_from_one_address_gets_429_with_retry_after() {
         .unwrap();
     assert!((1..=1800).contains(&retry_after), "{retry_after}");
     assert!(res.headers().get("set-cookie").is_none());
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("Too many failed sign-in attempts. Try again in"),
+        "{body}"
+    );
     assert!(lockout_of(&app, &hana).await.is_none());
 
     // Two windows later the address starts afresh, and the right code signs in.
