@@ -693,6 +693,10 @@ async fn guessing_totp_codes_locks_the_account_as_wrong_passwords_do() {
         html = refused(&browser, &factor, &html, "totp", &codes.wrong_code(&app)).await;
     }
     assert!(lockout_of(&app, &gina).await.is_none(), "not locked yet");
+    // The password is right: signing in again must not wipe the streak of wrong codes, or
+    // whoever holds the password would get four guesses per sign-in for ever.
+    let (browser, factor) = at_factor_page(&app, &rp_client, "gina").await;
+    let html = page_of(&browser, &factor).await;
     let wrong = refused(&browser, &factor, &html, "totp", &codes.wrong_code(&app)).await;
     let lock = lockout_of(&app, &gina).await.expect("the last guess locks");
     assert_eq!(lock.lock_count, 1);
