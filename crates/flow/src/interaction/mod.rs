@@ -259,3 +259,5 @@ impl AuthorizationServer {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod factor_tests;
