@@ -689,16 +689,34 @@ async fn guessing_totp_codes_locks_the_account_as_wrong_passwords_do() {
 
     let (browser, factor) = at_factor_page(&app, &rp_client, "gina").await;
     let mut html = page_of(&browser, &factor).await;
-    for _ in 1..threshold {
+    for _ in 2..threshold {
         html = refused(&browser, &factor, &html, "totp", &codes.wrong_code(&app)).await;
     }
     assert!(lockout_of(&app, &gina).await.is_none(), "not locked yet");
-    // The password is right: signing in again must not wipe the streak of wrong codes, or
-    // whoever holds the password would get four guesses per sign-in for ever.
-    let (browser, factor) = at_factor_page(&app, &rp_client, "gina").await;
-    let html = page_of(&browser, &factor).await;
     let wrong = refused(&browser, &factor, &html, "totp", &codes.wrong_code(&app)).await;
-    let lock = lockout_of(&app, &gina).await.expect("the last guess locks");
+    // One guess short of the threshold, the attacker signs in again with the right password.
+    // That must not wipe the streak, or whoever holds the password would get four guesses per
+    // sign-in for ever: the next wrong code locks (or the password's own attempt already did).
+    let again = Browser::new();
+    let (_, challenge) = pkce_pair();
+    let login = location(
+        &again
+            .get(&authorize_url(&app, &rp_client, &challenge, &[]))
+            .await,
+    );
+    let res = again.log_in(&login, "gina", PASSWORD).await;
+    if res.status() == StatusCode::SEE_OTHER {
+        let second = location(&res);
+        assert!(second.contains("/login/factor?"), "{second}");
+        let html = page_of(&again, &second).await;
+        refused(&again, &second, &html, "totp", &codes.wrong_code(&app)).await;
+    } else {
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains(GENERIC_LOGIN));
+    }
+    let lock = lockout_of(&app, &gina)
+        .await
+        .expect("at most `threshold` wrong codes lock the account, across sign-ins");
     assert_eq!(lock.lock_count, 1);
     assert_eq!(lock.locked_until, Some(app.clock.now() + Span::minutes(15)));
 
