@@ -2,7 +2,7 @@
 //! relying party (discovery, PKCE, nonce, the ID token verified against the JWKS), `reqwest`
 //! with a cookie jar fills in the pages, and the TOTP codes are computed here with `totp-rs`
 //! from the secret the enrolment page shows, at the time of the server's (manual) clock.
-//! Issue 14; docs/mfa.md; docs/threat-model.md MF-01 to MF-07.
+//! Issue 14; docs/mfa.md; docs/threat-model.md MF-01 to MF-08.
 
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app, spawn_app_with};
