@@ -105,7 +105,16 @@ async fn every_route_answers_with_the_security_headers() {
 #[tokio::test]
 async fn pages_with_forms_refuse_cross_site_posts() {
     let app = spawn_app().await;
-    for path in ["/login", "/consent", "/logout/confirm"] {
+    for path in [
+        "/login",
+        "/login/passkey",
+        "/login/factor",
+        "/login/enrol",
+        "/login/recovery-codes",
+        "/consent",
+        "/logout/confirm",
+        "/account/security",
+    ] {
         for (name, value) in [
             ("sec-fetch-site", "cross-site"),
             ("origin", "https://evil.example"),
