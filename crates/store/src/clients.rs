@@ -38,6 +38,7 @@ struct ClientRow {
     registration_access_token_hash: Option<String>,
     jwks: Option<String>,
     created_at: i64,
+    require_mfa: bool,
 }
 
 /// Everything an update replaces: all metadata, but not the id or the registration time.
@@ -58,6 +59,7 @@ struct ClientChanges<'a> {
     id_token_signed_response_alg: Option<&'a str>,
     registration_access_token_hash: Option<&'a str>,
     jwks: Option<&'a str>,
+    require_mfa: bool,
 }
 
 impl ClientRow {
@@ -84,6 +86,7 @@ impl ClientRow {
                 .map(|h| h.as_str().to_owned()),
             jwks: client.jwks.clone(),
             created_at: to_secs(client.created_at),
+            require_mfa: client.require_mfa,
         }
     }
 
@@ -103,6 +106,7 @@ impl ClientRow {
             id_token_signed_response_alg: self.id_token_signed_response_alg.as_deref(),
             registration_access_token_hash: self.registration_access_token_hash.as_deref(),
             jwks: self.jwks.as_deref(),
+            require_mfa: self.require_mfa,
         }
     }
 
@@ -142,7 +146,7 @@ impl ClientRow {
                 .registration_access_token_hash
                 .map(TokenHash::from_stored),
             jwks: self.jwks,
-            require_mfa: false,
+            require_mfa: self.require_mfa,
             created_at: from_secs(self.created_at)?,
         })
     }

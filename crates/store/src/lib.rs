@@ -3,8 +3,8 @@
 //! - [`SqlStore`]: Diesel over PostgreSQL or SQLite (one `MultiConnection`, chosen by URL),
 //!   implementing [`HealthCheck`], [`UserRepository`], [`RoleRepository`],
 //!   [`ClientRepository`], [`ConsentRepository`], [`RefreshTokenRepository`],
-//!   [`SigningKeyRepository`], [`LockoutRepository`], [`AuditLog`] and
-//!   [`InitialAccessTokenRepository`]. Schema lives in the
+//!   [`SigningKeyRepository`], [`LockoutRepository`], [`AuditLog`],
+//!   [`InitialAccessTokenRepository`] and [`FactorRepository`]. Schema lives in the
 //!   workspace's `migrations/{postgres,sqlite}` and is embedded; [`SqlStore::migrate`] applies it.
 //! - [`RedisStore`] and [`InProcessStore`]: the [`EphemeralStore`] (codes, sessions, counters).
 //!   [`open_ephemeral`] picks one from configuration.
@@ -26,6 +26,7 @@
 //! [`LockoutRepository`]: palisade_core::ports::LockoutRepository
 //! [`AuditLog`]: palisade_core::ports::AuditLog
 //! [`InitialAccessTokenRepository`]: palisade_core::ports::InitialAccessTokenRepository
+//! [`FactorRepository`]: palisade_core::ports::FactorRepository
 //! [`EphemeralStore`]: palisade_core::ports::EphemeralStore
 //! [`StoreError::Unavailable`]: palisade_core::StoreError::Unavailable
 
@@ -36,6 +37,7 @@ mod convert;
 mod database_url;
 pub mod ephemeral;
 mod error;
+mod factors;
 mod initial_access_tokens;
 mod lockouts;
 mod pool;

@@ -7,6 +7,7 @@
 use crate::error::{DbError, conflict_on_unique, internal};
 use crate::pool::{AnyConnection, SqlStore, on_backend, write_transaction};
 use crate::schema::{permissions, role_permissions, roles, user_roles, users};
+use crate::users::one_row_or_not_found;
 use async_trait::async_trait;
 use diesel::prelude::*;
 use palisade_core::StoreError;
@@ -18,6 +19,7 @@ use palisade_core::ports::{RoleRepository, StoreResult};
 struct RoleRow {
     name: String,
     description: Option<String>,
+    require_mfa: bool,
 }
 
 impl RoleRow {
@@ -25,7 +27,7 @@ impl RoleRow {
         Ok(Role {
             name: role_name(&self.name)?,
             description: self.description,
-            require_mfa: false,
+            require_mfa: self.require_mfa,
         })
     }
 }
@@ -61,6 +63,7 @@ impl RoleRepository for SqlStore {
         let row = RoleRow {
             name: role.name.into(),
             description: role.description,
+            require_mfa: role.require_mfa,
         };
         self.run(move |conn| {
             diesel::insert_into(roles::table)
@@ -224,5 +227,32 @@ impl RoleRepository for SqlStore {
             })
             .await?;
         names.iter().map(|p| permission(p)).collect()
+    }
+
+    async fn set_role_requires_mfa(&self, role: &RoleName, required: bool) -> StoreResult<()> {
+        let role = role.as_str().to_owned();
+        self.run(move |conn| {
+            let changed = diesel::update(roles::table.find(role))
+                .set(roles::require_mfa.eq(required))
+                .execute(conn)?;
+            one_row_or_not_found(changed)
+        })
+        .await
+    }
+
+    async fn roles_require_mfa(&self, user: &UserId) -> StoreResult<bool> {
+        let user = user.0.clone();
+        self.run(move |conn| {
+            let held_roles = user_roles::table
+                .filter(user_roles::user_id.eq(user))
+                .select(user_roles::role_name);
+            let n: i64 = roles::table
+                .filter(roles::name.eq_any(held_roles))
+                .filter(roles::require_mfa.eq(true))
+                .count()
+                .get_result(conn)?;
+            Ok(n > 0)
+        })
+        .await
     }
 }

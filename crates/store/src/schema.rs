@@ -21,6 +21,7 @@ diesel::table! {
     roles (name) {
         name -> Text,
         description -> Nullable<Text>,
+        require_mfa -> Bool,
     }
 }
 
@@ -62,6 +63,7 @@ diesel::table! {
         registration_access_token_hash -> Nullable<Text>,
         jwks -> Nullable<Text>,
         created_at -> BigInt,
+        require_mfa -> Bool,
     }
 }
 
@@ -170,6 +172,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_factors (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        name -> Text,
+        credential -> Text,
+        master_key_id -> Nullable<Text>,
+        credential_id -> Nullable<Text>,
+        last_used_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, digest) {
+        user_id -> Text,
+        digest -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(user_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_token_spent,
@@ -186,4 +215,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     account_lockouts,
     audit_events,
     initial_access_tokens,
+    user_factors,
+    recovery_codes,
 );

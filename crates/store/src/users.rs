@@ -9,7 +9,10 @@
 use crate::convert::{from_secs, opt_from_secs, to_secs};
 use crate::error::{DbError, DbResult, conflict_on_unique, internal};
 use crate::pool::{AnyConnection, SqlStore, write_transaction};
-use crate::schema::{account_lockouts, consents, refresh_token_families, user_roles, users};
+use crate::schema::{
+    account_lockouts, consents, recovery_codes, refresh_token_families, user_factors, user_roles,
+    users,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -240,6 +243,10 @@ impl UserRepository for SqlStore {
                     .execute(conn)?;
                 diesel::delete(consents::table.filter(consents::user_id.eq(&id))).execute(conn)?;
                 diesel::delete(account_lockouts::table.filter(account_lockouts::user_id.eq(&id)))
+                    .execute(conn)?;
+                diesel::delete(user_factors::table.filter(user_factors::user_id.eq(&id)))
+                    .execute(conn)?;
+                diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&id)))
                     .execute(conn)?;
                 // Their spent tokens go with them (ON DELETE CASCADE).
                 diesel::delete(

@@ -197,6 +197,32 @@ async fn updating_a_client_replaces_its_metadata_and_redirect_uris() {
 }
 
 #[tokio::test]
+async fn require_mfa_round_trips_through_insert_and_update() {
+    let (store, _db) = store().await;
+    let mut strict = client("strict");
+    strict.require_mfa = true;
+    store.insert_client(strict.clone()).await.unwrap();
+    store.insert_client(client("lax")).await.unwrap();
+    assert_eq!(
+        store.find_client(&strict.id).await.unwrap(),
+        Some(strict.clone())
+    );
+
+    strict.require_mfa = false;
+    store.update_client(strict.clone()).await.unwrap();
+    assert_eq!(
+        store.find_client(&strict.id).await.unwrap(),
+        Some(strict.clone())
+    );
+    let mut lax = client("lax");
+    lax.require_mfa = true;
+    store.update_client(lax.clone()).await.unwrap();
+    let listed = store.list_clients().await.unwrap();
+    // Oldest first, then by id: both were registered at the same instant.
+    assert_eq!(listed, [lax, strict]);
+}
+
+#[tokio::test]
 async fn updating_or_deleting_a_missing_client_is_not_found() {
     let (store, _db) = store().await;
     assert!(matches!(

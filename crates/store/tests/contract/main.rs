@@ -10,6 +10,7 @@ mod audit;
 mod clients;
 mod consents;
 mod ephemeral;
+mod factors;
 mod initial_access_tokens;
 mod lockouts;
 mod refresh_tokens;

@@ -95,7 +95,7 @@ async fn roles_are_unique_and_listed_by_name() {
         [
             Role {
                 name: r("helpdesk"),
-                description: None
+                description: None,
                 require_mfa: false,
             },
             role("operator")
@@ -289,4 +289,71 @@ async fn a_stored_permission_outside_the_catalogue_is_an_error_not_a_default() {
         store.permissions_of_user(&alice.id).await,
         Err(StoreError::Internal(_))
     ));
+}
+
+#[tokio::test]
+async fn a_role_requiring_mfa_round_trips_and_the_flag_can_be_switched() {
+    let (store, _db) = store().await;
+    let strict = Role {
+        require_mfa: true,
+        ..role("operator")
+    };
+    store.insert_role(strict.clone()).await.unwrap();
+    assert_eq!(store.find_role(&r("operator")).await.unwrap(), Some(strict));
+
+    store
+        .set_role_requires_mfa(&r("operator"), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_role(&r("operator")).await.unwrap(),
+        Some(role("operator"))
+    );
+    store
+        .set_role_requires_mfa(&r("operator"), true)
+        .await
+        .unwrap();
+    let listed = store.list_roles().await.unwrap();
+    let operator = listed.iter().find(|r| r.name == "operator").unwrap();
+    assert!(operator.require_mfa);
+    // The built-in roles start without it.
+    assert!(
+        listed
+            .iter()
+            .filter(|r| BUILT_IN.contains(&r.name.as_str()))
+            .all(|r| !r.require_mfa)
+    );
+    assert!(matches!(
+        store.set_role_requires_mfa(&r("ghost"), true).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn mfa_is_required_of_exactly_the_holders_of_a_role_that_requires_it() {
+    let (store, _db) = store().await;
+    store.insert_role(role("operator")).await.unwrap();
+    store.insert_role(role("helpdesk")).await.unwrap();
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store.grant_role(&r("operator"), &alice.id).await.unwrap();
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
+    store.grant_role(&r("helpdesk"), &bob.id).await.unwrap();
+    assert!(!store.roles_require_mfa(&alice.id).await.unwrap());
+
+    store
+        .set_role_requires_mfa(&r("operator"), true)
+        .await
+        .unwrap();
+    assert!(store.roles_require_mfa(&alice.id).await.unwrap());
+    assert!(!store.roles_require_mfa(&bob.id).await.unwrap());
+    assert!(
+        !store
+            .roles_require_mfa(&UserId("ghost".into()))
+            .await
+            .unwrap()
+    );
+
+    store.revoke_role(&r("operator"), &alice.id).await.unwrap();
+    assert!(!store.roles_require_mfa(&alice.id).await.unwrap());
 }
