@@ -90,6 +90,11 @@ pub async fn spawn_app() -> TestApp {
 /// `127.0.0.1` offers no passkeys: tests of passkeys use this one. It listens on 127.0.0.1 as
 /// always; browsers and reqwest resolve `localhost` there.
 pub async fn spawn_app_on_localhost() -> TestApp {
+    spawn_app_on_localhost_with(|_| {}).await
+}
+
+/// [`spawn_app_on_localhost`] with a hook to adjust settings.
+pub async fn spawn_app_on_localhost_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let database = TestDatabase::create().await;
     let ephemeral = TestEphemeral::create();
     let mut app = spawn_app_with(database, ephemeral, |settings| {
@@ -97,6 +102,7 @@ pub async fn spawn_app_on_localhost() -> TestApp {
             .issuer
             .set_host(Some("localhost"))
             .expect("localhost is a host name");
+        adjust(settings);
     })
     .await;
     let port = app.state.settings.bind.port();

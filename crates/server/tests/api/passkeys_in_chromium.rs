@@ -10,7 +10,7 @@
 //! a domain, never an IP address. The browser helpers are headless_chromium.rs's.
 
 use crate::authorize_rules::authorize_url;
-use crate::harness::{TestApp, spawn_app_on_localhost};
+use crate::harness::{TestApp, spawn_app_on_localhost, spawn_app_on_localhost_with};
 use crate::headless_chromium::{Chromium, PATIENCE, RelyingParty, client_of, redeem};
 use crate::support::{PASSWORD, TestClient, create_user, pkce_pair, query_param};
 use crate::virtual_authenticator::VirtualAuthenticator;
@@ -183,7 +183,37 @@ async fn a_passkey_registered_in_a_real_browser_signs_in_alone_and_then_as_the_s
     let (amr, _) = amr_after(&app, &client, &landed, &verifier, "pk-password").await;
     assert_eq!(amr, ["pwd"], "a password alone");
 
-    // 2. The account page registers a passkey in the authenticator.
+    // 2. The account page: an authenticator app's QR code is drawn (and left unconfirmed),
+    // then a passkey is registered in the authenticator.
+    browser
+        .client
+        .goto(&app.url("/account/security"))
+        .await
+        .unwrap();
+    browser
+        .wait_for("input[name=action][value=totp-start] ~ .actions button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let qr = browser.wait_for(".qr svg").await;
+    let (_, _, width, height) = qr.rectangle().await.unwrap();
+    assert!(
+        width >= 150.0 && (width - height).abs() < 1.0,
+        "a square QR code a phone can read: {width}x{height}"
+    );
+    assert!(
+        !browser
+            .wait_for("#totp-secret")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .is_empty(),
+        "the secret as text too"
+    );
+    assert_scripted_page_is_sound(&browser, "authenticator app setup").await;
+    browser.screenshot("totp-setup").await;
     browser
         .client
         .goto(&app.url("/account/security"))
@@ -317,4 +347,69 @@ fn assert_passkey_alone(amr: &[String], claims: &Value) {
         "a user-verified passkey is two factors: {claims}"
     );
     assert_eq!(claims["acr"], json!("urn:palisade:acr:mfa"), "{claims}");
+}
+
+#[tokio::test]
+async fn a_user_who_must_have_a_second_factor_enrols_a_passkey_while_signing_in() {
+    let app = spawn_app_on_localhost_with(|settings| settings.mfa_required = true).await;
+    let rp = RelyingParty::start();
+    let client = client_of(&app, &rp).await;
+    create_user(&app, "alice").await;
+    let browser = Chromium::launch().await;
+    let authenticator = VirtualAuthenticator::add(&browser).await;
+
+    // No factor yet: the password leads to the enrolment page, which draws the TOTP app's QR
+    // code and offers a passkey instead.
+    let verifier = start_sign_in(&browser, &app, &client, "pk-enrol").await;
+    browser.wait_for("#username").await;
+    browser.sign_in("alice", PASSWORD).await;
+    let register = wait_until_displayed(&browser, "#passkey-register").await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&app.url("/login/enrol?")),
+        "enrolment has its own page"
+    );
+    browser.wait_for(".qr svg").await;
+    assert_scripted_page_is_sound(&browser, "enrolment").await;
+    browser.screenshot("enrolment").await;
+    register.click().await.unwrap();
+
+    // The recovery codes, once; their form goes on with the sign-in.
+    browser.wait_for(".codes code").await;
+    let codes = browser
+        .js("return Array.from(document.querySelectorAll('.codes code'), e => e.textContent)")
+        .await;
+    let codes = codes.as_array().unwrap();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    assert_eq!(
+        browser.js("return document.scripts.length").await,
+        json!(0),
+        "the recovery codes page needs no script"
+    );
+    browser.screenshot("recovery-codes-sign-in").await;
+    browser
+        .wait_for("form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let landed = finish_at_client(&browser, &rp).await;
+    let (amr, claims) = amr_after(&app, &client, &landed, &verifier, "pk-enrol").await;
+    for method in ["pwd", "mfa"] {
+        assert!(amr.iter().any(|m| m == method), "{method}: {claims}");
+    }
+    assert!(
+        amr.iter().any(|m| m == "hwk" || m == "swk"),
+        "the new passkey was the second factor: {claims}"
+    );
+    let held = authenticator.credentials(&browser).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    let problems = browser.console_problems().await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    browser.close().await;
 }
