@@ -27,6 +27,7 @@ mod oidc_flow;
 mod passkeys_in_chromium;
 mod readiness;
 mod request_logs;
+mod second_factor_forms;
 mod serving;
 mod strict_input;
 mod support;
