@@ -7,7 +7,7 @@
 //! so does the app's code. The ID tokens say which (RFC 8176 `otp`).
 
 use crate::authorize_rules::authorize_url;
-use crate::harness::{TestApp, spawn_app};
+use crate::harness::{TestApp, spawn_app, spawn_app_with};
 use crate::support::{
     Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location, pkce_pair,
     query_param, register_client,
@@ -15,6 +15,7 @@ use crate::support::{
 use base64::Engine as _;
 use palisade::security_headers::CONTENT_SECURITY_POLICY;
 use palisade_core::Clock as _;
+use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -157,17 +158,14 @@ async fn answer(
         .await
 }
 
-#[tokio::test]
-async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_factor() {
-    let app = spawn_app().await;
-    let client = register_client(&app, ClientSpec::default()).await;
-    create_user(&app, "alice").await;
-
+/// Signs alice in with her password and sets up an authenticator app on the account page;
+/// returns its secret and the recovery codes shown once.
+async fn enrol_authenticator_app(app: &TestApp, client: &TestClient) -> (Vec<u8>, Vec<String>) {
     // Signed in with the password alone, alice sets up an authenticator app.
     let browser = Browser::new();
-    let (next, verifier) = password_step(&app, &client, &browser).await;
+    let (next, verifier) = password_step(app, client, &browser).await;
     assert_eq!(
-        amr_at_the_end(&app, &client, &browser, next, &verifier).await,
+        amr_at_the_end(app, client, &browser, next, &verifier).await,
         ["pwd"]
     );
     let account = app.url("/account/security");
@@ -188,7 +186,7 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
             &[
                 ("csrf_token", &csrf),
                 ("action", "totp-confirm"),
-                ("code", &app_code(&app, &secret)),
+                ("code", &app_code(app, &secret)),
                 ("name", "Phone"),
             ],
         )
@@ -213,6 +211,16 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
         html.contains("You have 10 unused recovery codes."),
         "{html}"
     );
+
+    (secret, codes)
+}
+
+#[tokio::test]
+async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_factor() {
+    let app = spawn_app().await;
+    let client = register_client(&app, ClientSpec::default()).await;
+    create_user(&app, "alice").await;
+    let (secret, codes) = enrol_authenticator_app(&app, &client).await;
 
     // A new browser: the password leads to the second step, which offers both forms.
     let browser = Browser::new();
@@ -263,4 +271,42 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
     for method in ["pwd", "otp", "mfa"] {
         assert!(amr.iter().any(|m| m == method), "{method}: {amr:?}");
     }
+}
+
+#[tokio::test]
+async fn too_many_wrong_codes_from_one_address_get_429_with_retry_after() {
+    let app = spawn_app_with(TestDatabase::create().await, TestEphemeral::create(), |s| {
+        s.attempt_limits.per_ip = 3;
+    })
+    .await;
+    let client = register_client(&app, ClientSpec::default()).await;
+    create_user(&app, "alice").await;
+    enrol_authenticator_app(&app, &client).await;
+
+    let browser = Browser::new();
+    let (factor_url, _) = password_step(&app, &client, &browser).await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let res = answer(&browser, &factor_url, "totp", "000000").await;
+        statuses.push(res.status());
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after >= 1);
+            let html = res.text().await.unwrap();
+            assert!(
+                html.contains("Too many failed sign-in attempts. Try again in"),
+                "{html}"
+            );
+            assert!(
+                html.contains(r#"name="method" value="totp""#),
+                "the form stays: {html}"
+            );
+            return;
+        }
+    }
+    panic!("never throttled: {statuses:?}");
 }
