@@ -108,7 +108,11 @@ impl Admin {
                 &target,
             )
             .await?;
-        let role = Role { name, description };
+        let role = Role {
+            name,
+            description,
+            require_mfa: false,
+        };
         self.roles
             .insert_role(role.clone())
             .await
