@@ -22,7 +22,11 @@ impl AuthorizationServer {
     }
 
     /// `POST /login/passkey`: a passwordless sign-in with a discoverable passkey.
-    pub async fn sign_in_with_passkey(&self, form: PasskeySignIn<'_>, browser: &Browser) -> Outcome {
+    pub async fn sign_in_with_passkey(
+        &self,
+        form: PasskeySignIn<'_>,
+        browser: &Browser,
+    ) -> Outcome {
         let _ = (form, browser);
         Refusal::page(OAuthError::server_error("second factors are being built")).into()
     }
