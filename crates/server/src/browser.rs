@@ -140,6 +140,14 @@ fn render(state: &AppState, view: View) -> HttpResponse {
             )
         }
         View::LoggedOut => html(LoggedOutPage {}.render()),
+        // TODO(#14): the pages of these views (branch mfa-pages) replace this arm; the engine
+        // at this commit never produces them.
+        View::SecondFactor(_)
+        | View::Enrolment(_)
+        | View::RecoveryCodes(_)
+        | View::AccountSecurity(_) => error_page(&OAuthError::server_error(
+            "this sign-in page is not built yet",
+        )),
     }
 }
 
