@@ -67,6 +67,7 @@ impl Storage {
             lockouts: sql.clone(),
             refresh_tokens: sql.clone(),
             initial_access_tokens: sql.clone(),
+            factors: sql.clone(),
             audit: sql.clone(),
             guard: CredentialGuard::new(
                 settings.attempt_limits,

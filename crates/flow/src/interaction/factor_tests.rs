@@ -217,7 +217,7 @@ async fn guessing_codes_locks_the_account_like_guessing_passwords() {
 async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolment() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let role = RoleName::parse("auditor").unwrap();
+    let role = RoleName::parse("finance").unwrap();
     server
         .engine
         .roles

@@ -520,6 +520,8 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         prompt: crate::prompt::Prompt::parse("").expect("prompt"),
         max_age: None,
         login_hint: None,
+        acr: Default::default(),
+        client_requires_mfa: false,
     };
     let interaction = Interaction {
         request,
@@ -528,6 +530,7 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         started_at: server.engine.clock.now().timestamp(),
         logged_in_during: false,
         consented_during: false,
+        pending: None,
     };
     let error: OAuthError = server
         .engine
