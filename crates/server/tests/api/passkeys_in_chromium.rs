@@ -280,6 +280,17 @@ async fn a_passkey_registered_in_a_real_browser_signs_in_alone_and_then_as_the_s
     let button = wait_until_displayed(&browser, "#passkey-sign-in").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     authenticator.plug_in(&browser, &held).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&app.url("/login?")),
+        "the waiting conditional request did not answer by itself: the button does the work"
+    );
     button.click().await.unwrap();
     let landed = finish_at_client(&browser, &rp).await;
     let problems = browser.console_problems().await;

@@ -309,7 +309,7 @@ async fn outcome(browser: &Chromium) -> String {
 async fn ceremonies(
     browser: &Chromium,
     authenticator: &mut VirtualAuthenticator,
-    origin: &str,
+    (origin, rp): (&str, &RelyingParty),
     variant: &str,
 ) {
     browser
@@ -337,6 +337,7 @@ async fn ceremonies(
     // The button: the conditional request waits (no authenticator yet) until the click aborts
     // it for a modal one.
     let held = authenticator.unplug(browser).await;
+    let outcomes_before = rp.outcomes.lock().unwrap().len();
     browser
         .client
         .goto(&format!("{origin}/login"))
@@ -345,6 +346,12 @@ async fn ceremonies(
     browser.wait_for("#passkey-sign-in").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     authenticator.plug_in(browser, &held).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rp.outcomes.lock().unwrap().len(),
+        outcomes_before,
+        "{variant}: the waiting conditional request did not answer by itself"
+    );
     click_when_shown(browser, "#passkey-sign-in").await;
     assert_eq!(outcome(browser).await, "signed in uv=true", "{variant}");
 
@@ -366,7 +373,13 @@ async fn the_script_carries_webauthn_rs_ceremonies_with_and_without_the_json_hel
     let browser = Chromium::launch().await;
     let mut authenticator = VirtualAuthenticator::add(&browser).await;
 
-    ceremonies(&browser, &mut authenticator, &origin, "WebAuthn Level 3").await;
+    ceremonies(
+        &browser,
+        &mut authenticator,
+        (&origin, rp.get_ref()),
+        "WebAuthn Level 3",
+    )
+    .await;
     browser
         .client
         .issue_cmd(BeforeEveryPage(WITHOUT_JSON_HELPERS))
@@ -391,7 +404,7 @@ async fn the_script_carries_webauthn_rs_ceremonies_with_and_without_the_json_hel
     ceremonies(
         &browser,
         &mut authenticator,
-        &origin,
+        (&origin, rp.get_ref()),
         "without the JSON helpers",
     )
     .await;
