@@ -120,8 +120,14 @@ impl AuthorizationServer {
             }
             AccountAction::AddPasskey { credential, name } => {
                 let answer = EnrolmentAnswer::Passkey { credential, name };
-                match self.prove_enrolment(&holder.raw_session, user, answer).await? {
-                    Some(proved) => self.enrolled(holder, proved.factor, "Passkey added.").await?,
+                match self
+                    .prove_enrolment(&holder.raw_session, user, answer)
+                    .await?
+                {
+                    Some(proved) => {
+                        self.enrolled(holder, proved.factor, "Passkey added.")
+                            .await?
+                    }
                     None => Acted::Page(PageState::problem(
                         "The passkey could not be registered. Try again.",
                     )),
@@ -177,7 +183,9 @@ impl AuthorizationServer {
         factor: palisade_core::factor::Factor,
         notice: &str,
     ) -> Result<Acted, OAuthError> {
-        let codes = self.store_enrolment(&holder.user, factor, "account").await?;
+        let codes = self
+            .store_enrolment(&holder.user, factor, "account")
+            .await?;
         let _ = self
             .ephemeral
             .delete(&crate::interaction::ceremony_key(
@@ -192,7 +200,11 @@ impl AuthorizationServer {
         })
     }
 
-    async fn remove_factor(&self, holder: &AccountHolder, id: FactorId) -> Result<Acted, OAuthError> {
+    async fn remove_factor(
+        &self,
+        holder: &AccountHolder,
+        id: FactorId,
+    ) -> Result<Acted, OAuthError> {
         let user = &holder.user;
         let factors = self.factors.list_factors(&user.id).await?;
         if !factors.iter().any(|f| f.id == id) {
@@ -265,7 +277,13 @@ impl AuthorizationServer {
                     FactorAnswer::RecoveryCode(code)
                 };
                 match self
-                    .check_factor(user, Attempt::Factor(answer), "", "account.reauthenticate", context)
+                    .check_factor(
+                        user,
+                        Attempt::Factor(answer),
+                        "",
+                        "account.reauthenticate",
+                        context,
+                    )
                     .await?
                 {
                     FactorCheck::Passed { .. } => true,

@@ -16,10 +16,10 @@ use crate::mfa::recovery;
 use crate::mfa::totp::{SEAL_PURPOSE, TotpSecret};
 use crate::server::AuthorizationServer;
 use palisade_core::OAuthError;
+use palisade_core::StoreError;
 use palisade_core::factor::{Factor, FactorId, FactorKind, MAX_FACTOR_NAME_CHARS};
 use palisade_core::model::User;
 use palisade_core::ports::TAKEN_CREDENTIAL_ID;
-use palisade_core::StoreError;
 
 const TOTP_SETUP: &str = "totp-setup";
 const REGISTRATION_CEREMONY: &str = "passkey-registration";
@@ -53,7 +53,10 @@ impl AuthorizationServer {
         form: EnrolmentSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -78,7 +81,10 @@ impl AuthorizationServer {
                 return Refusal::page(error).into();
             }
         };
-        let codes = match self.store_enrolment(&user, enrolled.factor, "sign-in").await {
+        let codes = match self
+            .store_enrolment(&user, enrolled.factor, "sign-in")
+            .await
+        {
             Ok(codes) => codes,
             Err(error) => return Refusal::page(error).into(),
         };
@@ -108,7 +114,10 @@ impl AuthorizationServer {
         form: StepSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -132,7 +141,12 @@ impl AuthorizationServer {
         let now = self.clock.now();
         let name = |given: Option<&str>, default: &str| {
             given
-                .map(|n| n.trim().chars().take(MAX_FACTOR_NAME_CHARS).collect::<String>())
+                .map(|n| {
+                    n.trim()
+                        .chars()
+                        .take(MAX_FACTOR_NAME_CHARS)
+                        .collect::<String>()
+                })
                 .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
                 .unwrap_or_else(|| default.to_owned())
         };
@@ -266,7 +280,11 @@ impl AuthorizationServer {
                     .seal(SEAL_PURPOSE, TotpSecret::generate().as_bytes())
                     .map_err(OAuthError::server_error)?
                     .ciphertext;
-                if self.ephemeral.put_if_absent(&key, fresh.as_bytes(), keep).await? {
+                if self
+                    .ephemeral
+                    .put_if_absent(&key, fresh.as_bytes(), keep)
+                    .await?
+                {
                     fresh
                 } else {
                     // Another request of the same page won: show its secret.
@@ -351,5 +369,8 @@ impl AuthorizationServer {
 }
 
 fn is_complete(step: &PendingStep) -> bool {
-    step.interaction.pending.as_ref().is_some_and(|p| p.complete)
+    step.interaction
+        .pending
+        .as_ref()
+        .is_some_and(|p| p.complete)
 }

@@ -258,6 +258,6 @@ impl AuthorizationServer {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod factor_tests;
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,10 @@ impl AuthorizationServer {
         form: FactorSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -85,8 +88,15 @@ impl AuthorizationServer {
     /// `POST /login/passkey`: a passwordless sign-in with a discoverable passkey. The
     /// credential names its user; the passkey's user verification makes it more than one
     /// factor, so nothing else is asked.
-    pub async fn sign_in_with_passkey(&self, form: PasskeySignIn<'_>, browser: &Browser) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+    pub async fn sign_in_with_passkey(
+        &self,
+        form: PasskeySignIn<'_>,
+        browser: &Browser,
+    ) -> Outcome {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -198,7 +208,11 @@ impl AuthorizationServer {
             Ok(left) => left,
             Err(e) => return Refusal::page(e.into()).into(),
         };
-        let passkey_request = match self.passkeys.as_deref().map(|p| p.start_authentication(&factors)) {
+        let passkey_request = match self
+            .passkeys
+            .as_deref()
+            .map(|p| p.start_authentication(&factors))
+        {
             Some(Ok(Some((options, state)))) => {
                 let stored = self
                     .ephemeral
