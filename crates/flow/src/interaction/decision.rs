@@ -41,7 +41,11 @@ impl Interaction {
                 user_id: session.user_id.clone(),
                 amr: session.amr.clone(),
                 complete: false,
+                enrolment: false,
             });
+        }
+        if let Some(pending) = self.pending.as_mut() {
+            pending.enrolment = page == InteractionPage::Enrolment;
         }
         self
     }

@@ -38,10 +38,32 @@ impl AuthorizationServer {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
-        match self.user_of_step(&step).await {
-            Ok(Some(user)) if !is_complete(&step) => self.enrolment_form(&step, &user, None).await,
-            Ok(_) => step_gone().into(),
+        match self.enrolling_user(&step).await {
+            Ok(Some(user)) => self.enrolment_form(&step, &user, None).await,
+            Ok(None) => step_gone().into(),
             Err(refusal) => refusal.into(),
+        }
+    }
+
+    /// The user of a step that was sent to enrol and has not yet: a step at another page, or a
+    /// user who has a factor by now, has nothing to enrol here (they prove the factor they
+    /// have on the second-factor page).
+    async fn enrolling_user(&self, step: &PendingStep) -> Result<Option<User>, Refusal> {
+        let sent_to_enrol = step
+            .interaction
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.enrolment && !p.complete);
+        if !sent_to_enrol {
+            return Ok(None);
+        }
+        let Some(user) = self.user_of_step(step).await? else {
+            return Ok(None);
+        };
+        match self.factors.list_factors(&user.id).await {
+            Ok(factors) if factors.is_empty() => Ok(Some(user)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(Refusal::page(e.into())),
         }
     }
 
@@ -60,12 +82,12 @@ impl AuthorizationServer {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
-        let (user, mut pending) = match (self.user_of_step(&step).await, &step.interaction.pending)
-        {
-            (Ok(Some(user)), Some(pending)) if !pending.complete => (user, pending.clone()),
-            (Ok(_), _) => return step_gone().into(),
-            (Err(refusal), _) => return refusal.into(),
-        };
+        let (user, mut pending) =
+            match (self.enrolling_user(&step).await, &step.interaction.pending) {
+                (Ok(Some(user)), Some(pending)) => (user, pending.clone()),
+                (Ok(_), _) => return step_gone().into(),
+                (Err(refusal), _) => return refusal.into(),
+            };
         let enrolled = match self.prove_enrolment(&step.id, &user, form.answer).await {
             Ok(Some(enrolled)) => enrolled,
             Ok(None) => {
@@ -94,6 +116,7 @@ impl AuthorizationServer {
             .await;
         pending.amr = with_factor(pending.amr, enrolled.amr);
         pending.complete = true;
+        pending.enrolment = false;
         let mut interaction = step.interaction;
         interaction.pending = Some(pending);
         let request = interaction.request.clone();
@@ -366,11 +389,4 @@ impl AuthorizationServer {
         }))
         .into()
     }
-}
-
-fn is_complete(step: &PendingStep) -> bool {
-    step.interaction
-        .pending
-        .as_ref()
-        .is_some_and(|p| p.complete)
 }

@@ -543,3 +543,44 @@ async fn voluntary_acr_goes_on_at_one_factor_for_a_user_without_one_but_an_essen
         "{silent:?}"
     );
 }
+
+#[tokio::test]
+async fn a_password_holder_at_the_second_factor_page_cannot_enrol_a_factor_of_their_own() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    with_totp(&server, &alice).await;
+    let client = server.client().await;
+    let b = browser("b-attacker");
+    let view = past_the_password(&server, &client, &b).await;
+    let shown = server.engine.show_enrolment(Some(&view.step_id), &b).await;
+    assert!(matches!(shown.step, Step::Refuse(_)), "{shown:?}");
+    // Even with a secret of the attacker's own making, the step has nothing to enrol.
+    let attacker_secret = TotpSecret::generate();
+    let code = code_at(&attacker_secret, now(&server));
+    let submitted = server
+        .engine
+        .submit_enrolment(
+            EnrolmentSubmission {
+                step_id: Some(&view.step_id),
+                csrf_token: Some(&view.csrf_token),
+                answer: EnrolmentAnswer::Totp {
+                    code: &code,
+                    name: None,
+                },
+            },
+            &b,
+        )
+        .await;
+    assert!(matches!(submitted.step, Step::Refuse(_)), "{submitted:?}");
+    assert!(submitted.cookies.session.is_none());
+    assert_eq!(
+        server
+            .engine
+            .factors
+            .list_factors(&alice.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -85,6 +85,7 @@ impl AuthorizationServer {
             user_id: user.id.0.clone(),
             amr: vec![amr::PASSWORD.into()],
             complete: false,
+            enrolment: false,
         };
         self.continue_sign_in(step.interaction, pending, user, browser)
             .await

@@ -67,7 +67,10 @@ impl AuthorizationServer {
             );
             return self.redirect_error(&request, &error).into();
         }
-        interaction.pending = Some(pending);
+        interaction.pending = Some(PendingAuthentication {
+            enrolment: page == InteractionPage::Enrolment,
+            ..pending
+        });
         match self.store_step(interaction).await {
             Ok(step) => Step::Continue {
                 page,
