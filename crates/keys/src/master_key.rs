@@ -1,4 +1,5 @@
-//! The master key: encrypts every signing key's private part at rest.
+//! The master key: encrypts every signing key's private part at rest, and the small secrets
+//! other crates seal through [`SecretSealer`] (TOTP seeds), the same way.
 //!
 //! A private JWK (RFC 7517 §4, with the private members of RFC 7518 §6.2.2, §6.3.2 or RFC 8037
 //! §2) is stored as a compact JWE (RFC 7516 §7.1) with `alg: "dir"` (RFC 7518 §4.5: the
@@ -21,7 +22,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use josekit::jwe::{Dir, JweHeader};
 use josekit::jwk::Jwk;
+use palisade_core::factor::Sealed;
 use palisade_core::model::StoredSigningKey;
+use palisade_core::ports::{SealError, SecretSealer};
 use palisade_core::secret::Secret;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -261,16 +264,26 @@ impl MasterKeySet {
         &self,
         private_jwk: &[u8],
     ) -> Result<(String, String), KeyError> {
-        let mut header = JweHeader::new();
-        header.set_content_encryption(CONTENT_ENCRYPTION);
-        header.set_content_type(CONTENT_TYPE);
-        header.set_key_id(self.current.id.clone());
-        let encrypter = Dir
-            .encrypter_from_bytes(self.current.bytes)
-            .map_err(|e| KeyError::Encryption(e.to_string()))?;
-        let compact = josekit::jwe::serialize_compact(private_jwk, &header, &encrypter)
+        let compact = self
+            .encrypt_under_current(CONTENT_TYPE, private_jwk)
             .map_err(|e| KeyError::Encryption(e.to_string()))?;
         Ok((compact, self.current.id.clone()))
+    }
+
+    /// A compact JWE of `plaintext` under the current master key: `dir`, `A256GCM`, the
+    /// master key's id as `kid` and `content_type` as `cty`, all in the protected header, which
+    /// A256GCM authenticates along with the ciphertext.
+    fn encrypt_under_current(
+        &self,
+        content_type: &str,
+        plaintext: &[u8],
+    ) -> Result<String, josekit::JoseError> {
+        let mut header = JweHeader::new();
+        header.set_content_encryption(CONTENT_ENCRYPTION);
+        header.set_content_type(content_type);
+        header.set_key_id(self.current.id.clone());
+        let encrypter = Dir.encrypter_from_bytes(self.current.bytes)?;
+        josekit::jwe::serialize_compact(plaintext, &header, &encrypter)
     }
 
     /// Decrypts the private JWK of a stored key and checks that it is that key: its thumbprint
@@ -340,6 +353,58 @@ impl MasterKeySet {
         keys.iter()
             .filter_map(|key| self.rewrap(key).transpose())
             .collect()
+    }
+}
+
+/// The `cty` of a secret sealed for `purpose`: the purpose rides in the authenticated header,
+/// so a value sealed for one purpose cannot be passed off as another's.
+fn sealed_content_type(purpose: &str) -> String {
+    format!("palisade-{purpose}")
+}
+
+/// Small secrets (TOTP seeds) sealed as the private JWKs are: a compact JWE, `dir` +
+/// `A256GCM`, `kid` = the master key's id, `cty` = `palisade-<purpose>`.
+impl SecretSealer for MasterKeySet {
+    fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<Sealed, SealError> {
+        let ciphertext = self
+            .encrypt_under_current(&sealed_content_type(purpose), plaintext)
+            .map_err(|e| SealError::Invalid(format!("cannot seal: {e}")))?;
+        Ok(Sealed {
+            ciphertext,
+            master_key_id: self.current.id.clone(),
+        })
+    }
+
+    /// The header is read before decrypting only to pick the master key; what it says is
+    /// checked after decryption, when A256GCM has proved it unaltered.
+    fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
+        let unreadable = |what: &str| SealError::Invalid(what.to_owned());
+        let header =
+            josekit::jwt::decode_header(sealed).map_err(|_| unreadable("not a compact JWE"))?;
+        let kid = header
+            .claim("kid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| unreadable("the header names no master key"))?;
+        let master = self
+            .find(kid)
+            .ok_or_else(|| SealError::UnknownMasterKey(kid.to_owned()))?;
+        let decrypter = Dir
+            .decrypter_from_bytes(master.bytes)
+            .map_err(|e| SealError::Invalid(e.to_string()))?;
+        let (plaintext, header) = josekit::jwe::deserialize_compact(sealed, &decrypter)
+            .map_err(|_| unreadable("damaged, or sealed under another key with this id"))?;
+        // `dir` fixes the key, but the header picks `enc`: accept only what `seal` writes.
+        if header.content_encryption() != Some(CONTENT_ENCRYPTION) {
+            return Err(unreadable("not encrypted with A256GCM"));
+        }
+        if header.content_type() != Some(sealed_content_type(purpose).as_str()) {
+            return Err(unreadable("sealed for another purpose"));
+        }
+        Ok(plaintext)
+    }
+
+    fn current_master_key_id(&self) -> String {
+        self.current.id.clone()
     }
 }
 
@@ -519,5 +584,122 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("master.key")]);
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_to_the_same_bytes_and_names_its_master_key() {
+        let masters = MasterKeySet::single(MasterKey::generate().unwrap());
+        let secret = b"12345678901234567890";
+        let sealed = masters.seal("totp", secret).unwrap();
+        assert_eq!(sealed.master_key_id, masters.current().id());
+        assert_eq!(masters.current_master_key_id(), masters.current().id());
+        let header = josekit::jwt::decode_header(&sealed.ciphertext).unwrap();
+        assert_eq!(header.claim("alg").and_then(Value::as_str), Some("dir"));
+        assert_eq!(header.claim("enc").and_then(Value::as_str), Some("A256GCM"));
+        assert_eq!(
+            header.claim("cty").and_then(Value::as_str),
+            Some("palisade-totp")
+        );
+        assert_eq!(
+            header.claim("kid").and_then(Value::as_str),
+            Some(masters.current().id())
+        );
+        assert!(!sealed.ciphertext.contains(&URL_SAFE_NO_PAD.encode(secret)));
+        assert_eq!(masters.open("totp", &sealed.ciphertext).unwrap(), secret);
+        // Each seal has its own IV.
+        assert_ne!(masters.seal("totp", secret).unwrap(), sealed);
+    }
+
+    #[test]
+    fn a_secret_sealed_for_one_purpose_does_not_open_for_another() {
+        let masters = MasterKeySet::single(MasterKey::generate().unwrap());
+        let sealed = masters.seal("totp", b"seed").unwrap();
+        assert!(matches!(
+            masters.open("webauthn", &sealed.ciphertext),
+            Err(SealError::Invalid(_))
+        ));
+        // A private JWK (cty jwk+json) is not a sealed secret either.
+        let (jwk, _) = masters.encrypt_private_jwk(br#"{"kty":"oct"}"#).unwrap();
+        assert!(matches!(
+            masters.open("totp", &jwk),
+            Err(SealError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_tampered_or_mangled_sealed_secret_is_refused() {
+        let masters = MasterKeySet::single(MasterKey::generate().unwrap());
+        let sealed = masters.seal("totp", b"seed-seed-seed-seed!").unwrap();
+        let parts: Vec<&str> = sealed.ciphertext.split('.').collect();
+        assert_eq!(parts.len(), 5);
+        let mut ciphertext = URL_SAFE_NO_PAD.decode(parts[3]).unwrap();
+        ciphertext[0] ^= 1;
+        let flipped = URL_SAFE_NO_PAD.encode(&ciphertext);
+        let tampered = [parts[0], parts[1], parts[2], &flipped, parts[4]].join(".");
+        assert!(matches!(
+            masters.open("totp", &tampered),
+            Err(SealError::Invalid(_))
+        ));
+        // The header is authenticated too: relabelling the purpose breaks the tag.
+        let mut header: Map<String, Value> =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+        header.insert("cty".into(), Value::String("palisade-other".into()));
+        let relabelled_header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        let relabelled = [&relabelled_header, parts[1], parts[2], parts[3], parts[4]].join(".");
+        assert!(matches!(
+            masters.open("other", &relabelled),
+            Err(SealError::Invalid(_))
+        ));
+        for garbage in ["", "not a jwe", "a.b.c.d.e"] {
+            assert!(matches!(
+                masters.open("totp", garbage),
+                Err(SealError::Invalid(_))
+            ));
+        }
+        // Under another key that claims the same id.
+        let impostor = MasterKey::generate()
+            .unwrap()
+            .with_id(masters.current().id())
+            .unwrap();
+        assert!(matches!(
+            MasterKeySet::single(impostor).open("totp", &sealed.ciphertext),
+            Err(SealError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_secret_encrypted_with_another_content_encryption_is_refused() {
+        let masters = MasterKeySet::single(MasterKey::generate().unwrap());
+        // A128CBC-HS256 also takes a 32-byte key under `dir`.
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A128CBC-HS256");
+        header.set_content_type("palisade-totp");
+        header.set_key_id(masters.current().id());
+        let encrypter = Dir.encrypter_from_bytes(masters.current().bytes).unwrap();
+        let other = josekit::jwe::serialize_compact(b"seed", &header, &encrypter).unwrap();
+        assert!(matches!(
+            masters.open("totp", &other),
+            Err(SealError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_secret_sealed_under_an_older_master_key_opens_while_that_key_is_configured() {
+        let old = MasterKey::generate().unwrap();
+        let sealed = MasterKeySet::single(old.clone())
+            .seal("totp", b"seed")
+            .unwrap();
+        let new = MasterKey::generate().unwrap();
+        let both = MasterKeySet::new(new.clone(), [old.clone()]).unwrap();
+        assert_eq!(both.open("totp", &sealed.ciphertext).unwrap(), b"seed");
+        assert_eq!(both.current_master_key_id(), new.id());
+        assert_eq!(both.seal("totp", b"seed").unwrap().master_key_id, new.id());
+        let err = MasterKeySet::single(new)
+            .open("totp", &sealed.ciphertext)
+            .unwrap_err();
+        assert!(
+            matches!(&err, SealError::UnknownMasterKey(id) if id == old.id()),
+            "{err:?}"
+        );
     }
 }

@@ -38,9 +38,23 @@ pub static STYLESHEET: Asset = Asset {
     }),
 };
 
+/// The passkey ceremonies (`navigator.credentials.get`/`create`), loaded only by the pages that
+/// offer a passkey; every other page ships no script at all.
+pub static WEBAUTHN_SCRIPT: Asset = Asset {
+    content_type: "text/javascript; charset=utf-8",
+    bytes: include_bytes!("../../../static/webauthn.js"),
+    path: LazyLock::new(|| {
+        hashed_path(
+            "webauthn",
+            "js",
+            include_bytes!("../../../static/webauthn.js"),
+        )
+    }),
+};
+
 /// Every embedded asset, for the server's static route.
-pub fn all() -> [&'static Asset; 1] {
-    [&STYLESHEET]
+pub fn all() -> [&'static Asset; 2] {
+    [&STYLESHEET, &WEBAUTHN_SCRIPT]
 }
 
 #[cfg(test)]
@@ -56,5 +70,11 @@ mod tests {
         );
         assert_eq!(p.len(), "/static/palisade.".len() + 10 + ".css".len());
         assert_ne!(hashed_path("a", "css", b"x"), hashed_path("a", "css", b"y"));
+        let script = WEBAUTHN_SCRIPT.path();
+        assert!(
+            script.starts_with("/static/webauthn.") && script.ends_with(".js"),
+            "{script}"
+        );
+        assert!(WEBAUTHN_SCRIPT.content_type.starts_with("text/javascript"));
     }
 }

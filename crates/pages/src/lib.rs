@@ -31,6 +31,11 @@ pub struct HomePage<'a> {
 /// The sign-in form (`POST form_action` with `username`, `password`, `csrf_token`,
 /// `interaction_id`). One generic error slot: the page must look the same whatever was wrong
 /// (docs/threat-model.md LF-02).
+///
+/// With `passkey_request`, the page also offers a passwordless sign-in: the username field
+/// joins the browser's passkey autofill (`autocomplete="username webauthn"`), and a "Sign in
+/// with a passkey" button (hidden until `webauthn.js` shows it) posts `csrf_token`,
+/// `interaction_id` and `credential` to `passkey_action`.
 #[derive(Template, Debug)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
@@ -44,6 +49,183 @@ pub struct LoginPage<'a> {
     pub form_action: &'a str,
     /// Which pending authorization request this login continues.
     pub interaction_id: &'a str,
+    /// Request options (JSON) for a discoverable passkey, when passkeys are offered.
+    pub passkey_request: Option<&'a str>,
+    /// Where the passkey form posts, e.g. `/login/passkey`.
+    pub passkey_action: &'a str,
+}
+
+impl LoginPage<'_> {
+    /// Whether the page loads `webauthn.js` (its response then needs `script-src 'self'`).
+    pub fn has_script(&self) -> bool {
+        self.passkey_request.is_some()
+    }
+}
+
+/// The second step of a sign-in (`POST form_action` with `csrf_token`, `interaction_id` and
+/// `method=totp` + `code`, `method=recovery` + `code`, or `method=passkey` + `credential`).
+/// One error slot for every wrong answer, as on the login page.
+#[derive(Template, Debug)]
+#[template(path = "second_factor.html")]
+pub struct SecondFactorPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub csrf_token: &'a str,
+    /// Where every form of the page posts, e.g. `/login/factor`.
+    pub form_action: &'a str,
+    pub interaction_id: &'a str,
+    pub has_totp: bool,
+    pub has_recovery_codes: bool,
+    /// Request options (JSON) for the user's passkeys, when the user has any.
+    pub passkey_request: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl SecondFactorPage<'_> {
+    /// Whether the page loads `webauthn.js` (its response then needs `script-src 'self'`).
+    pub fn has_script(&self) -> bool {
+        self.passkey_request.is_some()
+    }
+}
+
+/// A TOTP authenticator being set up: the secret to type and the `otpauth://` URI that the QR
+/// code carries.
+#[derive(Debug, Clone, Copy)]
+pub struct TotpSetup<'a> {
+    /// Base32, in groups for reading.
+    pub secret: &'a str,
+    pub otpauth_uri: &'a str,
+}
+
+impl TotpSetup<'_> {
+    /// The URI as a QR code in inline SVG, drawn here by the `qrcode` crate. This is the one
+    /// piece of markup a template writes unescaped, so it comes from nowhere else: a
+    /// [`QrSvg`] can only be made by this method. `None` when the URI does not fit in a QR
+    /// code (the page then shows the secret as text only).
+    pub fn qr_svg(&self) -> Option<QrSvg> {
+        let code = qrcode::QrCode::new(self.otpauth_uri.as_bytes()).ok()?;
+        let svg = code
+            .render::<qrcode::render::svg::Color<'_>>()
+            // One unit per module; the stylesheet gives the drawing its size.
+            .module_dimensions(1, 1)
+            .quiet_zone(true)
+            .build();
+        // Inline in HTML the XML prologue is noise (`<svg>` is in the SVG namespace there).
+        let start = svg.find("<svg")?;
+        Some(QrSvg(svg[start..].to_owned()))
+    }
+}
+
+/// SVG markup drawn by the `qrcode` crate from a URI (see [`TotpSetup::qr_svg`]).
+#[derive(Debug)]
+pub struct QrSvg(String);
+
+impl std::fmt::Display for QrSvg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The enrolment page of a sign-in: set up a TOTP app (`POST form_action` with `csrf_token`,
+/// `interaction_id`, `method=totp`, `code`, optional `name`), or register a passkey instead
+/// (`method=passkey`, `credential`; hidden until `webauthn.js` shows it).
+#[derive(Template, Debug)]
+#[template(path = "enrolment.html")]
+pub struct EnrolmentPage<'a> {
+    pub client_name: Option<&'a str>,
+    pub csrf_token: &'a str,
+    /// E.g. `/login/enrol`.
+    pub form_action: &'a str,
+    pub interaction_id: &'a str,
+    pub totp: TotpSetup<'a>,
+    /// Creation options (JSON) for `navigator.credentials.create`, when passkeys are offered.
+    pub passkey_creation: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+impl EnrolmentPage<'_> {
+    /// Whether the page loads `webauthn.js` (its response then needs `script-src 'self'`).
+    pub fn has_script(&self) -> bool {
+        self.passkey_creation.is_some()
+    }
+}
+
+/// Fresh recovery codes, shown once. During a sign-in (`step_id` set) a form posts
+/// `csrf_token` and `interaction_id` to `form_action` to go on; on the account page a link
+/// leads back to `account_url`.
+#[derive(Template, Debug)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage<'a> {
+    pub codes: &'a [String],
+    pub csrf_token: &'a str,
+    /// E.g. `/login/recovery-codes`.
+    pub form_action: &'a str,
+    pub step_id: Option<&'a str>,
+    /// E.g. `/account/security`.
+    pub account_url: &'a str,
+}
+
+/// One enrolled factor on the account page.
+#[derive(Debug, Clone, Copy)]
+pub struct FactorItem<'a> {
+    pub id: &'a str,
+    /// `totp` or `passkey`.
+    pub kind: &'a str,
+    pub name: &'a str,
+    /// RFC 3339.
+    pub created_at: &'a str,
+    pub last_used_at: Option<&'a str>,
+}
+
+impl FactorItem<'_> {
+    pub fn kind_label(&self) -> &'static str {
+        match self.kind {
+            "totp" => "Authenticator app",
+            "passkey" => "Passkey",
+            _ => "Second factor",
+        }
+    }
+
+    /// The day part of an RFC 3339 time (`2026-12-04`).
+    fn day(time: &str) -> &str {
+        time.get(..10).unwrap_or(time)
+    }
+
+    pub fn added_on(&self) -> &str {
+        Self::day(self.created_at)
+    }
+
+    pub fn last_used_on(&self) -> &str {
+        self.last_used_at.map(Self::day).unwrap_or_default()
+    }
+}
+
+/// The signed-in user's second factors (`/account/security`). Every form posts `csrf_token`
+/// and an `action` to `form_action`: `rename` (`factor_id`, `name`), `remove` (`factor_id`,
+/// `password` or `proof_code`), `totp-start`, `totp-confirm` (`code`, `name`), `passkey-add`
+/// (`credential`, `name`), `recovery-codes` (`password` or `proof_code`).
+#[derive(Template, Debug)]
+#[template(path = "account_security.html")]
+pub struct AccountSecurityPage<'a> {
+    pub user_display: &'a str,
+    pub csrf_token: &'a str,
+    /// E.g. `/account/security`.
+    pub form_action: &'a str,
+    pub factors: Vec<FactorItem<'a>>,
+    pub recovery_codes_left: u32,
+    /// A TOTP setup in progress: its QR code and confirmation form.
+    pub totp: Option<TotpSetup<'a>>,
+    /// Creation options (JSON) for adding a passkey, when passkeys are offered.
+    pub passkey_creation: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub problem: Option<&'a str>,
+    pub must_keep_a_factor: bool,
+}
+
+impl AccountSecurityPage<'_> {
+    /// Whether the page loads `webauthn.js` (its response then needs `script-src 'self'`).
+    pub fn has_script(&self) -> bool {
+        self.passkey_creation.is_some()
+    }
 }
 
 /// One requested scope, in words.
@@ -97,13 +279,46 @@ trait Layout {
     fn stylesheet(&self) -> &'static str {
         assets::STYLESHEET.path()
     }
+    /// The one script a page may load: `webauthn.js`, on pages that offer a passkey.
+    fn script(&self) -> Option<&'static str> {
+        None
+    }
 }
+
+/// `webauthn.js` when the page offers a passkey.
+fn webauthn_script(offered: bool) -> Option<&'static str> {
+    offered.then(|| assets::WEBAUTHN_SCRIPT.path())
+}
+
 impl Layout for ErrorPage<'_> {}
 impl Layout for HomePage<'_> {}
-impl Layout for LoginPage<'_> {}
+impl Layout for LoginPage<'_> {
+    fn script(&self) -> Option<&'static str> {
+        webauthn_script(self.has_script())
+    }
+}
+impl Layout for SecondFactorPage<'_> {
+    fn script(&self) -> Option<&'static str> {
+        webauthn_script(self.has_script())
+    }
+}
+impl Layout for EnrolmentPage<'_> {
+    fn script(&self) -> Option<&'static str> {
+        webauthn_script(self.has_script())
+    }
+}
+impl Layout for RecoveryCodesPage<'_> {}
+impl Layout for AccountSecurityPage<'_> {
+    fn script(&self) -> Option<&'static str> {
+        webauthn_script(self.has_script())
+    }
+}
 impl Layout for ConsentPage<'_> {}
 impl Layout for LogoutConfirmPage<'_> {}
 impl Layout for LoggedOutPage {}
+
+#[cfg(test)]
+mod factor_tests;
 
 #[cfg(test)]
 mod tests {
@@ -130,10 +345,10 @@ mod tests {
         )));
     }
 
-    const HOSTILE: &str = "\"><script>alert(1)</script>";
+    pub(crate) const HOSTILE: &str = "\"><script>alert(1)</script>";
 
     /// What every page must be: escaped, script-free, in a language, styled by our own CSS.
-    fn assert_safe_page(html: &str) {
+    pub(crate) fn assert_safe_page(html: &str) {
         assert!(!html.to_ascii_lowercase().contains("<script"), "{html}");
         assert!(html.contains(r#"<html lang="en">"#), "{html}");
         assert!(
@@ -143,7 +358,7 @@ mod tests {
         assert!(html.contains(assets::STYLESHEET.path()));
     }
 
-    fn has_hidden(html: &str, name: &str, value: &str) -> bool {
+    pub(crate) fn has_hidden(html: &str, name: &str, value: &str) -> bool {
         html.contains(&format!(
             r#"<input type="hidden" name="{name}" value="{value}">"#
         ))
@@ -157,6 +372,8 @@ mod tests {
             csrf_token: "csrf-123",
             form_action: "/login",
             interaction_id: "ix-9",
+            passkey_request: None,
+            passkey_action: "/login/passkey",
         }
         .render()
         .unwrap()

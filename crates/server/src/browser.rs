@@ -5,6 +5,7 @@
 use crate::app::AppState;
 use crate::forms;
 use crate::respond::{error_page, html, see_other};
+use crate::security_headers::allow_own_script;
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::StatusCode;
@@ -12,10 +13,15 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use askama::Template;
 use palisade_core::OAuthError;
+use palisade_flow::guard::Throttled;
 use palisade_flow::interaction::{
-    Browser, LoginProblem, LoginView, Outcome, Refusal, RefusalStatus, Step, View,
+    AccountSecurityView, Browser, EnrolmentView, FactorProblem, LoginProblem, LoginView, Outcome,
+    RecoveryCodesView, Refusal, RefusalStatus, SecondFactorView, Step, View,
 };
-use palisade_pages::{ConsentPage, LoggedOutPage, LoginPage, LogoutConfirmPage, ScopeLine};
+use palisade_pages::{
+    AccountSecurityPage, ConsentPage, EnrolmentPage, FactorItem, LoggedOutPage, LoginPage,
+    LogoutConfirmPage, RecoveryCodesPage, ScopeLine, SecondFactorPage, TotpSetup,
+};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -73,6 +79,9 @@ impl FromRequest for BrowserForm {
 const INVALID_CREDENTIALS: &str = "The username or password is incorrect.";
 /// When every password-hashing permit is held and the queue is full.
 const BUSY: &str = "The service is busy. Please try again in a moment.";
+/// The one message for every wrong second factor: code, recovery code, passkey or a locked
+/// account, as on the login form.
+const INVALID_FACTOR: &str = "The code or passkey was not accepted. Please try again.";
 
 /// Renders the engine's answer and applies its cookie changes.
 pub fn respond(state: &AppState, outcome: Outcome) -> HttpResponse {
@@ -140,7 +149,129 @@ fn render(state: &AppState, view: View) -> HttpResponse {
             )
         }
         View::LoggedOut => html(LoggedOutPage {}.render()),
+        View::SecondFactor(factor) => second_factor_page(state, &factor),
+        View::Enrolment(enrolment) => enrolment_page(state, &enrolment),
+        View::RecoveryCodes(codes) => recovery_codes_page(state, &codes),
+        View::AccountSecurity(account) => account_security_page(state, &account),
     }
+}
+
+/// A rendered page; one that loads `webauthn.js` gets the policy that allows it.
+fn page(rendered: Result<String, askama::Error>, has_script: bool) -> HttpResponse {
+    let mut res = html(rendered);
+    if has_script && res.status().is_success() {
+        allow_own_script(&mut res);
+    }
+    res
+}
+
+/// What a throttled form says: when to come back.
+fn throttled_message(throttled: Throttled) -> String {
+    let minutes = throttled.retry_after_minutes();
+    format!(
+        "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    )
+}
+
+/// A factor form's message, status and `Retry-After`: one generic message for any wrong answer,
+/// 429 when throttled (RFC 6585 §4).
+fn factor_problem(problem: Option<FactorProblem>) -> (Option<String>, StatusCode, Option<u64>) {
+    match problem {
+        None => (None, StatusCode::OK, None),
+        Some(FactorProblem::InvalidCode) => (Some(INVALID_FACTOR.to_owned()), StatusCode::OK, None),
+        Some(FactorProblem::Throttled(throttled)) => (
+            Some(throttled_message(throttled)),
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(throttled.retry_after_secs()),
+        ),
+    }
+}
+
+/// The second step of a sign-in: TOTP, recovery code, passkey.
+fn second_factor_page(state: &AppState, view: &SecondFactorView) -> HttpResponse {
+    let (error, status, retry_after) = factor_problem(view.problem);
+    let action = state.endpoint("/login/factor");
+    let factor = SecondFactorPage {
+        client_name: Some(&view.client_name),
+        csrf_token: &view.csrf_token,
+        form_action: &action,
+        interaction_id: &view.step_id,
+        has_totp: view.has_totp,
+        has_recovery_codes: view.has_recovery_codes,
+        passkey_request: view.passkey_request.as_deref(),
+        error: error.as_deref(),
+    };
+    let res = page(factor.render(), factor.has_script());
+    with_status(res, status, retry_after)
+}
+
+/// Enrolment of a first factor during a sign-in.
+fn enrolment_page(state: &AppState, view: &EnrolmentView) -> HttpResponse {
+    let (error, status, retry_after) = factor_problem(view.problem);
+    let action = state.endpoint("/login/enrol");
+    let enrolment = EnrolmentPage {
+        client_name: Some(&view.client_name),
+        csrf_token: &view.csrf_token,
+        form_action: &action,
+        interaction_id: &view.step_id,
+        totp: TotpSetup {
+            secret: &view.totp.secret,
+            otpauth_uri: &view.totp.otpauth_uri,
+        },
+        passkey_creation: view.passkey_creation.as_deref(),
+        error: error.as_deref(),
+    };
+    let res = page(enrolment.render(), enrolment.has_script());
+    with_status(res, status, retry_after)
+}
+
+/// Fresh recovery codes: during a sign-in the page continues it, else it links back to the
+/// account page.
+fn recovery_codes_page(state: &AppState, view: &RecoveryCodesView) -> HttpResponse {
+    let action = state.endpoint("/login/recovery-codes");
+    let account = state.endpoint("/account/security");
+    html(
+        RecoveryCodesPage {
+            codes: &view.codes,
+            csrf_token: &view.csrf_token,
+            form_action: &action,
+            step_id: view.step_id.as_deref(),
+            account_url: &account,
+        }
+        .render(),
+    )
+}
+
+/// The signed-in user's factors.
+fn account_security_page(state: &AppState, view: &AccountSecurityView) -> HttpResponse {
+    let action = state.endpoint("/account/security");
+    let account = AccountSecurityPage {
+        user_display: &view.user_display,
+        csrf_token: &view.csrf_token,
+        form_action: &action,
+        factors: view
+            .factors
+            .iter()
+            .map(|f| FactorItem {
+                id: &f.id,
+                kind: f.kind,
+                name: &f.name,
+                created_at: &f.created_at,
+                last_used_at: f.last_used_at.as_deref(),
+            })
+            .collect(),
+        recovery_codes_left: view.recovery_codes_left,
+        totp: view.totp.as_ref().map(|t| TotpSetup {
+            secret: &t.secret,
+            otpauth_uri: &t.otpauth_uri,
+        }),
+        passkey_creation: view.passkey_creation.as_deref(),
+        notice: view.notice.as_deref(),
+        problem: view.problem.as_deref(),
+        must_keep_a_factor: view.must_keep_a_factor,
+    };
+    page(account.render(), account.has_script())
 }
 
 /// The login form; a failed attempt shows one generic message, a throttled one says when to
@@ -151,11 +282,7 @@ fn login_page(state: &AppState, login: &LoginView) -> HttpResponse {
         None => (None, StatusCode::OK, None),
         Some(LoginProblem::InvalidCredentials) => (Some(INVALID_CREDENTIALS), StatusCode::OK, None),
         Some(LoginProblem::Throttled(throttled)) => {
-            let minutes = throttled.retry_after_minutes();
-            throttled_message = format!(
-                "Too many failed sign-in attempts. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            );
+            throttled_message = self::throttled_message(throttled);
             (
                 Some(throttled_message.as_str()),
                 StatusCode::TOO_MANY_REQUESTS,
@@ -169,18 +296,22 @@ fn login_page(state: &AppState, login: &LoginView) -> HttpResponse {
         ),
     };
     let action = state.endpoint("/login");
-    let page = html(
-        LoginPage {
-            client_name: Some(&login.client_name),
-            username: &login.username,
-            error,
-            csrf_token: &login.csrf_token,
-            form_action: &action,
-            interaction_id: &login.step_id,
-        }
-        .render(),
-    );
-    with_status(page, status, retry_after)
+    let passkey_action = state.endpoint("/login/passkey");
+    let login = LoginPage {
+        client_name: Some(&login.client_name),
+        username: &login.username,
+        error,
+        csrf_token: &login.csrf_token,
+        form_action: &action,
+        interaction_id: &login.step_id,
+        passkey_request: login.passkey_request.as_deref(),
+        passkey_action: &passkey_action,
+    };
+    with_status(
+        page(login.render(), login.has_script()),
+        status,
+        retry_after,
+    )
 }
 
 /// An error page with the refusal's status: 403 for a forged form, 429 and `Retry-After` for a
@@ -211,4 +342,48 @@ fn with_status(
         page.headers_mut().insert(header::RETRY_AFTER, value);
     }
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security_headers::SCRIPT_CONTENT_SECURITY_POLICY;
+    use std::time::Duration;
+
+    fn policy(res: &HttpResponse) -> Option<&str> {
+        res.headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn only_a_page_that_loads_the_script_gets_the_policy_that_allows_it() {
+        let scripted = page(Ok("<p>passkey</p>".into()), true);
+        assert_eq!(policy(&scripted), Some(SCRIPT_CONTENT_SECURITY_POLICY));
+        // The default headers add the script-free policy to everything else.
+        assert_eq!(policy(&page(Ok("<p>plain</p>".into()), false)), None);
+        let failed = page(Err(askama::Error::Fmt), true);
+        assert_eq!(failed.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(policy(&failed), None, "an error is no page for a script");
+    }
+
+    #[test]
+    fn every_wrong_factor_reads_the_same_and_a_throttled_one_says_when_to_come_back() {
+        assert_eq!(factor_problem(None), (None, StatusCode::OK, None));
+        assert_eq!(
+            factor_problem(Some(FactorProblem::InvalidCode)),
+            (Some(INVALID_FACTOR.to_owned()), StatusCode::OK, None)
+        );
+        let throttled = Throttled {
+            retry_after: Duration::from_secs(61),
+        };
+        let (message, status, retry_after) =
+            factor_problem(Some(FactorProblem::Throttled(throttled)));
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(retry_after, Some(61));
+        assert_eq!(
+            message.as_deref(),
+            Some("Too many failed sign-in attempts. Try again in 2 minutes.")
+        );
+    }
 }

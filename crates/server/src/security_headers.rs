@@ -10,7 +10,12 @@
 //!   styles and images from our origin only, `frame-ancestors 'none'`, `object-src 'none'`,
 //!   `base-uri 'none'`. There is deliberately no `form-action`: Chromium applies it to the 303
 //!   that follows the login and consent POSTs toward the client's redirect URI, which would
-//!   break every login (docs/threat-model.md HD-02).
+//!   break every login (docs/threat-model.md HD-02). The one exception is a page that offers a
+//!   passkey (login, second factor, enrolment, account security, when WebAuthn is available):
+//!   its route sets [`SCRIPT_CONTENT_SECURITY_POLICY`] itself ([`allow_own_script`]), which adds
+//!   only `script-src 'self'` (the content-hashed `static/webauthn.js`; still no inline script,
+//!   no `eval`, and `connect-src` stays `'none'`) and `require-trusted-types-for 'script'` (the
+//!   script writes no markup, so no DOM sink may take a string).
 //! - `X-Frame-Options: DENY` for browsers without `frame-ancestors`.
 //! - `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer` (authorization URLs carry
 //!   codes and state), `Cross-Origin-Opener-Policy: same-origin`.
@@ -22,12 +27,26 @@
 //! actix-web sends no `Server` header, so there is no version banner to remove; the route walk
 //! checks that too.
 
+use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 
 /// No script anywhere, no framing, no plugins, no base-tag tricks.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
+
+/// [`CONTENT_SECURITY_POLICY`] plus our own script, for the pages that load `webauthn.js`.
+pub const SCRIPT_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; frame-ancestors 'none'; object-src 'none'; \
+     base-uri 'none'; require-trusted-types-for 'script'";
+
+/// Lets a page load `webauthn.js`: the route's own policy, which the default headers then keep.
+pub fn allow_own_script(res: &mut HttpResponse) {
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SCRIPT_CONTENT_SECURITY_POLICY),
+    );
+}
 
 /// Two years, subdomains included (the preload list's minimum is one year).
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains";
@@ -135,5 +154,48 @@ mod tests {
         assert!(!CONTENT_SECURITY_POLICY.contains("script-src"));
         assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
         assert!(!CONTENT_SECURITY_POLICY.contains("form-action"));
+    }
+
+    #[test]
+    fn the_script_policy_is_the_default_one_plus_our_own_script_only() {
+        assert_eq!(
+            SCRIPT_CONTENT_SECURITY_POLICY
+                .replace(" script-src 'self';", "")
+                .replace("; require-trusted-types-for 'script'", ""),
+            CONTENT_SECURITY_POLICY
+        );
+        for absent in ["unsafe", "connect-src", "form-action", "http", "*", "data:"] {
+            assert!(!SCRIPT_CONTENT_SECURITY_POLICY.contains(absent), "{absent}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_route_that_allows_its_script_keeps_that_policy_and_gets_every_other_header() {
+        let app = actix_test::init_service(App::new().wrap(default_headers(false)).route(
+            "/scripted",
+            web::get().to(|| async {
+                let mut res = HttpResponse::Ok().finish();
+                allow_own_script(&mut res);
+                res
+            }),
+        ))
+        .await;
+        let res = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/scripted").to_request(),
+        )
+        .await;
+        let h = res.headers();
+        assert_eq!(
+            h.get_all(header::CONTENT_SECURITY_POLICY).count(),
+            1,
+            "one policy, not two"
+        );
+        assert_eq!(
+            h.get(header::CONTENT_SECURITY_POLICY).unwrap(),
+            SCRIPT_CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+        assert_eq!(h.get(header::CACHE_CONTROL).unwrap(), "no-store");
     }
 }

@@ -30,6 +30,8 @@ pub enum Action {
     ResetPassword,
     SignOutUser,
     DeleteUser,
+    /// Every second factor and recovery code of a user deleted (a lost authenticator).
+    ResetUserMfa,
     GrantRole,
     RevokeRole,
     ListPermissions,
@@ -37,6 +39,8 @@ pub enum Action {
     CreateRole,
     GrantPermission,
     RevokePermission,
+    /// Whether holding a role requires a second factor.
+    SetRoleMfa,
     ListClients,
     CreateClient,
     ReadClient,
@@ -66,6 +70,7 @@ impl Action {
             A::ResetPassword => "admin.user.password_reset",
             A::SignOutUser => "admin.user.signout",
             A::DeleteUser => "admin.user.delete",
+            A::ResetUserMfa => "admin.user.mfa.reset",
             A::GrantRole => "admin.user.role_grant",
             A::RevokeRole => "admin.user.role_revoke",
             A::ListPermissions => "admin.permission.list",
@@ -73,6 +78,7 @@ impl Action {
             A::CreateRole => "admin.role.create",
             A::GrantPermission => "admin.role.permission_grant",
             A::RevokePermission => "admin.role.permission_revoke",
+            A::SetRoleMfa => "admin.role.mfa",
             A::ListClients => "admin.client.list",
             A::CreateClient => "admin.client.create",
             A::ReadClient => "admin.client.read",

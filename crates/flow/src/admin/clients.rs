@@ -115,7 +115,11 @@ impl Admin {
                 caller,
                 Action::CreateClient,
                 &target(&client.id),
-                Some(json!({ "client_name": client.name, "scope": client.scopes.join(" ") })),
+                Some(json!({
+                    "client_name": client.name,
+                    "scope": client.scopes.join(" "),
+                    "require_mfa": client.require_mfa,
+                })),
             )
             .await;
         Ok(registered)
@@ -149,7 +153,10 @@ impl Admin {
                 caller,
                 Action::UpdateClient,
                 &target(&client.id),
-                Some(json!({ "scope": client.scopes.join(" ") })),
+                Some(json!({
+                    "scope": client.scopes.join(" "),
+                    "require_mfa": client.require_mfa,
+                })),
             )
             .await;
         Ok(Registered {

@@ -1,5 +1,5 @@
-//! Administration: the one service the command line and the admin API both call (users,
-//! roles, clients, initial access tokens, signing keys, the audit trail). Every rule lives here — what a valid name,
+//! Administration: the one service the command line and the admin API both call (users and
+//! their second factors, roles, clients, initial access tokens, signing keys, the audit trail). Every rule lives here — what a valid name,
 //! email or role is, who may hand out what, which events are written — so the faces only parse
 //! their input, call, and present the answer. docs/admin-api.md describes the API face.
 //!
@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod clients;
+pub mod factors;
 pub mod initial_access_tokens;
 pub mod keys;
 pub mod roles;
@@ -24,7 +25,7 @@ use crate::password::{PasswordError, PasswordHasher};
 use crate::userinfo::AccessTokenClaims;
 use palisade_core::model::{ClientId, Permission, UserId};
 use palisade_core::ports::{
-    AuditLog, ClientRepository, InitialAccessTokenRepository, LockoutRepository,
+    AuditLog, ClientRepository, FactorRepository, InitialAccessTokenRepository, LockoutRepository,
     RefreshTokenRepository, RoleRepository, SigningAlgorithm, UserRepository,
 };
 use palisade_core::{Clock, OAuthError, SecretGenerator, StoreError};
@@ -141,6 +142,8 @@ pub struct AdminPorts {
     /// Account events revoke the user's refresh-token families.
     pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
     pub initial_access_tokens: Arc<dyn InitialAccessTokenRepository>,
+    /// Users' second factors and recovery codes (listed and reset, never created here).
+    pub factors: Arc<dyn FactorRepository>,
     pub audit: Arc<dyn AuditLog>,
     /// Unlocking goes through the guard, which owns the failure streak's keys.
     pub guard: CredentialGuard,
@@ -161,6 +164,7 @@ pub struct Admin {
     lockouts: Arc<dyn LockoutRepository>,
     refresh_tokens: Arc<dyn RefreshTokenRepository>,
     initial_access_tokens: Arc<dyn InitialAccessTokenRepository>,
+    factors: Arc<dyn FactorRepository>,
     guard: CredentialGuard,
     passwords: PasswordHasher,
     clock: Arc<dyn Clock>,
@@ -180,6 +184,7 @@ impl Admin {
             lockouts: ports.lockouts,
             refresh_tokens: ports.refresh_tokens,
             initial_access_tokens: ports.initial_access_tokens,
+            factors: ports.factors,
             guard: ports.guard,
             passwords: ports.passwords,
             clock: ports.clock,

@@ -1,11 +1,14 @@
 //! Roles: the permission catalogue, roles with their permissions, creating a role, adding and
-//! removing a permission, giving a role to a user and taking it away.
+//! removing a permission, requiring a second factor of its holders, giving a role to a user
+//! and taking it away.
 //!
 //! Permissions come from a fixed catalogue ([`Permission::ALL`]); anything else is refused, so
 //! a typo cannot create a permission nobody checks. Creating a role or changing what a role
 //! carries needs every permission involved: changing a role changes what all its holders may
 //! do, so it is granting. Giving or taking a role needs every permission the role carries, and
-//! every permission the user holds (as any action on a user).
+//! every permission the user holds (as any action on a user). Whether a role requires a
+//! second factor guards what its holders may do, so changing it, either way, needs every
+//! permission the role carries: a holder of `roles:write` alone cannot take MFA off `admin`.
 
 use super::users;
 use super::{Action, Admin, AdminError, AdminResult, Caller};
@@ -188,6 +191,44 @@ impl Admin {
                 Some(json!({ "permission": permission })),
             )
             .await;
+        self.role_details(role).await
+    }
+
+    /// Sets whether holding the role requires a second factor (idempotent).
+    pub async fn set_role_requires_mfa(
+        &self,
+        caller: &Caller,
+        role: &str,
+        required: bool,
+    ) -> AdminResult<RoleDetails> {
+        let mut role = self.find_role(role).await?;
+        let target = target(&role.name);
+        let carried = self.roles.permissions_of_role(&role.name).await?;
+        caller
+            .must_hold_all_audited(
+                &self.auditor,
+                carried,
+                "changing whether this role requires a second factor",
+                Action::SetRoleMfa,
+                &target,
+            )
+            .await?;
+        self.roles
+            .set_role_requires_mfa(&role.name, required)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => AdminError::NotFound("no such role"),
+                other => other.into(),
+            })?;
+        self.auditor
+            .success(
+                caller,
+                Action::SetRoleMfa,
+                &target,
+                Some(json!({ "required": required })),
+            )
+            .await;
+        role.require_mfa = required;
         self.role_details(role).await
     }
 

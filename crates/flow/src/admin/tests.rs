@@ -39,6 +39,7 @@ async fn fixture() -> Fixture {
         lockouts: store.clone(),
         refresh_tokens: store.clone(),
         initial_access_tokens: store.clone(),
+        factors: store.clone(),
         audit: store.clone(),
         guard: CredentialGuard::new(
             AttemptLimits::default(),
@@ -595,4 +596,296 @@ async fn hidden_characters_are_refused_in_every_string_an_admin_gives_people_to_
     assert!(f.admin.list_users(None, 10, 0).await.unwrap().is_empty());
     assert!(f.admin.list_clients().await.unwrap().is_empty());
     assert!(f.sql.find_role(&role("helpdesk")).await.unwrap().is_none());
+}
+
+fn totp_factor(id: &str, user: &User) -> palisade_core::factor::Factor {
+    palisade_core::factor::Factor {
+        id: palisade_core::factor::FactorId(id.into()),
+        user_id: user.id.clone(),
+        kind: palisade_core::factor::FactorKind::Totp,
+        name: "Phone".into(),
+        credential: "eyJhbGciOiJkaXIi.sealed.jwe".into(),
+        master_key_id: Some("m1".into()),
+        credential_id: None,
+        last_used_step: None,
+        created_at: chrono::Utc::now(),
+        last_used_at: None,
+    }
+}
+
+/// Two factors, ten recovery codes and a refresh-token family for `user`.
+async fn enrolled(f: &Fixture, user: &User) -> String {
+    use palisade_core::TokenHash;
+    f.sql.insert_factor(totp_factor("t1", user)).await.unwrap();
+    f.sql
+        .insert_factor(palisade_core::factor::Factor {
+            id: palisade_core::factor::FactorId(format!("p-{}", user.id)),
+            kind: palisade_core::factor::FactorKind::Passkey,
+            name: "YubiKey".into(),
+            credential: r#"{"cred":{}}"#.into(),
+            master_key_id: None,
+            credential_id: Some(format!("cred-{}", user.id)),
+            ..totp_factor("unused", user)
+        })
+        .await
+        .unwrap();
+    let codes = (0..10)
+        .map(|i| TokenHash::of(&format!("code{i}")))
+        .collect();
+    f.sql
+        .replace_recovery_codes(&user.id, codes, chrono::Utc::now())
+        .await
+        .unwrap();
+    let client = f
+        .admin
+        .register_client(
+            &Caller::operator(),
+            &json!({"redirect_uris": ["https://app.example/cb"]}),
+        )
+        .await
+        .unwrap()
+        .client;
+    let family = format!("family-{}", user.id);
+    let now = chrono::Utc::now();
+    f.sql
+        .insert_refresh_token_family(palisade_core::model::RefreshTokenFamily {
+            id: family.clone(),
+            client_id: client.id,
+            user_id: Some(user.id.clone()),
+            scopes: vec!["openid".into(), "offline_access".into()],
+            grant: "{}".into(),
+            current_hash: TokenHash::of(&family),
+            previous_hash: None,
+            rotated_at: None,
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    family
+}
+
+#[tokio::test]
+async fn resetting_a_users_factors_deletes_them_and_their_codes_and_ends_every_session() {
+    let f = fixture().await;
+    let bob = user(&f, "bob").await;
+    let carol = user(&f, "carol").await;
+    let family = enrolled(&f, &bob).await;
+    f.sql
+        .insert_factor(totp_factor("t-carol", &carol))
+        .await
+        .unwrap();
+
+    let listed = f.admin.user_factors(&bob).await.unwrap();
+    let kinds: Vec<&str> = listed.factors.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(kinds.contains(&"totp") && kinds.contains(&"passkey"));
+    assert_eq!(listed.recovery_codes_left, 10);
+    assert!(
+        events(&f, Action::ReadUser).await.is_empty(),
+        "reading is not audited"
+    );
+
+    let helpdesk = holding(&[Permission::UsersRead, Permission::UsersWrite]);
+    let reset = f.admin.reset_factors(&helpdesk, &bob).await.unwrap();
+    assert_eq!(
+        reset,
+        factors::MfaReset {
+            factors_deleted: 2,
+            refresh_token_families_revoked: 1
+        }
+    );
+    let after = f.admin.user_factors(&bob).await.unwrap();
+    assert!(after.factors.is_empty());
+    assert_eq!(after.recovery_codes_left, 0);
+    // Like a password reset: every sign-in so far is void.
+    let bob_now = f.admin.find_user(&bob.id).await.unwrap();
+    assert!(bob_now.sessions_revoked_at.is_some());
+    let revoked = f
+        .sql
+        .find_refresh_token_family_by_id(&family)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
+    // Nobody else's.
+    assert_eq!(f.admin.user_factors(&carol).await.unwrap().factors.len(), 1);
+    assert!(
+        f.admin
+            .find_user(&carol.id)
+            .await
+            .unwrap()
+            .sessions_revoked_at
+            .is_none()
+    );
+
+    let written = events(&f, Action::ResetUserMfa).await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].action, "admin.user.mfa.reset");
+    assert_eq!(written[0].actor, "user:helper");
+    assert_eq!(written[0].outcome, AuditOutcome::Success);
+    assert_eq!(
+        written[0].target.as_deref(),
+        Some(format!("user:{}", bob.id).as_str())
+    );
+    let details: serde_json::Value =
+        serde_json::from_str(written[0].details.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        details,
+        json!({"factors_deleted": 2, "refresh_token_families_revoked": 1})
+    );
+
+    // Nothing left to reset is not an error.
+    let again = f.admin.reset_factors(&helpdesk, &bob).await.unwrap();
+    assert_eq!(again.factors_deleted, 0);
+}
+
+#[tokio::test]
+async fn a_user_admin_cannot_reset_an_administrators_factors() {
+    let f = fixture().await;
+    let root = user(&f, "root").await;
+    f.admin
+        .grant_role(&Caller::operator(), &root, "admin")
+        .await
+        .unwrap();
+    enrolled(&f, &root).await;
+    let user_admin = holding(&[
+        Permission::UsersRead,
+        Permission::UsersWrite,
+        Permission::RolesRead,
+    ]);
+    let refused = f.admin.reset_factors(&user_admin, &root).await.unwrap_err();
+    assert!(matches!(refused, AdminError::Forbidden(_)), "{refused:?}");
+    let kept = f.admin.user_factors(&root).await.unwrap();
+    assert_eq!(kept.factors.len(), 2);
+    assert_eq!(kept.recovery_codes_left, 10);
+    assert!(
+        f.admin
+            .find_user(&root.id)
+            .await
+            .unwrap()
+            .sessions_revoked_at
+            .is_none()
+    );
+    let written = events(&f, Action::ResetUserMfa).await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].outcome, AuditOutcome::Failure);
+}
+
+#[tokio::test]
+async fn requiring_mfa_of_a_role_needs_every_permission_the_role_carries() {
+    let f = fixture().await;
+    let operator = Caller::operator();
+    let bob = user(&f, "bob").await;
+    f.admin
+        .create_role(&operator, "helpdesk", None, &["users:read".into()])
+        .await
+        .unwrap();
+    f.admin
+        .grant_role(&operator, &bob, "helpdesk")
+        .await
+        .unwrap();
+
+    let role_admin = holding(&[Permission::RolesRead, Permission::RolesWrite]);
+    let refused = f
+        .admin
+        .set_role_requires_mfa(&role_admin, "helpdesk", true)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, AdminError::Forbidden(m) if m.contains("users:read")),
+        "{refused:?}"
+    );
+    assert!(!f.sql.roles_require_mfa(&bob.id).await.unwrap());
+
+    let role_and_user_admin = holding(&[
+        Permission::RolesRead,
+        Permission::RolesWrite,
+        Permission::UsersRead,
+    ]);
+    let details = f
+        .admin
+        .set_role_requires_mfa(&role_and_user_admin, "helpdesk", true)
+        .await
+        .unwrap();
+    assert!(details.role.require_mfa);
+    assert_eq!(details.permissions, [Permission::UsersRead]);
+    assert!(f.admin.find_role("helpdesk").await.unwrap().require_mfa);
+    assert!(f.sql.roles_require_mfa(&bob.id).await.unwrap());
+    let listed = f.admin.list_roles().await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|r| r.role.name == "helpdesk" && r.role.require_mfa)
+    );
+
+    let off = f
+        .admin
+        .set_role_requires_mfa(&role_and_user_admin, "helpdesk", false)
+        .await
+        .unwrap();
+    assert!(!off.role.require_mfa);
+    assert!(!f.sql.roles_require_mfa(&bob.id).await.unwrap());
+
+    let missing = f
+        .admin
+        .set_role_requires_mfa(&operator, "nobody", true)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, AdminError::NotFound(_)), "{missing:?}");
+
+    let written = events(&f, Action::SetRoleMfa).await;
+    let outcomes: Vec<(AuditOutcome, Option<String>)> = written
+        .iter()
+        .map(|e| (e.outcome, e.details.clone()))
+        .collect();
+    assert_eq!(written.len(), 3, "{outcomes:?}");
+    assert!(
+        written
+            .iter()
+            .all(|e| e.action == "admin.role.mfa" && e.target.as_deref() == Some("role:helpdesk"))
+    );
+    // Newest first.
+    assert_eq!(written[0].details.as_deref(), Some(r#"{"required":false}"#));
+    assert_eq!(written[1].details.as_deref(), Some(r#"{"required":true}"#));
+    assert_eq!(written[2].outcome, AuditOutcome::Failure);
+}
+
+#[tokio::test]
+async fn a_client_requires_mfa_when_registered_or_updated_with_it() {
+    let f = fixture().await;
+    let operator = Caller::operator();
+    let strict = json!({
+        "client_name": "payroll",
+        "redirect_uris": ["https://payroll.example/cb"],
+        "require_mfa": true,
+    });
+    let registered = f.admin.register_client(&operator, &strict).await.unwrap();
+    let id = registered.client.id.0.clone();
+    assert!(f.admin.find_client(&id).await.unwrap().require_mfa);
+
+    let lax = json!({"client_name": "payroll", "redirect_uris": ["https://payroll.example/cb"]});
+    f.admin.update_client(&operator, &id, &lax).await.unwrap();
+    assert!(!f.admin.find_client(&id).await.unwrap().require_mfa);
+    f.admin
+        .update_client(&operator, &id, &strict)
+        .await
+        .unwrap();
+    assert!(f.admin.find_client(&id).await.unwrap().require_mfa);
+
+    let wrong = json!({"redirect_uris": ["https://x.example/cb"], "require_mfa": "yes"});
+    let refused = f
+        .admin
+        .register_client(&operator, &wrong)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, AdminError::Protocol(e) if e.code == ErrorCode::InvalidClientMetadata),
+        "{refused:?}"
+    );
+    let created = events(&f, Action::CreateClient).await;
+    let details: serde_json::Value =
+        serde_json::from_str(created[0].details.as_deref().unwrap()).unwrap();
+    assert_eq!(details["require_mfa"], json!(true));
 }

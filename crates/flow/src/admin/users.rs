@@ -282,7 +282,7 @@ impl Admin {
         Ok(())
     }
 
-    async fn end_every_session(&self, user: &UserId) -> AdminResult<u64> {
+    pub(super) async fn end_every_session(&self, user: &UserId) -> AdminResult<u64> {
         Ok(crate::account_events::end_every_session(
             self.users.as_ref(),
             self.refresh_tokens.as_ref(),

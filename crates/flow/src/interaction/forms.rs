@@ -54,7 +54,10 @@ pub struct EnrolmentSubmission<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrolmentAnswer<'a> {
     /// The first code from the newly set-up TOTP app.
-    Totp { code: &'a str, name: Option<&'a str> },
+    Totp {
+        code: &'a str,
+        name: Option<&'a str>,
+    },
     /// A WebAuthn attestation (`PublicKeyCredential` JSON from `navigator.credentials.create`).
     Passkey {
         credential: &'a str,
@@ -111,7 +114,10 @@ pub enum AccountAction<'a> {
     /// `action=totp-start`: show a new TOTP secret to scan.
     StartTotp,
     /// `action=totp-confirm`, `code`, `name`: the first code from the app completes it.
-    ConfirmTotp { code: &'a str, name: Option<&'a str> },
+    ConfirmTotp {
+        code: &'a str,
+        name: Option<&'a str>,
+    },
     /// `action=passkey-add`, `credential`, `name`.
     AddPasskey {
         credential: &'a str,

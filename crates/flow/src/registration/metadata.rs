@@ -11,7 +11,11 @@
 //! | [`check_unsupported_members`]: pairwise subjects, encrypted or signed responses we do not produce | `invalid_client_metadata` |
 //! | `application_type`, `token_endpoint_auth_method`, `grant_types`, `response_types` and their agreement | `invalid_client_metadata` |
 //! | `redirect_uris` ([`RedirectUri::parse_for_registration`]) | `invalid_redirect_uri` |
-//! | `post_logout_redirect_uris`, `scope`, `id_token_signed_response_alg`, `jwks`, `client_name` | `invalid_client_metadata` |
+//! | `post_logout_redirect_uris`, `scope`, `id_token_signed_response_alg`, `jwks`, `client_name`, `require_mfa` | `invalid_client_metadata` |
+//!
+//! `require_mfa` (a boolean, default false) is a Palisade extension member (RFC 7591 §2 allows
+//! them): users signing in to the client must use a second factor. Any registrant may set it:
+//! it only ever asks more of a sign-in.
 //!
 //! Members a caller may not set (`client_id`, `client_secret`, ...) and members Palisade does
 //! not implement (`client_uri`, `contacts`, `software_statement`, ...) are ignored, as RFC 7591
@@ -86,6 +90,8 @@ pub struct ClientMetadata {
     pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     /// The JWK Set as compact JSON text.
     pub jwks: Option<String>,
+    /// Signing in to the client needs a second factor.
+    pub require_mfa: bool,
 }
 
 fn metadata_error(description: &'static str) -> OAuthError {
@@ -200,6 +206,11 @@ impl ClientMetadata {
         let jwks = jwks(body, auth_method)?;
         check_auth_signing_alg(body, auth_method)?;
         let client_name = client_name(body)?;
+        let require_mfa = match body.get("require_mfa") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(required)) => *required,
+            Some(_) => return Err(metadata_error("require_mfa must be a boolean")),
+        };
         Ok(Self {
             client_name,
             application_type,
@@ -211,6 +222,7 @@ impl ClientMetadata {
             scopes,
             id_token_signed_response_alg,
             jwks,
+            require_mfa,
         })
     }
 
@@ -227,6 +239,7 @@ impl ClientMetadata {
             scopes: client.scopes.clone(),
             id_token_signed_response_alg: client.id_token_signed_response_alg,
             jwks: client.jwks.clone(),
+            require_mfa: client.require_mfa,
         }
     }
 
@@ -248,6 +261,7 @@ impl ClientMetadata {
         client.scopes = self.scopes;
         client.id_token_signed_response_alg = self.id_token_signed_response_alg;
         client.jwks = self.jwks;
+        client.require_mfa = self.require_mfa;
         if !self.token_endpoint_auth_method.uses_secret() {
             client.secret_hash = None;
         }
@@ -781,6 +795,16 @@ mod tests {
                 Meta,
             ),
             ("name not a string", merged(json!({"client_name": 7})), Meta),
+            (
+                "require_mfa as a string",
+                merged(json!({"require_mfa": "true"})),
+                Meta,
+            ),
+            (
+                "require_mfa as a number",
+                merged(json!({"require_mfa": 1})),
+                Meta,
+            ),
         ];
         for (name, body, code) in cases {
             let err = ClientMetadata::from_request(&body, &dcr()).unwrap_err();
@@ -840,6 +864,25 @@ mod tests {
         let body = merged(json!({"scope": "openid roles api:admin"}));
         let m = ClientMetadata::from_request(&body, &operator()).unwrap();
         assert_eq!(m.scopes, ["openid", "roles", "api:admin"]);
+    }
+
+    #[test]
+    fn require_mfa_is_a_boolean_false_unless_given_and_replaced_on_update() {
+        let absent = ClientMetadata::from_request(&merged(json!({})), &dcr()).unwrap();
+        let null = ClientMetadata::from_request(&merged(json!({"require_mfa": null})), &dcr());
+        assert!(!absent.require_mfa && !null.unwrap().require_mfa);
+        let strict =
+            ClientMetadata::from_request(&merged(json!({"require_mfa": true})), &dcr()).unwrap();
+        assert!(strict.require_mfa);
+
+        let registered = strict.into_new_client(&palisade_core::OsSecrets, Utc::now(), true);
+        let mut client = registered.client.clone();
+        assert!(client.require_mfa);
+        assert_eq!(registered.to_response(None)["require_mfa"], json!(true));
+        assert!(ClientMetadata::of_client(&client).require_mfa);
+        // RFC 7592 §2.2: an update replaces every member; one without it turns it off.
+        absent.replace_on(&mut client, &palisade_core::OsSecrets);
+        assert!(!client.require_mfa);
     }
 
     #[test]

@@ -96,6 +96,8 @@ impl Registered {
             body.insert("jwks".into(), jwks);
         }
         body.insert("subject_type".into(), json!("public"));
+        // A Palisade extension member (metadata.rs), always echoed so a registrant sees it.
+        body.insert("require_mfa".into(), json!(client.require_mfa));
         body
     }
 }

@@ -2,11 +2,13 @@
 
 use actix_web::{Route, web};
 
+pub mod account_security;
 pub mod admin;
 pub mod assets;
 pub mod authorize;
 pub mod consent;
 pub mod discovery;
+pub mod enrolment;
 pub mod health;
 pub mod home;
 pub mod introspect;
@@ -16,8 +18,11 @@ pub mod logout;
 pub mod method_not_allowed;
 pub mod metrics;
 pub mod not_found;
+pub mod passkey_login;
+pub mod recovery_codes;
 pub mod register;
 pub mod revoke;
+pub mod second_factor;
 pub mod token;
 pub mod userinfo;
 
@@ -49,6 +54,24 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("POST", "/authorize", web::post().to(authorize::post)),
         ("GET", "/login", web::get().to(login::show)),
         ("POST", "/login", web::post().to(login::submit)),
+        (
+            "POST",
+            "/login/passkey",
+            web::post().to(passkey_login::submit),
+        ),
+        ("GET", "/login/factor", web::get().to(second_factor::show)),
+        (
+            "POST",
+            "/login/factor",
+            web::post().to(second_factor::submit),
+        ),
+        ("GET", "/login/enrol", web::get().to(enrolment::show)),
+        ("POST", "/login/enrol", web::post().to(enrolment::submit)),
+        (
+            "POST",
+            "/login/recovery-codes",
+            web::post().to(recovery_codes::finish),
+        ),
         ("GET", "/consent", web::get().to(consent::show)),
         ("POST", "/consent", web::post().to(consent::submit)),
         ("POST", "/token", web::post().to(token::exchange)),
@@ -79,6 +102,16 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("GET", "/logout", web::get().to(logout::get)),
         ("POST", "/logout", web::post().to(logout::post)),
         ("POST", "/logout/confirm", web::post().to(logout::confirm)),
+        (
+            "GET",
+            "/account/security",
+            web::get().to(account_security::show),
+        ),
+        (
+            "POST",
+            "/account/security",
+            web::post().to(account_security::submit),
+        ),
     ]
 }
 

@@ -85,6 +85,35 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(database, ephemeral, |_| {}).await
 }
 
+/// Starts a server whose issuer is `http://localhost:PORT`, and talks to it by that name. A
+/// WebAuthn relying party id must be a domain, never an IP address, so a server whose issuer is
+/// `127.0.0.1` offers no passkeys: tests of passkeys use this one. It listens on 127.0.0.1 as
+/// always; browsers and reqwest resolve `localhost` there.
+pub async fn spawn_app_on_localhost() -> TestApp {
+    spawn_app_on_localhost_with(|_| {}).await
+}
+
+/// [`spawn_app_on_localhost`] with a hook to adjust settings.
+pub async fn spawn_app_on_localhost_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDatabase::create().await;
+    let ephemeral = TestEphemeral::create();
+    let mut app = spawn_app_with(database, ephemeral, |settings| {
+        settings
+            .issuer
+            .set_host(Some("localhost"))
+            .expect("localhost is a host name");
+        adjust(settings);
+    })
+    .await;
+    let port = app.state.settings.bind.port();
+    app.base_url = format!("http://localhost:{port}");
+    assert_eq!(
+        palisade::config::issuer_base(&app.state.settings.issuer),
+        app.base_url
+    );
+    app
+}
+
 /// Starts a server with its storage chosen by the caller and a hook to adjust settings.
 pub async fn spawn_app_with(
     database: TestDatabase,

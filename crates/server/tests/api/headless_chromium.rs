@@ -32,7 +32,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long any one wait for the browser may take before the test fails.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 /// `--accent` in static/palisade.css (light scheme, which headless Chromium reports).
-const ACCENT: &str = "rgb(37, 83, 199)";
+pub(crate) const ACCENT: &str = "rgb(37, 83, 199)";
 
 fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-artifacts");
@@ -308,13 +308,13 @@ impl Chromium {
 
 /// A relying party of our own: answers every request with a small page and records the request
 /// targets, so the browser lands somewhere real and we see what reached the client.
-struct RelyingParty {
-    callback: String,
+pub(crate) struct RelyingParty {
+    pub(crate) callback: String,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl RelyingParty {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -350,7 +350,7 @@ impl RelyingParty {
         }
     }
 
-    fn callbacks(&self) -> Vec<String> {
+    pub(crate) fn callbacks(&self) -> Vec<String> {
         self.requests
             .lock()
             .unwrap()
@@ -362,7 +362,7 @@ impl RelyingParty {
 }
 
 /// A confidential client whose redirect URI is `rp`'s loopback callback.
-async fn client_of(app: &TestApp, rp: &RelyingParty) -> TestClient {
+pub(crate) async fn client_of(app: &TestApp, rp: &RelyingParty) -> TestClient {
     register_client(
         app,
         ClientSpec {
@@ -374,7 +374,7 @@ async fn client_of(app: &TestApp, rp: &RelyingParty) -> TestClient {
 }
 
 /// Redeems `code` at the token endpoint (RFC 6749 §4.1.3) with HTTP Basic client credentials.
-async fn redeem(
+pub(crate) async fn redeem(
     app: &TestApp,
     client: &TestClient,
     code: &str,

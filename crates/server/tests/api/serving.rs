@@ -131,3 +131,28 @@ async fn the_stylesheet_is_served_under_its_content_hash_and_cached_for_good() {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_passkey_script_is_served_under_its_content_hash_as_javascript() {
+    let app = spawn_app().await;
+    let path = palisade_pages::assets::WEBAUTHN_SCRIPT.path();
+    let script = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    let header = |name: &str| script.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(
+        header("cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    // With nosniff, a script is only run when it is served as one.
+    assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let body = script.text().await.unwrap();
+    assert!(body.contains("navigator.credentials"), "{body}");
+    let stale = app
+        .client
+        .get(app.url("/static/webauthn.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+}

@@ -3,9 +3,15 @@
 //! refused, HTTPS with HSTS on rustls (TLS 1.2+), and the refusal to serve plain HTTP on a
 //! reachable address.
 
-use crate::harness::{palisade_binary, spawn_app, spawn_app_with};
+use crate::authorize_rules::authorize_url;
+use crate::harness::{TestApp, palisade_binary, spawn_app, spawn_app_on_localhost, spawn_app_with};
+use crate::support::{
+    Browser, ClientSpec, PASSWORD, create_user, location, pkce_pair, register_client,
+};
 use palisade::routes;
-use palisade::security_headers::{CONTENT_SECURITY_POLICY, STRICT_TRANSPORT_SECURITY};
+use palisade::security_headers::{
+    CONTENT_SECURITY_POLICY, SCRIPT_CONTENT_SECURITY_POLICY, STRICT_TRANSPORT_SECURITY,
+};
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
 use rustls::pki_types::ServerName;
@@ -105,7 +111,16 @@ async fn every_route_answers_with_the_security_headers() {
 #[tokio::test]
 async fn pages_with_forms_refuse_cross_site_posts() {
     let app = spawn_app().await;
-    for path in ["/login", "/consent", "/logout/confirm"] {
+    for path in [
+        "/login",
+        "/login/passkey",
+        "/login/factor",
+        "/login/enrol",
+        "/login/recovery-codes",
+        "/consent",
+        "/logout/confirm",
+        "/account/security",
+    ] {
         for (name, value) in [
             ("sec-fetch-site", "cross-site"),
             ("origin", "https://evil.example"),
@@ -124,6 +139,69 @@ async fn pages_with_forms_refuse_cross_site_posts() {
             );
             assert!(res.headers().get("set-cookie").is_none(), "{path}");
         }
+    }
+}
+
+/// The policy and body of a page, and whether the body loads the passkey script.
+async fn policy_of(res: reqwest::Response) -> (String, bool) {
+    assert_eq!(res.status(), StatusCode::OK);
+    let policy = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body = res.text().await.unwrap();
+    let script = palisade_pages::assets::WEBAUTHN_SCRIPT.path();
+    let loads_script = body.contains(&format!(r#"<script src="{script}" defer></script>"#));
+    assert_eq!(
+        body.matches("<script").count(),
+        usize::from(loads_script),
+        "no script but ours: {body}"
+    );
+    (policy, loads_script)
+}
+
+/// The login page and, once signed in, the account page of `app`: (policy, loads the script).
+async fn login_and_account_pages(app: &TestApp) -> [(String, bool); 2] {
+    let client = register_client(app, ClientSpec::default()).await;
+    create_user(app, "alice").await;
+    let browser = Browser::new();
+    let (_, challenge) = pkce_pair();
+    let login = location(
+        &browser
+            .get(&authorize_url(app, &client, &challenge, &[]))
+            .await,
+    );
+    assert!(login.contains("/login?"), "{login}");
+    let login_page = policy_of(browser.get(&login).await).await;
+    let next = location(&browser.log_in(&login, "alice", PASSWORD).await);
+    if next.contains("/consent?") {
+        browser.consent(&next, "allow").await;
+    }
+    let account_page = policy_of(browser.get(&app.url("/account/security")).await).await;
+    [login_page, account_page]
+}
+
+#[tokio::test]
+async fn pages_that_offer_a_passkey_may_run_our_script_and_nothing_else() {
+    // On a host name, passkeys are offered: the login and account pages load webauthn.js and
+    // their policy lets exactly that in.
+    let app = spawn_app_on_localhost().await;
+    for (page, (policy, loads_script)) in ["login", "account"]
+        .iter()
+        .zip(login_and_account_pages(&app).await)
+    {
+        assert!(loads_script, "{page} offers a passkey");
+        assert_eq!(policy, SCRIPT_CONTENT_SECURITY_POLICY, "{page}");
+    }
+    // On an IP address there is no WebAuthn relying party: no passkey, no script, and the
+    // policy that allows none.
+    let app = spawn_app().await;
+    for (page, (policy, loads_script)) in ["login", "account"]
+        .iter()
+        .zip(login_and_account_pages(&app).await)
+    {
+        assert!(!loads_script, "{page} offers no passkey on an IP address");
+        assert_eq!(policy, CONTENT_SECURITY_POLICY, "{page}");
     }
 }
 
