@@ -9,60 +9,14 @@
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app, spawn_app_with};
 use crate::support::{
-    Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location, pkce_pair,
-    query_param, register_client,
+    Authenticator, Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location,
+    pkce_pair, query_param, recovery_codes_in, register_client,
 };
 use base64::Engine as _;
 use palisade::security_headers::CONTENT_SECURITY_POLICY;
-use palisade_core::Clock as _;
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-/// RFC 4648 base32 (the alphabet authenticator apps read), spaces ignored.
-fn base32_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bits: u64 = 0;
-    let mut count = 0;
-    let mut bytes = Vec::new();
-    for c in text
-        .bytes()
-        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
-    {
-        let value = ALPHABET
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())
-            .unwrap_or_else(|| panic!("not base32: {text}"));
-        bits = (bits << 5) | value as u64;
-        count += 5;
-        if count >= 8 {
-            count -= 8;
-            bytes.push((bits >> count) as u8);
-        }
-    }
-    bytes
-}
-
-/// The code an authenticator app shows for `secret` at the server's time.
-fn app_code(app: &TestApp, secret: &[u8]) -> String {
-    let totp = totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(secret.to_vec())
-        .build()
-        .unwrap();
-    let now = u64::try_from(app.clock.now().timestamp()).unwrap();
-    totp.generate(now).to_string()
-}
-
-/// The text of every `<li><code>…</code></li>` (the recovery codes page).
-fn listed_codes(html: &str) -> Vec<String> {
-    html.split("<li><code>")
-        .skip(1)
-        .map(|rest| rest[..rest.find("</code>").unwrap()].to_owned())
-        .collect()
-}
 
 /// A page with no script and the policy that allows none.
 async fn scriptless_page(res: reqwest::Response) -> String {
@@ -133,34 +87,12 @@ async fn amr_at_the_end(
         .collect()
 }
 
-/// Posts the second-factor form of the page at `factor_url` with `method` and `code`.
-async fn answer(
-    browser: &Browser,
-    factor_url: &str,
-    method: &str,
-    code: &str,
-) -> reqwest::Response {
-    let html = browser.get(factor_url).await.text().await.unwrap();
-    let action = url::Url::parse(factor_url)
-        .unwrap()
-        .join("/login/factor")
-        .unwrap();
-    browser
-        .post_form(
-            action.as_str(),
-            &[
-                ("csrf_token", &hidden(&html, "csrf_token")),
-                ("interaction_id", &hidden(&html, "interaction_id")),
-                ("method", method),
-                ("code", code),
-            ],
-        )
-        .await
-}
-
 /// Signs alice in with her password and sets up an authenticator app on the account page;
-/// returns its secret and the recovery codes shown once.
-async fn enrol_authenticator_app(app: &TestApp, client: &TestClient) -> (Vec<u8>, Vec<String>) {
+/// returns the app and the recovery codes shown once.
+async fn enrol_authenticator_app(
+    app: &TestApp,
+    client: &TestClient,
+) -> (Authenticator, Vec<String>) {
     // Signed in with the password alone, alice sets up an authenticator app.
     let browser = Browser::new();
     let (next, verifier) = password_step(app, client, &browser).await;
@@ -176,23 +108,20 @@ async fn enrol_authenticator_app(app: &TestApp, client: &TestClient) -> (Vec<u8>
         .await;
     let html = scriptless_page(start).await;
     assert!(html.contains("<svg"), "the QR code: {html}");
-    let marker = r#"<code class="secret" id="totp-secret">"#;
-    let secret = &html[html.find(marker).unwrap() + marker.len()..];
-    let secret = base32_decode(&secret[..secret.find("</code>").unwrap()]);
-    assert_eq!(secret.len(), 20, "160 bits (RFC 4226 §4)");
+    let authenticator = Authenticator::from_page(&html);
     let confirmed = browser
         .post_form(
             &account,
             &[
                 ("csrf_token", &csrf),
                 ("action", "totp-confirm"),
-                ("code", &app_code(app, &secret)),
+                ("code", &authenticator.code(app, 0)),
                 ("name", "Phone"),
             ],
         )
         .await;
     let html = scriptless_page(confirmed).await;
-    let codes = listed_codes(&html);
+    let codes = recovery_codes_in(&html);
     assert_eq!(
         codes.len(),
         10,
@@ -212,7 +141,7 @@ async fn enrol_authenticator_app(app: &TestApp, client: &TestClient) -> (Vec<u8>
         "{html}"
     );
 
-    (secret, codes)
+    (authenticator, codes)
 }
 
 #[tokio::test]
@@ -220,7 +149,7 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
     let app = spawn_app().await;
     let client = register_client(&app, ClientSpec::default()).await;
     create_user(&app, "alice").await;
-    let (secret, codes) = enrol_authenticator_app(&app, &client).await;
+    let (authenticator, codes) = enrol_authenticator_app(&app, &client).await;
 
     // A new browser: the password leads to the second step, which offers both forms.
     let browser = Browser::new();
@@ -231,7 +160,9 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
     assert!(html.contains(r#"<input type="hidden" name="method" value="recovery">"#));
 
     // A wrong code: the page again, with the one message for every wrong answer.
-    let wrong = answer(&browser, &factor_url, "totp", "000000").await;
+    let wrong = browser
+        .answer_factor(&factor_url, "totp", &authenticator.wrong_code(&app))
+        .await;
     let html = scriptless_page(wrong).await;
     assert!(
         html.contains(
@@ -239,7 +170,9 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
         ),
         "{html}"
     );
-    let wrong = answer(&browser, &factor_url, "recovery", "aaaa-bbbb-cccc-dddd").await;
+    let wrong = browser
+        .answer_factor(&factor_url, "recovery", "aaaa-bbbb-cccc-dddd")
+        .await;
     assert!(
         scriptless_page(wrong)
             .await
@@ -248,7 +181,7 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
 
     // A recovery code (typed in capitals, without dashes) completes the sign-in.
     let typed = codes[0].replace('-', "").to_uppercase();
-    let next = location(&answer(&browser, &factor_url, "recovery", &typed).await);
+    let next = location(&browser.answer_factor(&factor_url, "recovery", &typed).await);
     let amr = amr_at_the_end(&app, &client, &browser, next, &verifier).await;
     for method in ["pwd", "otp", "mfa"] {
         assert!(amr.iter().any(|m| m == method), "{method}: {amr:?}");
@@ -259,14 +192,16 @@ async fn without_script_an_authenticator_app_and_recovery_codes_are_the_second_f
     app.clock.advance(chrono::Duration::seconds(30));
     let browser = Browser::new();
     let (factor_url, verifier) = password_step(&app, &client, &browser).await;
-    let reused = answer(&browser, &factor_url, "recovery", &codes[0]).await;
+    let reused = browser
+        .answer_factor(&factor_url, "recovery", &codes[0])
+        .await;
     assert!(
         scriptless_page(reused)
             .await
             .contains("The code or passkey was not accepted.")
     );
-    let code = app_code(&app, &secret);
-    let next = location(&answer(&browser, &factor_url, "totp", &code).await);
+    let code = authenticator.code(&app, 0);
+    let next = location(&browser.answer_factor(&factor_url, "totp", &code).await);
     let amr = amr_at_the_end(&app, &client, &browser, next, &verifier).await;
     for method in ["pwd", "otp", "mfa"] {
         assert!(amr.iter().any(|m| m == method), "{method}: {amr:?}");
@@ -281,13 +216,15 @@ async fn too_many_wrong_codes_from_one_address_get_429_with_retry_after() {
     .await;
     let client = register_client(&app, ClientSpec::default()).await;
     create_user(&app, "alice").await;
-    enrol_authenticator_app(&app, &client).await;
+    let (authenticator, _) = enrol_authenticator_app(&app, &client).await;
 
     let browser = Browser::new();
     let (factor_url, _) = password_step(&app, &client, &browser).await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let res = answer(&browser, &factor_url, "totp", "000000").await;
+        let res = browser
+            .answer_factor(&factor_url, "totp", &authenticator.wrong_code(&app))
+            .await;
         statuses.push(res.status());
         if res.status() == StatusCode::TOO_MANY_REQUESTS {
             let retry_after: u64 = res.headers()["retry-after"]

@@ -8,8 +8,8 @@ use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app, spawn_app_with};
 use crate::oidc_flow::rp_http;
 use crate::support::{
-    Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location, pkce_pair,
-    query_param, register_client,
+    Authenticator, Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location,
+    pkce_pair, query_param, recovery_codes_in, register_client,
 };
 use chrono::Duration as Span;
 use openidconnect::core::{
@@ -162,85 +162,6 @@ impl RelyingParty {
             auth_time: claims.auth_time().expect("auth_time").timestamp(),
         }
     }
-}
-
-/// The user's authenticator app: the secret read from the enrolment page, with RFC 6238's
-/// parameters as every app reads them (SHA-1, 6 digits, 30 s).
-struct Authenticator {
-    totp: totp_rs::Totp,
-    base32: String,
-}
-
-impl Authenticator {
-    fn from_page(html: &str) -> Self {
-        let base32 =
-            shown_secret(html).unwrap_or_else(|| panic!("no TOTP secret on the page:\n{html}"));
-        let secret = totp_rs::Secret::try_from_base32(&base32).unwrap();
-        assert_eq!(secret.as_bytes().len(), 20, "RFC 4226 §4: 160 bits");
-        let totp = totp_rs::Builder::new()
-            .with_algorithm(totp_rs::Algorithm::SHA1)
-            .with_digits(6)
-            .with_step_duration(30)
-            .with_skew(0)
-            .with_secret(secret)
-            .build()
-            .unwrap();
-        Self { totp, base32 }
-    }
-
-    /// The code of the time step `steps` away from the server clock's (0: the current step,
-    /// 1: the next one, which the server also accepts).
-    fn code(&self, app: &TestApp, steps: i64) -> String {
-        let at = app.clock.now().timestamp() + steps * 30;
-        self.totp.generate(u64::try_from(at).unwrap()).to_string()
-    }
-
-    /// Six digits that none of the steps the server accepts now (previous, current, next)
-    /// produce.
-    fn wrong_code(&self, app: &TestApp) -> String {
-        let accepted: Vec<String> = (-1..=1).map(|steps| self.code(app, steps)).collect();
-        (0..)
-            .map(|n| format!("{n:06}"))
-            .find(|code| !accepted.contains(code))
-            .unwrap()
-    }
-}
-
-/// The secret as the page shows it for typing (`<code id="totp-secret">`): base32 in groups of
-/// four.
-fn shown_secret(html: &str) -> Option<String> {
-    let marker = r#"id="totp-secret">"#;
-    let text = &html[html.find(marker)? + marker.len()..];
-    let text = &text[..text.find('<')?];
-    Some(text.chars().filter(|c| !c.is_whitespace()).collect())
-}
-
-/// The recovery codes a page shows (`xxxx-xxxx-xxxx-xxxx`, lowercase base32), in order.
-fn recovery_codes_in(html: &str) -> Vec<String> {
-    let bytes = html.as_bytes();
-    let is_code_char = |b: u8| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b);
-    let is_edge = |b: Option<&u8>| b.is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'-'));
-    let mut codes = Vec::new();
-    for start in 0..bytes.len().saturating_sub(18) {
-        let window = &bytes[start..start + 19];
-        let shaped = window.iter().enumerate().all(|(i, &b)| {
-            if i % 5 == 4 {
-                b == b'-'
-            } else {
-                is_code_char(b)
-            }
-        });
-        if shaped
-            && is_edge(start.checked_sub(1).map(|i| &bytes[i]))
-            && is_edge(bytes.get(start + 19))
-        {
-            let code = String::from_utf8(window.to_vec()).unwrap();
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
-        }
-    }
-    codes
 }
 
 /// A page with its step's hidden values blanked, to compare two answers of one form.
