@@ -1,14 +1,69 @@
-//! The signed-in user's own factors (`/account/security`).
+//! The signed-in user's own factors (`/account/security`): list, add (a TOTP app or a passkey),
+//! rename, remove, and new recovery codes. Minimal pages until the account console exists.
+//!
+//! Every form carries the session's CSRF token. Removing a factor and replacing the recovery
+//! codes weaken or reset what protects the account, so each needs a fresh proof that the
+//! person at the keyboard is the user (the password, or a code from a factor), checked under
+//! the same limits and lock as a sign-in; a session alone (a borrowed laptop) is not enough.
+//! Removing a factor then ends every session and grant of the user, as a password change does
+//! (docs/security.md "Account events"), and a user whom policy requires to have a factor
+//! cannot remove the last one.
 
-use crate::interaction::{AccountSubmission, Browser, Outcome, Refusal};
+use crate::guard::AttemptContext;
+use crate::interaction::{
+    AccountAction, AccountSecurityView, AccountSubmission, Browser, EnrolmentAnswer, FactorAnswer,
+    FactorLine, LoginProblem, Outcome, Reauthentication, RecoveryCodesView, Refusal, Step,
+    TotpSetup, View,
+};
+use crate::login::CredentialCheck;
+use crate::mfa::check::{Attempt, FactorCheck};
 use crate::server::AuthorizationServer;
-use palisade_core::OAuthError;
+use crate::session::BrowserSession;
+use palisade_core::factor::{FactorId, FactorKind, MAX_FACTOR_NAME_CHARS};
+use palisade_core::model::User;
+use palisade_core::{ErrorCode, OAuthError};
+
+/// What the page says after an action.
+#[derive(Debug, Default)]
+struct PageState {
+    notice: Option<String>,
+    problem: Option<String>,
+    totp: Option<TotpSetup>,
+}
+
+impl PageState {
+    fn notice(text: &str) -> Self {
+        Self {
+            notice: Some(text.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    fn problem(text: &str) -> Self {
+        Self {
+            problem: Some(text.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Who is at the page: the user, their session and the session's raw id (which names the
+/// page's ceremonies).
+struct AccountHolder {
+    user: User,
+    session: BrowserSession,
+    raw_session: String,
+}
+
+const NOT_YOU: &str = "That did not confirm it is you. Enter your password, or a code from your authenticator app or a recovery code.";
 
 impl AuthorizationServer {
     /// `GET /account/security`.
     pub async fn show_account_security(&self, browser: &Browser) -> Outcome {
-        let _ = browser;
-        Refusal::page(OAuthError::server_error("second factors are being built")).into()
+        match self.account_holder(browser).await {
+            Ok(holder) => self.account_page(&holder, PageState::default()).await,
+            Err(refusal) => refusal.into(),
+        }
     }
 
     /// `POST /account/security`.
@@ -17,7 +72,319 @@ impl AuthorizationServer {
         form: AccountSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let _ = (form, browser);
-        Refusal::page(OAuthError::server_error("second factors are being built")).into()
+        let holder = match self.account_holder(browser).await {
+            Ok(holder) => holder,
+            Err(refusal) => return refusal.into(),
+        };
+        if !crate::interaction::csrf_matches(&holder.session.csrf_token, form.csrf_token) {
+            return crate::interaction::forged_form().into();
+        }
+        let context = AttemptContext {
+            client_ip: browser.client_ip,
+            client_id: None,
+        };
+        let state = match self.act(&holder, form.action, &context).await {
+            Ok(Acted::Page(state)) => state,
+            Ok(Acted::Show(outcome)) => return outcome,
+            Err(error) => return Refusal::page(error).into(),
+        };
+        self.account_page(&holder, state).await
+    }
+
+    async fn act(
+        &self,
+        holder: &AccountHolder,
+        action: AccountAction<'_>,
+        context: &AttemptContext,
+    ) -> Result<Acted, OAuthError> {
+        let user = &holder.user;
+        let keep = self.policy.interaction_ttl.to_std().unwrap_or_default();
+        Ok(match action {
+            AccountAction::StartTotp => Acted::Page(PageState {
+                totp: Some(self.totp_setup(&holder.raw_session, user, keep).await?),
+                ..PageState::default()
+            }),
+            AccountAction::ConfirmTotp { code, name } => {
+                let answer = EnrolmentAnswer::Totp { code, name };
+                match self.prove_enrolment(&holder.raw_session, user, answer).await? {
+                    Some(proved) => {
+                        self.enrolled(holder, proved.factor, "Authenticator app added.")
+                            .await?
+                    }
+                    None => Acted::Page(PageState {
+                        problem: Some("That code is not right. Check that your phone's clock is set automatically, then enter the code it shows now.".into()),
+                        totp: Some(self.totp_setup(&holder.raw_session, user, keep).await?),
+                        ..PageState::default()
+                    }),
+                }
+            }
+            AccountAction::AddPasskey { credential, name } => {
+                let answer = EnrolmentAnswer::Passkey { credential, name };
+                match self.prove_enrolment(&holder.raw_session, user, answer).await? {
+                    Some(proved) => self.enrolled(holder, proved.factor, "Passkey added.").await?,
+                    None => Acted::Page(PageState::problem(
+                        "The passkey could not be registered. Try again.",
+                    )),
+                }
+            }
+            AccountAction::Rename { factor_id, name } => {
+                let name: String = name.trim().chars().take(MAX_FACTOR_NAME_CHARS).collect();
+                if name.is_empty() || name.chars().any(char::is_control) {
+                    return Ok(Acted::Page(PageState::problem("Give it a name.")));
+                }
+                let id = FactorId(factor_id.to_owned());
+                if self.factors.rename_factor(&user.id, &id, &name).await? {
+                    self.record_factor_event(
+                        user,
+                        "factor.rename",
+                        Some(serde_json::json!({ "factor_id": id.0 })),
+                    )
+                    .await;
+                    Acted::Page(PageState::notice("Renamed."))
+                } else {
+                    Acted::Page(PageState::problem("There is no such factor."))
+                }
+            }
+            AccountAction::Remove { factor_id, proof } => {
+                if let Some(problem) = self.reauthenticate(user, proof, context).await? {
+                    return Ok(Acted::Page(problem));
+                }
+                self.remove_factor(holder, FactorId(factor_id.to_owned()))
+                    .await?
+            }
+            AccountAction::RegenerateRecoveryCodes { proof } => {
+                if let Some(problem) = self.reauthenticate(user, proof, context).await? {
+                    return Ok(Acted::Page(problem));
+                }
+                if self.factors.list_factors(&user.id).await?.is_empty() {
+                    return Ok(Acted::Page(PageState::problem(
+                        "Recovery codes stand in for a factor: add one first.",
+                    )));
+                }
+                let codes = self.new_recovery_codes(user).await?;
+                Acted::Show(recovery_codes_page(codes, &holder.session))
+            }
+            AccountAction::Unknown => {
+                Acted::Page(PageState::problem("That is not something this page does."))
+            }
+        })
+    }
+
+    /// A factor was added: the first one comes with recovery codes, shown once.
+    async fn enrolled(
+        &self,
+        holder: &AccountHolder,
+        factor: palisade_core::factor::Factor,
+        notice: &str,
+    ) -> Result<Acted, OAuthError> {
+        let codes = self.store_enrolment(&holder.user, factor, "account").await?;
+        let _ = self
+            .ephemeral
+            .delete(&crate::interaction::ceremony_key(
+                &holder.raw_session,
+                "totp-setup",
+            ))
+            .await;
+        Ok(if codes.is_empty() {
+            Acted::Page(PageState::notice(notice))
+        } else {
+            Acted::Show(recovery_codes_page(codes, &holder.session))
+        })
+    }
+
+    async fn remove_factor(&self, holder: &AccountHolder, id: FactorId) -> Result<Acted, OAuthError> {
+        let user = &holder.user;
+        let factors = self.factors.list_factors(&user.id).await?;
+        if !factors.iter().any(|f| f.id == id) {
+            return Ok(Acted::Page(PageState::problem("There is no such factor.")));
+        }
+        if factors.len() == 1 && self.must_keep_a_factor(user).await? {
+            return Ok(Acted::Page(PageState::problem(
+                "You must keep at least one second factor. Add another one first.",
+            )));
+        }
+        if !self.factors.delete_factor(&user.id, &id).await? {
+            return Ok(Acted::Page(PageState::problem("There is no such factor.")));
+        }
+        let now = self.clock.now();
+        let families = crate::account_events::end_every_session(
+            self.users.as_ref(),
+            self.refresh_tokens.as_ref(),
+            &user.id,
+            now,
+        )
+        .await?;
+        self.record_factor_event(
+            user,
+            "factor.remove",
+            Some(serde_json::json!({ "factor_id": id.0, "families_revoked": families })),
+        )
+        .await;
+        let _ = self.end_session(&holder.raw_session).await;
+        let mut outcome = Outcome::from(Refusal::page(OAuthError::new(
+            ErrorCode::LoginRequired,
+            "the factor was removed, and you were signed out everywhere; sign in again",
+        )));
+        outcome.cookies.clear_session = true;
+        Ok(Acted::Show(outcome))
+    }
+
+    /// `None` when `proof` shows the user is at the keyboard; else what the page says.
+    async fn reauthenticate(
+        &self,
+        user: &User,
+        proof: Reauthentication<'_>,
+        context: &AttemptContext,
+    ) -> Result<Option<PageState>, OAuthError> {
+        let passed = match proof {
+            Reauthentication::Missing => false,
+            Reauthentication::Password(password) => {
+                match self
+                    .check_credentials(user.username.as_str(), &password, context)
+                    .await?
+                {
+                    CredentialCheck::Valid(checked) => checked.id == user.id,
+                    CredentialCheck::Invalid => false,
+                    CredentialCheck::Throttled(throttled) => {
+                        return Ok(Some(PageState::problem(&throttled_text(
+                            LoginProblem::Throttled(throttled),
+                        ))));
+                    }
+                    CredentialCheck::Busy { .. } => {
+                        return Ok(Some(PageState::problem(
+                            "The service is busy. Please try again in a moment.",
+                        )));
+                    }
+                }
+            }
+            Reauthentication::Code(code) => {
+                let digits = code.chars().filter(|c| !c.is_whitespace()).count() == 6;
+                let answer = if digits {
+                    FactorAnswer::Totp(code)
+                } else {
+                    FactorAnswer::RecoveryCode(code)
+                };
+                match self
+                    .check_factor(user, Attempt::Factor(answer), "", "account.reauthenticate", context)
+                    .await?
+                {
+                    FactorCheck::Passed { .. } => true,
+                    FactorCheck::Failed => false,
+                    FactorCheck::Throttled(throttled) => {
+                        return Ok(Some(PageState::problem(&throttled_text(
+                            LoginProblem::Throttled(throttled),
+                        ))));
+                    }
+                }
+            }
+        };
+        Ok((!passed).then(|| PageState::problem(NOT_YOU)))
+    }
+
+    /// Whether policy requires this user to have a factor whatever client they sign in to
+    /// (the server's rule or one of their roles).
+    async fn must_keep_a_factor(&self, user: &User) -> Result<bool, OAuthError> {
+        Ok(self.policy.mfa_required || self.roles.roles_require_mfa(&user.id).await?)
+    }
+
+    /// The signed-in user behind the browser's session, or the page that says to sign in.
+    async fn account_holder(&self, browser: &Browser) -> Result<AccountHolder, Refusal> {
+        let signed_out = || {
+            Refusal::page(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "you are not signed in; sign in to an application that uses this server, then come back",
+            ))
+        };
+        let Some(raw_session) = browser.session.clone() else {
+            return Err(signed_out());
+        };
+        let session = match self.find_session(&raw_session).await {
+            Ok(Some(session)) => session,
+            Ok(None) => return Err(signed_out()),
+            Err(e) => return Err(Refusal::page(e.into())),
+        };
+        match self
+            .user_signed_in_at(&session.user_id, session.auth_time)
+            .await
+        {
+            Ok(Some(user)) => Ok(AccountHolder {
+                user,
+                session,
+                raw_session,
+            }),
+            Ok(None) => Err(signed_out()),
+            Err(e) => Err(Refusal::page(e.into())),
+        }
+    }
+
+    async fn account_page(&self, holder: &AccountHolder, state: PageState) -> Outcome {
+        let user = &holder.user;
+        let page = async {
+            let factors = self.factors.list_factors(&user.id).await?;
+            let recovery_codes_left = self.factors.remaining_recovery_codes(&user.id).await?;
+            let keep = self.policy.interaction_ttl.to_std().unwrap_or_default();
+            let passkey_creation = self
+                .passkey_creation(&holder.raw_session, user, keep)
+                .await?;
+            let must_keep_a_factor = self.must_keep_a_factor(user).await?;
+            Ok::<_, OAuthError>(AccountSecurityView {
+                user_display: user
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| user.username.as_str().to_owned()),
+                csrf_token: holder.session.csrf_token.clone(),
+                factors: factors
+                    .iter()
+                    .map(|f| FactorLine {
+                        id: f.id.0.clone(),
+                        kind: match f.kind {
+                            FactorKind::Totp => "totp",
+                            FactorKind::Passkey => "passkey",
+                        },
+                        name: f.name.clone(),
+                        created_at: f.created_at.to_rfc3339(),
+                        last_used_at: f.last_used_at.map(|t| t.to_rfc3339()),
+                    })
+                    .collect(),
+                recovery_codes_left,
+                totp: state.totp,
+                passkey_creation,
+                notice: state.notice,
+                problem: state.problem,
+                must_keep_a_factor,
+            })
+        };
+        match page.await {
+            Ok(view) => Step::Show(View::AccountSecurity(view)).into(),
+            Err(error) => Refusal::page(error).into(),
+        }
+    }
+}
+
+/// What an action led to: the account page with a message, or another page.
+enum Acted {
+    Page(PageState),
+    Show(Outcome),
+}
+
+fn recovery_codes_page(codes: Vec<String>, session: &BrowserSession) -> Outcome {
+    Step::Show(View::RecoveryCodes(RecoveryCodesView {
+        codes,
+        csrf_token: session.csrf_token.clone(),
+        step_id: None,
+    }))
+    .into()
+}
+
+fn throttled_text(problem: LoginProblem) -> String {
+    match problem {
+        LoginProblem::Throttled(throttled) => {
+            let minutes = throttled.retry_after_minutes();
+            format!(
+                "Too many failed attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )
+        }
+        _ => NOT_YOU.to_owned(),
     }
 }

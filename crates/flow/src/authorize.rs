@@ -5,6 +5,7 @@
 //! shown on a page and nothing is sent anywhere; after that, errors go back to the client's
 //! verified redirect URI with `state` and `iss`.
 
+use crate::mfa::AcrRequest;
 use crate::pkce::CodeChallenge;
 use crate::prompt::{MaxAge, Prompt};
 use crate::redirect_uri::{self, ApplicationType};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 const MAX_STATE_BYTES: usize = 2048;
 const MAX_NONCE_BYTES: usize = 512;
 const MAX_LOGIN_HINT_BYTES: usize = 256;
+const MAX_CLAIMS_BYTES: usize = 4096;
 
 /// A validated authorization request, kept while the user logs in and consents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +35,12 @@ pub struct AuthorizationRequest {
     pub prompt: Prompt,
     pub max_age: Option<u64>,
     pub login_hint: Option<String>,
+    /// What `acr_values` and the `claims` parameter ask of the sign-in's strength.
+    #[serde(default)]
+    pub acr: AcrRequest,
+    /// The client requires a second factor of every user (its `require_mfa`).
+    #[serde(default)]
+    pub client_requires_mfa: bool,
 }
 
 /// Why a request was refused, and how the refusal must travel.
@@ -116,9 +124,14 @@ impl AuthorizationServer {
         let nonce = bounded(params.get("nonce"), MAX_NONCE_BYTES, "nonce").map_err(fail)?;
         let login_hint =
             bounded(params.get("login_hint"), MAX_LOGIN_HINT_BYTES, "login_hint").map_err(fail)?;
-        // `ui_locales`, `display`, `claims_locales`, `acr_values` and unknown parameters are
-        // accepted and ignored (OIDC Core §3.1.2.1; RFC 6749 §3.1).
+        let claims = bounded(params.get("claims"), MAX_CLAIMS_BYTES, "claims").map_err(fail)?;
+        let acr = AcrRequest::parse(params.get("acr_values"), claims.as_deref()).map_err(fail)?;
+        // `ui_locales`, `display`, `claims_locales` and unknown parameters are accepted and
+        // ignored (OIDC Core §3.1.2.1; RFC 6749 §3.1); of `claims`, only `acr` is acted on
+        // (OIDC Core §5.5.1: other requested claims may go unreturned without an error).
         Ok(AuthorizationRequest {
+            acr,
+            client_requires_mfa: client.require_mfa,
             client_id: client.id.0,
             client_name: client.name,
             redirect_uri,

@@ -137,6 +137,8 @@ impl AuthorizationServer {
         });
         if !grant.amr.is_empty() {
             claims["amr"] = json!(grant.amr);
+            // OIDC Core §2: how strong the sign-in was, in the values discovery lists.
+            claims["acr"] = json!(crate::mfa::Assurance::of_amr(&grant.amr).acr());
         }
         if let Some(nonce) = nonce {
             claims["nonce"] = json!(nonce);

@@ -27,6 +27,7 @@ pub mod introspection;
 pub mod issue;
 pub mod login;
 pub mod logout;
+pub mod mfa;
 pub mod password;
 pub mod pkce;
 pub mod prompt;

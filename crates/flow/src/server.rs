@@ -8,8 +8,8 @@ use crate::password::PasswordHasher;
 use chrono::Duration;
 use palisade_core::Clock;
 use palisade_core::ports::{
-    ClientRepository, ConsentRepository, EphemeralStore, RefreshTokenRepository, RoleRepository,
-    SigningAlgorithm, TokenSigner, UserRepository,
+    ClientRepository, ConsentRepository, EphemeralStore, FactorRepository, RefreshTokenRepository,
+    RoleRepository, SecretSealer, SigningAlgorithm, TokenSigner, UserRepository,
 };
 use palisade_core::secret::SecretGenerator;
 use std::sync::Arc;
@@ -40,6 +40,8 @@ pub struct TokenPolicy {
     pub id_token_default_alg: SigningAlgorithm,
     /// Which `aud` a `private_key_jwt` client assertion may carry.
     pub client_assertion_audience: crate::client_assertion::AssertionAudience,
+    /// Every sign-in needs a second factor (on top of the roles' and clients' own rules).
+    pub mfa_required: bool,
 }
 
 impl Default for TokenPolicy {
@@ -60,6 +62,7 @@ impl Default for TokenPolicy {
             access_token_alg: SigningAlgorithm::ES256,
             id_token_default_alg: SigningAlgorithm::RS256,
             client_assertion_audience: crate::client_assertion::AssertionAudience::IssuerOnly,
+            mfa_required: false,
         }
     }
 }
@@ -82,6 +85,12 @@ pub struct AuthorizationServer {
     pub roles: Arc<dyn RoleRepository>,
     pub consents: Arc<dyn ConsentRepository>,
     pub refresh_tokens: Arc<dyn RefreshTokenRepository>,
+    /// Second factors and recovery codes.
+    pub factors: Arc<dyn FactorRepository>,
+    /// Seals TOTP secrets under the master key.
+    pub sealer: Arc<dyn SecretSealer>,
+    /// The WebAuthn relying party; `None` when the issuer cannot be one (an IP address).
+    pub passkeys: Option<Arc<crate::mfa::Passkeys>>,
     pub ephemeral: Arc<dyn EphemeralStore>,
     pub signer: Arc<dyn TokenSigner>,
     pub clock: Arc<dyn Clock>,

@@ -68,7 +68,7 @@ impl TestServer {
             Arc::new(sql.clone()),
             clock_port.clone(),
             RotationPolicy::default(),
-            master,
+            master.clone(),
             "test-node",
         )
         .expect("key manager");
@@ -88,6 +88,10 @@ impl TestServer {
             roles: Arc::new(sql.clone()),
             consents: Arc::new(sql.clone()),
             refresh_tokens: Arc::new(sql.clone()),
+            factors: Arc::new(sql.clone()),
+            sealer: Arc::new(master),
+            passkeys: crate::mfa::Passkeys::for_issuer("https://id.example", "id.example")
+                .map(Arc::new),
             ephemeral: ephemeral.clone(),
             signer: Arc::new(keys.keys()) as Arc<dyn TokenSigner>,
             clock: clock_port.clone(),

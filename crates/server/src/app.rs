@@ -140,6 +140,13 @@ impl Application {
             roles: Arc::new(sql.clone()),
             consents: Arc::new(sql.clone()),
             refresh_tokens: Arc::new(sql.clone()),
+            factors: Arc::new(sql.clone()),
+            sealer: Arc::new(master_keys(&settings)?),
+            passkeys: palisade_flow::mfa::Passkeys::for_issuer(
+                settings.issuer.as_str(),
+                settings.issuer.host_str().unwrap_or("Palisade"),
+            )
+            .map(Arc::new),
             ephemeral: storage.ephemeral.clone(),
             signer: Arc::new(keys.clone()) as Arc<dyn TokenSigner>,
             clock: clock.clone(),

@@ -81,6 +81,8 @@ struct RawSettings {
     behind_tls_proxy: bool,
     /// Accept the token endpoint URL as a client assertion's `aud` (old clients); off.
     client_assertion_allow_token_endpoint_audience: bool,
+    /// Every sign-in needs a second factor (docs/mfa.md); off.
+    mfa_required: bool,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -153,6 +155,7 @@ impl Default for RawSettings {
             tls: TlsSettings::default(),
             behind_tls_proxy: false,
             client_assertion_allow_token_endpoint_audience: false,
+            mfa_required: false,
         }
     }
 }
@@ -204,6 +207,9 @@ pub struct Settings {
     /// Whether a `private_key_jwt` assertion may name the token endpoint URL as its `aud`
     /// (always as one string), besides the issuer.
     pub client_assertion_allow_token_endpoint_audience: bool,
+    /// Every sign-in needs a second factor, whatever the user's roles and the client
+    /// (docs/mfa.md).
+    pub mfa_required: bool,
 }
 
 impl Settings {
@@ -251,6 +257,7 @@ impl Settings {
                 palisade_flow::client_assertion::AssertionAudience::allowing_token_endpoint(
                     self.client_assertion_allow_token_endpoint_audience,
                 ),
+            mfa_required: self.mfa_required,
             ..self.tokens.to_policy()
         }
     }
@@ -332,6 +339,10 @@ impl SettingsOverrides {
     }
     pub fn client_assertion_allow_token_endpoint_audience(&mut self, v: bool) -> &mut Self {
         self.0.client_assertion_allow_token_endpoint_audience = v;
+        self
+    }
+    pub fn mfa_required(&mut self, v: bool) -> &mut Self {
+        self.0.mfa_required = v;
         self
     }
 }
@@ -479,6 +490,7 @@ impl RawSettings {
             behind_tls_proxy: self.behind_tls_proxy,
             client_assertion_allow_token_endpoint_audience: self
                 .client_assertion_allow_token_endpoint_audience,
+            mfa_required: self.mfa_required,
         })
     }
 }

@@ -1,14 +1,47 @@
 //! What an interaction needs next: OIDC Core §3.1.2.1 (`prompt`, `max_age`), §3.1.2.3
 //! (authentication), §3.1.2.4 (consent), §3.1.2.6 (`login_required`, `consent_required`).
 
-use super::{Interaction, InteractionPage, Outcome, Step};
+use super::{Interaction, InteractionPage, Outcome, PendingAuthentication, Step};
+use crate::mfa::Assurance;
 use crate::authorize::{AuthorizationRequest, error_redirect};
 use crate::prompt::MaxAge;
 use crate::scope::ScopeSet;
 use crate::server::AuthorizationServer;
 use crate::session::BrowserSession;
-use palisade_core::model::{Client, ClientId, Consent, UserId};
+use palisade_core::model::{Client, ClientId, Consent, User, UserId};
 use palisade_core::{ErrorCode, OAuthError, StoreError};
+
+/// What a sign-in still lacks in factors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FactorNeed {
+    Satisfied,
+    /// Prove a factor the user has (a step-up when the user holds a session).
+    SecondFactor,
+    /// Enrol a first factor.
+    Enrolment,
+}
+
+impl Interaction {
+    /// The interaction as stored for `page`: the factor pages work on a pending sign-in, which
+    /// for a session being stepped up is the session's.
+    pub(crate) fn awaiting(mut self, page: InteractionPage, session: Option<&BrowserSession>) -> Self {
+        let works_on_pending = matches!(
+            page,
+            InteractionPage::SecondFactor | InteractionPage::Enrolment
+        );
+        if works_on_pending
+            && self.pending.is_none()
+            && let Some(session) = session
+        {
+            self.pending = Some(PendingAuthentication {
+                user_id: session.user_id.clone(),
+                amr: session.amr.clone(),
+                complete: false,
+            });
+        }
+        self
+    }
+}
 
 /// What the browser must do next for an interaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +92,23 @@ impl AuthorizationServer {
         if reauthenticate && !interaction.logged_in_during {
             return Ok(self.needs(request, InteractionPage::Login, ErrorCode::LoginRequired));
         }
+        match self.factor_need(request, &user, &session.amr).await? {
+            FactorNeed::Satisfied => {}
+            FactorNeed::SecondFactor => {
+                return Ok(self.needs(
+                    request,
+                    InteractionPage::SecondFactor,
+                    ErrorCode::LoginRequired,
+                ));
+            }
+            FactorNeed::Enrolment => {
+                return Ok(self.needs(
+                    request,
+                    InteractionPage::Enrolment,
+                    ErrorCode::InteractionRequired,
+                ));
+            }
+        }
         if !interaction.consented_during {
             let remembered = self
                 .consents
@@ -79,6 +129,49 @@ impl AuthorizationServer {
         self.issue_code(request, &user, session)
             .await
             .map(NextStep::RedirectToClient)
+    }
+
+    /// What a sign-in with `amr` still lacks for `request` (docs/mfa.md "When a second factor
+    /// is asked for"). More than one factor is needed when the server, the client, one of the
+    /// user's roles or an essential `acr` claim requires it (enforced), or when `acr_values`
+    /// prefers it (voluntary). A user who has a factor then proves it; a user who has none
+    /// enrols one when the need is enforced, and goes on at one factor when it is voluntary.
+    pub(crate) async fn factor_need(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+        amr: &[String],
+    ) -> Result<FactorNeed, OAuthError> {
+        if Assurance::of_amr(amr) == Assurance::MultiFactor {
+            return Ok(FactorNeed::Satisfied);
+        }
+        let enforced = self.mfa_enforced(request, user).await?;
+        let preferred = request.acr.preferred == Some(Assurance::MultiFactor);
+        if !enforced && !preferred {
+            return Ok(FactorNeed::Satisfied);
+        }
+        let has_factor = !self.factors.list_factors(&user.id).await?.is_empty();
+        Ok(match (has_factor, enforced) {
+            (true, _) => FactorNeed::SecondFactor,
+            (false, true) => FactorNeed::Enrolment,
+            (false, false) => FactorNeed::Satisfied,
+        })
+    }
+
+    /// Whether this sign-in must end with more than one factor, whatever the user has: the
+    /// cheap rules first, the user's roles (a query) last.
+    pub(crate) async fn mfa_enforced(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+    ) -> Result<bool, OAuthError> {
+        if self.policy.mfa_required
+            || request.client_requires_mfa
+            || request.acr.required == Some(Assurance::MultiFactor)
+        {
+            return Ok(true);
+        }
+        Ok(self.roles.roles_require_mfa(&user.id).await?)
     }
 
     /// The interactive page, or under `prompt=none` the error that replaces it.
@@ -111,7 +204,10 @@ impl AuthorizationServer {
         };
         match next {
             NextStep::RedirectToClient(location) => Step::RedirectToClient(location).into(),
-            NextStep::Page(page) => match self.store_step(interaction).await {
+            NextStep::Page(page) => match self
+                .store_step(interaction.awaiting(page, Some(session)))
+                .await
+            {
                 Ok(step) => Step::Continue {
                     page,
                     step_id: step.id,

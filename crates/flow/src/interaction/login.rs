@@ -2,7 +2,12 @@
 //! step (single-use), checks the credentials under the guard ([`crate::login`]), and on
 //! success starts a new session (session fixation) and advances.
 
-use super::{Browser, LoginProblem, LoginView, Outcome, PendingStep, Refusal, Step, View};
+use super::sign_in::ceremony_key;
+use super::{
+    Browser, LoginProblem, LoginView, Outcome, PendingAuthentication, PendingStep, Refusal, Step,
+    View,
+};
+use crate::mfa::assurance::amr;
 use crate::guard::AttemptContext;
 use crate::login::CredentialCheck;
 use crate::server::AuthorizationServer;
@@ -23,7 +28,8 @@ impl AuthorizationServer {
         match self.open_step(step_id, browser).await {
             Ok(step) => {
                 let hint = step.interaction.request.login_hint.clone();
-                login_form(&step, hint.unwrap_or_default(), None)
+                self.login_form(&step, hint.unwrap_or_default(), None)
+                    .await
             }
             Err(refusal) => refusal.into(),
         }
@@ -64,40 +70,67 @@ impl AuthorizationServer {
         if let Err(error) = self.put_step(&step).await {
             return Refusal::page(error).into();
         }
-        login_form(&step, form.username.to_owned(), Some(problem))
+        self.login_form(&step, form.username.to_owned(), Some(problem))
+            .await
     }
 
-    /// After valid credentials: whatever session the browser had ends, a new one starts under
-    /// a new id, and the interaction advances with the login counted.
+    /// After valid credentials: on to a second factor or an enrolment, or a new session
+    /// ([`Self::continue_sign_in`]).
     async fn logged_in(
         &self,
         step: PendingStep,
         user: &palisade_core::model::User,
         browser: &Browser,
     ) -> Outcome {
-        if let Some(old) = browser.session.as_deref() {
-            let _ = self.end_session(old).await;
-        }
-        let (raw_session, session) = match self.start_session(user, vec!["pwd".into()]).await {
-            Ok(started) => started,
-            Err(e) => return Refusal::page(e.into()).into(),
+        let pending = PendingAuthentication {
+            user_id: user.id.0.clone(),
+            amr: vec![amr::PASSWORD.into()],
+            complete: false,
         };
-        let mut interaction = step.interaction;
-        interaction.logged_in_during = true;
-        let mut outcome = self.advance(interaction, &session).await;
-        outcome.cookies.session = Some(raw_session);
-        outcome
+        self.continue_sign_in(step.interaction, pending, user, browser)
+            .await
+    }
+
+    /// The login form of `step`, with the challenge for a passwordless passkey sign-in when the
+    /// issuer can be a WebAuthn relying party.
+    pub(super) async fn login_form(
+        &self,
+        step: &PendingStep,
+        username: String,
+        problem: Option<LoginProblem>,
+    ) -> Outcome {
+        let passkey_request = match self.passkeys.as_deref().map(|p| p.start_discoverable()) {
+            Some(Ok((options, state))) => {
+                let stored = self
+                    .ephemeral
+                    .put(
+                        &ceremony_key(&step.id, LOGIN_CEREMONY),
+                        state.as_bytes(),
+                        self.step_time_left(&step.interaction),
+                    )
+                    .await;
+                match stored {
+                    Ok(()) => Some(options),
+                    Err(e) => return Refusal::page(e.into()).into(),
+                }
+            }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot start a passkey sign-in");
+                None
+            }
+            None => None,
+        };
+        Step::Show(View::Login(LoginView {
+            client_name: step.interaction.request.client_name.clone(),
+            username,
+            problem,
+            csrf_token: step.interaction.csrf_token.clone(),
+            step_id: step.id.clone(),
+            passkey_request,
+        }))
+        .into()
     }
 }
 
-fn login_form(step: &PendingStep, username: String, problem: Option<LoginProblem>) -> Outcome {
-    Step::Show(View::Login(LoginView {
-        client_name: step.interaction.request.client_name.clone(),
-        username,
-        problem,
-        csrf_token: step.interaction.csrf_token.clone(),
-        step_id: step.id.clone(),
-        passkey_request: None,
-    }))
-    .into()
-}
+/// The purpose of a passwordless sign-in's ceremony state ([`ceremony_key`]).
+pub(super) const LOGIN_CEREMONY: &str = "passkey-login";

@@ -37,6 +37,7 @@ mod login;
 mod logout;
 mod outcome;
 mod second_factor;
+mod sign_in;
 mod start;
 
 pub(crate) use code::{code_key, grant_id_of, used_key};
@@ -86,6 +87,22 @@ pub struct Interaction {
     pub logged_in_during: bool,
     /// Set when the user allowed the request on the consent page of this interaction.
     pub consented_during: bool,
+    /// A sign-in under way: the user proved a first factor (or holds a session that must be
+    /// stepped up) and has a second factor, or an enrolment, still to do.
+    #[serde(default)]
+    pub pending: Option<PendingAuthentication>,
+}
+
+/// A sign-in that has not made a session yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingAuthentication {
+    pub user_id: String,
+    /// RFC 8176 methods proved so far (`pwd`, then e.g. `otp` and `mfa`).
+    pub amr: Vec<String>,
+    /// Every factor the sign-in needs is proved: only showing the recovery codes of a new
+    /// enrolment is left.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// An interaction as stored, together with the step id that names it.
@@ -99,6 +116,8 @@ pub(crate) struct PendingStep {
 /// validation (`state`, `nonce`, `login_hint`) and the rest is bounded by the client's
 /// registration; this is the last line, so no request can make one flood key expensive.
 pub const MAX_INTERACTION_BYTES: usize = 16 * 1024;
+
+pub(crate) use sign_in::ceremony_key;
 
 fn step_key(step_id: &str) -> String {
     format!("interaction:{}", TokenHash::of(step_id).as_str())
@@ -240,3 +259,5 @@ impl AuthorizationServer {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod factor_tests;

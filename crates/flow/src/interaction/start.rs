@@ -49,6 +49,7 @@ impl AuthorizationServer {
             started_at: self.clock.now().timestamp(),
             logged_in_during: false,
             consented_during: false,
+            pending: None,
         };
         let page = match self.next_step(&interaction, session.as_ref()).await {
             Ok(NextStep::RedirectToClient(location)) => {
@@ -58,6 +59,7 @@ impl AuthorizationServer {
             Err(error) => return self.redirect_error(&interaction.request, &error).into(),
         };
         let request = interaction.request.clone();
+        let interaction = interaction.awaiting(page, session.as_ref());
         let step_id = match self.admit(interaction, browser).await {
             Ok(Admission::Admitted(step_id)) => step_id,
             Ok(Admission::Throttled(throttled)) => return Refusal::throttled(throttled).into(),

@@ -11,9 +11,9 @@ use palisade_core::model::Client;
 use palisade_core::{OAuthError, Secret};
 use std::sync::Arc;
 
-const VERIFIER_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(super) const VERIFIER_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn params(client: &Client, extra: &[(&str, &str)]) -> AuthorizationParams {
+pub(super) fn params(client: &Client, extra: &[(&str, &str)]) -> AuthorizationParams {
     let mut pairs: Vec<(String, String)> = [
         ("response_type", "code"),
         ("client_id", client.id.0.as_str()),
@@ -33,7 +33,7 @@ fn params(client: &Client, extra: &[(&str, &str)]) -> AuthorizationParams {
     AuthorizationParams::new(pairs)
 }
 
-fn browser(binding: &str) -> Browser {
+pub(super) fn browser(binding: &str) -> Browser {
     Browser {
         binding: Some(binding.to_owned()),
         session: None,
@@ -42,35 +42,35 @@ fn browser(binding: &str) -> Browser {
 }
 
 /// The step id of a `Continue` to `page`.
-fn continued_to(outcome: &Outcome, page: InteractionPage) -> String {
+pub(super) fn continued_to(outcome: &Outcome, page: InteractionPage) -> String {
     match &outcome.step {
         Step::Continue { page: p, step_id } if *p == page => step_id.clone(),
         other => panic!("expected to continue to {page:?}, got {other:?}"),
     }
 }
 
-fn login_view(outcome: &Outcome) -> &LoginView {
+pub(super) fn login_view(outcome: &Outcome) -> &LoginView {
     match &outcome.step {
         Step::Show(View::Login(view)) => view,
         other => panic!("expected the login form, got {other:?}"),
     }
 }
 
-fn consent_view(outcome: &Outcome) -> &ConsentView {
+pub(super) fn consent_view(outcome: &Outcome) -> &ConsentView {
     match &outcome.step {
         Step::Show(View::Consent(view)) => view,
         other => panic!("expected the consent page, got {other:?}"),
     }
 }
 
-fn refusal(outcome: &Outcome) -> &Refusal {
+pub(super) fn refusal(outcome: &Outcome) -> &Refusal {
     match &outcome.step {
         Step::Refuse(refusal) => refusal,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
-fn login<'a>(view: &'a LoginView, password: &str) -> LoginSubmission<'a> {
+pub(super) fn login<'a>(view: &'a LoginView, password: &str) -> LoginSubmission<'a> {
     LoginSubmission {
         step_id: Some(&view.step_id),
         csrf_token: Some(&view.csrf_token),
@@ -80,7 +80,7 @@ fn login<'a>(view: &'a LoginView, password: &str) -> LoginSubmission<'a> {
 }
 
 /// Starts an interaction in `browser` and returns the login form.
-async fn login_form(server: &TestServer, client: &Client, browser: &Browser) -> LoginView {
+pub(super) async fn login_form(server: &TestServer, client: &Client, browser: &Browser) -> LoginView {
     let started = server.engine.authorize(&params(client, &[]), browser).await;
     let step = continued_to(&started, InteractionPage::Login);
     let shown = server.engine.show_login(Some(&step), browser).await;
@@ -92,7 +92,7 @@ async fn login_form(server: &TestServer, client: &Client, browser: &Browser) -> 
 
 /// Logs `alice` in through a new interaction; returns the browser with its session and the
 /// consent page.
-async fn logged_in_at_consent(server: &TestServer, client: &Client) -> (Browser, ConsentView) {
+pub(super) async fn logged_in_at_consent(server: &TestServer, client: &Client) -> (Browser, ConsentView) {
     let mut browser = browser("b-consent");
     let form = login_form(server, client, &browser).await;
     let outcome = server
@@ -109,7 +109,7 @@ async fn logged_in_at_consent(server: &TestServer, client: &Client) -> (Browser,
 }
 
 /// Submits "allow" on the consent page `view` shows.
-async fn allow(server: &TestServer, view: &ConsentView, browser: &Browser) -> Outcome {
+pub(super) async fn allow(server: &TestServer, view: &ConsentView, browser: &Browser) -> Outcome {
     server
         .engine
         .submit_consent(
@@ -123,7 +123,7 @@ async fn allow(server: &TestServer, view: &ConsentView, browser: &Browser) -> Ou
         .await
 }
 
-fn has_code(location: &str) -> bool {
+pub(super) fn has_code(location: &str) -> bool {
     location.starts_with(REDIRECT_URI) && location.contains("code=")
 }
 
@@ -520,6 +520,8 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         prompt: crate::prompt::Prompt::parse("").expect("prompt"),
         max_age: None,
         login_hint: None,
+        acr: Default::default(),
+        client_requires_mfa: false,
     };
     let interaction = Interaction {
         request,
@@ -528,6 +530,7 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         started_at: server.engine.clock.now().timestamp(),
         logged_in_during: false,
         consented_during: false,
+        pending: None,
     };
     let error: OAuthError = server
         .engine

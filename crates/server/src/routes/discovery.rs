@@ -14,7 +14,7 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
     RegistrationUrl, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use palisade_core::model::{GrantType, TokenEndpointAuthMethod};
@@ -172,6 +172,7 @@ pub fn build(
             "nonce",
             "at_hash",
             "amr",
+            "acr",
             "name",
             "preferred_username",
             "updated_at",
@@ -182,7 +183,15 @@ pub fn build(
         .map(|c| CoreClaimName::new(c.into()))
         .collect(),
     ))
-    .set_claims_parameter_supported(Some(false))
+    // OIDC Core §5.5: `claims` is read for an essential or voluntary `acr` (docs/mfa.md);
+    // other requested claims may go unreturned without an error (§5.5.1).
+    .set_claims_parameter_supported(Some(true))
+    .set_acr_values_supported(Some(
+        palisade_flow::mfa::ACR_VALUES_SUPPORTED
+            .iter()
+            .map(|v| AuthenticationContextClass::new((*v).into()))
+            .collect(),
+    ))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false));
     Ok(serde_json::to_vec(&metadata)?)

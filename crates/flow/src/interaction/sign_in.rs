@@ -1,0 +1,134 @@
+//! Where every way of signing in meets: after a first factor the sign-in goes on to the second
+//! factor (when the user has one), to an enrolment (when one is required and the user has
+//! none), or ends in a new session. A step-up ends the same way. OWASP Session Management
+//! Cheat Sheet ("Renew the Session ID After Any Privilege Level Change"): the session id is new
+//! whenever a sign-in ends, and the old session is over.
+
+use super::{Browser, Interaction, InteractionPage, Outcome, PendingAuthentication, Refusal, Step};
+use crate::mfa::Assurance;
+use crate::mfa::assurance::amr;
+use crate::server::{AuthorizationServer, ttl};
+use palisade_core::TokenHash;
+use palisade_core::model::User;
+
+/// Names the state of a WebAuthn ceremony (or the TOTP secret being set up) that belongs to
+/// one step: `purpose` keeps a login challenge from being spent as a second-factor one.
+pub(crate) fn ceremony_key(step_or_session: &str, purpose: &str) -> String {
+    format!(
+        "ceremony:{}",
+        TokenHash::of(&format!("{purpose}\n{step_or_session}")).as_str()
+    )
+}
+
+/// `amr` with `method` proved on top: two methods make it `mfa`.
+pub(crate) fn with_factor(mut amr: Vec<String>, method: &str) -> Vec<String> {
+    if !amr.iter().any(|m| m == method) {
+        amr.push(method.to_owned());
+    }
+    if amr.len() >= 2 && !amr.iter().any(|m| m == amr::MULTIPLE_FACTORS) {
+        amr.push(amr::MULTIPLE_FACTORS.to_owned());
+    }
+    amr
+}
+
+impl AuthorizationServer {
+    /// After a first factor (`pending.amr`): on to the second factor or an enrolment, or done.
+    pub(crate) async fn continue_sign_in(
+        &self,
+        mut interaction: Interaction,
+        pending: PendingAuthentication,
+        user: &User,
+        browser: &Browser,
+    ) -> Outcome {
+        let request = interaction.request.clone();
+        let page = if Assurance::of_amr(&pending.amr) == Assurance::MultiFactor {
+            None
+        } else {
+            match self.factors.list_factors(&user.id).await {
+                Ok(factors) if !factors.is_empty() => Some(InteractionPage::SecondFactor),
+                Ok(_) => match self.mfa_enforced(&request, user).await {
+                    Ok(true) => Some(InteractionPage::Enrolment),
+                    Ok(false) => None,
+                    Err(error) => return self.redirect_error(&request, &error).into(),
+                },
+                Err(error) => return self.redirect_error(&request, &error.into()).into(),
+            }
+        };
+        let Some(page) = page else {
+            return self.complete_sign_in(interaction, user, pending.amr, browser).await;
+        };
+        if request.prompt.is_none() {
+            // Not reachable from a form (prompt=none never shows one), but the rule holds.
+            let error = palisade_core::OAuthError::new(
+                palisade_core::ErrorCode::InteractionRequired,
+                "user interaction is required",
+            );
+            return self.redirect_error(&request, &error).into();
+        }
+        interaction.pending = Some(pending);
+        match self.store_step(interaction).await {
+            Ok(step) => Step::Continue {
+                page,
+                step_id: step.id,
+            }
+            .into(),
+            Err(error) => self.redirect_error(&request, &error).into(),
+        }
+    }
+
+    /// The sign-in is done: whatever session the browser had ends, a new one starts under a
+    /// new id with `amr`, and the interaction advances with the login counted.
+    pub(crate) async fn complete_sign_in(
+        &self,
+        mut interaction: Interaction,
+        user: &User,
+        amr: Vec<String>,
+        browser: &Browser,
+    ) -> Outcome {
+        if let Some(old) = browser.session.as_deref() {
+            let _ = self.end_session(old).await;
+        }
+        let (raw_session, session) = match self.start_session(user, amr).await {
+            Ok(started) => started,
+            Err(e) => return Refusal::page(e.into()).into(),
+        };
+        interaction.logged_in_during = true;
+        interaction.pending = None;
+        let mut outcome = self.advance(interaction, &session).await;
+        outcome.cookies.session = Some(raw_session);
+        outcome
+    }
+
+    /// The user of a pending sign-in, if they may still sign in.
+    pub(crate) async fn pending_user(
+        &self,
+        pending: &PendingAuthentication,
+    ) -> Result<Option<User>, palisade_core::OAuthError> {
+        let user = self
+            .users
+            .find_user_by_id(&palisade_core::model::UserId(pending.user_id.clone()))
+            .await?;
+        Ok(user.filter(|u| !u.is_disabled))
+    }
+
+    /// How long what belongs to `interaction`'s current step may be kept.
+    pub(crate) fn step_time_left(&self, interaction: &Interaction) -> std::time::Duration {
+        let ends_at = interaction.started_at + self.policy.interaction_ttl.num_seconds();
+        ttl(chrono::Duration::seconds(
+            ends_at - self.clock.now().timestamp(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_method_makes_it_mfa_once() {
+        let amr = with_factor(vec!["pwd".into()], "otp");
+        assert_eq!(amr, ["pwd", "otp", "mfa"]);
+        assert_eq!(with_factor(amr.clone(), "otp"), amr);
+        assert_eq!(with_factor(vec![], "hwk"), ["hwk"]);
+    }
+}
