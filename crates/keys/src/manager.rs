@@ -107,12 +107,6 @@ impl KeyManager {
         })
     }
 
-    /// The configured master keys, which also seal the secrets that are not signing keys
-    /// (TOTP seeds: `MasterKeySet` is a [`palisade_core::ports::SecretSealer`]).
-    pub fn master_keys(&self) -> Arc<MasterKeySet> {
-        Arc::clone(&self.master_keys)
-    }
-
     /// The live key ring handle (implements `TokenSigner`); clones share it.
     pub fn keys(&self) -> Keys {
         self.keys.clone()

@@ -87,14 +87,7 @@ impl Storage {
 /// Signing-key administration over `sql` and a key manager on it.
 pub fn key_admin(sql: &SqlStore, manager: Arc<KeyManager>, clock: Arc<dyn Clock>) -> KeyAdmin {
     let sql = Arc::new(sql.clone());
-    let sealer = manager.master_keys();
-    KeyAdmin::new(
-        manager,
-        sql.clone(),
-        sql.clone(),
-        sealer,
-        Auditor::new(sql, clock),
-    )
+    KeyAdmin::new(manager, sql.clone(), Auditor::new(sql, clock))
 }
 
 /// The database alone, migrated: key commands must work while Redis is down.

@@ -1,18 +1,14 @@
 //! Signing keys, as the operator drives them (docs/keys.md): list, stage new keys, withdraw
-//! one in an emergency, re-encrypt under a new master key — the signing keys and every other
-//! secret sealed under it (TOTP seeds). Only public facts leave here, never a private part.
+//! one in an emergency, re-encrypt under a new master key. Only public facts leave here, never
+//! a private part.
 //!
 //! A service of its own, apart from [`super::Admin`]: key commands work on the database alone,
 //! so an operator can revoke a key in the middle of an ephemeral-store outage.
 
 use super::{Action, AdminError, AdminResult, Auditor, Caller};
-use crate::mfa::totp::SEAL_PURPOSE as TOTP_SEAL_PURPOSE;
-use palisade_core::StoreError;
-use palisade_core::factor::{Factor, FactorKind};
 use palisade_core::model::{KeyState, StoredSigningKey};
 use palisade_core::ports::{
-    FactorRepository, KeyOperationError, KeyOperations, Rewrapped, SecretSealer, SigningAlgorithm,
-    SigningKeyRepository,
+    KeyOperationError, KeyOperations, Rewrapped, SigningAlgorithm, SigningKeyRepository,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -44,24 +40,11 @@ pub struct RevokedKey {
     pub was: KeyState,
 }
 
-/// What a re-encryption under the current master key did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RewrapReport {
-    pub keys: Rewrapped,
-    /// Sealed factor secrets (TOTP seeds) resealed under the current master key.
-    pub factors: usize,
-    /// Factors deleted while they were being resealed (nothing left to do for them).
-    pub factors_gone: usize,
-}
-
 /// The signing-key side of administration. Cheap to clone.
 #[derive(Clone)]
 pub struct KeyAdmin {
     operations: Arc<dyn KeyOperations>,
     repository: Arc<dyn SigningKeyRepository>,
-    factors: Arc<dyn FactorRepository>,
-    /// The master key set, for the secrets sealed under it that are not signing keys.
-    sealer: Arc<dyn SecretSealer>,
     auditor: Auditor,
 }
 
@@ -69,15 +52,11 @@ impl KeyAdmin {
     pub fn new(
         operations: Arc<dyn KeyOperations>,
         repository: Arc<dyn SigningKeyRepository>,
-        factors: Arc<dyn FactorRepository>,
-        sealer: Arc<dyn SecretSealer>,
         auditor: Auditor,
     ) -> Self {
         Self {
             operations,
             repository,
-            factors,
-            sealer,
             auditor,
         }
     }
@@ -147,75 +126,23 @@ impl KeyAdmin {
         })
     }
 
-    /// Re-encrypts every signing key, then reseals every sealed factor secret, under the
-    /// current master key, `master_key_id`. A secret no configured master key opens stops the
-    /// run with an error naming the factor and the missing key, before it is written: the
-    /// older key is still needed (PALISADE_MASTER_KEYS_PREVIOUS).
+    /// Re-encrypts every key under the current master key, `master_key_id`.
     pub async fn rewrap_keys(
         &self,
         caller: &Caller,
         master_key_id: &str,
-    ) -> AdminResult<RewrapReport> {
-        let keys = self.operations.rewrap().await?;
-        let (factors, factors_gone) = self.reseal_factors().await?;
-        if keys.rewrapped > 0 || factors > 0 {
+    ) -> AdminResult<Rewrapped> {
+        let outcome = self.operations.rewrap().await?;
+        if outcome.rewrapped > 0 {
             self.auditor
                 .success(
                     caller,
                     Action::RewrapKeys,
                     &format!("master_key:{master_key_id}"),
-                    Some(json!({ "keys": keys.rewrapped, "factors": factors })),
+                    Some(json!({ "keys": outcome.rewrapped })),
                 )
                 .await;
         }
-        Ok(RewrapReport {
-            keys,
-            factors,
-            factors_gone,
-        })
-    }
-
-    /// Reseals every factor secret not under the current master key; returns how many were
-    /// resealed and how many were deleted meanwhile.
-    async fn reseal_factors(&self) -> AdminResult<(usize, usize)> {
-        let current = self.sealer.current_master_key_id();
-        let stale = self
-            .factors
-            .factors_sealed_under_other_keys(&current)
-            .await?;
-        let (mut resealed, mut gone) = (0, 0);
-        for factor in stale {
-            let sealed = self.reseal(&factor)?;
-            match self.factors.update_factor_seal(&factor.id, &sealed).await {
-                Ok(()) => resealed += 1,
-                Err(StoreError::NotFound) => gone += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if resealed > 0 {
-            tracing::info!(factors = resealed, master_key_id = %current, "resealed factor secrets");
-        }
-        Ok((resealed, gone))
-    }
-
-    fn reseal(&self, factor: &Factor) -> AdminResult<palisade_core::factor::Sealed> {
-        let purpose = match factor.kind {
-            FactorKind::Totp => TOTP_SEAL_PURPOSE,
-            // A passkey holds only a public key: a seal on one is corrupt data.
-            FactorKind::Passkey => {
-                return Err(AdminError::Internal(format!(
-                    "factor {} is a passkey but names a master key",
-                    factor.id
-                )));
-            }
-        };
-        let cannot = |e: palisade_core::ports::SealError| {
-            AdminError::Internal(format!("cannot reseal factor {}: {e}", factor.id))
-        };
-        let secret = self
-            .sealer
-            .open(purpose, &factor.credential)
-            .map_err(cannot)?;
-        self.sealer.seal(purpose, &secret).map_err(cannot)
+        Ok(outcome)
     }
 }

@@ -192,15 +192,10 @@ fn print_revocation_consequences(policy: &RotationPolicy) {
 }
 
 async fn rewrap(keys: &KeyAdmin, master_key_id: &str) -> Result<(), CommandError> {
-    let report = keys.rewrap_keys(&Caller::operator(), master_key_id).await?;
-    let outcome = report.keys;
+    let outcome = keys.rewrap_keys(&Caller::operator(), master_key_id).await?;
     println!(
         "re-encrypted {} signing key(s) under master key {master_key_id}",
         outcome.rewrapped
-    );
-    println!(
-        "resealed {} second-factor secret(s) under master key {master_key_id}",
-        report.factors
     );
     if outcome.skipped > 0 {
         println!(
@@ -209,7 +204,7 @@ async fn rewrap(keys: &KeyAdmin, master_key_id: &str) -> Result<(), CommandError
         );
     } else {
         println!(
-            "Every key and sealed secret is now under master key {master_key_id}: once every node runs with it as PALISADE_MASTER_KEY, remove the old keys from PALISADE_MASTER_KEYS_PREVIOUS."
+            "Every key is now under master key {master_key_id}: once every node runs with it as PALISADE_MASTER_KEY, remove the old keys from PALISADE_MASTER_KEYS_PREVIOUS."
         );
     }
     Ok(())

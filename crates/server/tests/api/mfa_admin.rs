@@ -1,13 +1,11 @@
 //! Second factors as operators manage them (issue 14): `palisade user mfa list|reset`,
 //! `palisade role require-mfa`, `palisade client add --require-mfa` / `client require-mfa`, the
-//! admin API's factor and role-MFA routes, `require_mfa` in RFC 7591 registration, and
-//! `palisade keys rewrap` resealing TOTP secrets. Factors
+//! admin API's factor and role-MFA routes, and `require_mfa` in RFC 7591 registration. Factors
 //! are planted through the store: enrolling them is the sign-in engine's, tested with it.
 
 use crate::admin_api::{admin_client, call, user_with_roles};
 use crate::cli::{palisade, stderr};
-use crate::harness::{TEST_MASTER_KEY, spawn_app, spawn_app_with};
-use crate::keys::keys_command;
+use crate::harness::{spawn_app, spawn_app_with};
 use crate::support::create_user;
 use chrono::Utc;
 use palisade::config::RegistrationMode;
@@ -15,9 +13,8 @@ use palisade_core::TokenHash;
 use palisade_core::factor::{Factor, FactorId, FactorKind};
 use palisade_core::model::{AuditQuery, ClientId, Role, RoleName, UserId, Username};
 use palisade_core::ports::{
-    AuditLog, ClientRepository, FactorRepository, RoleRepository, SecretSealer, UserRepository,
+    AuditLog, ClientRepository, FactorRepository, RoleRepository, UserRepository,
 };
-use palisade_keys::{MasterKey, MasterKeySet};
 use palisade_store::SqlStore;
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
@@ -594,94 +591,4 @@ async fn registration_accepts_and_echoes_require_mfa() {
         assert_eq!(refused["error"], "invalid_client_metadata", "{wrong}");
     }
     assert_eq!(app.state.sql.list_clients().await.unwrap().len(), before);
-}
-
-#[tokio::test]
-async fn keys_rewrap_reseals_totp_secrets_under_the_new_master_key() {
-    let db = TestDatabase::create().await;
-    let url = db.url().to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let old = MasterKey::from_base64(TEST_MASTER_KEY).unwrap();
-    let new = MasterKey::from_bytes(std::array::from_fn(|i| 0x5c ^ i as u8));
-    let new_base64 = new.to_base64().expose().to_owned();
-    let keys = |master: &str, previous: &[&str], args: &[&str]| {
-        keys_command(&url, dir.path(), master, previous, args)
-    };
-    // Creates the signing keys (and the schema) under the old master key.
-    succeeded(keys(TEST_MASTER_KEY, &[], &["list"]));
-    let store = db.open().await;
-    succeeded(palisade(
-        &db,
-        dir.path(),
-        &["user", "add", "bob", "--password-stdin"],
-        "a long enough password\n",
-    ));
-    let bob = store
-        .find_user_by_username(&Username::parse("bob").unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    enrol(&store, &bob.id).await;
-    let seed = b"twenty bytes of seed".to_vec();
-    let sealed = MasterKeySet::single(old.clone())
-        .seal("totp", &seed)
-        .unwrap();
-    let totp_id = store
-        .list_factors(&bob.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|f| f.kind == FactorKind::Totp)
-        .unwrap()
-        .id;
-    store.update_factor_seal(&totp_id, &sealed).await.unwrap();
-
-    let out = succeeded(keys(&new_base64, &[TEST_MASTER_KEY], &["rewrap"]));
-    assert!(
-        out.contains(&format!(
-            "resealed 1 second-factor secret(s) under master key {}",
-            new.id()
-        )),
-        "{out}"
-    );
-    let factors = store.list_factors(&bob.id).await.unwrap();
-    let totp = factors.iter().find(|f| f.id == totp_id).unwrap();
-    assert_eq!(totp.master_key_id.as_deref(), Some(new.id()));
-    assert_eq!(
-        MasterKeySet::single(new.clone())
-            .open("totp", &totp.credential)
-            .unwrap(),
-        seed,
-        "the new key alone opens it, to the same seed"
-    );
-    let passkey = factors
-        .iter()
-        .find(|f| f.kind == FactorKind::Passkey)
-        .unwrap();
-    assert_eq!(
-        passkey.master_key_id, None,
-        "a passkey holds nothing sealed"
-    );
-    let again = succeeded(keys(&new_base64, &[TEST_MASTER_KEY], &["rewrap"]));
-    assert!(
-        again.contains("resealed 0 second-factor secret(s)"),
-        "{again}"
-    );
-
-    // A secret sealed under a key this node does not have stops the run, naming both.
-    let stranger = MasterKey::from_bytes([7; 32]);
-    let lost = MasterKeySet::single(stranger.clone())
-        .seal("totp", &seed)
-        .unwrap();
-    store.update_factor_seal(&totp_id, &lost).await.unwrap();
-    let refused = keys(&new_base64, &[], &["rewrap"]);
-    assert_eq!(refused.status.code(), Some(1));
-    let err = stderr(&refused);
-    assert!(
-        err.contains(&totp_id.0) && err.contains(stranger.id()),
-        "{err}"
-    );
-    let kept = store.list_factors(&bob.id).await.unwrap();
-    let kept = kept.iter().find(|f| f.id == totp_id).unwrap();
-    assert_eq!(kept.credential, lost.ciphertext, "nothing was written");
 }
