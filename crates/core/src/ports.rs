@@ -129,8 +129,10 @@ pub trait FactorRepository: Send + Sync {
     /// The user's factors, oldest first; empty for an unknown user.
     async fn list_factors(&self, user: &UserId) -> StoreResult<Vec<Factor>>;
     /// The passkey with this credential id (base64url), whoever it belongs to.
-    async fn find_factor_by_credential_id(&self, credential_id: &str)
-    -> StoreResult<Option<Factor>>;
+    async fn find_factor_by_credential_id(
+        &self,
+        credential_id: &str,
+    ) -> StoreResult<Option<Factor>>;
     /// Renames the user's factor; false if the user has no such factor.
     async fn rename_factor(&self, user: &UserId, id: &FactorId, name: &str) -> StoreResult<bool>;
     /// Deletes the user's factor; false if the user has no such factor. Deleting the last
@@ -139,8 +141,12 @@ pub trait FactorRepository: Send + Sync {
     /// Accepts TOTP time step `step` for the factor, atomically: true (and `last_used_step`,
     /// `last_used_at` set) only if the factor exists and its `last_used_step` is absent or
     /// lower. Of concurrent calls with the same step at most one gets true (RFC 6238 §5.2).
-    async fn claim_totp_step(&self, id: &FactorId, step: i64, at: DateTime<Utc>)
-    -> StoreResult<bool>;
+    async fn claim_totp_step(
+        &self,
+        id: &FactorId,
+        step: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Records a use of the factor: `last_used_at`, and for a passkey its updated credential
     /// (signature counter, backup state) when `credential` is given.
     async fn record_factor_use(
@@ -152,8 +158,10 @@ pub trait FactorRepository: Send + Sync {
     /// Replaces a sealed TOTP secret (master-key rewrap); `NotFound` if the factor is gone.
     async fn update_factor_seal(&self, id: &FactorId, sealed: &Sealed) -> StoreResult<()>;
     /// Every sealed factor (TOTP) not sealed under `master_key_id`, for a rewrap.
-    async fn factors_sealed_under_other_keys(&self, master_key_id: &str)
-    -> StoreResult<Vec<Factor>>;
+    async fn factors_sealed_under_other_keys(
+        &self,
+        master_key_id: &str,
+    ) -> StoreResult<Vec<Factor>>;
     /// Deletes every factor and recovery code of the user; returns how many factors went.
     async fn delete_factors_of_user(&self, user: &UserId) -> StoreResult<u64>;
     /// Replaces the user's recovery codes with `digests` (each a [`TokenHash`] of a normalised
@@ -470,6 +478,8 @@ pub struct Rewrapped {
     pub rewrapped: usize,
     /// Keys another writer changed meanwhile (run it again).
     pub skipped: usize,
+    /// TOTP secrets re-sealed under the current master key.
+    pub factor_secrets: usize,
 }
 
 /// Why a key-ring operation failed; the message is for the operator.

@@ -55,6 +55,13 @@ struct AccountHolder {
     raw_session: String,
 }
 
+/// Adding a factor needs a sign-in this recent: a factor outlives the session (a passkey signs
+/// in on its own), so a session found unlocked on a borrowed computer must not be turned into
+/// a lasting way in.
+const ADD_FACTOR_WITHIN: chrono::Duration = chrono::Duration::minutes(15);
+
+const STALE_SIGN_IN: &str = "To add a factor, sign in again first (you signed in more than 15 minutes ago): open an application that uses this server, sign out and back in, then come back.";
+
 const NOT_YOU: &str = "That did not confirm it is you. Enter your password, or a code from your authenticator app or a recovery code.";
 
 impl AuthorizationServer {
@@ -99,6 +106,16 @@ impl AuthorizationServer {
     ) -> Result<Acted, OAuthError> {
         let user = &holder.user;
         let keep = self.policy.interaction_ttl.to_std().unwrap_or_default();
+        let adds = matches!(
+            action,
+            AccountAction::StartTotp
+                | AccountAction::ConfirmTotp { .. }
+                | AccountAction::AddPasskey { .. }
+        );
+        let signed_in_for = self.clock.now().timestamp() - holder.session.auth_time;
+        if adds && signed_in_for > ADD_FACTOR_WITHIN.num_seconds() {
+            return Ok(Acted::Page(PageState::problem(STALE_SIGN_IN)));
+        }
         Ok(match action {
             AccountAction::StartTotp => Acted::Page(PageState {
                 totp: Some(self.totp_setup(&holder.raw_session, user, keep).await?),
@@ -120,8 +137,14 @@ impl AuthorizationServer {
             }
             AccountAction::AddPasskey { credential, name } => {
                 let answer = EnrolmentAnswer::Passkey { credential, name };
-                match self.prove_enrolment(&holder.raw_session, user, answer).await? {
-                    Some(proved) => self.enrolled(holder, proved.factor, "Passkey added.").await?,
+                match self
+                    .prove_enrolment(&holder.raw_session, user, answer)
+                    .await?
+                {
+                    Some(proved) => {
+                        self.enrolled(holder, proved.factor, "Passkey added.")
+                            .await?
+                    }
                     None => Acted::Page(PageState::problem(
                         "The passkey could not be registered. Try again.",
                     )),
@@ -177,7 +200,9 @@ impl AuthorizationServer {
         factor: palisade_core::factor::Factor,
         notice: &str,
     ) -> Result<Acted, OAuthError> {
-        let codes = self.store_enrolment(&holder.user, factor, "account").await?;
+        let codes = self
+            .store_enrolment(&holder.user, factor, "account")
+            .await?;
         let _ = self
             .ephemeral
             .delete(&crate::interaction::ceremony_key(
@@ -192,7 +217,11 @@ impl AuthorizationServer {
         })
     }
 
-    async fn remove_factor(&self, holder: &AccountHolder, id: FactorId) -> Result<Acted, OAuthError> {
+    async fn remove_factor(
+        &self,
+        holder: &AccountHolder,
+        id: FactorId,
+    ) -> Result<Acted, OAuthError> {
         let user = &holder.user;
         let factors = self.factors.list_factors(&user.id).await?;
         if !factors.iter().any(|f| f.id == id) {
@@ -265,7 +294,13 @@ impl AuthorizationServer {
                     FactorAnswer::RecoveryCode(code)
                 };
                 match self
-                    .check_factor(user, Attempt::Factor(answer), "", "account.reauthenticate", context)
+                    .check_factor(
+                        user,
+                        Attempt::Factor(answer),
+                        "",
+                        "account.reauthenticate",
+                        context,
+                    )
                     .await?
                 {
                     FactorCheck::Passed { .. } => true,
@@ -386,5 +421,258 @@ fn throttled_text(problem: LoginProblem) -> String {
             )
         }
         _ => NOT_YOU.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mfa::totp::{TotpSecret, code_at};
+    use crate::test_server::{PASSWORD, TestServer};
+    use palisade_core::Secret;
+    use palisade_core::model::{Role, RoleName};
+
+    async fn signed_in(server: &TestServer, user: &User) -> (Browser, String) {
+        let (raw, session) = server
+            .engine
+            .start_session(user, vec!["pwd".into()])
+            .await
+            .unwrap();
+        let browser = Browser {
+            binding: Some("b".into()),
+            session: Some(raw),
+            client_ip: Some("198.51.100.4".parse().unwrap()),
+        };
+        (browser, session.csrf_token)
+    }
+
+    async fn act(
+        server: &TestServer,
+        b: &Browser,
+        csrf: &str,
+        action: AccountAction<'_>,
+    ) -> Outcome {
+        server
+            .engine
+            .account_security_action(
+                AccountSubmission {
+                    csrf_token: Some(csrf),
+                    action,
+                },
+                b,
+            )
+            .await
+    }
+
+    fn page(outcome: &Outcome) -> &AccountSecurityView {
+        match &outcome.step {
+            Step::Show(View::AccountSecurity(view)) => view,
+            other => panic!("expected the account page, got {other:?}"),
+        }
+    }
+
+    /// Sets up a TOTP app on the account page; returns its secret and the outcome.
+    async fn add_totp(server: &TestServer, b: &Browser, csrf: &str) -> (TotpSecret, Outcome) {
+        let started = act(server, b, csrf, AccountAction::StartTotp).await;
+        let shown = page(&started).totp.clone().expect("a secret to scan");
+        let secret = TotpSecret::from_bytes(
+            totp_rs::Secret::try_from_base32(shown.secret.replace(' ', ""))
+                .unwrap()
+                .to_vec(),
+        );
+        let code = code_at(&secret, server.engine.clock.now().timestamp());
+        let confirmed = act(
+            server,
+            b,
+            csrf,
+            AccountAction::ConfirmTotp {
+                code: &code,
+                name: Some("Phone"),
+            },
+        )
+        .await;
+        (secret, confirmed)
+    }
+
+    #[tokio::test]
+    async fn the_page_needs_a_session_and_its_forms_the_session_csrf_token() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let nobody = Browser::default();
+        let refused = server.engine.show_account_security(&nobody).await;
+        assert!(
+            matches!(&refused.step, Step::Refuse(r) if r.error.code == ErrorCode::LoginRequired)
+        );
+        let (b, _) = signed_in(&server, &alice).await;
+        let forged = act(&server, &b, "not-the-token", AccountAction::StartTotp).await;
+        assert!(
+            matches!(&forged.step, Step::Refuse(r) if r.status == crate::interaction::RefusalStatus::Forbidden)
+        );
+        assert!(
+            server
+                .engine
+                .factors
+                .list_factors(&alice.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_first_factor_comes_with_recovery_codes_and_removing_one_needs_a_fresh_proof() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let (b, csrf) = signed_in(&server, &alice).await;
+        let (_, confirmed) = add_totp(&server, &b, &csrf).await;
+        let Step::Show(View::RecoveryCodes(codes)) = &confirmed.step else {
+            panic!("expected the recovery codes, got {confirmed:?}");
+        };
+        assert_eq!(codes.codes.len(), 10);
+        assert!(codes.step_id.is_none());
+        let factors = server.engine.factors.list_factors(&alice.id).await.unwrap();
+        assert_eq!((factors.len(), factors[0].name.as_str()), (1, "Phone"));
+
+        let id = factors[0].id.0.clone();
+        for proof in [
+            Reauthentication::Missing,
+            Reauthentication::Password(Secret::new("not the password")),
+            Reauthentication::Code("000000"),
+        ] {
+            let refused = act(
+                &server,
+                &b,
+                &csrf,
+                AccountAction::Remove {
+                    factor_id: &id,
+                    proof,
+                },
+            )
+            .await;
+            assert_eq!(page(&refused).problem.as_deref(), Some(NOT_YOU));
+        }
+        assert_eq!(
+            server
+                .engine
+                .factors
+                .list_factors(&alice.id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // A recovery code is a proof too, and a new set can be had with the password.
+        let regenerated = act(
+            &server,
+            &b,
+            &csrf,
+            AccountAction::RegenerateRecoveryCodes {
+                proof: Reauthentication::Code(&codes.codes[0]),
+            },
+        )
+        .await;
+        assert!(matches!(
+            regenerated.step,
+            Step::Show(View::RecoveryCodes(_))
+        ));
+
+        let removed = act(
+            &server,
+            &b,
+            &csrf,
+            AccountAction::Remove {
+                factor_id: &id,
+                proof: Reauthentication::Password(Secret::new(PASSWORD)),
+            },
+        )
+        .await;
+        assert!(removed.cookies.clear_session, "signed out everywhere");
+        assert!(
+            server
+                .engine
+                .factors
+                .list_factors(&alice.id)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            server
+                .engine
+                .factors
+                .remaining_recovery_codes(&alice.id)
+                .await
+                .unwrap(),
+            0
+        );
+        let after = server.engine.show_account_security(&b).await;
+        assert!(matches!(after.step, Step::Refuse(_)), "the session ended");
+    }
+
+    #[tokio::test]
+    async fn the_last_factor_of_a_user_who_must_have_one_stays() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let role = RoleName::parse("treasury").unwrap();
+        server
+            .engine
+            .roles
+            .insert_role(Role {
+                name: role.clone(),
+                description: None,
+                require_mfa: true,
+            })
+            .await
+            .unwrap();
+        server
+            .engine
+            .roles
+            .grant_role(&role, &alice.id)
+            .await
+            .unwrap();
+        let (b, csrf) = signed_in(&server, &alice).await;
+        add_totp(&server, &b, &csrf).await;
+        let shown = server.engine.show_account_security(&b).await;
+        assert!(page(&shown).must_keep_a_factor);
+        let id = page(&shown).factors[0].id.clone();
+        let refused = act(
+            &server,
+            &b,
+            &csrf,
+            AccountAction::Remove {
+                factor_id: &id,
+                proof: Reauthentication::Password(Secret::new(PASSWORD)),
+            },
+        )
+        .await;
+        assert!(
+            page(&refused)
+                .problem
+                .as_deref()
+                .unwrap()
+                .contains("keep at least one")
+        );
+        assert_eq!(
+            server
+                .engine
+                .factors
+                .list_factors(&alice.id)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn adding_a_factor_needs_a_recent_sign_in() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let (b, csrf) = signed_in(&server, &alice).await;
+        server.clock.advance(chrono::Duration::minutes(16));
+        let refused = act(&server, &b, &csrf, AccountAction::StartTotp).await;
+        assert_eq!(page(&refused).problem.as_deref(), Some(STALE_SIGN_IN));
+        assert!(page(&refused).totp.is_none());
     }
 }

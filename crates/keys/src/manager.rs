@@ -416,6 +416,7 @@ impl palisade_core::ports::KeyOperations for KeyManager {
         Ok(palisade_core::ports::Rewrapped {
             rewrapped: outcome.rewrapped,
             skipped: outcome.skipped,
+            factor_secrets: 0,
         })
     }
 }

@@ -172,7 +172,12 @@ impl Application {
             clock.clone(),
             Some(engine.clients.clone()),
         );
-        let key_admin = crate::storage::key_admin(&sql, key_manager.clone(), clock.clone());
+        let key_admin = crate::storage::key_admin(
+            &sql,
+            key_manager.clone(),
+            engine.sealer.clone(),
+            clock.clone(),
+        );
         let rotation_task = key_manager.spawn_rotation_task();
         let purge_task = engine.spawn_purge_task();
         let state = web::Data::new(AppState {

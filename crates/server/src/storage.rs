@@ -85,9 +85,20 @@ impl Storage {
 }
 
 /// Signing-key administration over `sql` and a key manager on it.
-pub fn key_admin(sql: &SqlStore, manager: Arc<KeyManager>, clock: Arc<dyn Clock>) -> KeyAdmin {
+pub fn key_admin(
+    sql: &SqlStore,
+    manager: Arc<KeyManager>,
+    sealer: Arc<dyn palisade_core::ports::SecretSealer>,
+    clock: Arc<dyn Clock>,
+) -> KeyAdmin {
     let sql = Arc::new(sql.clone());
-    KeyAdmin::new(manager, sql.clone(), Auditor::new(sql, clock))
+    KeyAdmin::new(
+        manager,
+        sql.clone(),
+        Auditor::new(sql.clone(), clock),
+        sql,
+        sealer,
+    )
 }
 
 /// The database alone, migrated: key commands must work while Redis is down.

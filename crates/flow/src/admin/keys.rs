@@ -6,9 +6,11 @@
 //! so an operator can revoke a key in the middle of an ephemeral-store outage.
 
 use super::{Action, AdminError, AdminResult, Auditor, Caller};
+use crate::mfa::totp::SEAL_PURPOSE as TOTP_SEAL_PURPOSE;
 use palisade_core::model::{KeyState, StoredSigningKey};
 use palisade_core::ports::{
-    KeyOperationError, KeyOperations, Rewrapped, SigningAlgorithm, SigningKeyRepository,
+    FactorRepository, KeyOperationError, KeyOperations, Rewrapped, SecretSealer, SigningAlgorithm,
+    SigningKeyRepository,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -46,6 +48,9 @@ pub struct KeyAdmin {
     operations: Arc<dyn KeyOperations>,
     repository: Arc<dyn SigningKeyRepository>,
     auditor: Auditor,
+    /// TOTP secrets are sealed under the master key too: a rewrap moves them with the keys.
+    factors: Arc<dyn FactorRepository>,
+    sealer: Arc<dyn SecretSealer>,
 }
 
 impl KeyAdmin {
@@ -53,11 +58,15 @@ impl KeyAdmin {
         operations: Arc<dyn KeyOperations>,
         repository: Arc<dyn SigningKeyRepository>,
         auditor: Auditor,
+        factors: Arc<dyn FactorRepository>,
+        sealer: Arc<dyn SecretSealer>,
     ) -> Self {
         Self {
             operations,
             repository,
             auditor,
+            factors,
+            sealer,
         }
     }
 
@@ -126,23 +135,61 @@ impl KeyAdmin {
         })
     }
 
-    /// Re-encrypts every key under the current master key, `master_key_id`.
+    /// Re-encrypts every key, and every sealed TOTP secret, under the current master key,
+    /// `master_key_id`.
     pub async fn rewrap_keys(
         &self,
         caller: &Caller,
         master_key_id: &str,
     ) -> AdminResult<Rewrapped> {
-        let outcome = self.operations.rewrap().await?;
-        if outcome.rewrapped > 0 {
+        let mut outcome = self.operations.rewrap().await?;
+        outcome.factor_secrets = self.reseal_factor_secrets().await?;
+        if outcome.rewrapped > 0 || outcome.factor_secrets > 0 {
             self.auditor
                 .success(
                     caller,
                     Action::RewrapKeys,
                     &format!("master_key:{master_key_id}"),
-                    Some(json!({ "keys": outcome.rewrapped })),
+                    Some(json!({
+                        "keys": outcome.rewrapped,
+                        "factor_secrets": outcome.factor_secrets,
+                    })),
                 )
                 .await;
         }
         Ok(outcome)
+    }
+
+    /// Opens every TOTP secret sealed under an older master key and seals it under the current
+    /// one. A secret no configured master key opens stops the run before anything else is
+    /// written, as for signing keys.
+    async fn reseal_factor_secrets(&self) -> AdminResult<usize> {
+        let current = self.sealer.current_master_key_id();
+        let stale = self
+            .factors
+            .factors_sealed_under_other_keys(&current)
+            .await?;
+        let mut resealed = Vec::with_capacity(stale.len());
+        for factor in &stale {
+            let plain = self
+                .sealer
+                .open(TOTP_SEAL_PURPOSE, &factor.credential)
+                .map_err(|e| AdminError::Internal(format!("factor {}: {e}", factor.id)))?;
+            let sealed = self
+                .sealer
+                .seal(TOTP_SEAL_PURPOSE, &plain)
+                .map_err(|e| AdminError::Internal(format!("factor {}: {e}", factor.id)))?;
+            resealed.push((factor.id.clone(), sealed));
+        }
+        let mut count = 0;
+        for (id, sealed) in resealed {
+            match self.factors.update_factor_seal(&id, &sealed).await {
+                Ok(()) => count += 1,
+                // Removed meanwhile: nothing left to move.
+                Err(palisade_core::StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(count)
     }
 }

@@ -2,8 +2,8 @@
 //! (authentication), §3.1.2.4 (consent), §3.1.2.6 (`login_required`, `consent_required`).
 
 use super::{Interaction, InteractionPage, Outcome, PendingAuthentication, Step};
-use crate::mfa::Assurance;
 use crate::authorize::{AuthorizationRequest, error_redirect};
+use crate::mfa::Assurance;
 use crate::prompt::MaxAge;
 use crate::scope::ScopeSet;
 use crate::server::AuthorizationServer;
@@ -24,7 +24,11 @@ pub(crate) enum FactorNeed {
 impl Interaction {
     /// The interaction as stored for `page`: the factor pages work on a pending sign-in, which
     /// for a session being stepped up is the session's.
-    pub(crate) fn awaiting(mut self, page: InteractionPage, session: Option<&BrowserSession>) -> Self {
+    pub(crate) fn awaiting(
+        mut self,
+        page: InteractionPage,
+        session: Option<&BrowserSession>,
+    ) -> Self {
         let works_on_pending = matches!(
             page,
             InteractionPage::SecondFactor | InteractionPage::Enrolment
@@ -37,7 +41,11 @@ impl Interaction {
                 user_id: session.user_id.clone(),
                 amr: session.amr.clone(),
                 complete: false,
+                enrolment: false,
             });
+        }
+        if let Some(pending) = self.pending.as_mut() {
+            pending.enrolment = page == InteractionPage::Enrolment;
         }
         self
     }

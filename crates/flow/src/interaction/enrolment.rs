@@ -16,10 +16,10 @@ use crate::mfa::recovery;
 use crate::mfa::totp::{SEAL_PURPOSE, TotpSecret};
 use crate::server::AuthorizationServer;
 use palisade_core::OAuthError;
+use palisade_core::StoreError;
 use palisade_core::factor::{Factor, FactorId, FactorKind, MAX_FACTOR_NAME_CHARS};
 use palisade_core::model::User;
 use palisade_core::ports::TAKEN_CREDENTIAL_ID;
-use palisade_core::StoreError;
 
 const TOTP_SETUP: &str = "totp-setup";
 const REGISTRATION_CEREMONY: &str = "passkey-registration";
@@ -38,10 +38,32 @@ impl AuthorizationServer {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
-        match self.user_of_step(&step).await {
-            Ok(Some(user)) if !is_complete(&step) => self.enrolment_form(&step, &user, None).await,
-            Ok(_) => step_gone().into(),
+        match self.enrolling_user(&step).await {
+            Ok(Some(user)) => self.enrolment_form(&step, &user, None).await,
+            Ok(None) => step_gone().into(),
             Err(refusal) => refusal.into(),
+        }
+    }
+
+    /// The user of a step that was sent to enrol and has not yet: a step at another page, or a
+    /// user who has a factor by now, has nothing to enrol here (they prove the factor they
+    /// have on the second-factor page).
+    async fn enrolling_user(&self, step: &PendingStep) -> Result<Option<User>, Refusal> {
+        let sent_to_enrol = step
+            .interaction
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.enrolment && !p.complete);
+        if !sent_to_enrol {
+            return Ok(None);
+        }
+        let Some(user) = self.user_of_step(step).await? else {
+            return Ok(None);
+        };
+        match self.factors.list_factors(&user.id).await {
+            Ok(factors) if factors.is_empty() => Ok(Some(user)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(Refusal::page(e.into())),
         }
     }
 
@@ -53,16 +75,19 @@ impl AuthorizationServer {
         form: EnrolmentSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
-        let (user, mut pending) = match (self.user_of_step(&step).await, &step.interaction.pending)
-        {
-            (Ok(Some(user)), Some(pending)) if !pending.complete => (user, pending.clone()),
-            (Ok(_), _) => return step_gone().into(),
-            (Err(refusal), _) => return refusal.into(),
-        };
+        let (user, mut pending) =
+            match (self.enrolling_user(&step).await, &step.interaction.pending) {
+                (Ok(Some(user)), Some(pending)) => (user, pending.clone()),
+                (Ok(_), _) => return step_gone().into(),
+                (Err(refusal), _) => return refusal.into(),
+            };
         let enrolled = match self.prove_enrolment(&step.id, &user, form.answer).await {
             Ok(Some(enrolled)) => enrolled,
             Ok(None) => {
@@ -78,7 +103,10 @@ impl AuthorizationServer {
                 return Refusal::page(error).into();
             }
         };
-        let codes = match self.store_enrolment(&user, enrolled.factor, "sign-in").await {
+        let codes = match self
+            .store_enrolment(&user, enrolled.factor, "sign-in")
+            .await
+        {
             Ok(codes) => codes,
             Err(error) => return Refusal::page(error).into(),
         };
@@ -88,6 +116,7 @@ impl AuthorizationServer {
             .await;
         pending.amr = with_factor(pending.amr, enrolled.amr);
         pending.complete = true;
+        pending.enrolment = false;
         let mut interaction = step.interaction;
         interaction.pending = Some(pending);
         let request = interaction.request.clone();
@@ -108,7 +137,10 @@ impl AuthorizationServer {
         form: StepSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -132,7 +164,12 @@ impl AuthorizationServer {
         let now = self.clock.now();
         let name = |given: Option<&str>, default: &str| {
             given
-                .map(|n| n.trim().chars().take(MAX_FACTOR_NAME_CHARS).collect::<String>())
+                .map(|n| {
+                    n.trim()
+                        .chars()
+                        .take(MAX_FACTOR_NAME_CHARS)
+                        .collect::<String>()
+                })
                 .filter(|n| !n.is_empty() && !n.chars().any(char::is_control))
                 .unwrap_or_else(|| default.to_owned())
         };
@@ -266,7 +303,11 @@ impl AuthorizationServer {
                     .seal(SEAL_PURPOSE, TotpSecret::generate().as_bytes())
                     .map_err(OAuthError::server_error)?
                     .ciphertext;
-                if self.ephemeral.put_if_absent(&key, fresh.as_bytes(), keep).await? {
+                if self
+                    .ephemeral
+                    .put_if_absent(&key, fresh.as_bytes(), keep)
+                    .await?
+                {
                     fresh
                 } else {
                     // Another request of the same page won: show its secret.
@@ -348,8 +389,4 @@ impl AuthorizationServer {
         }))
         .into()
     }
-}
-
-fn is_complete(step: &PendingStep) -> bool {
-    step.interaction.pending.as_ref().is_some_and(|p| p.complete)
 }

@@ -3,9 +3,7 @@
 //! step-up and `prompt=none`, and guessing under the password's lock. What only HTTP or a
 //! browser can show is in crates/server/tests/api/second_factors.rs and passkeys_in_chromium.rs.
 
-use super::tests::{
-    allow, browser, continued_to, has_code, login, login_form, params,
-};
+use super::tests::{allow, browser, continued_to, has_code, login, login_form, params};
 use super::*;
 use crate::guard::AttemptLimits;
 use crate::mfa::totp::{TotpSecret, code_at};
@@ -83,7 +81,10 @@ async fn past_the_password(
         .engine
         .submit_login(login(&form, PASSWORD), browser)
         .await;
-    assert!(outcome.cookies.session.is_none(), "no session before the second factor");
+    assert!(
+        outcome.cookies.session.is_none(),
+        "no session before the second factor"
+    );
     let step = continued_to(&outcome, InteractionPage::SecondFactor);
     let shown = server.engine.show_second_factor(Some(&step), browser).await;
     let Step::Show(View::SecondFactor(view)) = shown.step else {
@@ -115,24 +116,61 @@ async fn a_user_with_a_totp_app_needs_its_code_after_the_password_and_each_code_
     assert!(!view.has_recovery_codes);
     assert!(view.passkey_request.is_none(), "alice has no passkey");
 
-    let wrong = format!("{:06}", (code_at(&secret, now(&server)).parse::<u32>().unwrap() + 1) % 1_000_000);
-    let refused = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&wrong), &b).await;
-    assert!(matches!(factor_view(&refused).problem, Some(FactorProblem::InvalidCode)));
+    let wrong = format!(
+        "{:06}",
+        (code_at(&secret, now(&server)).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    let refused = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&wrong),
+        &b,
+    )
+    .await;
+    assert!(matches!(
+        factor_view(&refused).problem,
+        Some(FactorProblem::InvalidCode)
+    ));
     assert!(refused.cookies.session.is_none());
 
     let code = code_at(&secret, now(&server));
-    let passed = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&code), &b).await;
+    let passed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&code),
+        &b,
+    )
+    .await;
     continued_to(&passed, InteractionPage::Consent);
     assert_eq!(session_amr(&server, &passed).await, ["pwd", "otp", "mfa"]);
 
     // The same code, in a new sign-in within its step: spent (RFC 6238 §5.2).
     let again = browser("b-totp-again");
     let view = past_the_password(&server, &client, &again).await;
-    let replayed = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&code), &again).await;
-    assert!(matches!(factor_view(&replayed).problem, Some(FactorProblem::InvalidCode)));
+    let replayed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&code),
+        &again,
+    )
+    .await;
+    assert!(matches!(
+        factor_view(&replayed).problem,
+        Some(FactorProblem::InvalidCode)
+    ));
     // The next step's code (one step of skew) is still good.
     let next = code_at(&secret, now(&server) + 30);
-    let passed = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&next), &again).await;
+    let passed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&next),
+        &again,
+    )
+    .await;
     continued_to(&passed, InteractionPage::Consent);
 }
 
@@ -145,15 +183,36 @@ async fn a_step_is_spent_by_its_second_factor_submission() {
     let b = browser("b-spent");
     let view = past_the_password(&server, &client, &b).await;
     let code = code_at(&secret, now(&server));
-    let passed = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&code), &b).await;
+    let passed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&code),
+        &b,
+    )
+    .await;
     continued_to(&passed, InteractionPage::Consent);
     let next = code_at(&secret, now(&server) + 30);
-    let replay = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&next), &b).await;
+    let replay = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&next),
+        &b,
+    )
+    .await;
     assert!(matches!(replay.step, Step::Refuse(_)), "{replay:?}");
     // A form from another browser is refused before anything is checked.
     let view = past_the_password(&server, &client, &b).await;
     let other = browser("b-other");
-    let forged = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&next), &other).await;
+    let forged = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&next),
+        &other,
+    )
+    .await;
     assert!(matches!(forged.step, Step::Refuse(_)));
 }
 
@@ -168,15 +227,40 @@ async fn a_recovery_code_stands_in_for_the_app_once() {
     let view = past_the_password(&server, &client, &b).await;
     assert!(view.has_recovery_codes);
     let typed = codes[4].to_uppercase().replace('-', " ");
-    let passed = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::RecoveryCode(&typed), &b).await;
+    let passed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::RecoveryCode(&typed),
+        &b,
+    )
+    .await;
     continued_to(&passed, InteractionPage::Consent);
     assert_eq!(session_amr(&server, &passed).await, ["pwd", "otp", "mfa"]);
-    assert_eq!(server.engine.factors.remaining_recovery_codes(&alice.id).await.unwrap(), 9);
+    assert_eq!(
+        server
+            .engine
+            .factors
+            .remaining_recovery_codes(&alice.id)
+            .await
+            .unwrap(),
+        9
+    );
 
     let b = browser("b-recovery-again");
     let view = past_the_password(&server, &client, &b).await;
-    let refused = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::RecoveryCode(&codes[4]), &b).await;
-    assert!(matches!(factor_view(&refused).problem, Some(FactorProblem::InvalidCode)));
+    let refused = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::RecoveryCode(&codes[4]),
+        &b,
+    )
+    .await;
+    assert!(matches!(
+        factor_view(&refused).problem,
+        Some(FactorProblem::InvalidCode)
+    ));
 }
 
 #[tokio::test]
@@ -192,16 +276,45 @@ async fn guessing_codes_locks_the_account_like_guessing_passwords() {
     let b = browser("b-guess");
     let view = past_the_password(&server, &client, &b).await;
     let right = code_at(&secret, now(&server));
-    let wrong = if right == "000000" { "000001" } else { "000000" };
+    let wrong = if right == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
     for _ in 0..3 {
-        let refused = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(wrong), &b).await;
+        let refused = submit_factor(
+            &server,
+            &view.step_id,
+            &view.csrf_token,
+            FactorAnswer::Totp(wrong),
+            &b,
+        )
+        .await;
         factor_view(&refused);
     }
     // Locked: the right code fails now, and so does the right password.
-    let refused = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&right), &b).await;
-    assert!(matches!(factor_view(&refused).problem, Some(FactorProblem::InvalidCode)));
-    let lockout = server.engine.guard.find_lockout(Some(&alice.id)).await.unwrap();
-    assert!(server.engine.guard.is_locked(lockout.as_ref()), "the streak locked the account");
+    let refused = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&right),
+        &b,
+    )
+    .await;
+    assert!(matches!(
+        factor_view(&refused).problem,
+        Some(FactorProblem::InvalidCode)
+    ));
+    let lockout = server
+        .engine
+        .guard
+        .find_lockout(Some(&alice.id))
+        .await
+        .unwrap();
+    assert!(
+        server.engine.guard.is_locked(lockout.as_ref()),
+        "the streak locked the account"
+    );
     let form = login_form(&server, &client, &browser("b-guess-2")).await;
     let outcome = server
         .engine
@@ -209,7 +322,10 @@ async fn guessing_codes_locks_the_account_like_guessing_passwords() {
         .await;
     assert!(matches!(
         outcome.step,
-        Step::Show(View::Login(LoginView { problem: Some(LoginProblem::InvalidCredentials), .. }))
+        Step::Show(View::Login(LoginView {
+            problem: Some(LoginProblem::InvalidCredentials),
+            ..
+        }))
     ));
 }
 
@@ -228,7 +344,12 @@ async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolmen
         })
         .await
         .unwrap();
-    server.engine.roles.grant_role(&role, &alice.id).await.unwrap();
+    server
+        .engine
+        .roles
+        .grant_role(&role, &alice.id)
+        .await
+        .unwrap();
     let client = server.client().await;
     let b = browser("b-enrol");
     let form = login_form(&server, &client, &b).await;
@@ -238,15 +359,26 @@ async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolmen
     let Step::Show(View::Enrolment(view)) = shown.step else {
         panic!("expected the enrolment page, got {shown:?}");
     };
-    assert!(view.totp.otpauth_uri.starts_with("otpauth://totp/id.example:alice?secret="));
-    assert!(view.passkey_creation.is_some(), "https://id.example can be a relying party");
+    assert!(
+        view.totp
+            .otpauth_uri
+            .starts_with("otpauth://totp/id.example:alice?secret=")
+    );
+    assert!(
+        view.passkey_creation.is_some(),
+        "https://id.example can be a relying party"
+    );
     // The same step shows the same secret again (a reload must not change the QR code).
     let again = server.engine.show_enrolment(Some(&step), &b).await;
-    let Step::Show(View::Enrolment(again)) = again.step else { panic!() };
+    let Step::Show(View::Enrolment(again)) = again.step else {
+        panic!()
+    };
     assert_eq!(again.totp.secret, view.totp.secret);
 
     let secret = TotpSecret::from_bytes(
-        totp_rs::Secret::try_from_base32(view.totp.secret.replace(' ', "")).unwrap().to_vec(),
+        totp_rs::Secret::try_from_base32(view.totp.secret.replace(' ', ""))
+            .unwrap()
+            .to_vec(),
     );
     let submit = |code: String| {
         let step_id = view.step_id.clone();
@@ -259,7 +391,10 @@ async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolmen
                     EnrolmentSubmission {
                         step_id: Some(&step_id),
                         csrf_token: Some(&csrf),
-                        answer: EnrolmentAnswer::Totp { code: &code, name: Some("Work phone") },
+                        answer: EnrolmentAnswer::Totp {
+                            code: &code,
+                            name: Some("Work phone"),
+                        },
                     },
                     &b,
                 )
@@ -267,13 +402,22 @@ async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolmen
         }
     };
     let wrong = submit("12345x".into()).await;
-    assert!(matches!(wrong.step, Step::Show(View::Enrolment(EnrolmentView { problem: Some(_), .. }))));
+    assert!(matches!(
+        wrong.step,
+        Step::Show(View::Enrolment(EnrolmentView {
+            problem: Some(_),
+            ..
+        }))
+    ));
     let shown = submit(code_at(&secret, now(&server))).await;
     let Step::Show(View::RecoveryCodes(codes)) = shown.step else {
         panic!("expected the recovery codes, got {shown:?}");
     };
     assert_eq!(codes.codes.len(), 10);
-    assert!(shown.cookies.session.is_none(), "no session until the codes were seen");
+    assert!(
+        shown.cookies.session.is_none(),
+        "no session until the codes were seen"
+    );
     let done = server
         .engine
         .finish_recovery_codes(
@@ -289,8 +433,19 @@ async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolmen
     let factors = server.engine.factors.list_factors(&alice.id).await.unwrap();
     assert_eq!(factors.len(), 1);
     assert_eq!(factors[0].name, "Work phone");
-    assert!(!server.everything_at_rest().await.contains(&secret.base32()), "sealed at rest");
-    assert_eq!(server.engine.factors.remaining_recovery_codes(&alice.id).await.unwrap(), 10);
+    assert!(
+        !server.everything_at_rest().await.contains(&secret.base32()),
+        "sealed at rest"
+    );
+    assert_eq!(
+        server
+            .engine
+            .factors
+            .remaining_recovery_codes(&alice.id)
+            .await
+            .unwrap(),
+        10
+    );
 }
 
 #[tokio::test]
@@ -312,20 +467,36 @@ async fn acr_values_steps_up_a_password_session_and_prompt_none_never_satisfies_
         .engine
         .authorize(&params(&client, &[mfa[0], ("prompt", "none")]), &b)
         .await;
-    assert!(matches!(&silent.step, Step::RedirectToClient(l) if l.contains("error=login_required")), "{silent:?}");
+    assert!(
+        matches!(&silent.step, Step::RedirectToClient(l) if l.contains("error=login_required")),
+        "{silent:?}"
+    );
 
     let stepped = server.engine.authorize(&params(&client, &mfa), &b).await;
     let step = continued_to(&stepped, InteractionPage::SecondFactor);
     let shown = server.engine.show_second_factor(Some(&step), &b).await;
     let view = factor_view(&shown);
     let code = code_at(&secret, now(&server));
-    let passed = submit_factor(&server, &view.step_id, &view.csrf_token, FactorAnswer::Totp(&code), &b).await;
-    assert!(matches!(&passed.step, Step::RedirectToClient(l) if has_code(l)), "{passed:?}");
+    let passed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&code),
+        &b,
+    )
+    .await;
+    assert!(
+        matches!(&passed.step, Step::RedirectToClient(l) if has_code(l)),
+        "{passed:?}"
+    );
     let new_session = passed.cookies.session.clone().expect("a new session id");
     assert_ne!(Some(&new_session), b.session.as_ref());
     assert_eq!(session_amr(&server, &passed).await, ["pwd", "otp", "mfa"]);
     let old = b.session.clone().unwrap();
-    assert!(server.engine.find_session(&old).await.unwrap().is_none(), "the old session ended");
+    assert!(
+        server.engine.find_session(&old).await.unwrap().is_none(),
+        "the old session ended"
+    );
 
     // The stepped-up session meets the same request silently from now on.
     b.session = Some(new_session);
@@ -333,7 +504,10 @@ async fn acr_values_steps_up_a_password_session_and_prompt_none_never_satisfies_
         .engine
         .authorize(&params(&client, &[mfa[0], ("prompt", "none")]), &b)
         .await;
-    assert!(matches!(&silent.step, Step::RedirectToClient(l) if has_code(l)), "{silent:?}");
+    assert!(
+        matches!(&silent.step, Step::RedirectToClient(l) if has_code(l)),
+        "{silent:?}"
+    );
 }
 
 #[tokio::test]
@@ -347,7 +521,10 @@ async fn voluntary_acr_goes_on_at_one_factor_for_a_user_without_one_but_an_essen
         .engine
         .authorize(&params(&client, &[("acr_values", crate::mfa::ACR_MFA)]), &b)
         .await;
-    assert!(matches!(&voluntary.step, Step::RedirectToClient(l) if has_code(l)), "{voluntary:?}");
+    assert!(
+        matches!(&voluntary.step, Step::RedirectToClient(l) if has_code(l)),
+        "{voluntary:?}"
+    );
     let claims = r#"{"id_token":{"acr":{"essential":true,"values":["urn:palisade:acr:mfa"]}}}"#;
     let essential = server
         .engine
@@ -356,7 +533,54 @@ async fn voluntary_acr_goes_on_at_one_factor_for_a_user_without_one_but_an_essen
     continued_to(&essential, InteractionPage::Enrolment);
     let silent = server
         .engine
-        .authorize(&params(&client, &[("claims", claims), ("prompt", "none")]), &b)
+        .authorize(
+            &params(&client, &[("claims", claims), ("prompt", "none")]),
+            &b,
+        )
         .await;
-    assert!(matches!(&silent.step, Step::RedirectToClient(l) if l.contains("error=interaction_required")), "{silent:?}");
+    assert!(
+        matches!(&silent.step, Step::RedirectToClient(l) if l.contains("error=interaction_required")),
+        "{silent:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_password_holder_at_the_second_factor_page_cannot_enrol_a_factor_of_their_own() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    with_totp(&server, &alice).await;
+    let client = server.client().await;
+    let b = browser("b-attacker");
+    let view = past_the_password(&server, &client, &b).await;
+    let shown = server.engine.show_enrolment(Some(&view.step_id), &b).await;
+    assert!(matches!(shown.step, Step::Refuse(_)), "{shown:?}");
+    // Even with a secret of the attacker's own making, the step has nothing to enrol.
+    let attacker_secret = TotpSecret::generate();
+    let code = code_at(&attacker_secret, now(&server));
+    let submitted = server
+        .engine
+        .submit_enrolment(
+            EnrolmentSubmission {
+                step_id: Some(&view.step_id),
+                csrf_token: Some(&view.csrf_token),
+                answer: EnrolmentAnswer::Totp {
+                    code: &code,
+                    name: None,
+                },
+            },
+            &b,
+        )
+        .await;
+    assert!(matches!(submitted.step, Step::Refuse(_)), "{submitted:?}");
+    assert!(submitted.cookies.session.is_none());
+    assert_eq!(
+        server
+            .engine
+            .factors
+            .list_factors(&alice.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -7,9 +7,9 @@ use super::{
     Browser, LoginProblem, LoginView, Outcome, PendingAuthentication, PendingStep, Refusal, Step,
     View,
 };
-use crate::mfa::assurance::amr;
 use crate::guard::AttemptContext;
 use crate::login::CredentialCheck;
+use crate::mfa::assurance::amr;
 use crate::server::AuthorizationServer;
 use palisade_core::Secret;
 
@@ -28,8 +28,7 @@ impl AuthorizationServer {
         match self.open_step(step_id, browser).await {
             Ok(step) => {
                 let hint = step.interaction.request.login_hint.clone();
-                self.login_form(&step, hint.unwrap_or_default(), None)
-                    .await
+                self.login_form(&step, hint.unwrap_or_default(), None).await
             }
             Err(refusal) => refusal.into(),
         }
@@ -86,6 +85,7 @@ impl AuthorizationServer {
             user_id: user.id.0.clone(),
             amr: vec![amr::PASSWORD.into()],
             complete: false,
+            enrolment: false,
         };
         self.continue_sign_in(step.interaction, pending, user, browser)
             .await

@@ -103,6 +103,11 @@ pub struct PendingAuthentication {
     /// enrolment is left.
     #[serde(default)]
     pub complete: bool,
+    /// The sign-in was sent to enrol a first factor (the user had none and one is required).
+    /// Only then may the enrolment page add one: a password holder at the second-factor page
+    /// must not enrol a factor of their own instead of proving the user's.
+    #[serde(default)]
+    pub enrolment: bool,
 }
 
 /// An interaction as stored, together with the step id that names it.
@@ -258,6 +263,6 @@ impl AuthorizationServer {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod factor_tests;
+#[cfg(test)]
+mod tests;

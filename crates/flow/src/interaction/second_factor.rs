@@ -40,7 +40,10 @@ impl AuthorizationServer {
         form: FactorSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -85,8 +88,15 @@ impl AuthorizationServer {
     /// `POST /login/passkey`: a passwordless sign-in with a discoverable passkey. The
     /// credential names its user; the passkey's user verification makes it more than one
     /// factor, so nothing else is asked.
-    pub async fn sign_in_with_passkey(&self, form: PasskeySignIn<'_>, browser: &Browser) -> Outcome {
-        let step = match self.spend_step(form.step_id, form.csrf_token, browser).await {
+    pub async fn sign_in_with_passkey(
+        &self,
+        form: PasskeySignIn<'_>,
+        browser: &Browser,
+    ) -> Outcome {
+        let step = match self
+            .spend_step(form.step_id, form.csrf_token, browser)
+            .await
+        {
             Ok(step) => step,
             Err(refusal) => return refusal.into(),
         };
@@ -95,19 +105,28 @@ impl AuthorizationServer {
             client_id: Some(step.interaction.request.client_id.clone()),
         };
         let state_key = ceremony_key(&step.id, LOGIN_CEREMONY);
-        let outcome = match self.passkey_owner(form.credential, &context).await {
-            Ok(Some((user, factor))) => {
-                let attempt = Attempt::DiscoverablePasskey {
-                    credential: form.credential,
-                    factor,
-                };
-                self.check_factor(&user, attempt, &state_key, "login.passkey", &context)
-                    .await
-                    .map(|check| (Some(user), check))
+        let outcome: Result<(Option<User>, FactorCheck), palisade_core::OAuthError> = async {
+            // An address over its limit is turned away before any lookup, as at the password.
+            if let Some(throttled) = self
+                .guard
+                .check_source(CredentialKind::Password, context.client_ip)
+                .await?
+            {
+                return Ok((None, FactorCheck::Throttled(throttled)));
             }
-            Ok(None) => Ok((None, FactorCheck::Failed)),
-            Err(error) => Err(error),
-        };
+            let Some((user, factor)) = self.passkey_owner(form.credential, &context).await? else {
+                return Ok((None, FactorCheck::Failed));
+            };
+            let attempt = Attempt::DiscoverablePasskey {
+                credential: form.credential,
+                factor,
+            };
+            let check = self
+                .check_factor(&user, attempt, &state_key, "login.passkey", &context)
+                .await?;
+            Ok((Some(user), check))
+        }
+        .await;
         let problem = match outcome {
             Ok((Some(user), FactorCheck::Passed { amr: method })) => {
                 let amr = with_factor(vec![method.to_owned()], amr::MULTIPLE_FACTORS);
@@ -198,7 +217,11 @@ impl AuthorizationServer {
             Ok(left) => left,
             Err(e) => return Refusal::page(e.into()).into(),
         };
-        let passkey_request = match self.passkeys.as_deref().map(|p| p.start_authentication(&factors)) {
+        let passkey_request = match self
+            .passkeys
+            .as_deref()
+            .map(|p| p.start_authentication(&factors))
+        {
             Some(Ok(Some((options, state)))) => {
                 let stored = self
                     .ephemeral

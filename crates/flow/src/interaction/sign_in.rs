@@ -55,7 +55,9 @@ impl AuthorizationServer {
             }
         };
         let Some(page) = page else {
-            return self.complete_sign_in(interaction, user, pending.amr, browser).await;
+            return self
+                .complete_sign_in(interaction, user, pending.amr, browser)
+                .await;
         };
         if request.prompt.is_none() {
             // Not reachable from a form (prompt=none never shows one), but the rule holds.
@@ -65,7 +67,10 @@ impl AuthorizationServer {
             );
             return self.redirect_error(&request, &error).into();
         }
-        interaction.pending = Some(pending);
+        interaction.pending = Some(PendingAuthentication {
+            enrolment: page == InteractionPage::Enrolment,
+            ..pending
+        });
         match self.store_step(interaction).await {
             Ok(step) => Step::Continue {
                 page,

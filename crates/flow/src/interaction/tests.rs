@@ -80,7 +80,11 @@ pub(super) fn login<'a>(view: &'a LoginView, password: &str) -> LoginSubmission<
 }
 
 /// Starts an interaction in `browser` and returns the login form.
-pub(super) async fn login_form(server: &TestServer, client: &Client, browser: &Browser) -> LoginView {
+pub(super) async fn login_form(
+    server: &TestServer,
+    client: &Client,
+    browser: &Browser,
+) -> LoginView {
     let started = server.engine.authorize(&params(client, &[]), browser).await;
     let step = continued_to(&started, InteractionPage::Login);
     let shown = server.engine.show_login(Some(&step), browser).await;
@@ -92,7 +96,10 @@ pub(super) async fn login_form(server: &TestServer, client: &Client, browser: &B
 
 /// Logs `alice` in through a new interaction; returns the browser with its session and the
 /// consent page.
-pub(super) async fn logged_in_at_consent(server: &TestServer, client: &Client) -> (Browser, ConsentView) {
+pub(super) async fn logged_in_at_consent(
+    server: &TestServer,
+    client: &Client,
+) -> (Browser, ConsentView) {
     let mut browser = browser("b-consent");
     let form = login_form(server, client, &browser).await;
     let outcome = server

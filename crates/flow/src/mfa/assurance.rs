@@ -111,7 +111,10 @@ impl AcrRequest {
         if let Some(value) = acr["value"].as_str() {
             values.push(value);
         }
-        let supported: Vec<Assurance> = values.iter().filter_map(|v| Assurance::from_acr(v)).collect();
+        let supported: Vec<Assurance> = values
+            .iter()
+            .filter_map(|v| Assurance::from_acr(v))
+            .collect();
         let essential = acr["essential"].as_bool().unwrap_or(false);
         match (essential, supported.iter().min()) {
             (true, Some(weakest)) => request.required = Some(*weakest),
@@ -140,7 +143,10 @@ mod tests {
         let request = AcrRequest::parse(Some("urn:other:gold urn:palisade:acr:mfa"), None).unwrap();
         assert_eq!(request.preferred, Some(Assurance::MultiFactor));
         assert_eq!(request.required, None);
-        assert_eq!(AcrRequest::parse(Some("silver gold"), None).unwrap(), AcrRequest::default());
+        assert_eq!(
+            AcrRequest::parse(Some("silver gold"), None).unwrap(),
+            AcrRequest::default()
+        );
     }
 
     #[test]
@@ -155,7 +161,10 @@ mod tests {
         );
         let voluntary = r#"{"id_token":{"acr":{"values":["urn:palisade:acr:mfa"]}}}"#;
         let request = AcrRequest::parse(None, Some(voluntary)).unwrap();
-        assert_eq!((request.preferred, request.required), (Some(Assurance::MultiFactor), None));
+        assert_eq!(
+            (request.preferred, request.required),
+            (Some(Assurance::MultiFactor), None)
+        );
     }
 
     #[test]
@@ -167,7 +176,11 @@ mod tests {
             r#"{"id_token":{"acr":{"essential":true,"values":["urn:other:gold"]}}}"#,
         ] {
             let error = AcrRequest::parse(None, Some(claims)).unwrap_err();
-            assert_eq!(error.code, palisade_core::ErrorCode::InvalidRequest, "{claims}");
+            assert_eq!(
+                error.code,
+                palisade_core::ErrorCode::InvalidRequest,
+                "{claims}"
+            );
         }
     }
 
@@ -175,7 +188,10 @@ mod tests {
     fn the_level_follows_the_amr() {
         let amr = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(Assurance::of_amr(&amr(&["pwd"])), Assurance::SingleFactor);
-        assert_eq!(Assurance::of_amr(&amr(&["pwd", "otp", "mfa"])), Assurance::MultiFactor);
+        assert_eq!(
+            Assurance::of_amr(&amr(&["pwd", "otp", "mfa"])),
+            Assurance::MultiFactor
+        );
         assert_eq!(Assurance::MultiFactor.acr(), ACR_MFA);
     }
 }

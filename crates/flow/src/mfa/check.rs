@@ -85,15 +85,21 @@ impl AuthorizationServer {
         let account = AccountKey::of(user.username.as_str());
         let lockout = guard.find_lockout(Some(&user.id)).await?;
         if guard.is_locked(lockout.as_ref()) {
-            return self.factor_failed(user, Failure::AccountLocked, action, context).await;
+            return self
+                .factor_failed(user, Failure::AccountLocked, action, context)
+                .await;
         }
         let Reservation::Granted { completes_streak } = guard.reserve(&account).await? else {
-            return self.factor_failed(user, Failure::TooManyFailures, action, context).await;
+            return self
+                .factor_failed(user, Failure::TooManyFailures, action, context)
+                .await;
         };
         // As at the password: a lock written since the first read cleared the streak.
         let lockout = guard.find_lockout(Some(&user.id)).await?;
         if guard.is_locked(lockout.as_ref()) {
-            return self.factor_failed(user, Failure::AccountLocked, action, context).await;
+            return self
+                .factor_failed(user, Failure::AccountLocked, action, context)
+                .await;
         }
         match self.prove(user, attempt, passkey_state_key).await? {
             Ok(method) => {
@@ -233,8 +239,14 @@ impl AuthorizationServer {
         self.guard
             .record_source_failure(CredentialKind::Password, context.client_ip)
             .await?;
-        self.audit_factor(user, action, AuditOutcome::Failure, failure.as_str(), context)
-            .await;
+        self.audit_factor(
+            user,
+            action,
+            AuditOutcome::Failure,
+            failure.as_str(),
+            context,
+        )
+        .await;
         Ok(FactorCheck::Failed)
     }
 

@@ -230,7 +230,7 @@ impl Passkeys {
             .finish_discoverable_authentication_v2(
                 &credential,
                 state,
-                &DiscoverableKey::from(&passkey),
+                DiscoverableKey::from(&passkey),
             )
             .map_err(|e| PasskeyError::Rejected(e.to_string()))?;
         verified(factor, &result)

@@ -41,8 +41,8 @@ pub fn digest_of_typed(typed: &str) -> Option<TokenHash> {
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    let is_code = normalised.len() == CODE_CHARS
-        && normalised.bytes().all(|b| ALPHABET.contains(&b));
+    let is_code =
+        normalised.len() == CODE_CHARS && normalised.bytes().all(|b| ALPHABET.contains(&b));
     is_code.then(|| TokenHash::of(&normalised))
 }
 
@@ -77,7 +77,11 @@ mod tests {
             code.replace('-', ""),
             format!(" {} ", code.replace('-', " ")),
         ] {
-            assert_eq!(digest_of_typed(&typed).as_ref(), Some(&digests[3]), "{typed}");
+            assert_eq!(
+                digest_of_typed(&typed).as_ref(),
+                Some(&digests[3]),
+                "{typed}"
+            );
         }
         for not_a_code in ["", "abcd", "abcd-efgh-ijkl-mno1", "abcd-efgh-ijkl-mnopq"] {
             assert!(digest_of_typed(not_a_code).is_none(), "{not_a_code}");

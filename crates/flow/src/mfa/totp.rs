@@ -89,7 +89,8 @@ impl TotpSecret {
             .with_secret(self.0.clone())
             .build()
             .ok()?;
-        totp.check(&code, time).and_then(|step| i64::try_from(step).ok())
+        totp.check(&code, time)
+            .and_then(|step| i64::try_from(step).ok())
     }
 }
 

@@ -66,12 +66,12 @@ pub async fn run(cmd: KeysCommand, settings: &Settings) -> Result<(), CommandErr
             Arc::new(database.clone()),
             clock.clone(),
             settings.key_policy.clone(),
-            master_keys,
+            master_keys.clone(),
             CLI_NODE_ID,
         )
         .map_err(key_error)?,
     );
-    let keys = crate::storage::key_admin(&database, manager.clone(), clock);
+    let keys = crate::storage::key_admin(&database, manager.clone(), Arc::new(master_keys), clock);
     match cmd {
         KeysCommand::List => list(&keys, &manager).await,
         KeysCommand::Rotate { alg } => rotate(&keys, &manager, alg).await,
@@ -194,8 +194,8 @@ fn print_revocation_consequences(policy: &RotationPolicy) {
 async fn rewrap(keys: &KeyAdmin, master_key_id: &str) -> Result<(), CommandError> {
     let outcome = keys.rewrap_keys(&Caller::operator(), master_key_id).await?;
     println!(
-        "re-encrypted {} signing key(s) under master key {master_key_id}",
-        outcome.rewrapped
+        "re-encrypted {} signing key(s) and {} TOTP secret(s) under master key {master_key_id}",
+        outcome.rewrapped, outcome.factor_secrets
     );
     if outcome.skipped > 0 {
         println!(

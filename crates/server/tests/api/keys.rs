@@ -931,6 +931,10 @@ async fn keys_rewrap_moves_every_key_to_a_new_master_key() {
     )));
     assert_eq!(rows.len(), 6);
     assert!(rows.iter().all(|r| r.master_key == old_id), "{rows:?}");
+    // A user's TOTP secret is sealed under the master key too.
+    let old_keys =
+        palisade_keys::MasterKeySet::single(MasterKey::from_base64(TEST_MASTER_KEY).unwrap());
+    let totp = sealed_totp_factor(&db, &old_keys).await;
 
     // The new key alone cannot read them, and says which key is missing.
     let refused = keys_command(&url, dir.path(), &new_base64, &[], &["rotate"]);
@@ -951,7 +955,7 @@ async fn keys_rewrap_moves_every_key_to_a_new_master_key() {
     ));
     assert!(
         out.contains(&format!(
-            "re-encrypted 6 signing key(s) under master key {}",
+            "re-encrypted 6 signing key(s) and 1 TOTP secret(s) under master key {}",
             new_key.id()
         )),
         "{out}"
@@ -963,7 +967,21 @@ async fn keys_rewrap_moves_every_key_to_a_new_master_key() {
         &[TEST_MASTER_KEY],
         &["rewrap"],
     ));
-    assert!(out.contains("re-encrypted 0 signing key(s)"), "{out}");
+    assert!(
+        out.contains("re-encrypted 0 signing key(s) and 0 TOTP secret(s)"),
+        "{out}"
+    );
+    // The secret now opens with the new master key alone, and is the same secret.
+    let store = db.open().await;
+    let factors = palisade_core::ports::FactorRepository::list_factors(&store, &totp.user_id)
+        .await
+        .unwrap();
+    assert_eq!(factors[0].master_key_id.as_deref(), Some(new_key.id()));
+    let new_only = palisade_keys::MasterKeySet::single(new_key.clone());
+    let opened =
+        palisade_core::ports::SecretSealer::open(&new_only, "totp", &factors[0].credential)
+            .unwrap();
+    assert_eq!(opened, b"12345678901234567890");
     let rows = parse_listing(&succeeded(keys_command(
         &url,
         dir.path(),
@@ -992,4 +1010,43 @@ async fn keys_rewrap_moves_every_key_to_a_new_master_key() {
         let jwks = fetch_jwks(&app.client, &app.url("/jwks")).await;
         verify_with_jwks(&token.compact, &jwks, app.clock.now()).unwrap();
     }
+}
+
+/// A user with a TOTP factor whose secret is sealed under `master_keys`.
+async fn sealed_totp_factor(
+    db: &TestDatabase,
+    master_keys: &palisade_keys::MasterKeySet,
+) -> palisade_core::factor::Factor {
+    use palisade_core::factor::{Factor, FactorId, FactorKind};
+    use palisade_core::model::{NewUser, PasswordHash, UserId, Username};
+    use palisade_core::ports::{FactorRepository, SecretSealer, UserRepository};
+    let store = db.open().await;
+    let user = store
+        .insert_user(NewUser {
+            id: UserId(uuid::Uuid::new_v4().to_string()),
+            username: Username::parse("totp-owner").unwrap(),
+            email: None,
+            display_name: None,
+            password_hash: PasswordHash(
+                "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            ),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let sealed = master_keys.seal("totp", b"12345678901234567890").unwrap();
+    let factor = Factor {
+        id: FactorId(uuid::Uuid::new_v4().to_string()),
+        user_id: user.id,
+        kind: FactorKind::Totp,
+        name: "Phone".into(),
+        credential: sealed.ciphertext,
+        master_key_id: Some(sealed.master_key_id),
+        credential_id: None,
+        last_used_step: None,
+        created_at: Utc::now(),
+        last_used_at: None,
+    };
+    store.insert_factor(factor.clone()).await.unwrap();
+    factor
 }
