@@ -1,11 +1,13 @@
 //! Second factors as operators manage them (issue 14): `palisade user mfa list|reset`,
 //! `palisade role require-mfa`, `palisade client add --require-mfa` / `client require-mfa`, the
-//! admin API's factor and role-MFA routes, and `require_mfa` in RFC 7591 registration. Factors
+//! admin API's factor and role-MFA routes, `require_mfa` in RFC 7591 registration, and
+//! `palisade keys rewrap` refusing a TOTP secret no configured master key opens. Factors
 //! are planted through the store: enrolling them is the sign-in engine's, tested with it.
 
 use crate::admin_api::{admin_client, call, user_with_roles};
 use crate::cli::{palisade, stderr};
-use crate::harness::{spawn_app, spawn_app_with};
+use crate::harness::{TEST_MASTER_KEY, spawn_app, spawn_app_with};
+use crate::keys::keys_command;
 use crate::support::create_user;
 use chrono::Utc;
 use palisade::config::RegistrationMode;
@@ -13,8 +15,9 @@ use palisade_core::TokenHash;
 use palisade_core::factor::{Factor, FactorId, FactorKind};
 use palisade_core::model::{AuditQuery, ClientId, Role, RoleName, UserId, Username};
 use palisade_core::ports::{
-    AuditLog, ClientRepository, FactorRepository, RoleRepository, UserRepository,
+    AuditLog, ClientRepository, FactorRepository, RoleRepository, SecretSealer, UserRepository,
 };
+use palisade_keys::{MasterKey, MasterKeySet};
 use palisade_store::SqlStore;
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
@@ -591,4 +594,95 @@ async fn registration_accepts_and_echoes_require_mfa() {
         assert_eq!(refused["error"], "invalid_client_metadata", "{wrong}");
     }
     assert_eq!(app.state.sql.list_clients().await.unwrap().len(), before);
+}
+
+/// The happy path is `keys::keys_rewrap_moves_every_key_to_a_new_master_key`; this is the
+/// other one: a secret sealed under a master key this node lacks stops the run with a message
+/// naming the factor and the key, before any factor is written.
+#[tokio::test]
+async fn keys_rewrap_names_a_totp_secret_no_configured_key_opens_and_writes_no_factor() {
+    let db = TestDatabase::create().await;
+    let url = db.url().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let old = MasterKey::from_base64(TEST_MASTER_KEY).unwrap();
+    let new = MasterKey::from_bytes(std::array::from_fn(|i| 0x5c ^ i as u8));
+    let new_base64 = new.to_base64().expose().to_owned();
+    let stranger = MasterKey::from_bytes([7; 32]);
+    let keys =
+        |args: &[&str]| keys_command(&url, dir.path(), &new_base64, &[TEST_MASTER_KEY], args);
+    // Signing keys (and the schema) under the old master key.
+    assert!(
+        keys_command(&url, dir.path(), TEST_MASTER_KEY, &[], &["list"])
+            .status
+            .success()
+    );
+    let store = db.open().await;
+    let bob = create_user_in(&store, "bob").await;
+    let seed = b"twenty bytes of seed".to_vec();
+    // Whole seconds, as the store keeps them.
+    let created_at = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let totp_under = |key: &MasterKey, name: &str| {
+        let sealed = MasterKeySet::single(key.clone())
+            .seal("totp", &seed)
+            .unwrap();
+        Factor {
+            id: FactorId(format!("totp-{name}")),
+            user_id: bob.clone(),
+            kind: FactorKind::Totp,
+            name: name.into(),
+            credential: sealed.ciphertext,
+            master_key_id: Some(sealed.master_key_id),
+            credential_id: None,
+            last_used_step: None,
+            created_at,
+            last_used_at: None,
+        }
+    };
+    let movable = totp_under(&old, "movable");
+    let lost = totp_under(&stranger, "lost");
+    store.insert_factor(movable.clone()).await.unwrap();
+    store.insert_factor(lost.clone()).await.unwrap();
+
+    let refused = keys(&["rewrap"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(&lost.id.0) && err.contains(stranger.id()),
+        "{err}"
+    );
+    let unchanged = store.list_factors(&bob).await.unwrap();
+    let find = |id: &FactorId| unchanged.iter().find(|f| f.id == *id).unwrap().clone();
+    assert_eq!(find(&movable.id), movable, "no factor was written");
+    assert_eq!(find(&lost.id), lost);
+
+    // Without the lost one, the rest moves.
+    assert!(store.delete_factor(&bob, &lost.id).await.unwrap());
+    let out = succeeded(keys(&["rewrap"]));
+    assert!(out.contains("and 1 TOTP secret(s)"), "{out}");
+    let moved = store.list_factors(&bob).await.unwrap();
+    let moved = moved.iter().find(|f| f.id == movable.id).unwrap();
+    assert_eq!(moved.master_key_id.as_deref(), Some(new.id()));
+    assert_eq!(
+        MasterKeySet::single(new.clone())
+            .open("totp", &moved.credential)
+            .unwrap(),
+        seed
+    );
+}
+
+/// A user straight in the store (the CLI's database may have no server in front of it).
+async fn create_user_in(store: &SqlStore, username: &str) -> UserId {
+    use palisade_core::model::{NewUser, PasswordHash};
+    store
+        .insert_user(NewUser {
+            id: UserId(uuid::Uuid::new_v4().to_string()),
+            username: Username::parse(username).unwrap(),
+            email: None,
+            display_name: None,
+            password_hash: PasswordHash("$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA".into()),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap()
+        .id
 }
