@@ -78,8 +78,8 @@ pub trait UserRepository: Send + Sync {
     /// Voids every authentication of the user up to `at` (`sessions_revoked_at`; it only ever
     /// moves forward); `NotFound` if there is no such user.
     async fn revoke_user_sessions(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()>;
-    /// Deletes the user with its roles, consents, lockout and refresh-token families;
-    /// `NotFound` if there is no such user.
+    /// Deletes the user with its roles, consents, lockout, refresh-token families, second
+    /// factors and recovery codes; `NotFound` if there is no such user.
     async fn delete_user(&self, id: &UserId) -> StoreResult<()>;
 }
 

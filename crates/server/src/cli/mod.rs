@@ -110,6 +110,7 @@ mod tests {
             ["client", "show", id],
             ["client", "rotate-secret", id],
             ["client", "remove", id],
+            ["client", "require-mfa", id],
             ["keys", "revoke", id],
             ["registration", "revoke", id],
         ] {
@@ -117,7 +118,8 @@ mod tests {
                 Some(Command::Client(
                     client::ClientCommand::Show { client_id }
                     | client::ClientCommand::RotateSecret { client_id }
-                    | client::ClientCommand::Remove { client_id },
+                    | client::ClientCommand::Remove { client_id }
+                    | client::ClientCommand::RequireMfa { client_id, .. },
                 )) => client_id,
                 Some(Command::Keys(keys::KeysCommand::Revoke { kid })) => kid,
                 Some(Command::Registration(registration::RegistrationCommand::Revoke { id })) => id,

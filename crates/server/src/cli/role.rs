@@ -13,8 +13,14 @@ pub enum RoleCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// List roles with their permissions.
+    /// List roles with their permissions, and whether they require a second factor.
     List,
+    /// Require a second factor of everyone holding the role (--off: stop requiring it).
+    RequireMfa {
+        role: String,
+        #[arg(long)]
+        off: bool,
+    },
     /// Give a user a role.
     Grant { role: String, username: String },
     /// Take a role away from a user.
@@ -31,10 +37,34 @@ pub async fn run(cmd: RoleCommand, admin: &Admin) -> Result<(), CommandError> {
             println!("created role {}", role.role.name);
         }
         RoleCommand::List => {
+            println!("{:<24}  {:<11}  PERMISSIONS", "ROLE", "REQUIRE_MFA");
             for details in admin.list_roles().await? {
                 let permissions: Vec<&str> =
                     details.permissions.iter().map(|p| p.as_str()).collect();
-                println!("{:<24}  {}", details.role.name, permissions.join(","));
+                println!(
+                    "{:<24}  {:<11}  {}",
+                    details.role.name,
+                    if details.role.require_mfa {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    permissions.join(",")
+                );
+            }
+        }
+        RoleCommand::RequireMfa { role, off } => {
+            let details = admin
+                .set_role_requires_mfa(&operator, &role, !off)
+                .await
+                .map_err(not_found_as(|| format!("no role named {role}")))?;
+            if details.role.require_mfa {
+                println!("role {} now requires a second factor", details.role.name);
+            } else {
+                println!(
+                    "role {} no longer requires a second factor",
+                    details.role.name
+                );
             }
         }
         RoleCommand::Grant { role, username } => {

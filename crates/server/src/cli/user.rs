@@ -1,6 +1,7 @@
 //! `palisade user ...`
 
 use super::{CommandError, not_found_as};
+use chrono::SecondsFormat;
 use clap::Subcommand;
 use palisade_core::Secret;
 use palisade_core::model::User;
@@ -45,6 +46,19 @@ pub enum UserCommand {
     Signout { username: String },
     /// Delete the user with their roles, consents and grants.
     Delete { username: String },
+    /// The user's second factors (TOTP authenticators, passkeys) and recovery codes.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// List the user's factors and how many recovery codes are left.
+    List { username: String },
+    /// Delete every factor and recovery code of the user (a lost authenticator), and end
+    /// every session and grant they have. They sign in with their password alone afterwards
+    /// and enrol again wherever a second factor is required.
+    Reset { username: String },
 }
 
 pub async fn run(cmd: UserCommand, admin: &Admin) -> Result<(), CommandError> {
@@ -121,6 +135,35 @@ pub async fn run(cmd: UserCommand, admin: &Admin) -> Result<(), CommandError> {
             let user = find(admin, &username).await?;
             admin.delete_user(&operator, &user).await?;
             println!("deleted {}", user.username);
+        }
+        UserCommand::Mfa(MfaCommand::List { username }) => {
+            let user = find(admin, &username).await?;
+            let listed = admin.user_factors(&user).await?;
+            println!(
+                "{:<36}  {:<7}  {:<24}  {:<20}  LAST USED",
+                "ID", "KIND", "NAME", "CREATED"
+            );
+            for f in &listed.factors {
+                println!(
+                    "{:<36}  {:<7}  {:<24}  {:<20}  {}",
+                    f.id,
+                    f.kind.as_str(),
+                    f.name,
+                    f.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    f.last_used_at.map_or("never".to_owned(), |t| t
+                        .to_rfc3339_opts(SecondsFormat::Secs, true)),
+                );
+            }
+            println!("recovery codes left: {}", listed.recovery_codes_left);
+        }
+        UserCommand::Mfa(MfaCommand::Reset { username }) => {
+            let user = find(admin, &username).await?;
+            let reset = admin.reset_factors(&operator, &user).await?;
+            println!(
+                "reset the second factors of {}: {} factors and every recovery code deleted, \
+                 signed out everywhere ({} refresh-token grants revoked)",
+                user.username, reset.factors_deleted, reset.refresh_token_families_revoked
+            );
         }
         UserCommand::Unlock { username } => {
             let user = find(admin, &username).await?;

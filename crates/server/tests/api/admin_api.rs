@@ -45,7 +45,7 @@ fn role_name(name: &str) -> RoleName {
 }
 
 /// A user holding `roles`, and an access token of theirs carrying the `admin` scope.
-async fn user_with_roles(
+pub async fn user_with_roles(
     app: &TestApp,
     client: &TestClient,
     username: &str,
@@ -143,6 +143,8 @@ fn request(operation: Operation, f: &Fixture) -> (String, Option<Value>) {
         ),
         Operation::SignOutUser => (format!("/admin/v1/users/{user}/signout"), None),
         Operation::DeleteUser => (format!("/admin/v1/users/{}", f.doomed_user.0), None),
+        Operation::ListUserFactors => (format!("/admin/v1/users/{user}/factors"), None),
+        Operation::ResetUserFactors => (format!("/admin/v1/users/{user}/factors"), None),
         Operation::AssignRole => (format!("/admin/v1/users/{user}/roles/helpdesk"), None),
         Operation::RevokeRole => (format!("/admin/v1/users/{user}/roles/helpdesk"), None),
         Operation::ListPermissions => ("/admin/v1/permissions".into(), None),
@@ -158,6 +160,10 @@ fn request(operation: Operation, f: &Fixture) -> (String, Option<Value>) {
         Operation::RevokePermission => (
             "/admin/v1/roles/helpdesk/permissions/users:read".into(),
             None,
+        ),
+        Operation::SetRoleMfa => (
+            "/admin/v1/roles/helpdesk/mfa".into(),
+            Some(json!({ "required": true })),
         ),
         Operation::ListClients => ("/admin/v1/clients".into(), None),
         Operation::CreateClient => ("/admin/v1/clients".into(), Some(metadata)),

@@ -675,7 +675,7 @@ async fn the_jwks_keeps_answering_from_memory_while_redis_is_down() {
 // --- 6. The `palisade keys` commands -------------------------------------------------------------
 
 /// Runs `palisade keys ARGS` against `database_url` with `master_key` (and older ones).
-fn keys_command(
+pub(crate) fn keys_command(
     database_url: &str,
     data_dir: &Path,
     master_key: &str,

@@ -22,6 +22,7 @@ mod harness;
 mod headless_chromium;
 mod keys;
 mod logout_and_discovery;
+mod mfa_admin;
 mod names_and_token_validity;
 mod oidc_flow;
 mod passkeys_in_chromium;

@@ -546,3 +546,48 @@ async fn deleting_a_user_takes_their_factors_and_recovery_codes() {
         .await
         .unwrap();
 }
+
+/// A kind outside the closed set (a hand-run UPDATE, past the CHECK constraint) is corrupt
+/// data: reading it fails rather than skipping the factor or guessing its kind.
+#[tokio::test]
+async fn a_stored_factor_of_an_unknown_kind_is_an_error_not_skipped() {
+    use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
+    let (store, db) = store().await;
+    let alice = user(&store, "alice").await;
+    store
+        .insert_factor(passkey("p1", &alice.id, "a2V5", 0))
+        .await
+        .unwrap();
+    let update = "UPDATE user_factors SET kind = 'sms' WHERE id = 'p1'";
+    let (url, database_url) = (db.url().to_owned(), db.database_url().clone());
+    tokio::task::spawn_blocking(move || match database_url.sqlite_path() {
+        Some(path) => {
+            let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            diesel::sql_query("PRAGMA ignore_check_constraints = ON").execute(&mut conn)?;
+            diesel::sql_query(update).execute(&mut conn)
+        }
+        None => {
+            let mut conn = PgConnection::establish(&url).unwrap();
+            diesel::sql_query(
+                "DO $$ DECLARE c record; BEGIN \
+                 FOR c IN SELECT conname FROM pg_constraint \
+                 WHERE conrelid = 'user_factors'::regclass AND contype = 'c' LOOP \
+                 EXECUTE format('ALTER TABLE user_factors DROP CONSTRAINT %I', c.conname); \
+                 END LOOP; END $$",
+            )
+            .execute(&mut conn)?;
+            diesel::sql_query(update).execute(&mut conn)
+        }
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(matches!(
+        store.list_factors(&alice.id).await,
+        Err(StoreError::Internal(_))
+    ));
+    assert!(matches!(
+        store.find_factor_by_credential_id("a2V5").await,
+        Err(StoreError::Internal(_))
+    ));
+}

@@ -27,6 +27,7 @@ fn view(c: &Client, secret: Option<&str>) -> Value {
         "id_token_signed_response_alg": c.id_token_signed_response_alg,
         "access_token_ttl_secs": c.access_token_ttl_secs,
         "refresh_token_ttl_secs": c.refresh_token_ttl_secs,
+        "require_mfa": c.require_mfa,
         "registered_dynamically": c.registration_access_token_hash.is_some(),
         "created_at": c.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
     });

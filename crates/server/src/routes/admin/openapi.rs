@@ -90,7 +90,7 @@ fn document_value() -> Value {
         "info": {
             "title": "Palisade admin API",
             "version": "1",
-            "description": "Manage users, roles, clients, signing keys and read the audit trail. Send `Authorization: Bearer <access token>` issued by this Palisade: a user's token carrying the `admin` scope (permissions from the user's roles) or a client_credentials token with `admin:<permission>` scopes. See docs/admin-api.md."
+            "description": "Manage users and their second factors, roles, clients, signing keys and read the audit trail. Send `Authorization: Bearer <access token>` issued by this Palisade: a user's token carrying the `admin` scope (permissions from the user's roles) or a client_credentials token with `admin:<permission>` scopes. See docs/admin-api.md."
         },
         "servers": [{ "url": "/" }],
         "x-palisade-prefix": PREFIX,
@@ -181,7 +181,15 @@ fn schemas() -> Value {
         "PasswordReset": { "type": "object", "additionalProperties": false, "required": ["password"], "properties": {
             "password": { "type": "string", "minLength": 8, "maxLength": 1024, "writeOnly": true } } },
         "PermissionList": { "type": "object", "properties": { "permissions": strings } },
-        "Role": { "type": "object", "properties": { "name": string, "description": nullable_string, "permissions": strings } },
+        "Role": { "type": "object", "properties": { "name": string, "description": nullable_string, "permissions": strings,
+            "require_mfa": { "type": "boolean", "description": "holders must sign in with a second factor" } } },
+        "RoleMfa": { "type": "object", "additionalProperties": false, "required": ["required"], "properties": {
+            "required": { "type": "boolean" } } },
+        "Factor": { "type": "object", "properties": {
+            "id": string, "kind": { "enum": ["totp", "passkey"] }, "name": string, "created_at": time, "last_used_at": nullable_time } },
+        "FactorList": { "type": "object", "required": ["factors", "recovery_codes_left"], "properties": {
+            "factors": { "type": "array", "items": { "$ref": "#/components/schemas/Factor" } },
+            "recovery_codes_left": { "type": "integer", "minimum": 0 } } },
         "RoleList": list_of("roles", "Role"),
         "NewRole": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": {
             "name": { "type": "string", "pattern": "^[a-z0-9_:-]{1,64}$" }, "description": string, "permissions": strings } },
@@ -194,13 +202,15 @@ fn schemas() -> Value {
             "scope": { "type": "string", "description": "space-separated; admin:<permission> scopes grant admin API permissions to client_credentials tokens" },
             "application_type": { "enum": ["web", "native"], "default": "web" },
             "id_token_signed_response_alg": { "enum": ["RS256", "ES256", "EdDSA"] },
+            "require_mfa": { "type": "boolean", "default": false, "description": "users signing in to the client must use a second factor" },
             "access_token_ttl_secs": { "type": "integer", "minimum": 1 }, "refresh_token_ttl_secs": { "type": "integer", "minimum": 1 } } },
         "Client": { "type": "object", "properties": {
             "client_id": string, "client_secret": { "type": "string", "description": "only when just created or rotated" },
             "client_name": string, "client_type": { "enum": ["public", "confidential"] }, "application_type": string,
             "token_endpoint_auth_method": string, "grant_types": strings, "response_types": strings,
             "redirect_uris": strings, "post_logout_redirect_uris": strings, "scope": string,
-            "id_token_signed_response_alg": nullable_string, "registered_dynamically": { "type": "boolean" }, "created_at": time } },
+            "id_token_signed_response_alg": nullable_string, "require_mfa": { "type": "boolean" },
+            "registered_dynamically": { "type": "boolean" }, "created_at": time } },
         "ClientList": list_of("clients", "Client"),
         "Key": { "type": "object", "properties": {
             "kid": string, "alg": string, "state": { "enum": ["next", "current", "retired", "revoked"] },

@@ -1,5 +1,6 @@
 //! `/admin/v1/roles` and `/admin/v1/permissions`: the permission catalogue, roles with their
-//! permissions, creating a role, granting and revoking a permission on a role — each a call to
+//! permissions, creating a role, granting and revoking a permission on a role, requiring a
+//! second factor of its holders — each a call to
 //! `palisade_flow::admin` (see its `roles` module for the rules).
 
 use super::error::{ApiError, ok_json};
@@ -15,6 +16,7 @@ fn view(details: &RoleDetails) -> Value {
         "name": details.role.name,
         "description": details.role.description,
         "permissions": details.permissions,
+        "require_mfa": details.role.require_mfa,
     })
 }
 
@@ -77,6 +79,28 @@ pub async fn revoke_permission(
     let role = state
         .admin
         .revoke_permission(&caller, role, permission)
+        .await?;
+    Ok(ok_json(200, &view(&role)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleMfaBody {
+    required: bool,
+}
+
+/// `PUT /admin/v1/roles/{role}/mfa`: `{required}` (idempotent).
+pub async fn set_mfa(
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let b: RoleMfaBody = input::json(&req, &body)?;
+    let role = input::path(&req, "role")?;
+    let role = state
+        .admin
+        .set_role_requires_mfa(&caller, role, b.required)
         .await?;
     Ok(ok_json(200, &view(&role)))
 }

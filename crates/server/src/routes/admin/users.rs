@@ -1,5 +1,6 @@
 //! `/admin/v1/users`: list and search, create, read, disable and enable, unlock, reset the
-//! password, sign out everywhere, delete, assign and revoke roles (docs/threat-model.md AD-02, AD-03) — each a call to
+//! password, sign out everywhere, delete, list and reset second factors, assign and revoke
+//! roles (docs/threat-model.md AD-02, AD-03) — each a call to
 //! `palisade_flow::admin` (see its `users` module for the rules). The body of a request names only what the operation changes;
 //! unknown fields (`password_hash`, `roles`, `is_disabled`...) are refused, never silently
 //! applied or ignored.
@@ -11,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
 use palisade_core::Secret;
 use palisade_core::model::{User, UserId};
+use palisade_flow::admin::factors::UserFactors;
 use palisade_flow::admin::users::{NewAccount, UserDetails};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -203,6 +205,52 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let user = find(&state, &req).await?;
     state.admin.delete_user(&caller, &user).await?;
+    Ok(no_content())
+}
+
+/// What an operator may see of a user's factors: never the sealed secret or the public key,
+/// nor a passkey's credential id.
+fn factors_view(listed: &UserFactors) -> Value {
+    let factors: Vec<Value> = listed
+        .factors
+        .iter()
+        .map(|f| {
+            json!({
+                "id": f.id.0,
+                "kind": f.kind,
+                "name": f.name,
+                "created_at": f.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                "last_used_at": f
+                    .last_used_at
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            })
+        })
+        .collect();
+    json!({ "factors": factors, "recovery_codes_left": listed.recovery_codes_left })
+}
+
+/// `GET /admin/v1/users/{user_id}/factors`: oldest first, with the unused recovery codes.
+pub async fn list_factors(
+    _caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = find(&state, &req).await?;
+    Ok(ok_json(
+        200,
+        &factors_view(&state.admin.user_factors(&user).await?),
+    ))
+}
+
+/// `DELETE /admin/v1/users/{user_id}/factors`: every factor and recovery code of the user, and
+/// every session and grant they have; answers 204 (also when there was nothing to delete).
+pub async fn reset_factors(
+    caller: Caller,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = find(&state, &req).await?;
+    state.admin.reset_factors(&caller, &user).await?;
     Ok(no_content())
 }
 
