@@ -580,6 +580,42 @@ async fn acr_values_steps_a_password_session_up_with_the_second_factor_and_amr_s
 }
 
 #[tokio::test]
+async fn max_age_asks_a_user_with_a_factor_for_the_password_and_the_second_factor_again() {
+    let app = spawn_app().await;
+    let rp_client = register_client(&app, ClientSpec::default()).await;
+    let rp = RelyingParty::discover(&app, &rp_client).await;
+    let (_, enrolled) = user_with_totp(&app, &rp_client, "kate").await;
+    let codes = &enrolled.authenticator;
+
+    let browser = Browser::new();
+    let request = rp.request(None, false, &[]);
+    let back = browser
+        .authorize_with_factor(&request.url, "kate", Some(("totp", &codes.code(&app, 1))))
+        .await;
+    let first = rp.redeem(&back, request).await;
+
+    // OIDC Core §3.1.2.1: the session is older than max_age, so the sign-in starts afresh, and
+    // a fresh sign-in of a user with a factor is the password and the factor.
+    app.clock.advance(Span::seconds(60));
+    let request = rp.request(None, false, &[("max_age", "30")]);
+    let login = location(&browser.get(&request.url).await);
+    assert!(login.contains("/login?"), "{login}");
+    let factor = location(&browser.log_in(&login, "kate", PASSWORD).await);
+    assert!(factor.contains("/login/factor?"), "{factor}");
+    let back = location(
+        &browser
+            .answer_factor(&factor, "totp", &codes.code(&app, 0))
+            .await,
+    );
+    let again = rp.redeem(&back, request).await;
+    again.assert_password_and_code();
+    assert!(
+        again.auth_time >= first.auth_time + 60,
+        "{again:?} after {first:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_essential_acr_claim_leads_a_user_without_a_factor_through_enrolment() {
     let app = spawn_app().await;
     let rp_client = register_client(&app, ClientSpec::default()).await;
