@@ -17,7 +17,8 @@
 //!    step 3 just before a lock was written could otherwise start a fresh streak and verify.
 //!    With both reads, concurrent wrong attempts cost at most `threshold` verifications;
 //! 5. the password is verified; a failure counts against the IP and may lock the account, a
-//!    success resets the streak and upgrades an outdated hash.
+//!    success upgrades an outdated hash and resets the streak — for a user with a second factor
+//!    only once that factor is proved ([`crate::mfa::check`]), since wrong codes share it.
 
 use crate::guard::{
     AccountKey, AttemptContext, CredentialKind, FailureReason, Reservation, Throttled,
@@ -134,7 +135,12 @@ impl AuthorizationServer {
                 if needs_rehash && let Some(permit) = permit {
                     self.rehash(user, password, &permit).await;
                 }
-                guard.reset(&account, &user.id, lockout.as_ref()).await?;
+                // A user with a second factor has not signed in yet: the streak (which wrong
+                // codes share) is cleared when the factor is proved, or a password holder could
+                // clear it between rounds of guessing codes.
+                if self.factors.list_factors(&user.id).await?.is_empty() {
+                    guard.reset(&account, &user.id, lockout.as_ref()).await?;
+                }
                 self.login_succeeded(user, lockout.as_ref(), context).await;
                 Ok(CredentialCheck::Valid(user.clone()))
             }

@@ -90,6 +90,11 @@ impl AuthorizationServer {
                 .await;
         }
         let Reservation::Granted { completes_streak } = guard.reserve(&account).await? else {
+            // The streak is full. At the password this means a concurrent failure is writing
+            // the lock; here the streak can also have been filled by the password's own
+            // (successful) attempt, which locks nothing, so the lock is written now: guessing
+            // codes past the threshold always ends in the durable, growing lock.
+            guard.lock(&account, user, context).await?;
             return self
                 .factor_failed(user, Failure::TooManyFailures, action, context)
                 .await;
