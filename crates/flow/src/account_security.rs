@@ -430,7 +430,6 @@ mod tests {
     use crate::mfa::totp::{TotpSecret, code_at};
     use crate::test_server::{PASSWORD, TestServer};
     use palisade_core::Secret;
-    use palisade_core::model::{Role, RoleName};
 
     async fn signed_in(server: &TestServer, user: &User) -> (Browser, String) {
         let (raw, session) = server
@@ -614,23 +613,7 @@ mod tests {
     async fn the_last_factor_of_a_user_who_must_have_one_stays() {
         let server = TestServer::start().await;
         let alice = server.user("alice").await;
-        let role = RoleName::parse("treasury").unwrap();
-        server
-            .engine
-            .roles
-            .insert_role(Role {
-                name: role.clone(),
-                description: None,
-                require_mfa: true,
-            })
-            .await
-            .unwrap();
-        server
-            .engine
-            .roles
-            .grant_role(&role, &alice.id)
-            .await
-            .unwrap();
+        server.grant_role_requiring_mfa(&alice, "treasury").await;
         let (b, csrf) = signed_in(&server, &alice).await;
         add_totp(&server, &b, &csrf).await;
         let shown = server.engine.show_account_security(&b).await;

@@ -152,6 +152,21 @@ impl TestServer {
             .expect("insert user")
     }
 
+    /// Gives `user` a new role `role` that requires a second factor.
+    pub async fn grant_role_requiring_mfa(&self, user: &User, role: &str) {
+        let role = palisade_core::model::RoleName::parse(role).expect("role name");
+        let roles = &self.engine.roles;
+        roles
+            .insert_role(palisade_core::model::Role {
+                name: role.clone(),
+                description: None,
+                require_mfa: true,
+            })
+            .await
+            .expect("insert role");
+        roles.grant_role(&role, &user.id).await.expect("grant role");
+    }
+
     /// An operator-made public client allowed `openid profile offline_access`.
     pub async fn client(&self) -> Client {
         let client = Client {

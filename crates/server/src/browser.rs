@@ -15,8 +15,8 @@ use askama::Template;
 use palisade_core::OAuthError;
 use palisade_flow::guard::Throttled;
 use palisade_flow::interaction::{
-    AccountSecurityView, Browser, EnrolmentView, FactorProblem, LoginProblem, LoginView, Outcome,
-    RecoveryCodesView, Refusal, RefusalStatus, SecondFactorView, Step, View,
+    AccountSecurityView, Browser, EnrolmentView, FactorProblem, InteractionPage, LoginProblem,
+    LoginView, Outcome, RecoveryCodesView, Refusal, RefusalStatus, SecondFactorView, Step, View,
 };
 use palisade_pages::{
     AccountSecurityPage, ConsentPage, EnrolmentPage, FactorItem, LoggedOutPage, LoginPage,
@@ -82,6 +82,20 @@ const BUSY: &str = "The service is busy. Please try again in a moment.";
 /// The one message for every wrong second factor: code, recovery code, passkey or a locked
 /// account, as on the login form.
 const INVALID_FACTOR: &str = "The code or passkey was not accepted. Please try again.";
+
+/// `GET` of an interaction page: the step `?interaction=` names, as the engine shows it.
+pub async fn show_step(req: &HttpRequest, state: &AppState, page: InteractionPage) -> HttpResponse {
+    let query = match forms::pairs(req.query_string().as_bytes()) {
+        Ok(query) => query,
+        Err(error) => return error_page(&error),
+    };
+    let browser = browser_of(req, state);
+    let outcome = state
+        .engine
+        .show_page(page, forms::get(&query, "interaction"), &browser)
+        .await;
+    respond(state, outcome)
+}
 
 /// Renders the engine's answer and applies its cookie changes.
 pub fn respond(state: &AppState, outcome: Outcome) -> HttpResponse {

@@ -137,20 +137,16 @@ impl AuthorizationServer {
         form: StepSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self
-            .spend_step(form.step_id, form.csrf_token, browser)
+        match self
+            .spend_pending(form.step_id, form.csrf_token, browser, |p| p.complete)
             .await
         {
-            Ok(step) => step,
-            Err(refusal) => return refusal.into(),
-        };
-        let (user, pending) = match (self.user_of_step(&step).await, &step.interaction.pending) {
-            (Ok(Some(user)), Some(pending)) if pending.complete => (user, pending.clone()),
-            (Ok(_), _) => return step_gone().into(),
-            (Err(refusal), _) => return refusal.into(),
-        };
-        self.complete_sign_in(step.interaction, &user, pending.amr, browser)
-            .await
+            Ok((step, user, pending)) => {
+                self.complete_sign_in(step.interaction, &user, pending.amr, browser)
+                    .await
+            }
+            Err(refusal) => refusal.into(),
+        }
     }
 
     /// Whether `answer` proves a new factor set up on the page of `owner` (a step or a

@@ -9,7 +9,7 @@ use crate::guard::AttemptLimits;
 use crate::mfa::totp::{TotpSecret, code_at};
 use crate::test_server::{PASSWORD, TestServer};
 use palisade_core::factor::{Factor, FactorId, FactorKind};
-use palisade_core::model::{Client, Role, RoleName, User};
+use palisade_core::model::{Client, User};
 
 /// Gives `user` a TOTP factor, as an enrolment would have stored it.
 async fn with_totp(server: &TestServer, user: &User) -> TotpSecret {
@@ -340,23 +340,7 @@ async fn guessing_codes_locks_the_account_like_guessing_passwords() {
 async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolment() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let role = RoleName::parse("finance").unwrap();
-    server
-        .engine
-        .roles
-        .insert_role(Role {
-            name: role.clone(),
-            description: None,
-            require_mfa: true,
-        })
-        .await
-        .unwrap();
-    server
-        .engine
-        .roles
-        .grant_role(&role, &alice.id)
-        .await
-        .unwrap();
+    server.grant_role_requiring_mfa(&alice, "finance").await;
     let client = server.client().await;
     let b = browser("b-enrol");
     let form = login_form(&server, &client, &b).await;

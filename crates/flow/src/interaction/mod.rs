@@ -148,6 +148,21 @@ pub(crate) fn csrf_matches(expected: &str, submitted: Option<&str>) -> bool {
 }
 
 impl AuthorizationServer {
+    /// `GET` of one of the interaction's pages, for step `step_id`.
+    pub async fn show_page(
+        &self,
+        page: InteractionPage,
+        step_id: Option<&str>,
+        browser: &Browser,
+    ) -> Outcome {
+        match page {
+            InteractionPage::Login => self.show_login(step_id, browser).await,
+            InteractionPage::SecondFactor => self.show_second_factor(step_id, browser).await,
+            InteractionPage::Enrolment => self.show_enrolment(step_id, browser).await,
+            InteractionPage::Consent => self.show_consent(step_id, browser).await,
+        }
+    }
+
     /// Stores `interaction` under a fresh step id for what is left of its lifetime.
     pub(crate) async fn store_step(
         &self,

@@ -8,7 +8,8 @@ use super::login::LOGIN_CEREMONY;
 use super::sign_in::{ceremony_key, with_factor};
 use super::{
     Browser, FactorProblem, FactorSubmission, InteractionPage, LoginProblem, Outcome,
-    PasskeySignIn, PendingStep, Refusal, SecondFactorView, Step, View, step_gone,
+    PasskeySignIn, PendingAuthentication, PendingStep, Refusal, SecondFactorView, Step, View,
+    step_gone,
 };
 use crate::guard::{AttemptContext, CredentialKind};
 use crate::mfa::assurance::amr;
@@ -40,17 +41,12 @@ impl AuthorizationServer {
         form: FactorSubmission<'_>,
         browser: &Browser,
     ) -> Outcome {
-        let step = match self
-            .spend_step(form.step_id, form.csrf_token, browser)
+        let (step, user, pending) = match self
+            .spend_pending(form.step_id, form.csrf_token, browser, |p| !p.complete)
             .await
         {
-            Ok(step) => step,
+            Ok(spent) => spent,
             Err(refusal) => return refusal.into(),
-        };
-        let (user, pending) = match (self.user_of_step(&step).await, &step.interaction.pending) {
-            (Ok(Some(user)), Some(pending)) => (user, pending.clone()),
-            (Ok(_), _) => return step_gone().into(),
-            (Err(refusal), _) => return refusal.into(),
         };
         let context = AttemptContext {
             client_ip: browser.client_ip,
@@ -192,6 +188,30 @@ impl AuthorizationServer {
     ) -> Result<PendingStep, Refusal> {
         let peeked = self.posted_step(step_id, csrf_token, browser).await?;
         self.claim_step(&peeked, browser).await
+    }
+
+    /// The posted step, spent, with its pending sign-in and that sign-in's user, when `accept`
+    /// takes the pending sign-in (else the step is gone: it is at another page).
+    pub(super) async fn spend_pending(
+        &self,
+        step_id: Option<&str>,
+        csrf_token: Option<&str>,
+        browser: &Browser,
+        accept: fn(&PendingAuthentication) -> bool,
+    ) -> Result<(PendingStep, User, PendingAuthentication), Refusal> {
+        let step = self.spend_step(step_id, csrf_token, browser).await?;
+        let pending = step
+            .interaction
+            .pending
+            .clone()
+            .filter(accept)
+            .ok_or_else(step_gone)?;
+        let user = self
+            .pending_user(&pending)
+            .await
+            .map_err(Refusal::page)?
+            .ok_or_else(step_gone)?;
+        Ok((step, user, pending))
     }
 
     /// The user a step's pending sign-in is for; `None` when the step has none (it is at

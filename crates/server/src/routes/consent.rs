@@ -2,23 +2,12 @@
 //! the engine decides what is shown and what follows ([`palisade_flow::interaction`]).
 
 use crate::app::AppState;
-use crate::browser::{BrowserForm, browser_of, respond};
-use crate::forms;
-use crate::respond::error_page;
+use crate::browser::{BrowserForm, browser_of, respond, show_step};
 use actix_web::{HttpRequest, HttpResponse, web};
-use palisade_flow::interaction::{ConsentDecision, ConsentSubmission};
+use palisade_flow::interaction::{ConsentDecision, ConsentSubmission, InteractionPage};
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let query = match forms::pairs(req.query_string().as_bytes()) {
-        Ok(query) => query,
-        Err(error) => return error_page(&error),
-    };
-    let browser = browser_of(&req, &state);
-    let outcome = state
-        .engine
-        .show_consent(forms::get(&query, "interaction"), &browser)
-        .await;
-    respond(&state, outcome)
+    show_step(&req, &state, InteractionPage::Consent).await
 }
 
 pub async fn submit(

@@ -4,23 +4,12 @@
 //! engine ([`palisade_flow::interaction`]).
 
 use crate::app::AppState;
-use crate::browser::{BrowserForm, browser_of, respond};
-use crate::forms;
-use crate::respond::error_page;
+use crate::browser::{BrowserForm, browser_of, respond, show_step};
 use actix_web::{HttpRequest, HttpResponse, web};
-use palisade_flow::interaction::{EnrolmentAnswer, EnrolmentSubmission};
+use palisade_flow::interaction::{EnrolmentAnswer, EnrolmentSubmission, InteractionPage};
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let query = match forms::pairs(req.query_string().as_bytes()) {
-        Ok(query) => query,
-        Err(error) => return error_page(&error),
-    };
-    let browser = browser_of(&req, &state);
-    let outcome = state
-        .engine
-        .show_enrolment(forms::get(&query, "interaction"), &browser)
-        .await;
-    respond(&state, outcome)
+    show_step(&req, &state, InteractionPage::Enrolment).await
 }
 
 /// `method=totp` with `code`, or `method=passkey` with `credential`; `name` is optional.
