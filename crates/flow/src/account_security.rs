@@ -272,7 +272,7 @@ impl AuthorizationServer {
                     .check_credentials(user.username.as_str(), &password, context)
                     .await?
                 {
-                    CredentialCheck::Valid(checked) => checked.id == user.id,
+                    CredentialCheck::Valid { user: checked, .. } => checked.id == user.id,
                     CredentialCheck::Invalid => false,
                     CredentialCheck::Throttled(throttled) => {
                         return Ok(Some(PageState::problem(&throttled_text(

@@ -34,15 +34,15 @@ use std::time::Duration;
 /// The outcome of a credential check.
 #[derive(Debug)]
 pub enum CredentialCheck {
-    Valid(User),
+    /// The password is right; `has_factor` when the user must still prove a second factor
+    /// (so the failure streak was left as it is).
+    Valid { user: User, has_factor: bool },
     /// Wrong credentials, or an account that may not log in now: one generic answer.
     Invalid,
     /// Too many failures from this address: 429 + `Retry-After`.
     Throttled(Throttled),
     /// Every hashing permit is held and the queue is full: 503 + `Retry-After`.
-    Busy {
-        retry_after: Duration,
-    },
+    Busy { retry_after: Duration },
 }
 
 impl AuthorizationServer {
@@ -138,11 +138,15 @@ impl AuthorizationServer {
                 // A user with a second factor has not signed in yet: the streak (which wrong
                 // codes share) is cleared when the factor is proved, or a password holder could
                 // clear it between rounds of guessing codes.
-                if self.factors.list_factors(&user.id).await?.is_empty() {
+                let has_factor = !self.factors.list_factors(&user.id).await?.is_empty();
+                if !has_factor {
                     guard.reset(&account, &user.id, lockout.as_ref()).await?;
                 }
                 self.login_succeeded(user, lockout.as_ref(), context).await;
-                Ok(CredentialCheck::Valid(user.clone()))
+                Ok(CredentialCheck::Valid {
+                    user: user.clone(),
+                    has_factor,
+                })
             }
         }
     }
@@ -232,7 +236,7 @@ mod tests {
             .check_credentials(username, &Secret::new(password), &AttemptContext::default())
             .await
             .unwrap();
-        matches!(check, CredentialCheck::Valid(_))
+        matches!(check, CredentialCheck::Valid { .. })
     }
 
     /// RFC 8265 §3.3 for the username; the password exactly as set (no case, width or

@@ -97,10 +97,18 @@ impl AuthorizationServer {
         let (Some(user), Some(session)) = (user, session) else {
             return Ok(self.needs(request, InteractionPage::Login, ErrorCode::LoginRequired));
         };
-        if reauthenticate && !interaction.logged_in_during {
+        let signed_in_here = interaction.signed_in_during(session);
+        if reauthenticate && !signed_in_here {
             return Ok(self.needs(request, InteractionPage::Login, ErrorCode::LoginRequired));
         }
-        match self.factor_need(request, &user, &session.amr).await? {
+        // A sign-in made during this interaction already ended with every factor the request
+        // needs (interaction/sign_in.rs decided), so only an older session is asked again.
+        let factor_need = if signed_in_here {
+            FactorNeed::Satisfied
+        } else {
+            self.factor_need(request, &user, &session.amr).await?
+        };
+        match factor_need {
             FactorNeed::Satisfied => {}
             FactorNeed::SecondFactor => {
                 return Ok(self.needs(

@@ -575,3 +575,56 @@ async fn a_password_holder_at_the_second_factor_page_cannot_enrol_a_factor_of_th
         1
     );
 }
+
+#[tokio::test]
+async fn a_sign_in_counts_for_its_own_session_not_one_swapped_in_from_another_tab() {
+    let server = TestServer::start().await;
+    let bob = server.user("bob").await;
+    let secret = with_totp(&server, &bob).await;
+    let alice = server.user("alice").await;
+    let client = server.client().await;
+    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["urn:palisade:acr:mfa"]}}}"#;
+    let mut b = browser("b-swap");
+    let started = server
+        .engine
+        .authorize(&params(&client, &[("claims", claims)]), &b)
+        .await;
+    let step = continued_to(&started, InteractionPage::Login);
+    let shown = server.engine.show_login(Some(&step), &b).await;
+    let Step::Show(View::Login(form)) = shown.step else {
+        panic!("expected the login form, got {shown:?}");
+    };
+    let submission = LoginSubmission {
+        username: "bob",
+        ..login(&form, PASSWORD)
+    };
+    let outcome = server.engine.submit_login(submission, &b).await;
+    let step = continued_to(&outcome, InteractionPage::SecondFactor);
+    let shown = server.engine.show_second_factor(Some(&step), &b).await;
+    let view = factor_view(&shown);
+    let code = code_at(&secret, now(&server));
+    let passed = submit_factor(
+        &server,
+        &view.step_id,
+        &view.csrf_token,
+        FactorAnswer::Totp(&code),
+        &b,
+    )
+    .await;
+    let step = continued_to(&passed, InteractionPage::Consent);
+    b.session = passed.cookies.session.clone();
+    let shown = server.engine.show_consent(Some(&step), &b).await;
+    let Step::Show(View::Consent(consent)) = shown.step else {
+        panic!("expected the consent page, got {shown:?}");
+    };
+
+    // Another tab signs alice in with her password alone; the consent form is then sent.
+    let (alice_session, _) = server
+        .engine
+        .start_session(&alice, vec!["pwd".into()])
+        .await
+        .unwrap();
+    b.session = Some(alice_session);
+    let decided = allow(&server, &consent, &b).await;
+    continued_to(&decided, InteractionPage::Enrolment);
+}

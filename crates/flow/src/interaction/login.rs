@@ -56,7 +56,9 @@ impl AuthorizationServer {
             .check_credentials(form.username, &form.password, &context)
             .await
         {
-            Ok(CredentialCheck::Valid(user)) => return self.logged_in(step, &user, browser).await,
+            Ok(CredentialCheck::Valid { user, has_factor }) => {
+                return self.logged_in(step, &user, has_factor, browser).await;
+            }
             Ok(CredentialCheck::Invalid) => LoginProblem::InvalidCredentials,
             Ok(CredentialCheck::Throttled(throttled)) => LoginProblem::Throttled(throttled),
             Ok(CredentialCheck::Busy { retry_after }) => LoginProblem::Busy { retry_after },
@@ -79,6 +81,7 @@ impl AuthorizationServer {
         &self,
         step: PendingStep,
         user: &palisade_core::model::User,
+        has_factor: bool,
         browser: &Browser,
     ) -> Outcome {
         let pending = PendingAuthentication {
@@ -87,7 +90,7 @@ impl AuthorizationServer {
             complete: false,
             enrolment: false,
         };
-        self.continue_sign_in(step.interaction, pending, user, browser)
+        self.continue_sign_in(step.interaction, pending, user, has_factor, browser)
             .await
     }
 

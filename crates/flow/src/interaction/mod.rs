@@ -85,6 +85,11 @@ pub struct Interaction {
     /// Set when the user logged in during this interaction (then `prompt=login` and `max_age`
     /// are satisfied, or the user would loop forever).
     pub logged_in_during: bool,
+    /// Which session that sign-in made (the hash of its CSRF token, a per-session secret): the
+    /// sign-in counts only for that session, not for one the browser swapped in meanwhile (in
+    /// another tab, as another user).
+    #[serde(default)]
+    pub signed_in_session: Option<TokenHash>,
     /// Set when the user allowed the request on the consent page of this interaction.
     pub consented_during: bool,
     /// A sign-in under way: the user proved a first factor (or holds a session that must be
@@ -108,6 +113,18 @@ pub struct PendingAuthentication {
     /// must not enrol a factor of their own instead of proving the user's.
     #[serde(default)]
     pub enrolment: bool,
+}
+
+impl Interaction {
+    /// Whether `session` is the one a sign-in during this interaction made: then `prompt=login`,
+    /// `max_age` and the factors the request needs were all settled by that sign-in.
+    pub(crate) fn signed_in_during(&self, session: &crate::session::BrowserSession) -> bool {
+        self.logged_in_during
+            && self
+                .signed_in_session
+                .as_ref()
+                .is_some_and(|made| made.matches(&session.csrf_token))
+    }
 }
 
 /// An interaction as stored, together with the step id that names it.

@@ -32,26 +32,26 @@ pub(crate) fn with_factor(mut amr: Vec<String>, method: &str) -> Vec<String> {
 }
 
 impl AuthorizationServer {
-    /// After a first factor (`pending.amr`): on to the second factor or an enrolment, or done.
+    /// After a first factor (`pending.amr`): on to the second factor (`has_factor`) or an
+    /// enrolment, or done.
     pub(crate) async fn continue_sign_in(
         &self,
         mut interaction: Interaction,
         pending: PendingAuthentication,
         user: &User,
+        has_factor: bool,
         browser: &Browser,
     ) -> Outcome {
         let request = interaction.request.clone();
         let page = if Assurance::of_amr(&pending.amr) == Assurance::MultiFactor {
             None
+        } else if has_factor {
+            Some(InteractionPage::SecondFactor)
         } else {
-            match self.factors.list_factors(&user.id).await {
-                Ok(factors) if !factors.is_empty() => Some(InteractionPage::SecondFactor),
-                Ok(_) => match self.mfa_enforced(&request, user).await {
-                    Ok(true) => Some(InteractionPage::Enrolment),
-                    Ok(false) => None,
-                    Err(error) => return self.redirect_error(&request, &error).into(),
-                },
-                Err(error) => return self.redirect_error(&request, &error.into()).into(),
+            match self.mfa_enforced(&request, user).await {
+                Ok(true) => Some(InteractionPage::Enrolment),
+                Ok(false) => None,
+                Err(error) => return self.redirect_error(&request, &error).into(),
             }
         };
         let Some(page) = page else {
@@ -98,6 +98,7 @@ impl AuthorizationServer {
             Err(e) => return Refusal::page(e.into()).into(),
         };
         interaction.logged_in_during = true;
+        interaction.signed_in_session = Some(TokenHash::of(&session.csrf_token));
         interaction.pending = None;
         let mut outcome = self.advance(interaction, &session).await;
         outcome.cookies.session = Some(raw_session);

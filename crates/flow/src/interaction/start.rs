@@ -48,6 +48,7 @@ impl AuthorizationServer {
             browser_binding: TokenHash::of(binding),
             started_at: self.clock.now().timestamp(),
             logged_in_during: false,
+            signed_in_session: None,
             consented_during: false,
             pending: None,
         };
