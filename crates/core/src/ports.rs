@@ -135,9 +135,16 @@ pub trait FactorRepository: Send + Sync {
     ) -> StoreResult<Option<Factor>>;
     /// Renames the user's factor; false if the user has no such factor.
     async fn rename_factor(&self, user: &UserId, id: &FactorId, name: &str) -> StoreResult<bool>;
-    /// Deletes the user's factor; false if the user has no such factor. Deleting the last
-    /// factor also deletes the user's recovery codes (they stand in for a factor that is gone).
-    async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<bool>;
+    /// Deletes the user's factor; false if the user has no such factor, or if `keep_one` and
+    /// it is the user's last (checked in the same transaction, so two concurrent removals of a
+    /// user's last two factors cannot both succeed). Deleting the last factor also deletes the
+    /// user's recovery codes (they stand in for a factor that is gone).
+    async fn delete_factor(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        keep_one: bool,
+    ) -> StoreResult<bool>;
     /// Accepts TOTP time step `step` for the factor, atomically: true (and `last_used_step`,
     /// `last_used_at` set) only if the factor exists and its `last_used_step` is absent or
     /// lower. Of concurrent calls with the same step at most one gets true (RFC 6238 §5.2).

@@ -227,13 +227,18 @@ impl AuthorizationServer {
         if !factors.iter().any(|f| f.id == id) {
             return Ok(Acted::Page(PageState::problem("There is no such factor.")));
         }
-        if factors.len() == 1 && self.must_keep_a_factor(user).await? {
-            return Ok(Acted::Page(PageState::problem(
-                "You must keep at least one second factor. Add another one first.",
-            )));
+        let keep_one = self.must_keep_a_factor(user).await?;
+        let must_keep = "You must keep at least one second factor. Add another one first.";
+        if factors.len() == 1 && keep_one {
+            return Ok(Acted::Page(PageState::problem(must_keep)));
         }
-        if !self.factors.delete_factor(&user.id, &id).await? {
-            return Ok(Acted::Page(PageState::problem("There is no such factor.")));
+        // The store checks again, atomically: another removal may have run since the list.
+        if !self.factors.delete_factor(&user.id, &id, keep_one).await? {
+            return Ok(Acted::Page(PageState::problem(if keep_one {
+                must_keep
+            } else {
+                "There is no such factor."
+            })));
         }
         let now = self.clock.now();
         let families = crate::account_events::end_every_session(

@@ -183,12 +183,28 @@ impl FactorRepository for SqlStore {
         .await
     }
 
-    async fn delete_factor(&self, user: &UserId, id: &FactorId) -> StoreResult<bool> {
+    async fn delete_factor(
+        &self,
+        user: &UserId,
+        id: &FactorId,
+        keep_one: bool,
+    ) -> StoreResult<bool> {
         let (user, id) = (user.0.clone(), id.0.clone());
         self.run(move |conn| {
             write_transaction(conn, |conn| {
                 if !lock_user(conn, &user)? {
                     return Ok(false);
+                }
+                // Under the user's lock: a concurrent removal waits here and then counts what
+                // this one left.
+                if keep_one {
+                    let held: i64 = user_factors::table
+                        .filter(user_factors::user_id.eq(&user))
+                        .count()
+                        .get_result(conn)?;
+                    if held <= 1 {
+                        return Ok(false);
+                    }
                 }
                 let deleted = diesel::delete(
                     user_factors::table

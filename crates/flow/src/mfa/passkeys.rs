@@ -282,6 +282,26 @@ mod tests {
         assert!(Passkeys::for_issuer("https://[::1]:8443", "Palisade").is_none());
     }
 
+    /// A look-alike site (another host, scheme or port) gets assertions whose client data names
+    /// its own origin: webauthn-rs accepts only the origins listed here (Palisade never turns on
+    /// its `allow_subdomains` or `allow_any_port`).
+    #[test]
+    fn the_issuer_origin_is_the_only_one_accepted() {
+        for (issuer, origin) in [
+            ("https://id.example.com", "https://id.example.com/"),
+            ("http://localhost:8080", "http://localhost:8080/"),
+        ] {
+            let rp = Passkeys::for_issuer(issuer, "Palisade").unwrap();
+            let allowed: Vec<&str> = rp
+                .webauthn
+                .get_allowed_origins()
+                .iter()
+                .map(Url::as_str)
+                .collect();
+            assert_eq!(allowed, [origin], "{issuer}");
+        }
+    }
+
     #[test]
     fn registration_asks_for_user_verification_and_a_discoverable_credential() {
         let rp = Passkeys::for_issuer("https://id.example.com", "Palisade").unwrap();

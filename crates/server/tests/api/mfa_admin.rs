@@ -656,7 +656,7 @@ async fn keys_rewrap_names_a_totp_secret_no_configured_key_opens_and_writes_no_f
     assert_eq!(find(&lost.id), lost);
 
     // Without the lost one, the rest moves.
-    assert!(store.delete_factor(&bob, &lost.id).await.unwrap());
+    assert!(store.delete_factor(&bob, &lost.id, false).await.unwrap());
     let out = succeeded(keys(&["rewrap"]));
     assert!(out.contains("and 1 TOTP secret(s)"), "{out}");
     let moved = store.list_factors(&bob).await.unwrap();

@@ -188,20 +188,40 @@ async fn deleting_the_last_factor_also_deletes_the_recovery_codes() {
     with_codes(&store, &bob.id, 10).await;
 
     // Someone else's factor, or one that is gone, is not deleted.
-    assert!(!store.delete_factor(&bob.id, &f("t1")).await.unwrap());
-    assert!(!store.delete_factor(&alice.id, &f("nope")).await.unwrap());
+    assert!(!store.delete_factor(&bob.id, &f("t1"), false).await.unwrap());
     assert!(
         !store
-            .delete_factor(&UserId("ghost".into()), &f("t1"))
+            .delete_factor(&alice.id, &f("nope"), false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_factor(&UserId("ghost".into()), &f("t1"), false)
             .await
             .unwrap()
     );
 
-    assert!(store.delete_factor(&alice.id, &f("t1")).await.unwrap());
+    assert!(
+        store
+            .delete_factor(&alice.id, &f("t1"), false)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.remaining_recovery_codes(&alice.id).await.unwrap(), 10);
-    assert!(!store.delete_factor(&alice.id, &f("t1")).await.unwrap());
+    assert!(
+        !store
+            .delete_factor(&alice.id, &f("t1"), false)
+            .await
+            .unwrap()
+    );
 
-    assert!(store.delete_factor(&alice.id, &f("p1")).await.unwrap());
+    assert!(
+        store
+            .delete_factor(&alice.id, &f("p1"), false)
+            .await
+            .unwrap()
+    );
     assert!(store.list_factors(&alice.id).await.unwrap().is_empty());
     assert_eq!(store.remaining_recovery_codes(&alice.id).await.unwrap(), 0);
     assert!(
@@ -227,15 +247,39 @@ async fn concurrent_deletes_of_the_last_two_factors_leave_no_recovery_codes() {
         let (first, second) = tokio::join!(
             {
                 let (store, user) = (store.clone(), alice.id.clone());
-                tokio::spawn(async move { store.delete_factor(&user, &f(&a)).await })
+                tokio::spawn(async move { store.delete_factor(&user, &f(&a), false).await })
             },
             {
                 let (store, user) = (store.clone(), alice.id.clone());
-                tokio::spawn(async move { store.delete_factor(&user, &f(&b)).await })
+                tokio::spawn(async move { store.delete_factor(&user, &f(&b), false).await })
             }
         );
         assert!(first.unwrap().unwrap() && second.unwrap().unwrap());
         assert_eq!(store.remaining_recovery_codes(&alice.id).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_concurrent_removals_keeping_one_factor_exactly_one_succeeds() {
+    let (store, _db) = store().await;
+    for round in 0..5 {
+        let alice = user(&store, &format!("keeper{round}")).await;
+        let (a, b) = (format!("ka{round}"), format!("kb{round}"));
+        store.insert_factor(totp(&a, &alice.id, 0)).await.unwrap();
+        store.insert_factor(totp(&b, &alice.id, 0)).await.unwrap();
+        let (first, second) = tokio::join!(
+            {
+                let (store, user) = (store.clone(), alice.id.clone());
+                tokio::spawn(async move { store.delete_factor(&user, &f(&a), true).await })
+            },
+            {
+                let (store, user) = (store.clone(), alice.id.clone());
+                tokio::spawn(async move { store.delete_factor(&user, &f(&b), true).await })
+            }
+        );
+        let removed = [first.unwrap().unwrap(), second.unwrap().unwrap()];
+        assert_eq!(removed.iter().filter(|r| **r).count(), 1, "round {round}");
+        assert_eq!(store.list_factors(&alice.id).await.unwrap().len(), 1);
     }
 }
 
