@@ -105,7 +105,7 @@ impl AuthorizationServer {
         context: &AttemptContext,
     ) -> Result<Acted, OAuthError> {
         let user = &holder.user;
-        let keep = self.policy.interaction_ttl.to_std().unwrap_or_default();
+        let keep = self.ceremony_keep();
         let adds = matches!(
             action,
             AccountAction::StartTotp
@@ -203,13 +203,6 @@ impl AuthorizationServer {
         let codes = self
             .store_enrolment(&holder.user, factor, "account")
             .await?;
-        let _ = self
-            .ephemeral
-            .delete(&crate::interaction::ceremony_key(
-                &holder.raw_session,
-                "totp-setup",
-            ))
-            .await;
         Ok(if codes.is_empty() {
             Acted::Page(PageState::notice(notice))
         } else {
@@ -321,6 +314,12 @@ impl AuthorizationServer {
         Ok((!passed).then(|| PageState::problem(NOT_YOU)))
     }
 
+    /// How long a ceremony begun on the account page (a TOTP secret to scan, a passkey
+    /// challenge) is kept: as long as a sign-in's interaction.
+    fn ceremony_keep(&self) -> std::time::Duration {
+        crate::server::ttl(self.policy.interaction_ttl)
+    }
+
     /// Whether policy requires this user to have a factor whatever client they sign in to
     /// (the server's rule or one of their roles).
     async fn must_keep_a_factor(&self, user: &User) -> Result<bool, OAuthError> {
@@ -362,7 +361,7 @@ impl AuthorizationServer {
         let page = async {
             let factors = self.factors.list_factors(&user.id).await?;
             let recovery_codes_left = self.factors.remaining_recovery_codes(&user.id).await?;
-            let keep = self.policy.interaction_ttl.to_std().unwrap_or_default();
+            let keep = self.ceremony_keep();
             let passkey_creation = self
                 .passkey_creation(&holder.raw_session, user, keep)
                 .await?;
@@ -432,7 +431,7 @@ fn throttled_text(problem: LoginProblem) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mfa::totp::{TotpSecret, code_at};
+    use crate::mfa::totp::{TotpSecret, code_at, scanned};
     use crate::test_server::{PASSWORD, TestServer};
     use palisade_core::Secret;
 
@@ -479,11 +478,7 @@ mod tests {
     async fn add_totp(server: &TestServer, b: &Browser, csrf: &str) -> (TotpSecret, Outcome) {
         let started = act(server, b, csrf, AccountAction::StartTotp).await;
         let shown = page(&started).totp.clone().expect("a secret to scan");
-        let secret = TotpSecret::from_bytes(
-            totp_rs::Secret::try_from_base32(shown.secret.replace(' ', ""))
-                .unwrap()
-                .to_vec(),
-        );
+        let secret = scanned(&shown);
         let code = code_at(&secret, server.engine.clock.now().timestamp());
         let confirmed = act(
             server,

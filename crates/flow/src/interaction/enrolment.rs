@@ -110,10 +110,6 @@ impl AuthorizationServer {
             Ok(codes) => codes,
             Err(error) => return Refusal::page(error).into(),
         };
-        let _ = self
-            .ephemeral
-            .delete(&ceremony_key(&step.id, TOTP_SETUP))
-            .await;
         pending.amr = with_factor(pending.amr, enrolled.amr);
         pending.complete = true;
         pending.enrolment = false;
@@ -185,6 +181,10 @@ impl AuthorizationServer {
                 let Some(step) = secret.matching_step(code, now.timestamp()) else {
                     return Ok(None);
                 };
+                // Proved: the page's next setup starts from a new secret.
+                self.ephemeral
+                    .delete(&ceremony_key(owner, TOTP_SETUP))
+                    .await?;
                 Ok(Some(ProvedEnrolment {
                     factor: Factor {
                         id: FactorId(uuid::Uuid::new_v4().to_string()),

@@ -6,7 +6,7 @@
 use super::tests::{allow, browser, continued_to, has_code, login, login_form, params};
 use super::*;
 use crate::guard::AttemptLimits;
-use crate::mfa::totp::{TotpSecret, code_at};
+use crate::mfa::totp::{TotpSecret, code_at, scanned};
 use crate::test_server::{PASSWORD, TestServer};
 use palisade_core::factor::{Factor, FactorId, FactorKind};
 use palisade_core::model::{Client, User};
@@ -366,11 +366,7 @@ async fn a_role_that_requires_mfa_leads_a_user_without_a_factor_through_enrolmen
     };
     assert_eq!(again.totp.secret, view.totp.secret);
 
-    let secret = TotpSecret::from_bytes(
-        totp_rs::Secret::try_from_base32(view.totp.secret.replace(' ', ""))
-            .unwrap()
-            .to_vec(),
-    );
+    let secret = scanned(&view.totp);
     let submit = |code: String| {
         let step_id = view.step_id.clone();
         let csrf = view.csrf_token.clone();

@@ -82,12 +82,11 @@ pub struct Interaction {
     /// Unix seconds when `/authorize` started it: the interaction lives `interaction_ttl` from
     /// then, however often a failed login puts it back.
     pub started_at: i64,
-    /// Set when the user logged in during this interaction (then `prompt=login` and `max_age`
-    /// are satisfied, or the user would loop forever).
-    pub logged_in_during: bool,
-    /// Which session that sign-in made (the hash of its CSRF token, a per-session secret): the
-    /// sign-in counts only for that session, not for one the browser swapped in meanwhile (in
-    /// another tab, as another user).
+    /// Set when the user signed in during this interaction (then `prompt=login`, `max_age`
+    /// and the factors the request needs are satisfied, or the user would loop forever): which
+    /// session that sign-in made, as the hash of its CSRF token (a per-session secret). It
+    /// counts only for that session, not for one the browser swapped in meanwhile (in another
+    /// tab, as another user).
     #[serde(default)]
     pub signed_in_session: Option<TokenHash>,
     /// Set when the user allowed the request on the consent page of this interaction.
@@ -119,11 +118,9 @@ impl Interaction {
     /// Whether `session` is the one a sign-in during this interaction made: then `prompt=login`,
     /// `max_age` and the factors the request needs were all settled by that sign-in.
     pub(crate) fn signed_in_during(&self, session: &crate::session::BrowserSession) -> bool {
-        self.logged_in_during
-            && self
-                .signed_in_session
-                .as_ref()
-                .is_some_and(|made| made.matches(&session.csrf_token))
+        self.signed_in_session
+            .as_ref()
+            .is_some_and(|made| made.matches(&session.csrf_token))
     }
 }
 
@@ -138,8 +135,6 @@ pub(crate) struct PendingStep {
 /// validation (`state`, `nonce`, `login_hint`) and the rest is bounded by the client's
 /// registration; this is the last line, so no request can make one flood key expensive.
 pub const MAX_INTERACTION_BYTES: usize = 16 * 1024;
-
-pub(crate) use sign_in::ceremony_key;
 
 fn step_key(step_id: &str) -> String {
     format!("interaction:{}", TokenHash::of(step_id).as_str())
@@ -193,6 +188,18 @@ impl AuthorizationServer {
         Ok(step)
     }
 
+    /// What is left of `interaction`'s lifetime (negative once it is over).
+    fn interaction_left(&self, interaction: &Interaction) -> chrono::Duration {
+        let ends_at = interaction.started_at + self.policy.interaction_ttl.num_seconds();
+        chrono::Duration::seconds(ends_at - self.clock.now().timestamp())
+    }
+
+    /// How long what belongs to `interaction`'s current step (a ceremony, a TOTP secret being
+    /// set up) may be kept: the rest of the interaction's lifetime.
+    pub(crate) fn step_time_left(&self, interaction: &Interaction) -> std::time::Duration {
+        ttl(self.interaction_left(interaction))
+    }
+
     /// Stores `step` under its id (a new step, or one put back after a failed login).
     pub(crate) async fn put_step(&self, step: &PendingStep) -> Result<(), OAuthError> {
         let bytes = serde_json::to_vec(&step.interaction).map_err(OAuthError::server_error)?;
@@ -201,8 +208,7 @@ impl AuthorizationServer {
                 "the authorization request is too large",
             ));
         }
-        let ends_at = step.interaction.started_at + self.policy.interaction_ttl.num_seconds();
-        let left = chrono::Duration::seconds(ends_at - self.clock.now().timestamp());
+        let left = self.interaction_left(&step.interaction);
         if left <= chrono::Duration::zero() {
             return Err(step_gone().error);
         }

@@ -7,7 +7,7 @@
 use super::{Browser, Interaction, InteractionPage, Outcome, PendingAuthentication, Refusal, Step};
 use crate::mfa::Assurance;
 use crate::mfa::assurance::amr;
-use crate::server::{AuthorizationServer, ttl};
+use crate::server::AuthorizationServer;
 use palisade_core::TokenHash;
 use palisade_core::model::User;
 
@@ -59,14 +59,6 @@ impl AuthorizationServer {
                 .complete_sign_in(interaction, user, pending.amr, browser)
                 .await;
         };
-        if request.prompt.is_none() {
-            // Not reachable from a form (prompt=none never shows one), but the rule holds.
-            let error = palisade_core::OAuthError::new(
-                palisade_core::ErrorCode::InteractionRequired,
-                "user interaction is required",
-            );
-            return self.redirect_error(&request, &error).into();
-        }
         interaction.pending = Some(PendingAuthentication {
             enrolment: page == InteractionPage::Enrolment,
             ..pending
@@ -97,7 +89,6 @@ impl AuthorizationServer {
             Ok(started) => started,
             Err(e) => return Refusal::page(e.into()).into(),
         };
-        interaction.logged_in_during = true;
         interaction.signed_in_session = Some(TokenHash::of(&session.csrf_token));
         interaction.pending = None;
         let mut outcome = self.advance(interaction, &session).await;
@@ -115,14 +106,6 @@ impl AuthorizationServer {
             .find_user_by_id(&palisade_core::model::UserId(pending.user_id.clone()))
             .await?;
         Ok(user.filter(|u| !u.is_disabled))
-    }
-
-    /// How long what belongs to `interaction`'s current step may be kept.
-    pub(crate) fn step_time_left(&self, interaction: &Interaction) -> std::time::Duration {
-        let ends_at = interaction.started_at + self.policy.interaction_ttl.num_seconds();
-        ttl(chrono::Duration::seconds(
-            ends_at - self.clock.now().timestamp(),
-        ))
     }
 }
 

@@ -47,7 +47,6 @@ impl AuthorizationServer {
             csrf_token: self.secrets.token(),
             browser_binding: TokenHash::of(binding),
             started_at: self.clock.now().timestamp(),
-            logged_in_during: false,
             signed_in_session: None,
             consented_during: false,
             pending: None,

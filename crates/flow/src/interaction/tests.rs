@@ -535,7 +535,6 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         csrf_token: "c".into(),
         browser_binding: palisade_core::TokenHash::of("b1"),
         started_at: server.engine.clock.now().timestamp(),
-        logged_in_during: false,
         signed_in_session: None,
         consented_during: false,
         pending: None,

@@ -100,6 +100,14 @@ fn encode(text: &str) -> String {
         .replace('+', "%20")
 }
 
+/// The secret an authenticator app reads from a setup page's text (tests scan it as a user
+/// would type it).
+#[cfg(test)]
+pub(crate) fn scanned(setup: &crate::interaction::TotpSetup) -> TotpSecret {
+    let typed = setup.secret.replace(' ', "");
+    TotpSecret(TotpSeed::try_from_base32(typed).unwrap().to_vec())
+}
+
 /// The code an authenticator app shows for `secret` at `unix_time` (tests compute codes the
 /// way an app does).
 #[cfg(test)]
