@@ -5,7 +5,7 @@
 #
 #   bench/http/flows.sh [--duration 10s] [--runs 3] [--warmup 2s] [--concurrency 3xcores]
 #                       [--threads 1] [--prompt-consent] [--until token|login] [--port 18082]
-#                       [--debug] [--database-url postgres://...] [--redis-url redis://...]
+#                       [--debug] [--quiet] [--database-url postgres://...] [--redis-url redis://...]
 #                       [--bin-dir DIR]
 #
 # Without --database-url/--redis-url the embedded default (SQLite + in-process store) is measured;
@@ -29,6 +29,8 @@ UNTIL=token
 DATABASE_URL=""
 REDIS_URL=""
 PROFILE=release
+# --quiet: the server logs warnings only (the default configuration logs every request).
+QUIET=""
 # Prebuilt binaries to measure instead of building (A/B runs of two builds on one drifting host).
 BIN_DIR=""
 PORT=18082
@@ -46,6 +48,7 @@ while [[ $# -gt 0 ]]; do
     --redis-url) REDIS_URL="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
+    --quiet) QUIET=1; shift ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
@@ -107,7 +110,7 @@ trap 'exit 130' INT TERM
 
 # The environment every palisade command runs with (the CLI and the server alike).
 export PALISADE_DATA_DIR="$DATA_DIR" PALISADE_BIND="127.0.0.1:$PORT" PALISADE_ISSUER="$BASE"
-export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY" PALISADE_LOG_FILTER=warn
+export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY"
 unset PALISADE_DATABASE_URL PALISADE_REDIS_URL PALISADE_REDIS_KEY_PREFIX
 BACKEND="embedded default: SQLite + in-process store"
 if [[ -n "$DATABASE_URL" ]]; then
@@ -120,7 +123,7 @@ fi
 
 start_server() {
   # exec, so that $! is the server itself (its /proc/PID/stat is the CPU we measure).
-  ( exec "$BIN" serve ) &
+  ( exec "$BIN" serve 2>>"$DATA_DIR/server.log" ) &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
@@ -142,7 +145,9 @@ peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 field() { sed -E "s/.* $1=([0-9.]+).*/\\1/" <<<" $2"; }
 
+server_logging "$QUIET"
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm); $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== server logging: $LOGGING"
 echo
 echo "== raw argon2id (palisade-bench argon2, default parameters m=19456 t=2 p=1)"
 "$BENCH" argon2 --runs "$RUNS" --seconds 2 | tee "$DATA_DIR/argon2.txt"

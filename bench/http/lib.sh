@@ -30,3 +30,18 @@ require_executable() {
     [[ -x "$binary" ]] || { echo "no binary at $binary" >&2; exit 2; }
   done
 }
+
+# server_logging QUIET: sets the server's log filter, and LOGGING to a description of it.
+# Without QUIET the server logs as shipped (every request at info); with it (--quiet) only
+# warnings, which is not what users run, so every report says which. The scripts send the
+# server's stderr to a file in its data directory, as a service manager would, never to the
+# terminal running the benchmark.
+server_logging() {
+  if [[ -n "$1" ]]; then
+    export PALISADE_LOG_FILTER=warn
+    LOGGING="warn (--quiet; not the default)"
+  else
+    unset PALISADE_LOG_FILTER
+    LOGGING="info (the default configuration)"
+  fi
+}

@@ -4,7 +4,7 @@
 # saturated. See bench/http/README-login.md.
 #
 #   bench/http/login.sh [--duration 10s] [--runs 3] [--concurrency 3xcores] [--flood 64]
-#                       [--probes 200] [--port 18081] [--debug] [--bin-dir DIR]
+#                       [--probes 200] [--port 18081] [--debug] [--quiet] [--bin-dir DIR]
 #
 # 1. logins/s: bench/http/flows.sh --until login (every login a new browser with a new
 #    interaction: a successful login spends its form's step), default configuration;
@@ -18,6 +18,8 @@ CONCURRENCY=""
 FLOOD=64
 PROBES=200
 PROFILE=release
+# --quiet: the server logs warnings only (the default configuration logs every request).
+QUIET=""
 # Prebuilt binaries to measure instead of building (A/B runs of two builds on one drifting host).
 BIN_DIR=""
 PORT=18081
@@ -31,6 +33,7 @@ while [[ $# -gt 0 ]]; do
     --probes) PROBES="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
+    --quiet) QUIET=1; shift ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
@@ -62,7 +65,7 @@ BENCH="$BINARIES/palisade-bench"
 require_executable "$BIN" "$BENCH"
 
 echo "== logins/s: bench/http/flows.sh --until login"
-"$HERE/flows.sh" --until login --bin-dir "$BINARIES" --duration "$DURATION" --runs "$RUNS" \
+"$HERE/flows.sh" --until login ${QUIET:+--quiet} --bin-dir "$BINARIES" --duration "$DURATION" --runs "$RUNS" \
   --port "$PORT" ${CONCURRENCY:+--concurrency "$CONCURRENCY"}
 
 SERVER_PID=""
@@ -78,7 +81,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export PALISADE_DATA_DIR="$DATA_DIR" PALISADE_BIND="127.0.0.1:$PORT" PALISADE_ISSUER="$BASE"
-export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY" PALISADE_LOG_FILTER=warn
+export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY"
 unset PALISADE_DATABASE_URL PALISADE_REDIS_URL PALISADE_REDIS_KEY_PREFIX
 
 echo "$PASSWORD" | "$BIN" user add "$USERNAME" --password-stdin >/dev/null
@@ -87,10 +90,12 @@ CLIENT_ID=$(awk '/^client_id: / {print $2}' <<<"$ADDED")
 CLIENT_SECRET=$(awk '/^client_secret: / {print $2}' <<<"$ADDED")
 [[ -n "$CLIENT_ID" && -n "$CLIENT_SECRET" ]] || { echo "could not read the client's id and secret" >&2; exit 1; }
 
+server_logging "$QUIET"
 echo
+echo "== server logging: $LOGGING"
 echo "== saturated pool (TUNED: ${FLOOD_LIMITS[*]}): $FLOOD browsers post wrong passwords on interactions of their own; $PROBES probes with the right password"
 # exec, so that $! is the server itself.
-( exec env "${FLOOD_LIMITS[@]}" "$BIN" serve ) &
+( exec env "${FLOOD_LIMITS[@]}" "$BIN" serve 2>>"$DATA_DIR/server.log" ) &
 SERVER_PID=$!
 for _ in $(seq 1 300); do
   curl -fs "$BASE/readyz" >/dev/null 2>&1 && break

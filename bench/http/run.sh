@@ -4,7 +4,7 @@
 #
 #   bench/http/run.sh [--duration 15s] [--runs 3] [--connections 64] [--threads 2]
 #                     [--database-url postgres://...] [--redis-url redis://...]
-#                     [--debug] [--port 18080]
+#                     [--debug] [--quiet] [--port 18080]
 #                     [--only discovery,jwks,token,introspect,introspect_new]
 #                     [--bin-dir DIR]
 #
@@ -20,6 +20,8 @@ THREADS=2
 DATABASE_URL=""
 REDIS_URL=""
 PROFILE=release
+# --quiet: the server logs warnings only (the default configuration logs every request).
+QUIET=""
 # Prebuilt binaries to measure instead of building (A/B runs of two builds on one drifting host).
 BIN_DIR=""
 PORT=18080
@@ -34,6 +36,7 @@ while [[ $# -gt 0 ]]; do
     --database-url) DATABASE_URL="$2"; shift 2 ;;
     --redis-url) REDIS_URL="$2"; shift 2 ;;
     --debug) PROFILE=debug; shift ;;
+    --quiet) QUIET=1; shift ;;
     --bin-dir) BIN_DIR="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
@@ -84,7 +87,7 @@ trap cleanup EXIT
 use_backend() {
   local db="$1" redis="$2"
   export PALISADE_DATA_DIR="$DATA_DIR" PALISADE_BIND="127.0.0.1:$PORT" PALISADE_ISSUER="$BASE"
-  export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY" PALISADE_LOG_FILTER=warn
+  export PALISADE_MASTER_KEY="$BENCH_MASTER_KEY"
   unset PALISADE_DATABASE_URL PALISADE_REDIS_URL PALISADE_REDIS_KEY_PREFIX
   if [[ -n "$db" ]]; then export PALISADE_DATABASE_URL="$db"; fi
   if [[ -n "$redis" ]]; then export PALISADE_REDIS_URL="$redis" PALISADE_REDIS_KEY_PREFIX="bench-$$:"; fi
@@ -138,7 +141,7 @@ bench_backend() {
   local basic="Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
 
   # The binary itself in the background, so $! is the server's pid (for /proc and kill).
-  "$BIN" serve &
+  "$BIN" serve 2>>"$DATA_DIR/server.log" &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
     curl -fs "$BASE/readyz" >/dev/null 2>&1 && break
@@ -179,7 +182,9 @@ bench_backend() {
   DATA_DIR=""
 }
 
+server_logging "$QUIET"
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== server logging: $LOGGING"
 bench_backend "embedded default: SQLite + in-process store" "" ""
 if [[ -n "$DATABASE_URL" ]]; then
   bench_backend "PostgreSQL + Redis" "$DATABASE_URL" "$REDIS_URL"

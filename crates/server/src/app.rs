@@ -227,8 +227,7 @@ impl Application {
                 // Outside the route table: it answers CORS preflights itself (cors.rs).
                 .wrap(from_fn(cors::handle))
                 .wrap(security_headers::default_headers(hsts))
-                .wrap(from_fn(metrics::record))
-                .wrap(tracing_actix_web::TracingLogger::<request_log::RequestSpan>::new())
+                .wrap(from_fn(request_log::observe))
                 .configure(|cfg| routes::configure(cfg, json_limit))
         })
         .workers(settings.workers)

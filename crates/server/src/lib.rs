@@ -13,6 +13,7 @@ pub mod cors;
 pub mod cors_origins;
 pub mod forms;
 pub mod json_body;
+pub mod log_writer;
 pub mod metrics;
 pub mod request_log;
 pub mod respond;

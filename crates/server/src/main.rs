@@ -34,9 +34,18 @@ fn main() -> ExitCode {
     } else {
         settings.log_filter.as_str()
     };
-    telemetry::init(settings.log_format, filter);
+    // Dropping it writes out the lines still buffered.
+    let logs = match telemetry::init(settings.log_format, filter) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("palisade: cannot start the log writer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let result = actix_web::rt::System::new().block_on(run(command, settings));
+    // Buffered lines first, so a fatal error below is the last thing printed.
+    drop(logs);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

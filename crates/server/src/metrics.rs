@@ -1,13 +1,10 @@
 //! Prometheus metrics: request counts and latency histograms per route and status, plus
 //! storage pool gauges refreshed at scrape time.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
 pub const REQUESTS: &str = "palisade_http_requests_total";
 pub const LATENCY: &str = "palisade_http_request_duration_seconds";
@@ -69,27 +66,17 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware recording one count and one latency sample per request, labelled by the route
-/// pattern (never the raw path, which would let clients create unbounded label values).
-pub async fn record(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = method_label(req.method());
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let res = next.call(req).await?;
-    let status = res.status().as_u16().to_string();
+/// One count and one latency sample for a request (the middleware is request_log.rs),
+/// labelled by the route pattern: never the raw path, which would let clients create
+/// unbounded label values.
+pub fn record_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
     let labels = [
         ("method", method.to_owned()),
-        ("route", route),
-        ("status", status),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
     ];
     metrics::counter!(REQUESTS, &labels).increment(1);
-    metrics::histogram!(LATENCY, &labels).record(started.elapsed().as_secs_f64());
-    Ok(res)
+    metrics::histogram!(LATENCY, &labels).record(elapsed.as_secs_f64());
 }
 
 #[cfg(test)]
