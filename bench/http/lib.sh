@@ -39,9 +39,9 @@ require_executable() {
 server_logging() {
   if [[ -n "$1" ]]; then
     export PALISADE_LOG_FILTER=warn
-    LOGGING="warn (--quiet; not the default)"
+    LOGGING="warn (--quiet; not the default), ${PALISADE_LOG_FORMAT:-human} format"
   else
     unset PALISADE_LOG_FILTER
-    LOGGING="info (the default configuration)"
+    LOGGING="info (the default configuration), ${PALISADE_LOG_FORMAT:-human} format"
   fi
 }
