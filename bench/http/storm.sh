@@ -180,6 +180,7 @@ for run in $(seq 1 "$RUNS"); do
   errors_total=$((errors_total + $(field errors "$line"))); refused_total=$((refused_total + $(field refused "$line")))
   printf "   run %d  sign-ins alone: %6s flows/s  p50 %s us  p99 %s us  errors %s  refused %s\n" \
     "$run" "$(field rps "$line")" "$(field p50_us "$line")" "$(field p99_us "$line")" "$(field errors "$line")" "$(field refused "$line")"
+  sed -n '/^errors by kind/,$p' "$DATA_DIR/alone.txt" | sed 's/^/     /'
 
   for name in discovery jwks; do
     path=/jwks
@@ -199,6 +200,7 @@ for run in $(seq 1 "$RUNS"); do
     printf "   run %d  %-9s storm: p50 %6s us  p99 %7s us  %9s req/s  errors %s  (sign-ins %s flows/s, errors %s, refused %s)\n" \
       "$run" "$name" "$(field p50_us "$line")" "$(field p99_us "$line")" "$(field rps "$line")" "$(field errors "$line")" \
       "$(field rps "$storm")" "$(field errors "$storm")" "$(field refused "$storm")"
+    sed -n '/^errors by kind/,$p' "$DATA_DIR/storm.txt" | sed 's/^/     /'
   done
 done
 RSS=$(peak_rss_kib)
