@@ -178,7 +178,7 @@ driver --runs 1 --seconds "$WARMUP_SECONDS" --warmup 0 >"$DATA_DIR/warmup.txt" \
 # Its lines 2-3: what a flow is, and how the preflight flow went.
 sed -n '2,3p' "$DATA_DIR/warmup.txt" | sed 's/^/   /'
 warm=$(grep '^RESULT' "$DATA_DIR/warmup.txt")
-echo "   warm-up: $(field flows "$warm") flows, $(field errors "$warm") errors"
+echo "   warm-up: $(field flows "$warm") flows, $(field errors "$warm") errors, $(field refused "$warm") refused (503 + Retry-After)"
 # The host's speed drifts (a shared VM): the raw rate is sampled again right before and right
 # after each run, and each run's ratio is to the mean of those two samples.
 raw_sample() {
@@ -187,6 +187,8 @@ raw_sample() {
 }
 rps_list="" p50_list="" p99_list="" cpu_list="" raw_list="" ratio_list=""
 errors_total=0
+# Logins refused for capacity (503 + Retry-After on the login form): counted apart from errors.
+refused_total=0
 raw_after=$(raw_sample)
 for run in $(seq 1 "$RUNS"); do
   raw_before=$raw_after
@@ -199,14 +201,15 @@ for run in $(seq 1 "$RUNS"); do
   flows=$(field flows "$line")
   rps=$(field rps "$line")
   errors=$(field errors "$line")
+  refused=$(field refused "$line")
   # The preflight flow of the invocation is served in the window too.
   cpu_ms=$(awk -v d="$((after - before))" -v t="$TICKS" -v n="$((flows + 1))" 'BEGIN {printf "%.1f", (n > 0 ? d / t * 1e3 / n : 0)}')
   raw=$(awk -v a="$raw_before" -v b="$raw_after" 'BEGIN {printf "%.1f", (a + b) / 2}')
   ratio=$(awk -v a="$rps" -v b="$raw" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-  printf "   run %d: %7s %s/s  p50 %6s ms  p99 %6s ms  (%s: %s, consent pages: %s, errors: %s)  server CPU %s ms/%s  raw %s/s (%s, %s)  ratio %s\n" \
+  printf "   run %d: %7s %s/s  p50 %6s ms  p99 %6s ms  (%s: %s, consent pages: %s, errors: %s, refused: %s)  server CPU %s ms/%s  raw %s/s (%s, %s)  ratio %s\n" \
     "$run" "$rps" "$NOUN" "$(awk -v u="$(field p50_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
     "$(awk -v u="$(field p99_us "$line")" 'BEGIN {printf "%.1f", u / 1000}')" \
-    "$NOUN" "$flows" "$(field consent "$line")" "$errors" "$cpu_ms" "${NOUN%s}" "$raw" "$raw_before" "$raw_after" "$ratio"
+    "$NOUN" "$flows" "$(field consent "$line")" "$errors" "$refused" "$cpu_ms" "${NOUN%s}" "$raw" "$raw_before" "$raw_after" "$ratio"
   if [[ "$errors" != 0 ]]; then
     sed -n '/^first errors:/,$p' "$DATA_DIR/run.txt" | sed 's/^/     /'
   fi
@@ -214,6 +217,7 @@ for run in $(seq 1 "$RUNS"); do
   p99_list+="$(field p99_us "$line")"$'\n'; cpu_list+="$cpu_ms"$'\n'
   raw_list+="$raw"$'\n'; ratio_list+="$ratio"$'\n'
   errors_total=$((errors_total + errors))
+  refused_total=$((refused_total + refused))
 done
 FLOWS=$(median <<<"${rps_list%$'\n'}")
 CPU=$(median <<<"${cpu_list%$'\n'}")
@@ -225,7 +229,7 @@ RATIO=$(median <<<"${ratio_list%$'\n'}")
 stop_server
 
 echo
-printf "raw argon2id verifications/s on all %d cores: %s before the runs, median %s around them; %s/s median: %s (p50 %.1f ms, p99 %.1f ms); median ratio %s (target >= 0.85); server CPU %s ms/%s; peak RSS %s KiB; errors %s\n" \
+printf "raw argon2id verifications/s on all %d cores: %s before the runs, median %s around them; %s/s median: %s (p50 %.1f ms, p99 %.1f ms); median ratio %s (target >= 0.85); server CPU %s ms/%s; peak RSS %s KiB; errors %s; refused (503 + Retry-After) %s\n" \
   "$(nproc)" "$RAW_ALL" "$RAW_AROUND" "$NOUN" "$FLOWS" "$(awk -v u="$P50" 'BEGIN {print u / 1000}')" \
-  "$(awk -v u="$P99" 'BEGIN {print u / 1000}')" "$RATIO" "$CPU" "${NOUN%s}" "$RSS" "$errors_total"
-echo "SUMMARY until=$UNTIL raw_argon2_per_s=$RAW_AROUND flows_per_s=$FLOWS ratio=$RATIO server_cpu_ms_per_flow=$CPU p50_us=$P50 p99_us=$P99 peak_rss_kib=$RSS errors=$errors_total"
+  "$(awk -v u="$P99" 'BEGIN {print u / 1000}')" "$RATIO" "$CPU" "${NOUN%s}" "$RSS" "$errors_total" "$refused_total"
+echo "SUMMARY until=$UNTIL raw_argon2_per_s=$RAW_AROUND flows_per_s=$FLOWS ratio=$RATIO server_cpu_ms_per_flow=$CPU p50_us=$P50 p99_us=$P99 peak_rss_kib=$RSS errors=$errors_total refused=$refused_total"

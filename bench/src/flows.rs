@@ -36,13 +36,18 @@
 //!
 //! The relying party's token requests share one client (its own connection pool), as a real
 //! RP backend would. Any unexpected status or missing field is an error; the first few reasons
-//! are printed at the end. Each run prints one machine-readable line:
+//! are printed at the end, and every error is counted by kind (its step and status, without
+//! the URLs). A login the server refuses for capacity (503 + `Retry-After` on the login form:
+//! every hashing permit and queue place taken) is not an error: it is counted apart as
+//! *refused*, and that browser waits the `Retry-After` before its next flow, as a person would.
+//! Each run prints one machine-readable line:
 //!
 //! ```text
-//! RESULT flows=N duration_us=N rps=N p50_us=N p99_us=N errors=N consent=N
+//! RESULT flows=N duration_us=N rps=N p50_us=N p99_us=N errors=N consent=N refused=N
 //! ```
 //!
-//! and after the runs one `MEDIAN runs=N rps=N p50_us=N p99_us=N errors=N` line (errors summed).
+//! and after the runs one `MEDIAN runs=N rps=N p50_us=N p99_us=N errors=N refused=N` line
+//! (errors and refusals summed).
 
 use crate::harness::{positive_integer, seconds};
 use base64::Engine as _;
@@ -50,6 +55,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use sha2::Digest as _;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,6 +66,8 @@ use url::Url;
 const KEPT_ERRORS: usize = 5;
 /// Pause after a failed flow, so a dead server does not turn the driver into a busy loop.
 pub(crate) const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// The longest `Retry-After` a refused browser honours before its next flow.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub(crate) struct Options {
     base: Url,
@@ -230,6 +238,8 @@ pub(crate) struct Shared {
     /// How many browsers were made, for the next source address.
     browsers: AtomicUsize,
     errors: Mutex<Vec<String>>,
+    /// Every error of every phase, counted by [`error_kind`].
+    error_kinds: Mutex<BTreeMap<String, u64>>,
 }
 
 async fn drive(options: Options) -> Result<(), String> {
@@ -281,10 +291,11 @@ async fn drive(options: Options) -> Result<(), String> {
     if !o.warmup.is_zero() {
         let warm = phase(&shared, o.warmup).await?;
         println!(
-            "warm-up: {} flows, {:.1} flows/s, {} errors",
+            "warm-up: {} flows, {:.1} flows/s, {} errors, {} refused (503 + Retry-After)",
             warm.flows(),
             warm.rate(),
-            warm.errors
+            warm.errors,
+            warm.refused
         );
     }
     let mut results = Vec::with_capacity(o.runs);
@@ -296,24 +307,26 @@ async fn drive(options: Options) -> Result<(), String> {
             percentile(&stats.latencies_us, 0.99),
         );
         println!(
-            "run {run}: {} flows in {:.2} s = {:.1} flows/s, p50 {:.1} ms, p99 {:.1} ms, {} errors, {} consent pages",
+            "run {run}: {} flows in {:.2} s = {:.1} flows/s, p50 {:.1} ms, p99 {:.1} ms, {} errors, {} refused (503 + Retry-After), {} consent pages",
             stats.flows(),
             stats.elapsed.as_secs_f64(),
             stats.rate(),
             p50 as f64 / 1000.0,
             p99 as f64 / 1000.0,
             stats.errors,
+            stats.refused,
             stats.consents
         );
         println!(
-            "RESULT flows={} duration_us={} rps={:.1} p50_us={p50} p99_us={p99} errors={} consent={}",
+            "RESULT flows={} duration_us={} rps={:.1} p50_us={p50} p99_us={p99} errors={} consent={} refused={}",
             stats.flows(),
             stats.elapsed.as_micros(),
             stats.rate(),
             stats.errors,
-            stats.consents
+            stats.consents,
+            stats.refused
         );
-        results.push((stats.rate(), p50, p99, stats.errors));
+        results.push((stats.rate(), p50, p99, stats.errors, stats.refused));
     }
     let median_of = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
@@ -323,14 +336,15 @@ async fn drive(options: Options) -> Result<(), String> {
     let p50 = median_of(results.iter().map(|r| r.1 as f64).collect());
     let p99 = median_of(results.iter().map(|r| r.2 as f64).collect());
     let errors: u64 = results.iter().map(|r| r.3).sum();
+    let refused: u64 = results.iter().map(|r| r.4).sum();
     println!(
-        "median of {} runs: {rps:.1} flows/s, p50 {:.1} ms, p99 {:.1} ms; {errors} errors in all",
+        "median of {} runs: {rps:.1} flows/s, p50 {:.1} ms, p99 {:.1} ms; {errors} errors and {refused} refused (503 + Retry-After) in all",
         results.len(),
         p50 / 1000.0,
         p99 / 1000.0
     );
     println!(
-        "MEDIAN runs={} rps={rps:.1} p50_us={p50:.0} p99_us={p99:.0} errors={errors}",
+        "MEDIAN runs={} rps={rps:.1} p50_us={p50:.0} p99_us={p99:.0} errors={errors} refused={refused}",
         results.len()
     );
     shared.print_errors();
@@ -409,6 +423,7 @@ impl Shared {
             spread_sources,
             browsers: AtomicUsize::new(0),
             errors: Mutex::new(Vec::new()),
+            error_kinds: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -439,7 +454,7 @@ impl Shared {
         }
     }
 
-    /// The first errors kept, if any, under `first errors:`.
+    /// The first errors kept, if any, under `first errors:`, then every error by kind.
     pub(crate) fn print_errors(&self) {
         let kept = self.errors.lock().map(|e| e.clone()).unwrap_or_default();
         if !kept.is_empty() {
@@ -448,9 +463,23 @@ impl Shared {
                 println!("  {reason}");
             }
         }
+        let kinds = self
+            .error_kinds
+            .lock()
+            .map(|k| k.clone())
+            .unwrap_or_default();
+        if !kinds.is_empty() {
+            println!("errors by kind (warm-up included):");
+            for (kind, count) in kinds {
+                println!("  {count:>6}  {kind}");
+            }
+        }
     }
 
     pub(crate) fn keep_error(&self, reason: String) {
+        if let Ok(mut kinds) = self.error_kinds.lock() {
+            *kinds.entry(error_kind(&reason)).or_default() += 1;
+        }
         if let Ok(mut kept) = self.errors.lock()
             && kept.len() < KEPT_ERRORS
         {
@@ -464,6 +493,8 @@ impl Shared {
 struct PhaseStats {
     latencies_us: Vec<u64>,
     errors: u64,
+    /// Logins refused for capacity (503 + `Retry-After`): not errors.
+    refused: u64,
     consents: u64,
     elapsed: Duration,
 }
@@ -502,7 +533,11 @@ async fn phase(shared: &Arc<Shared>, duration: Duration) -> Result<PhaseStats, S
                             stats.latencies_us.push(t0.elapsed().as_micros() as u64);
                             stats.consents += u64::from(done.consent_shown);
                         }
-                        Err(reason) => {
+                        Err(FlowError::Refused { retry_after }) => {
+                            stats.refused += 1;
+                            tokio::time::sleep(retry_after.min(MAX_RETRY_AFTER)).await;
+                        }
+                        Err(FlowError::Failed(reason)) => {
                             stats.errors += 1;
                             shared.keep_error(reason);
                             tokio::time::sleep(ERROR_BACKOFF).await;
@@ -518,6 +553,7 @@ async fn phase(shared: &Arc<Shared>, duration: Duration) -> Result<PhaseStats, S
         let stats = task.await.map_err(|e| format!("a flow task failed: {e}"))?;
         total.latencies_us.extend(stats.latencies_us);
         total.errors += stats.errors;
+        total.refused += stats.refused;
         total.consents += stats.consents;
     }
     total.elapsed = started.elapsed();
@@ -535,6 +571,44 @@ pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 struct FlowDone {
     consent_shown: bool,
+}
+
+/// Why a flow did not complete.
+enum FlowError {
+    /// The login was refused for capacity: 503 + `Retry-After` with the login form again (every
+    /// hashing permit and queue place was taken). The flow did not fail; it may come back.
+    Refused { retry_after: Duration },
+    /// Anything else: which hop went wrong and how.
+    Failed(String),
+}
+
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused { retry_after } => write!(
+                f,
+                "POST /login: refused for capacity (503, Retry-After {} s)",
+                retry_after.as_secs()
+            ),
+            Self::Failed(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl From<String> for FlowError {
+    fn from(reason: String) -> Self {
+        Self::Failed(reason)
+    }
+}
+
+/// An error's kind, for counting: the reason without URLs (which differ per flow), cut short.
+fn error_kind(reason: &str) -> String {
+    let kind: String = reason
+        .split_whitespace()
+        .map(|word| if word.contains("://") { "<url>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ");
+    kind.chars().take(160).collect()
 }
 
 /// A new browser at the login form of a new interaction, and what the flow must remember.
@@ -607,8 +681,9 @@ impl OpenLogin {
     }
 }
 
-/// One complete flow in a new browser; the error says which hop went wrong and how.
-async fn flow(shared: &Shared) -> Result<FlowDone, String> {
+/// One complete flow in a new browser; the error says which hop went wrong and how, or that
+/// the login was refused for capacity.
+async fn flow(shared: &Shared) -> Result<FlowDone, FlowError> {
     let o = &shared.options;
     // 1-2. /authorize → the login form.
     let login = OpenLogin::open(shared).await?;
@@ -622,6 +697,7 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
 
     // 3. Sign in: a successful login spends the form's step.
     let res = send("POST /login", login.post(shared, &o.username, &o.password)).await?;
+    let res = capacity_refusal(&form.action, res).await?;
     let mut next = redirect("POST /login", &form.action, res).await?;
     let consent_shown = !is_callback(&shared.redirect_uri, &next);
     if o.until == Until::Login {
@@ -641,9 +717,7 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
             .filter(|a| attr(a, "name") == Some("decision") && attr(a, "value") == Some("allow"))
             .count();
         if allow != 1 {
-            return Err(format!(
-                "consent page: {allow} decision=allow buttons, expected 1"
-            ));
+            return Err(format!("consent page: {allow} decision=allow buttons, expected 1").into());
         }
         let res = send(
             "POST /consent",
@@ -659,9 +733,9 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
         .await?;
         next = redirect("POST /consent", &form.action, res).await?;
         if !is_callback(&shared.redirect_uri, &next) {
-            return Err(format!(
-                "POST /consent: expected a redirect to the client, got {next}"
-            ));
+            return Err(
+                format!("POST /consent: expected a redirect to the client, got {next}").into(),
+            );
         }
     }
 
@@ -692,7 +766,8 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
         return Err(format!(
             "POST /token: status {status}: {}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
-        ));
+        )
+        .into());
     }
     let tokens: serde_json::Value =
         serde_json::from_slice(&body).map_err(|e| format!("POST /token: not JSON: {e}"))?;
@@ -706,10 +781,48 @@ async fn flow(shared: &Shared) -> Result<FlowDone, String> {
     text("access_token")?;
     let token_type = text("token_type")?;
     if !token_type.eq_ignore_ascii_case("bearer") {
-        return Err(format!("POST /token: token_type {token_type}"));
+        return Err(format!("POST /token: token_type {token_type}").into());
     }
     check_id_token_nonce(text("id_token")?, nonce)?;
     Ok(FlowDone { consent_shown })
+}
+
+/// The login POST's answer, unless it is a refusal for capacity: 503 with `Retry-After` and
+/// the login form again. A 503 without them, or with another page (a storage outage), is an
+/// error like any other.
+async fn capacity_refusal(
+    form_action: &Url,
+    res: reqwest::Response,
+) -> Result<reqwest::Response, FlowError> {
+    if res.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return Ok(res);
+    }
+    let retry_after = res
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = res
+        .bytes()
+        .await
+        .map_err(|e| format!("POST /login: reading the body: {e}"))?;
+    let is_login_form = std::str::from_utf8(&body)
+        .ok()
+        .is_some_and(|html| Form::parse(html, form_action).is_ok());
+    match retry_after {
+        Some(secs) if is_login_form => Err(FlowError::Refused {
+            retry_after: Duration::from_secs(secs),
+        }),
+        _ => Err(FlowError::Failed(format!(
+            "POST /login: expected 303, got 503 {} Retry-After{}",
+            if retry_after.is_some() {
+                "with"
+            } else {
+                "without"
+            },
+            describe_page(&body)
+        ))),
+    }
 }
 
 async fn send(step: &str, request: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {

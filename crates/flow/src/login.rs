@@ -15,11 +15,15 @@
 //! 4. an attempt is reserved on the account's streak (else fail without verifying), and the
 //!    lock is read once more: writing a lock clears the streak, so an attempt that passed
 //!    step 3 just before a lock was written could otherwise start a fresh streak and verify.
-//!    With both reads, concurrent wrong attempts cost at most `threshold` verifications;
+//!    With both reads, concurrent wrong attempts cost at most `threshold` verifications. A
+//!    live account's streak may be full of attempts still in flight, not of failures: the
+//!    attempt waits for them to end (briefly, [`crate::guard::account::STREAK_WAIT`]) and then
+//!    finds the streak cleared by a success, or the lock their failures wrote;
 //! 5. the password is verified; a failure counts against the IP and may lock the account, a
 //!    success upgrades an outdated hash and resets the streak — for a user with a second factor
 //!    only once that factor is proved ([`crate::mfa::check`]), since wrong codes share it.
 
+use crate::guard::account::STREAK_WAIT;
 use crate::guard::{
     AccountKey, AttemptContext, CredentialKind, FailureReason, Reservation, Throttled,
 };
@@ -91,18 +95,31 @@ impl AuthorizationServer {
             drop(permit);
             return failure(FailureReason::AccountLocked).await;
         }
-        let Reservation::Granted { completes_streak } = guard.reserve(&account).await? else {
-            drop(permit);
-            return failure(FailureReason::TooManyFailures).await;
+        let patience = tokio::time::Instant::now() + STREAK_WAIT;
+        let (completes_streak, lockout) = loop {
+            let completes_streak = match guard.reserve(&account).await? {
+                Reservation::Granted { completes_streak } => completes_streak,
+                Reservation::Refused => {
+                    // Concurrent sign-ins of a live account fill its streak while in flight
+                    // (they count until they end): wait for them to end, then try again.
+                    // Unknown and disabled accounts cannot succeed: nothing to wait for.
+                    if live.is_some() && guard.wait_for_streak(&account, patience).await? {
+                        continue;
+                    }
+                    drop(permit);
+                    return failure(FailureReason::TooManyFailures).await;
+                }
+            };
+            // Again: a lock written since the first read cleared the streak, so this
+            // reservation may have opened a fresh one. The lock is saved before the streak is
+            // cleared, so any reservation made after the clear sees it here.
+            let lockout = guard.find_lockout(live.map(|u| &u.id)).await?;
+            if guard.is_locked(lockout.as_ref()) {
+                drop(permit);
+                return failure(FailureReason::AccountLocked).await;
+            }
+            break (completes_streak, lockout);
         };
-        // Again: a lock written since the first read cleared the streak, so this reservation
-        // may have opened a fresh one. The lock is saved before the streak is cleared, so any
-        // reservation made after the clear sees it here.
-        let lockout = guard.find_lockout(live.map(|u| &u.id)).await?;
-        if guard.is_locked(lockout.as_ref()) {
-            drop(permit);
-            return failure(FailureReason::AccountLocked).await;
-        }
         let verification = match (live, &permit) {
             (_, None) => Ok(Verification::Mismatch),
             (Some(user), Some(permit)) => permit.verify(password, &user.password_hash).await,
@@ -262,6 +279,49 @@ mod tests {
         ] {
             assert!(!signs_in(&server, "alice", wrong).await, "{wrong:?}");
         }
+    }
+
+    /// Sign-ins in flight fill a live account's streak without a single failure (they count
+    /// until they end); the next one, with the right password, waits for them to end instead
+    /// of being refused unverified (issue 16, item 6: flows failed under 8 concurrent browsers).
+    #[tokio::test]
+    async fn a_streak_full_of_sign_ins_in_flight_is_waited_out_not_refused() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let guard = &server.engine.guard;
+        let account = AccountKey::of("alice");
+        let threshold = guard.limits.lockout_threshold;
+        for _ in 0..threshold {
+            let granted = guard.reserve(&account).await.unwrap();
+            assert!(matches!(granted, Reservation::Granted { .. }));
+        }
+        let (context, password) = (AttemptContext::default(), Secret::new(PASSWORD));
+        let (check, ()) = tokio::join!(
+            server
+                .engine
+                .check_credentials("alice", &password, &context),
+            async {
+                // The check has reserved, and found the streak full, once it counts one more;
+                while guard.streak_estimate(&account).await.unwrap() <= threshold {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                // then one of the sign-ins in flight ends in a success.
+                guard.reset(&account, &alice.id, None).await.unwrap();
+            }
+        );
+        assert!(matches!(check.unwrap(), CredentialCheck::Valid { .. }));
+        // An unknown account cannot succeed: its full streak is refused at once, unverified.
+        let nobody = AccountKey::of("nobody");
+        for _ in 0..threshold {
+            guard.reserve(&nobody).await.unwrap();
+        }
+        let before = server.engine.passwords.verifications();
+        let check = server
+            .engine
+            .check_credentials("nobody", &password, &context)
+            .await;
+        assert!(matches!(check.unwrap(), CredentialCheck::Invalid));
+        assert_eq!(server.engine.passwords.verifications(), before);
     }
 
     #[tokio::test]

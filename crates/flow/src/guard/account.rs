@@ -10,6 +10,14 @@
 //! streak. The lock is read before the reservation and again after it (a reservation made
 //! after the clear always sees the lock), so N concurrent wrong attempts cost at most
 //! `threshold` verifications.
+//!
+//! Attempts in flight count as failures until they end, right or wrong: concurrent sign-ins of
+//! one account (a family sharing it, a load test with one user) could fill the streak without
+//! a single failure, and the next attempt, with the right password, was refused unverified
+//! ("invalid credentials"; issue 16, item 6). So a live account's full streak is waited out
+//! ([`CredentialGuard::wait_for_streak`]): attempts in flight end soon, in a success that
+//! clears the streak or in failures whose last one writes the lock, and the waiting attempt
+//! then reserves again, or finds the lock.
 
 use super::window::{WindowPosition, parse_count};
 use super::{AttemptContext, CredentialGuard};
@@ -35,6 +43,14 @@ impl AccountKey {
         format!("guard:login:account:{}", self.0)
     }
 }
+
+/// How long an attempt waits for a live account's full streak to clear (attempts in flight to
+/// end) before it is refused. A verification takes ~25 ms at the default argon2 parameters; a
+/// second is the same patience as a wait for a hashing permit.
+pub const STREAK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// The first pause between two looks at a full streak; it doubles up to [`STREAK_POLL_MAX`].
+const STREAK_POLL_FIRST: std::time::Duration = std::time::Duration::from_millis(2);
+const STREAK_POLL_MAX: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// A failed credential check's effect on the account, decided by [`CredentialGuard::reserve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +125,42 @@ impl CredentialGuard {
                 completes_streak: before + 1 >= threshold,
             }
         })
+    }
+
+    /// Waits, until `deadline` at most, for the account's streak to be no longer full (a
+    /// success cleared it, or a lock was written and cleared it); reads only, so waiting adds
+    /// nothing to the streak. Returns whether it cleared in time; the caller then reserves
+    /// again and reads the lock again.
+    pub async fn wait_for_streak(
+        &self,
+        account: &AccountKey,
+        deadline: tokio::time::Instant,
+    ) -> StoreResult<bool> {
+        let mut pause = STREAK_POLL_FIRST;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(STREAK_POLL_MAX);
+            if self.streak_estimate(account).await? < self.limits.lockout_threshold {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The account's streak as a reservation would count it (failures and attempts in
+    /// flight), read without adding to it.
+    pub(crate) async fn streak_estimate(&self, account: &AccountKey) -> StoreResult<u64> {
+        let position = self.streak_position();
+        let [current_key, previous_key] = position.current_and_previous_keys(&account.streak_key());
+        let counts = self
+            .ephemeral
+            .get_many(&[current_key.as_str(), previous_key.as_str()])
+            .await?;
+        let count = |i: usize| parse_count(counts.get(i).and_then(|v| v.as_deref()));
+        Ok(position.estimate(count(0), count(1)))
     }
 
     /// After a success: the streak starts over, and a recorded lock history is forgotten.

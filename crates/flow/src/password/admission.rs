@@ -7,18 +7,12 @@
 //! 503 + `Retry-After`, so a login flood costs memory for a few queued requests, not for every
 //! one (OWASP Password Storage Cheat Sheet, "denial of service"; docs/threat-model.md LF-06).
 //!
-//! A permit holder then runs its computation in a hashing slot ([`WorkingMemory::run`]) on
-//! tokio's blocking pool: hashing costs ~25 ms of one core, so it never runs on an async
-//! worker. argon2's working memory (19 MiB per computation at the defaults) is allocated once
-//! per slot and reused. Allocated per computation, it came from whichever blocking thread ran
-//! it, and the C allocator kept a freed 19 MiB block in each thread's arena: a login benchmark
-//! reached 556 MiB of resident memory, and every computation on a new thread paid to fault in
-//! 19 MiB of fresh pages. Kept, memory is bounded by the slots x the memory cost.
+//! A permit holder then runs its computation on one of the hashing slots' dedicated threads
+//! ([`super::slots`]), which own argon2's working memory and run at a lowered priority.
 
 use super::PasswordError;
-use argon2::Block;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -94,72 +88,12 @@ impl Drop for Waiting {
     }
 }
 
-/// The hashing slots and their argon2 working memory, kept between computations: at most one
-/// buffer per slot, each as large as the largest computation it served.
-pub(super) struct WorkingMemory {
-    slots: Arc<Semaphore>,
-    pub(super) spare: Mutex<Vec<Vec<Block>>>,
-    keep: usize,
-}
-
-impl WorkingMemory {
-    pub(super) fn new(slots: usize) -> Self {
-        Self {
-            slots: Arc::new(Semaphore::new(slots)),
-            spare: Mutex::new(Vec::new()),
-            keep: slots,
-        }
-    }
-
-    fn take(&self) -> Vec<Block> {
-        self.spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default()
-    }
-
-    fn give_back(&self, blocks: Vec<Block>) {
-        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
-        if spare.len() < self.keep {
-            spare.push(blocks);
-        }
-    }
-
-    /// Runs `work` on the blocking pool in a hashing slot, with a buffer of this memory. The
-    /// wait for a slot is unbounded: only permit holders get here, at most
-    /// `PERMITS_PER_SLOT` per slot.
-    pub(super) async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
-        work: impl FnOnce(&mut Vec<Block>) -> Result<T, PasswordError> + Send + 'static,
-    ) -> Result<T, PasswordError> {
-        let slot = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| PasswordError::Internal(e.to_string()))?;
-        let memory = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            // Held until the computation ends, even if the caller stopped waiting for it.
-            let _slot = slot;
-            let mut blocks = memory.take();
-            let outcome = work(&mut blocks);
-            memory.give_back(blocks);
-            outcome
-        })
-        .await
-        .map_err(|e| PasswordError::Internal(e.to_string()))?
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::password::tests::cheap;
     use crate::password::{PasswordHasher, Verification};
     use palisade_core::secret::Secret;
-    use std::sync::Condvar;
 
     #[tokio::test]
     async fn a_full_pool_with_a_full_queue_refuses_at_once() {
@@ -209,71 +143,8 @@ mod tests {
         assert_eq!(hasher.admission.waiting(), 0);
     }
 
-    /// Closed until opened; computations wait at it, holding their slots.
-    #[derive(Default)]
-    struct Gate {
-        is_open: Mutex<bool>,
-        opened: Condvar,
-    }
-
-    impl Gate {
-        fn pass(&self) {
-            let mut is_open = self.is_open.lock().unwrap();
-            while !*is_open {
-                is_open = self.opened.wait(is_open).unwrap();
-            }
-        }
-
-        fn open(&self) {
-            *self.is_open.lock().unwrap() = true;
-            self.opened.notify_all();
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn permit_holders_wait_for_a_slot_and_computations_never_outnumber_the_slots() {
-        let memory = Arc::new(WorkingMemory::new(2));
-        let (asked, running, peak) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-        );
-        let gate = Arc::new(Gate::default());
-        let computations: Vec<_> = (0..8)
-            .map(|_| {
-                let (memory, asked, running, peak, gate) = (
-                    memory.clone(),
-                    asked.clone(),
-                    running.clone(),
-                    peak.clone(),
-                    gate.clone(),
-                );
-                tokio::spawn(async move {
-                    asked.fetch_add(1, Ordering::SeqCst);
-                    memory
-                        .run(move |_| {
-                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                            peak.fetch_max(now, Ordering::SeqCst);
-                            gate.pass();
-                            running.fetch_sub(1, Ordering::SeqCst);
-                            Ok(())
-                        })
-                        .await
-                })
-            })
-            .collect();
-        // Every computation has asked for a slot and two hold one, stopped at the gate.
-        while asked.load(Ordering::SeqCst) < 8 || running.load(Ordering::SeqCst) < 2 {
-            tokio::task::yield_now().await;
-        }
-        assert_eq!(memory.slots.available_permits(), 0);
-        gate.open();
-        for computation in computations {
-            computation.await.unwrap().unwrap();
-        }
-        assert_eq!(peak.load(Ordering::SeqCst), 2);
-
-        // Both permits of a one-slot hasher verify at once: the second waits, it is not refused.
+    async fn both_permits_of_a_one_slot_hasher_verify_the_second_waits_and_is_not_refused() {
         let hasher = PasswordHasher::new(cheap(), 1).unwrap().with_queue(0);
         let hash = hasher.hash(&Secret::new("long enough")).await.unwrap();
         let (first, second) = (

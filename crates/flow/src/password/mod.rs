@@ -1,13 +1,15 @@
 //! Passwords: the policy for new ones ([`policy`]: NIST SP 800-63B §5.1.1.2), argon2id hashing
 //! ([`argon2id`]: RFC 9106, OWASP Password Storage Cheat Sheet parameters), and admission to
-//! the hashing work ([`admission`]: bounded permits, a short queue and hashing slots with
-//! reused working memory, so a login flood answers 503 instead of queueing without end;
-//! docs/threat-model.md LF-06). [`PasswordHasher`] puts the three together.
+//! the hashing work ([`admission`]: bounded permits and a short queue, so a login flood answers
+//! 503 instead of queueing without end; docs/threat-model.md LF-06), and the hashing slots
+//! ([`slots`]: dedicated low-priority threads with reused working memory, so hashing never
+//! starves the workers serving cheap requests). [`PasswordHasher`] puts them together.
 
 pub mod admission;
 pub mod argon2id;
 pub mod hasher;
 pub mod policy;
+pub mod slots;
 
 pub use admission::{QUEUE_WAIT, SATURATED_RETRY_AFTER};
 pub use argon2id::{Argon2Settings, OWASP_MIN_ITERATIONS, OWASP_MIN_MEMORY_KIB, Verification};
@@ -16,6 +18,7 @@ pub use policy::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, check_password_length,
     common_password_count, is_common_password, is_too_long,
 };
+pub use slots::HASHING_NICE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
