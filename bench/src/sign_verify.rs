@@ -1,5 +1,6 @@
 //! `sign-verify`: how many JWTs one core signs and verifies per second, per algorithm, through
-//! palisade-keys (josekit), and whether verifying with `ring` instead would pay off.
+//! palisade-keys (josekit, with ring's ES256 and EdDSA signatures), and what signing and
+//! verifying with josekit alone or `ring` alone costs.
 //!
 //! Every "full JWT" figure is the whole job on a compact token: JSON, base64url, signature.
 //! "signature only" figures time just the primitive on the JWS signing input, as a floor.
@@ -9,11 +10,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use josekit::jwk::Jwk;
-use josekit::jws::JwsVerifier;
+use josekit::jws::{JwsSigner, JwsVerifier};
 use palisade_core::model::{KeyState, StoredSigningKey};
 use palisade_core::ports::{SigningAlgorithm, TokenSigner};
 use palisade_keys::alg::generate_signing_key;
 use palisade_keys::{KeyRing, KeyToGenerate, Keys, MasterKey, MasterKeySet};
+use ring::rand::SystemRandom;
 use ring::signature::{self as ring_sig, UnparsedPublicKey};
 use serde_json::{Map, Value, json};
 use std::hint::black_box;
@@ -111,6 +113,97 @@ fn ring_verify_jwt(
         return None;
     }
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+/// A private key prepared for ring, from a private JWK (what palisade-keys decrypts).
+enum RingSigner {
+    Rsa(ring_sig::RsaKeyPair),
+    Ecdsa(ring_sig::EcdsaKeyPair),
+    Ed25519(ring_sig::Ed25519KeyPair),
+}
+
+impl RingSigner {
+    fn from_private_jwk(alg: SigningAlgorithm, jwk: &Jwk) -> Result<Self, String> {
+        let member = |name: &str| -> Result<Vec<u8>, String> {
+            let text = jwk
+                .parameter(name)
+                .and_then(Value::as_str)
+                .ok_or(format!("JWK member {name} missing"))?;
+            URL_SAFE_NO_PAD.decode(text).map_err(|e| e.to_string())
+        };
+        Ok(match alg {
+            SigningAlgorithm::RS256 => {
+                let components = ring::rsa::KeyPairComponents {
+                    public_key: ring::rsa::PublicKeyComponents {
+                        n: member("n")?,
+                        e: member("e")?,
+                    },
+                    d: member("d")?,
+                    p: member("p")?,
+                    q: member("q")?,
+                    dP: member("dp")?,
+                    dQ: member("dq")?,
+                    qInv: member("qi")?,
+                };
+                Self::Rsa(
+                    ring_sig::RsaKeyPair::from_components(&components)
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            SigningAlgorithm::ES256 => {
+                let mut point = vec![0x04];
+                point.extend(member("x")?);
+                point.extend(member("y")?);
+                Self::Ecdsa(
+                    ring_sig::EcdsaKeyPair::from_private_key_and_public_key(
+                        &ring_sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                        &member("d")?,
+                        &point,
+                        &SystemRandom::new(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                )
+            }
+            SigningAlgorithm::EdDSA => Self::Ed25519(
+                ring_sig::Ed25519KeyPair::from_seed_and_public_key(&member("d")?, &member("x")?)
+                    .map_err(|e| e.to_string())?,
+            ),
+        })
+    }
+
+    fn sign(&self, rng: &SystemRandom, message: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Self::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(&ring_sig::RSA_PKCS1_SHA256, rng, message, &mut signature)
+                    .ok()?;
+                Some(signature)
+            }
+            Self::Ecdsa(pair) => pair.sign(rng, message).ok().map(|s| s.as_ref().to_vec()),
+            Self::Ed25519(pair) => Some(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+/// A whole-JWT signature with ring, doing the same work as palisade-keys: the header and the
+/// claims to JSON, base64url, the signature.
+fn ring_sign_jwt(
+    signer: &RingSigner,
+    rng: &SystemRandom,
+    alg: SigningAlgorithm,
+    kid: &str,
+    claims: &Map<String, Value>,
+) -> Option<String> {
+    let header =
+        serde_json::to_vec(&json!({"typ": "JWT", "alg": alg.as_str(), "kid": kid})).ok()?;
+    let payload = serde_json::to_vec(claims).ok()?;
+    let mut token = URL_SAFE_NO_PAD.encode(header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let signature = signer.sign(rng, token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Some(token)
 }
 
 struct Fixture {
@@ -217,7 +310,105 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ring_full.median() / josekit_full.median().max(f64::MIN_POSITIVE)
         );
     }
+
+    println!(
+        "\nsigning, josekit vs ring (ops/s, median; the ratio is ring / josekit on the full JWT; \
+         each signature checked by the published key's josekit verifier)\n"
+    );
+    println!(
+        "| alg | josekit full JWT | ring full JWT | josekit signature only | ring signature only | ring / josekit |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let rng = SystemRandom::new();
+    for alg in SigningAlgorithm::ALL {
+        // A key of the bench's own (palisade-keys keeps its private parts to itself); the
+        // josekit signer is the one palisade-keys builds from the same kind of JWK.
+        let private = match alg {
+            SigningAlgorithm::RS256 => Jwk::generate_rsa_key(palisade_keys::alg::RSA_KEY_BITS),
+            SigningAlgorithm::ES256 => Jwk::generate_ec_key(josekit::jwk::P_256),
+            SigningAlgorithm::EdDSA => Jwk::generate_ed_key(josekit::jwk::Ed25519),
+        }
+        .map_err(|e| e.to_string())?;
+        let josekit_signer = josekit_signer(alg, &private)?;
+        let josekit_verifier = josekit_verifier(
+            alg,
+            &private
+                .to_public_key()
+                .map_err(|e| e.to_string())?
+                .as_ref()
+                .clone(),
+        )?;
+        let ring_signer = RingSigner::from_private_jwk(alg, &private)?;
+        let token = ring_sign_jwt(&ring_signer, &rng, alg, "k", &claims)
+            .ok_or(format!("ring could not sign {}", alg.as_str()))?;
+        let (signing_input, signature) = token.rsplit_once('.').ok_or("no signature")?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|e| e.to_string())?;
+        josekit_verifier
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|e| format!("josekit refused ring's {} signature: {e}", alg.as_str()))?;
+
+        let josekit_full = measure(settings, || {
+            josekit_sign_jwt(josekit_signer.as_ref(), "k", black_box(&claims)).is_some()
+        });
+        let ring_full = measure(settings, || {
+            ring_sign_jwt(&ring_signer, &rng, alg, "k", black_box(&claims)).is_some()
+        });
+        let josekit_raw = measure(settings, || {
+            josekit_signer
+                .sign(black_box(signing_input.as_bytes()))
+                .is_ok()
+        });
+        let ring_raw = measure(settings, || {
+            ring_signer
+                .sign(&rng, black_box(signing_input.as_bytes()))
+                .is_some()
+        });
+        println!(
+            "| {} | {} | {} | {} | {} | {:.2}x |",
+            alg.as_str(),
+            spread(&josekit_full),
+            spread(&ring_full),
+            thousands(josekit_raw.median()),
+            thousands(ring_raw.median()),
+            ring_full.median() / josekit_full.median().max(f64::MIN_POSITIVE)
+        );
+    }
     Ok(())
+}
+
+/// A whole-JWT signature with josekit alone (OpenSSL), as palisade-keys signed before issue 16.
+fn josekit_sign_jwt(
+    signer: &dyn JwsSigner,
+    kid: &str,
+    claims: &Map<String, Value>,
+) -> Option<String> {
+    let mut header = josekit::jws::JwsHeader::new();
+    header.set_token_type("JWT");
+    header.set_key_id(kid);
+    let payload = serde_json::to_vec(claims).ok()?;
+    josekit::jws::serialize_compact(&payload, &header, signer).ok()
+}
+
+fn josekit_signer(alg: SigningAlgorithm, private: &Jwk) -> Result<Box<dyn JwsSigner>, String> {
+    let signer: Box<dyn JwsSigner> = match alg {
+        SigningAlgorithm::RS256 => Box::new(
+            josekit::jws::RS256
+                .signer_from_jwk(private)
+                .map_err(|e| e.to_string())?,
+        ),
+        SigningAlgorithm::ES256 => Box::new(
+            josekit::jws::ES256
+                .signer_from_jwk(private)
+                .map_err(|e| e.to_string())?,
+        ),
+        SigningAlgorithm::EdDSA => Box::new(
+            josekit::jws::EdDSA
+                .signer_from_jwk(private)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok(signer)
 }
 
 fn josekit_verifier(

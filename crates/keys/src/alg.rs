@@ -13,6 +13,7 @@
 use crate::error::KeyError;
 use crate::master_key::MasterKeySet;
 use crate::plan::KeyToGenerate;
+use crate::ring_signer::RingSigner;
 use crate::thumbprint::jwk_thumbprint;
 use chrono::{DateTime, Utc};
 use josekit::jwk::{Ed25519, Jwk, P_256};
@@ -107,8 +108,12 @@ pub(crate) fn public_jwk(
     Ok(public)
 }
 
-/// A josekit signer for a private JWK of `alg`.
+/// A signer for a private JWK of `alg`: `ring` for ES256 and EdDSA (faster for the same
+/// signature, [`crate::ring_signer`]), josekit over OpenSSL for RS256.
 pub(crate) fn signer(alg: SigningAlgorithm, private: &Jwk) -> Result<Box<dyn JwsSigner>, String> {
+    if let Some(signer) = RingSigner::for_jwk(alg, private) {
+        return signer.map(|s| Box::new(s) as _);
+    }
     let signer: Result<Box<dyn JwsSigner>, _> = match alg {
         SigningAlgorithm::RS256 => RS256.signer_from_jwk(private).map(|s| Box::new(s) as _),
         SigningAlgorithm::ES256 => ES256.signer_from_jwk(private).map(|s| Box::new(s) as _),

@@ -12,6 +12,8 @@
 //! - [`ring`]: an immutable snapshot of the keys (signers, verifiers, the pre-serialized JWKS).
 //! - [`signer`]: [`Keys`], the swappable handle to the live ring; it implements
 //!   [`palisade_core::ports::TokenSigner`].
+//! - `ring_signer`: ES256 and EdDSA signatures computed with the `ring` crate behind josekit's
+//!   signer interface (RS256 stays on OpenSSL).
 //! - `verified`: each ring's memory of the tokens it already verified (a signature is checked
 //!   once per token, not once per introspection).
 //! - [`manager`]: [`KeyManager`], the async orchestration over the repository: rotation ticks
@@ -31,6 +33,7 @@ pub mod master_key;
 pub mod plan;
 pub mod policy;
 pub mod ring;
+mod ring_signer;
 pub mod settings;
 pub mod signer;
 pub mod thumbprint;

@@ -5,12 +5,15 @@
 
 use crate::harness::spawn_app;
 use crate::support::{Browser, ClientSpec, create_user, query_param, register_client};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, JsonWebKey, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 
 pub fn rp_http() -> openidconnect::reqwest::Client {
@@ -123,4 +126,100 @@ async fn a_relying_party_logs_a_user_in_verifies_the_id_token_reads_userinfo_and
         .await
         .expect("the rotated token refreshes");
     assert!(again.refresh_token().is_some());
+}
+
+/// ES256 and EdDSA are signed with `ring` (RS256 with OpenSSL): a relying party library that
+/// shares neither verifies the ID token of each algorithm, and the ES256 access token issued
+/// beside it, against the published JWKS.
+#[tokio::test]
+async fn a_relying_party_verifies_es256_and_eddsa_tokens_against_the_jwks() {
+    let app = spawn_app().await;
+    create_user(&app, "alice").await;
+    let http = rp_http();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base_url.clone()).unwrap(), &http)
+            .await
+            .expect("discovery and JWKS");
+    for (alg, rp_alg) in [
+        ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+        ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+    ] {
+        let rp = register_client(
+            &app,
+            ClientSpec {
+                id_token_alg: Some(alg),
+                ..ClientSpec::default()
+            },
+        )
+        .await;
+        let client = CoreClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(rp.id.clone()),
+            Some(ClientSecret::new(rp.secret.clone().unwrap())),
+        )
+        .set_redirect_uri(RedirectUrl::new(rp.redirect_uri.clone()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _csrf, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge)
+            .url();
+        let back = Browser::new().authorize(url.as_str(), "alice").await;
+        let code = query_param(&back, "code").expect("a code");
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .expect("code exchange");
+
+        let id_token = tokens.id_token().expect("an ID token for openid");
+        let only_this_alg = client
+            .id_token_verifier()
+            .set_allowed_algs(vec![rp_alg.clone()]);
+        id_token
+            .claims(&only_this_alg, &nonce)
+            .unwrap_or_else(|e| panic!("the {alg} ID token verifies against the JWKS: {e}"));
+
+        // The access token (ES256, RFC 9068) against the published key its header names.
+        let access = tokens.access_token().secret();
+        let (signing_input, signature) = access.rsplit_once('.').unwrap();
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(signing_input.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (&header["alg"], &header["typ"]),
+            (&"ES256".into(), &"at+jwt".into())
+        );
+        let key = metadata
+            .jwks()
+            .keys()
+            .iter()
+            .find(|k| k.key_id().map(|kid| kid.as_str()) == header["kid"].as_str())
+            .expect("the access token's key is published");
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        key.verify_signature(
+            &CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            signing_input.as_bytes(),
+            &signature,
+        )
+        .expect("the access token verifies against the JWKS");
+        let mut tampered = signature.clone();
+        tampered[10] ^= 1;
+        assert!(
+            key.verify_signature(
+                &CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                signing_input.as_bytes(),
+                &tampered,
+            )
+            .is_err()
+        );
+    }
 }
