@@ -32,16 +32,17 @@ require_executable() {
 }
 
 # server_logging QUIET: sets the server's log filter, and LOGGING to a description of it.
-# Without QUIET the server logs as shipped (every request at info); with it (--quiet) only
-# warnings, which is not what users run, so every report says which. The scripts send the
-# server's stderr to a file in its data directory, as a service manager would, never to the
-# terminal running the benchmark.
+# Without QUIET the server logs as shipped (every request at info) unless PALISADE_LOG_FILTER
+# is set in the environment; with it (--quiet) only warnings. Neither is what users run, so
+# every report says which. The scripts send the server's stderr to a file in its data
+# directory, as a service manager would, never to the terminal running the benchmark.
 server_logging() {
   if [[ -n "$1" ]]; then
     export PALISADE_LOG_FILTER=warn
     LOGGING="warn (--quiet; not the default), ${PALISADE_LOG_FORMAT:-human} format"
+  elif [[ -n "${PALISADE_LOG_FILTER:-}" ]]; then
+    LOGGING="$PALISADE_LOG_FILTER (set in the environment; not the default), ${PALISADE_LOG_FORMAT:-human} format"
   else
-    unset PALISADE_LOG_FILTER
     LOGGING="info (the default configuration), ${PALISADE_LOG_FORMAT:-human} format"
   fi
 }
