@@ -98,14 +98,7 @@ require_executable "$BIN" "$BENCH"
 
 SERVER_PID=""
 DATA_DIR="$(mktemp -d)"
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA_DIR"
-}
-trap cleanup EXIT
+trap end_run EXIT
 trap 'exit 130' INT TERM
 
 # The environment every palisade command runs with (the CLI and the server alike).

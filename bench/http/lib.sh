@@ -46,3 +46,13 @@ server_logging() {
     LOGGING="info (the default configuration), ${PALISADE_LOG_FORMAT:-human} format"
   fi
 }
+
+# end_run: stops this run's server (SERVER_PID) if it still runs and removes its data
+# directory (DATA_DIR). The scripts' EXIT trap, directly or from their own clean-up.
+end_run() {
+  if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ -n "${DATA_DIR:-}" ]]; then rm -rf "$DATA_DIR"; fi
+}

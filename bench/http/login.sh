@@ -70,14 +70,7 @@ echo "== logins/s: bench/http/flows.sh --until login"
 
 SERVER_PID=""
 DATA_DIR="$(mktemp -d)"
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA_DIR"
-}
-trap cleanup EXIT
+trap end_run EXIT
 trap 'exit 130' INT TERM
 
 export PALISADE_DATA_DIR="$DATA_DIR" PALISADE_BIND="127.0.0.1:$PORT" PALISADE_ISSUER="$BASE"

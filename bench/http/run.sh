@@ -74,14 +74,7 @@ require_executable "$BIN"
 
 SERVER_PID=""
 DATA_DIR=""
-cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
-}
-trap cleanup EXIT
+trap end_run EXIT
 
 # The environment every palisade command of one backend runs with.
 use_backend() {

@@ -75,11 +75,7 @@ DATA_DIR="$(mktemp -d)"
 cleanup() {
   local pid
   for pid in "${LOAD_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA_DIR"
+  end_run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -93,11 +93,7 @@ cleanup() {
   if [[ -n "$DRIVER_PID" ]] && kill -0 "$DRIVER_PID" 2>/dev/null; then
     kill "$DRIVER_PID" 2>/dev/null || true
   fi
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  rm -rf "$DATA_DIR"
+  end_run
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
