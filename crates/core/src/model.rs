@@ -401,6 +401,13 @@ pub struct Client {
     pub jwks: Option<String>,
     /// Every sign-in to this client needs a second factor (docs/mfa.md).
     pub require_mfa: bool,
+    /// RFC 9449 §5.2: every access token this client gets must be DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: this client's authorization requests must arrive through `/par`.
+    pub require_pushed_authorization_requests: bool,
+    /// RFC 8707: the resource indicators (absolute URIs) this client may ask tokens for; empty
+    /// means none. Each must also be one the server knows.
+    pub resources: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 

@@ -187,6 +187,9 @@ impl TestServer {
             registration_access_token_hash: None,
             jwks: None,
             require_mfa: false,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
+            resources: vec![],
             created_at: self.engine.clock.now(),
         };
         self.engine

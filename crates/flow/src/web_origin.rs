@@ -89,6 +89,9 @@ mod tests {
             registration_access_token_hash: None,
             jwks: None,
             require_mfa: false,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
+            resources: vec![],
             created_at: Utc::now(),
         }
     }

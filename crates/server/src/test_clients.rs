@@ -92,6 +92,9 @@ pub(crate) fn client(id: &str, name: &str, redirect_uri: &str) -> Client {
         registration_access_token_hash: None,
         jwks: None,
         require_mfa: false,
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
+        resources: vec![],
         created_at: chrono::Utc::now(),
     }
 }

@@ -39,6 +39,9 @@ struct ClientRow {
     jwks: Option<String>,
     created_at: i64,
     require_mfa: bool,
+    dpop_bound_access_tokens: bool,
+    require_pushed_authorization_requests: bool,
+    resources: String,
 }
 
 /// Everything an update replaces: all metadata, but not the id or the registration time.
@@ -60,6 +63,9 @@ struct ClientChanges<'a> {
     registration_access_token_hash: Option<&'a str>,
     jwks: Option<&'a str>,
     require_mfa: bool,
+    dpop_bound_access_tokens: bool,
+    require_pushed_authorization_requests: bool,
+    resources: &'a str,
 }
 
 impl ClientRow {
@@ -87,6 +93,9 @@ impl ClientRow {
             jwks: client.jwks.clone(),
             created_at: to_secs(client.created_at),
             require_mfa: client.require_mfa,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            resources: list_to_text(&client.resources),
         }
     }
 
@@ -107,6 +116,9 @@ impl ClientRow {
             registration_access_token_hash: self.registration_access_token_hash.as_deref(),
             jwks: self.jwks.as_deref(),
             require_mfa: self.require_mfa,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            resources: &self.resources,
         }
     }
 
@@ -147,6 +159,9 @@ impl ClientRow {
                 .map(TokenHash::from_stored),
             jwks: self.jwks,
             require_mfa: self.require_mfa,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            resources: list_from_text(&self.resources)?,
             created_at: from_secs(self.created_at)?,
         })
     }

@@ -64,6 +64,9 @@ diesel::table! {
         jwks -> Nullable<Text>,
         created_at -> BigInt,
         require_mfa -> Bool,
+        dpop_bound_access_tokens -> Bool,
+        require_pushed_authorization_requests -> Bool,
+        resources -> Text,
     }
 }
 

@@ -119,6 +119,8 @@ impl Admin {
                     "client_name": client.name,
                     "scope": client.scopes.join(" "),
                     "require_mfa": client.require_mfa,
+                    "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+                    "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
                 })),
             )
             .await;
@@ -156,6 +158,8 @@ impl Admin {
                 Some(json!({
                     "scope": client.scopes.join(" "),
                     "require_mfa": client.require_mfa,
+                    "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+                    "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
                 })),
             )
             .await;

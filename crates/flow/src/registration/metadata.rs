@@ -11,11 +11,13 @@
 //! | [`check_unsupported_members`]: pairwise subjects, encrypted or signed responses we do not produce | `invalid_client_metadata` |
 //! | `application_type`, `token_endpoint_auth_method`, `grant_types`, `response_types` and their agreement | `invalid_client_metadata` |
 //! | `redirect_uris` ([`RedirectUri::parse_for_registration`]) | `invalid_redirect_uri` |
-//! | `post_logout_redirect_uris`, `scope`, `id_token_signed_response_alg`, `jwks`, `client_name`, `require_mfa` | `invalid_client_metadata` |
+//! | `post_logout_redirect_uris`, `scope`, `id_token_signed_response_alg`, `jwks`, `client_name`, `require_mfa`, `dpop_bound_access_tokens`, `require_pushed_authorization_requests` | `invalid_client_metadata` |
 //!
 //! `require_mfa` (a boolean, default false) is a Palisade extension member (RFC 7591 §2 allows
 //! them): users signing in to the client must use a second factor. Any registrant may set it:
-//! it only ever asks more of a sign-in.
+//! it only ever asks more of a sign-in. `dpop_bound_access_tokens` (RFC 9449 §5.2) and
+//! `require_pushed_authorization_requests` (RFC 9126 §6) are booleans in the same way: each
+//! only ever asks more of the client.
 //!
 //! Members a caller may not set (`client_id`, `client_secret`, ...) and members Palisade does
 //! not implement (`client_uri`, `contacts`, `software_statement`, ...) are ignored, as RFC 7591
@@ -92,6 +94,10 @@ pub struct ClientMetadata {
     pub jwks: Option<String>,
     /// Signing in to the client needs a second factor.
     pub require_mfa: bool,
+    /// RFC 9449 §5.2: the client's access tokens must be DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9126 §6: the client must push its authorization requests.
+    pub require_pushed_authorization_requests: bool,
 }
 
 fn metadata_error(description: &'static str) -> OAuthError {
@@ -107,6 +113,19 @@ fn string(
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(metadata_error(wrong_type)),
+    }
+}
+
+/// A boolean member that only ever asks more of the client; absent and `null` are `false`.
+fn flag(
+    body: &Map<String, Value>,
+    name: &str,
+    wrong_type: &'static str,
+) -> Result<bool, OAuthError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(set)) => Ok(*set),
         Some(_) => Err(metadata_error(wrong_type)),
     }
 }
@@ -206,11 +225,17 @@ impl ClientMetadata {
         let jwks = jwks(body, auth_method)?;
         check_auth_signing_alg(body, auth_method)?;
         let client_name = client_name(body)?;
-        let require_mfa = match body.get("require_mfa") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(required)) => *required,
-            Some(_) => return Err(metadata_error("require_mfa must be a boolean")),
-        };
+        let require_mfa = flag(body, "require_mfa", "require_mfa must be a boolean")?;
+        let dpop_bound_access_tokens = flag(
+            body,
+            "dpop_bound_access_tokens",
+            "dpop_bound_access_tokens must be a boolean",
+        )?;
+        let require_pushed_authorization_requests = flag(
+            body,
+            "require_pushed_authorization_requests",
+            "require_pushed_authorization_requests must be a boolean",
+        )?;
         Ok(Self {
             client_name,
             application_type,
@@ -223,6 +248,8 @@ impl ClientMetadata {
             id_token_signed_response_alg,
             jwks,
             require_mfa,
+            dpop_bound_access_tokens,
+            require_pushed_authorization_requests,
         })
     }
 
@@ -240,6 +267,8 @@ impl ClientMetadata {
             id_token_signed_response_alg: client.id_token_signed_response_alg,
             jwks: client.jwks.clone(),
             require_mfa: client.require_mfa,
+            dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+            require_pushed_authorization_requests: client.require_pushed_authorization_requests,
         }
     }
 
@@ -262,6 +291,8 @@ impl ClientMetadata {
         client.id_token_signed_response_alg = self.id_token_signed_response_alg;
         client.jwks = self.jwks;
         client.require_mfa = self.require_mfa;
+        client.dpop_bound_access_tokens = self.dpop_bound_access_tokens;
+        client.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
         if !self.token_endpoint_auth_method.uses_secret() {
             client.secret_hash = None;
         }
@@ -557,6 +588,9 @@ impl ClientMetadata {
             registration_access_token_hash: registration_access_token.as_deref().map(TokenHash::of),
             jwks: None,
             require_mfa: false,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
+            resources: vec![],
             created_at: now,
         };
         self.apply_to(&mut client);
@@ -805,6 +839,16 @@ mod tests {
                 merged(json!({"require_mfa": 1})),
                 Meta,
             ),
+            (
+                "dpop_bound_access_tokens as a string",
+                merged(json!({"dpop_bound_access_tokens": "true"})),
+                Meta,
+            ),
+            (
+                "require_pushed_authorization_requests as a number",
+                merged(json!({"require_pushed_authorization_requests": 1})),
+                Meta,
+            ),
         ];
         for (name, body, code) in cases {
             let err = ClientMetadata::from_request(&body, &dcr()).unwrap_err();
@@ -883,6 +927,35 @@ mod tests {
         // RFC 7592 §2.2: an update replaces every member; one without it turns it off.
         absent.replace_on(&mut client, &palisade_core::OsSecrets);
         assert!(!client.require_mfa);
+    }
+
+    #[test]
+    fn dpop_and_par_requirements_are_booleans_false_unless_given_and_replaced_on_update() {
+        let absent = ClientMetadata::from_request(&merged(json!({})), &dcr()).unwrap();
+        assert!(!absent.dpop_bound_access_tokens && !absent.require_pushed_authorization_requests);
+        let strict = ClientMetadata::from_request(
+            &merged(json!({
+                "dpop_bound_access_tokens": true,
+                "require_pushed_authorization_requests": true,
+            })),
+            &dcr(),
+        )
+        .unwrap();
+        let registered = strict.into_new_client(&palisade_core::OsSecrets, Utc::now(), true);
+        let mut client = registered.client.clone();
+        assert!(client.dpop_bound_access_tokens && client.require_pushed_authorization_requests);
+        let response = registered.to_response(None);
+        assert_eq!(response["dpop_bound_access_tokens"], json!(true));
+        assert_eq!(
+            response["require_pushed_authorization_requests"],
+            json!(true)
+        );
+        let read_back = ClientMetadata::of_client(&client);
+        assert!(
+            read_back.dpop_bound_access_tokens && read_back.require_pushed_authorization_requests
+        );
+        absent.replace_on(&mut client, &palisade_core::OsSecrets);
+        assert!(!client.dpop_bound_access_tokens && !client.require_pushed_authorization_requests);
     }
 
     #[test]

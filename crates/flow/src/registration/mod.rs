@@ -98,6 +98,14 @@ impl Registered {
         body.insert("subject_type".into(), json!("public"));
         // A Palisade extension member (metadata.rs), always echoed so a registrant sees it.
         body.insert("require_mfa".into(), json!(client.require_mfa));
+        body.insert(
+            "dpop_bound_access_tokens".into(),
+            json!(client.dpop_bound_access_tokens),
+        );
+        body.insert(
+            "require_pushed_authorization_requests".into(),
+            json!(client.require_pushed_authorization_requests),
+        );
         body
     }
 }

@@ -54,6 +54,12 @@ pub enum ClientCommand {
         /// Users signing in to this client must use a second factor.
         #[arg(long)]
         require_mfa: bool,
+        /// Every access token of this client must be DPoP-bound (RFC 9449).
+        #[arg(long)]
+        dpop_bound: bool,
+        /// The client must push its authorization requests to /par first (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
     },
     /// List registered clients.
     List,
@@ -97,6 +103,8 @@ pub async fn run(cmd: ClientCommand, admin: &Admin) -> Result<(), CommandError> 
             jwks_file,
             id_token_alg,
             require_mfa,
+            dpop_bound,
+            require_par,
         } => {
             let auth_method = match (public, auth_method) {
                 (true, Some(m)) if m != "none" => {
@@ -129,8 +137,14 @@ pub async fn run(cmd: ClientCommand, admin: &Admin) -> Result<(), CommandError> 
             if let Some(alg) = id_token_alg {
                 body.insert("id_token_signed_response_alg".into(), json!(alg));
             }
-            if require_mfa {
-                body.insert("require_mfa".into(), json!(true));
+            for (member, set) in [
+                ("require_mfa", require_mfa),
+                ("dpop_bound_access_tokens", dpop_bound),
+                ("require_pushed_authorization_requests", require_par),
+            ] {
+                if set {
+                    body.insert(member.into(), json!(true));
+                }
             }
             if let Some(path) = jwks_file {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -266,6 +280,22 @@ fn show(c: &Client) {
     println!(
         "require_mfa:                {}",
         if c.require_mfa { "yes" } else { "no" }
+    );
+    println!(
+        "dpop_bound_access_tokens:   {}",
+        if c.dpop_bound_access_tokens {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    println!(
+        "require_pushed_auth_reqs:   {}",
+        if c.require_pushed_authorization_requests {
+            "yes"
+        } else {
+            "no"
+        }
     );
     println!(
         "has secret:                 {}",

@@ -80,6 +80,9 @@ pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
         registration_access_token_hash: None,
         jwks: None,
         require_mfa: false,
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
+        resources: vec![],
         created_at: Utc::now(),
     };
     app.state.sql.insert_client(client).await.unwrap();

@@ -298,3 +298,28 @@ async fn deleting_a_client_removes_its_consents_and_refresh_token_families() {
     store.insert_client(again.clone()).await.unwrap();
     assert_eq!(store.find_client(&web.id).await.unwrap(), Some(again));
 }
+
+#[tokio::test]
+async fn dpop_par_and_resources_round_trip_through_insert_and_update() {
+    let (store, _db) = store().await;
+    let mut constrained = client("constrained");
+    constrained.dpop_bound_access_tokens = true;
+    constrained.require_pushed_authorization_requests = true;
+    constrained.resources = vec![
+        "https://api.example/".into(),
+        "https://files.example/v1".into(),
+    ];
+    store.insert_client(constrained.clone()).await.unwrap();
+    assert_eq!(
+        store.find_client(&constrained.id).await.unwrap(),
+        Some(constrained.clone())
+    );
+
+    constrained.dpop_bound_access_tokens = false;
+    constrained.resources = vec!["https://api.example/".into()];
+    store.update_client(constrained.clone()).await.unwrap();
+    assert_eq!(
+        store.find_client(&constrained.id).await.unwrap(),
+        Some(constrained)
+    );
+}

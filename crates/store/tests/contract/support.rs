@@ -85,6 +85,9 @@ pub fn client(id: &str) -> Client {
         registration_access_token_hash: Some(TokenHash::of(&format!("{id}-rat"))),
         jwks: Some(r#"{"keys":[]}"#.into()),
         require_mfa: false,
+        dpop_bound_access_tokens: false,
+        require_pushed_authorization_requests: false,
+        resources: vec![],
         created_at: at(0),
     }
 }
