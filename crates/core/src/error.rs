@@ -56,6 +56,12 @@ pub enum ErrorCode {
     /// `Retry-After` (RFC 6585 §4). On the wire it is `temporarily_unavailable`, the registered
     /// code closest in meaning, so clients need no new code.
     TooManyAttempts,
+    /// RFC 8707 §2: a `resource` is not an absolute URI without a fragment, is unknown, or is
+    /// not one the client may ask for (or widens what was granted).
+    InvalidTarget,
+    /// OIDC Core §3.1.2.6: the `request_uri` is unknown, expired, already used or another
+    /// client's (RFC 9126 §4: pushed request URIs).
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -84,6 +90,8 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::TooManyAttempts => "temporarily_unavailable",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidRequestUri => "invalid_request_uri",
         }
     }
 
@@ -246,6 +254,8 @@ mod tests {
             ),
             (ErrorCode::LoginRequired, "login_required", 400),
             (ErrorCode::TooManyAttempts, "temporarily_unavailable", 429),
+            (ErrorCode::InvalidTarget, "invalid_target", 400),
+            (ErrorCode::InvalidRequestUri, "invalid_request_uri", 400),
         ];
         for (code, wire, status) in cases {
             assert_eq!(code.as_str(), wire);

@@ -57,11 +57,24 @@ pub(crate) struct MintedAccessToken {
     pub expires_in: i64,
     /// The token's `jti`, for the audit trail and revocation.
     pub jti: String,
+    /// The token's `scope`, as the token response reports it (RFC 6749 §5.1).
+    pub scope: String,
+}
+
+/// RFC 8707 §2 / RFC 9068 §3: the resources a token is for are its `aud` (one string for one,
+/// an array for several); a token for no resource is for this issuer, as before.
+fn audience_claim(issuer: &str, audience: &[String]) -> Value {
+    match audience {
+        [] => json!(issuer),
+        [one] => json!(one),
+        many => json!(many),
+    }
 }
 
 impl AuthorizationServer {
-    /// A JWT access token (RFC 9068 §2.2). `grant_id` (`gid`) ties it to its grant so revoking
-    /// the grant revokes it.
+    /// A JWT access token (RFC 9068 §2.2) for this issuer, without roles: what unit tests
+    /// need. `grant_id` (`gid`) ties it to its grant so revoking the grant revokes it.
+    #[cfg(test)]
     pub(crate) fn mint_access_token(
         &self,
         subject: &str,
@@ -69,16 +82,20 @@ impl AuthorizationServer {
         scope: &str,
         grant: Option<&Grant>,
     ) -> Result<MintedAccessToken, OAuthError> {
-        self.mint_access_token_with_roles(subject, client_id, scope, grant, None)
+        self.mint_access_token_with_roles(subject, client_id, scope, grant, None, &[])
     }
 
-    fn mint_access_token_with_roles(
+    /// A JWT access token (RFC 9068 §2.2) with the user's roles (the `roles` scope) and the
+    /// resources it is for (`aud`, RFC 8707). `grant_id` (`gid`) ties it to its grant so
+    /// revoking the grant revokes it.
+    pub(crate) fn mint_access_token_with_roles(
         &self,
         subject: &str,
         client_id: &str,
         scope: &str,
         grant: Option<&Grant>,
         roles: Option<&[String]>,
+        audience: &[String],
     ) -> Result<MintedAccessToken, OAuthError> {
         let now = self.clock.now().timestamp();
         let expires_in = self.policy.access_token_ttl.num_seconds();
@@ -86,7 +103,7 @@ impl AuthorizationServer {
         let mut claims = json!({
             "iss": self.issuer,
             "sub": subject,
-            "aud": self.issuer,
+            "aud": audience_claim(&self.issuer, audience),
             "client_id": client_id,
             "scope": scope,
             "jti": jti,
@@ -110,6 +127,7 @@ impl AuthorizationServer {
             token,
             expires_in,
             jti,
+            scope: scope.to_owned(),
         })
     }
 
@@ -153,19 +171,31 @@ impl AuthorizationServer {
             .compact)
     }
 
-    /// Tokens for a user grant: an access token, an ID token when `openid` was granted, and a
-    /// refresh token (a new family) when `offline_access` was.
+    /// Tokens for a user grant: an access token (for `audience`, the granted resources or a
+    /// subset of them), an ID token when `openid` was granted, and a refresh token (a new
+    /// family, keeping the whole grant) when `offline_access` was.
     pub(crate) async fn issue_for_grant(
         &self,
         grant: &Grant,
+        audience: &[String],
         client: &Client,
         nonce: Option<&str>,
         client_ip: Option<IpAddr>,
     ) -> Result<TokenResponse, OAuthError> {
-        let scope = grant.scope.to_string();
+        let for_audience = Grant {
+            resources: audience.to_vec(),
+            ..grant.clone()
+        };
         let (access, id_token) = self
-            .mint_user_tokens(grant, client, nonce, "authorization_code", client_ip)
+            .mint_user_tokens(
+                &for_audience,
+                client,
+                nonce,
+                "authorization_code",
+                client_ip,
+            )
             .await?;
+        let scope = access.scope.clone();
         let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
             Some(self.start_refresh_family(grant).await?)
         } else {
@@ -182,8 +212,9 @@ impl AuthorizationServer {
     }
 
     /// The access token of a user grant and, when `openid` was granted, its ID token; both with
-    /// the user's current roles when `roles` was granted. Used at the code exchange and at
-    /// every refresh.
+    /// the user's current roles when `roles` was granted. The access token is for the grant's
+    /// resources and carries the granted scopes they accept ([`crate::resource`]). Used at the
+    /// code exchange and at every refresh.
     pub(crate) async fn mint_user_tokens(
         &self,
         grant: &Grant,
@@ -204,13 +235,18 @@ impl AuthorizationServer {
         } else {
             None
         };
-        let scope = grant.scope.to_string();
+        let access_scope = self
+            .policy
+            .resources
+            .scope_for(&grant.scope, &grant.resources);
+        let scope = access_scope.to_string();
         let access = self.mint_access_token_with_roles(
             &grant.user_id,
             &client.id.0,
             &scope,
             Some(grant),
-            roles.as_deref(),
+            roles.as_deref().filter(|_| access_scope.contains(ROLES)),
+            &grant.resources,
         )?;
         let id_token = if grant.scope.contains(OPENID) {
             Some(self.mint_id_token(grant, client, nonce, &access.token, roles.as_deref())?)

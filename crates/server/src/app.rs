@@ -165,6 +165,7 @@ impl Application {
             &engine.issuer,
             &settings.key_policy.enabled_algorithms,
             settings.registration.is_enabled(),
+            settings.par.required,
         )?);
         let admin = storage.admin(
             &settings,

@@ -83,6 +83,10 @@ struct RawSettings {
     client_assertion_allow_token_endpoint_audience: bool,
     /// Every sign-in needs a second factor (docs/mfa.md); off.
     mfa_required: bool,
+    /// Pushed authorization requests (RFC 9126, docs/par-and-resources.md).
+    par: palisade_flow::par::ParSettings,
+    /// The resources tokens may be issued for (RFC 8707), with the scopes each accepts.
+    resources: Vec<palisade_flow::resource::ResourceSetting>,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -156,6 +160,8 @@ impl Default for RawSettings {
             behind_tls_proxy: false,
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
+            par: palisade_flow::par::ParSettings::default(),
+            resources: Vec::new(),
         }
     }
 }
@@ -210,6 +216,10 @@ pub struct Settings {
     /// Every sign-in needs a second factor, whatever the user's roles and the client
     /// (docs/mfa.md).
     pub mfa_required: bool,
+    /// Pushed authorization requests: the `request_uri` lifetime, whether every client must.
+    pub par: palisade_flow::par::ParPolicy,
+    /// The known resources (RFC 8707) and the scopes each accepts.
+    pub resources: palisade_flow::resource::ResourceRegistry,
 }
 
 impl Settings {
@@ -258,6 +268,8 @@ impl Settings {
                     self.client_assertion_allow_token_endpoint_audience,
                 ),
             mfa_required: self.mfa_required,
+            par: self.par.clone(),
+            resources: self.resources.clone(),
             ..self.tokens.to_policy()
         }
     }
@@ -455,6 +467,13 @@ impl RawSettings {
                 )
             })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
+        self.par.validate().map_err(|(field, reason)| {
+            ConfigError::new(&format!("PALISADE_PAR__{}", field.to_uppercase()), reason)
+        })?;
+        let resources = palisade_flow::resource::ResourceRegistry::from_settings(&self.resources)
+            .map_err(|(index, reason)| {
+            ConfigError::new(&format!("resources[{index}]"), reason)
+        })?;
         Ok(Settings {
             issuer,
             bind,
@@ -491,6 +510,8 @@ impl RawSettings {
             client_assertion_allow_token_endpoint_audience: self
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
+            par: self.par.to_policy(),
+            resources,
         })
     }
 }

@@ -50,6 +50,7 @@ impl AuthorizationServer {
                 scope,
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
+                resources: request.resources.clone(),
             },
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),

@@ -67,8 +67,16 @@ impl AuthorizationServer {
         if user.is_none() {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
+        // RFC 8707 §2.2: the access token may be for fewer of the granted resources.
+        let audience = crate::resource::narrowed(params.resources()?, &code.grant.resources)?;
         let issued = self
-            .issue_for_grant(&code.grant, client, code.nonce.as_deref(), params.client_ip)
+            .issue_for_grant(
+                &code.grant,
+                &audience,
+                client,
+                code.nonce.as_deref(),
+                params.client_ip,
+            )
             .await?;
         // A replay while these were minted revoked the grant, perhaps before its refresh-token
         // family existed: revoke the family now that it does. (The access token carries the

@@ -65,6 +65,8 @@ impl AuthorizationServer {
         }
         let grant: Grant = serde_json::from_str(&family.grant).map_err(OAuthError::server_error)?;
         let scope = narrowed_scope(&grant, params)?;
+        // RFC 8707 §2.2: a refresh may ask for fewer of the granted resources, never others.
+        let resources = crate::resource::narrowed(params.resources()?, &grant.resources)?;
         let user = self
             .user_signed_in_at(&grant.user_id, grant.auth_time)
             .await?;
@@ -74,11 +76,15 @@ impl AuthorizationServer {
         }
 
         let successor_raw = self.secrets.token();
-        let issued = Grant { scope, ..grant };
-        let scope_text = issued.scope.to_string();
+        let issued = Grant {
+            scope,
+            resources,
+            ..grant
+        };
         let (access, id_token) = self
             .mint_user_tokens(&issued, client, None, "refresh_token", params.client_ip)
             .await?;
+        let scope_text = access.scope.clone();
         let response = TokenResponse {
             access_token: access.token,
             token_type: "Bearer".into(),

@@ -36,6 +36,9 @@ pub struct PalisadeMetadata {
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: Vec<String>,
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 9126 §5.
+    pushed_authorization_request_endpoint: String,
+    require_pushed_authorization_requests: bool,
 }
 
 /// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
@@ -95,11 +98,13 @@ fn auth_method_names(accepts: impl Fn(TokenEndpointAuthMethod) -> bool) -> Vec<S
 }
 
 /// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms;
-/// `registration_endpoint` is listed unless registration is disabled.
+/// `registration_endpoint` is listed unless registration is disabled; `par_required` is the
+/// server-wide `require_pushed_authorization_requests`.
 pub fn build(
     issuer: &str,
     algorithms: &[SigningAlgorithm],
     has_registration: bool,
+    par_required: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{issuer}{path}");
     let assertion_algs = || {
@@ -128,6 +133,8 @@ pub fn build(
             revocation_endpoint: url("/revoke"),
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            pushed_authorization_request_endpoint: url("/par"),
+            require_pushed_authorization_requests: par_required,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))

@@ -18,6 +18,7 @@ pub mod logout;
 pub mod method_not_allowed;
 pub mod metrics;
 pub mod not_found;
+pub mod par;
 pub mod passkey_login;
 pub mod recovery_codes;
 pub mod register;
@@ -74,6 +75,7 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("GET", "/consent", web::get().to(consent::show)),
         ("POST", "/consent", web::post().to(consent::submit)),
         ("POST", "/token", web::post().to(token::exchange)),
+        ("POST", "/par", web::post().to(par::push)),
         (
             "POST",
             "/introspect",

@@ -51,7 +51,10 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         ))
     })?;
     let token = bearer_token(req)?;
-    let access = state.engine.validate_access_token(&token).await?;
+    let access = state
+        .engine
+        .validate_access_token_for_issuer(&token)
+        .await?;
     let client_ip =
         crate::client_ip::client_ip(req, &state.settings.trusted_proxies).map(|ip| ip.to_string());
     let caller = state.admin.caller(&access, client_ip).await?;
