@@ -539,7 +539,9 @@ async fn par_refuses_a_request_uri_parameter_and_answers_errors_as_json() {
     let client = register_client(&app, ClientSpec::default()).await;
     let (_, challenge) = pkce_pair();
     let earlier = pushed_request_uri(&app, &client, &challenge, &[]).await;
-    let cases: [(&str, Vec<(&str, &str)>, &str); 7] = [
+    // (what is wrong, the parameters that make it so, the error)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 7] = [
         (
             "a request_uri",
             vec![("request_uri", earlier.as_str())],
