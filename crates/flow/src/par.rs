@@ -178,12 +178,17 @@ impl AuthorizationServer {
     }
 
     /// The request behind `/authorize`: the pushed one its `request_uri` names (RFC 9126 §4),
-    /// else the parameters themselves.
+    /// else the parameters themselves. A `request_uri` of another form is no pushed request:
+    /// the request is validated as it stands, which refuses it (`request_uri_not_supported`)
+    /// and never fetches it.
     pub(crate) async fn authorization_request(
         &self,
         params: &AuthorizationParams,
     ) -> Result<AuthorizationRequest, AuthorizeError> {
-        if params.get("request_uri").is_some() || params.is_repeated("request_uri") {
+        let names_pushed = params
+            .get("request_uri")
+            .is_some_and(|uri| uri.starts_with(REQUEST_URI_PREFIX));
+        if names_pushed || params.is_repeated("request_uri") {
             self.take_pushed_request(params).await
         } else {
             self.validate_authorization_request(params).await
@@ -212,7 +217,7 @@ impl AuthorizationServer {
             .filter(|random| !random.is_empty())
         else {
             return Err(invalid_request_uri(
-                "request_uri is not one this server issued (only pushed requests are accepted)",
+                "request_uri does not name a pushed authorization request",
             ));
         };
         let taken = self

@@ -669,6 +669,56 @@ mod tests {
     }
 
     #[test]
+    fn par_and_resources_are_read_from_the_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("palisade.toml");
+        std::fs::write(
+            &path,
+            "[par]\nrequest_uri_ttl_secs = 30\nrequired = true\n\n\
+             [[resources]]\nuri = \"https://api.example/\"\nscopes = [\"read\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), true).unwrap();
+        let policy = s.token_policy();
+        assert_eq!(policy.par.request_uri_ttl, chrono::Duration::seconds(30));
+        assert!(policy.par.required);
+        assert!(!policy.resources.is_empty());
+        assert!(!Settings::defaults_with(|_| {}).unwrap().par.required);
+
+        let setting = |uri: &str| palisade_flow::resource::ResourceSetting {
+            uri: uri.into(),
+            scopes: vec!["read".into()],
+        };
+        for resources in [
+            vec![setting("/relative")],
+            vec![setting("https://api.example/#f")],
+            vec![setting("https://a.example/"), setting("https://a.example/")],
+        ] {
+            let raw = RawSettings {
+                resources,
+                ..RawSettings::default()
+            };
+            assert!(
+                raw.validate()
+                    .unwrap_err()
+                    .setting
+                    .starts_with("resources[")
+            );
+        }
+        let raw = RawSettings {
+            par: palisade_flow::par::ParSettings {
+                request_uri_ttl_secs: 0,
+                required: false,
+            },
+            ..RawSettings::default()
+        };
+        assert_eq!(
+            raw.validate().unwrap_err().setting,
+            "PALISADE_PAR__REQUEST_URI_TTL_SECS"
+        );
+    }
+
+    #[test]
     fn a_zero_statement_timeout_turns_it_off() {
         let raw = RawSettings {
             database_statement_timeout_ms: 0,

@@ -336,13 +336,15 @@ async fn a_request_uri_of_another_client_is_refused_and_not_spent() {
     assert!(location(&own).contains("/login?"));
 }
 
+/// A URL is no pushed request: it is never fetched, and the request stands on its own
+/// parameters, which here lack a redirect URI (a whole request with one is redirected
+/// `request_uri_not_supported`, authorize_rules.rs).
 #[tokio::test]
 async fn request_uris_this_server_did_not_issue_and_a_missing_client_id_are_refused() {
     let app = spawn_app().await;
     let client = register_client(&app, ClientSpec::default()).await;
     let browser = Browser::new();
     for request_uri in [
-        "https://evil.example/request.jwt",
         REQUEST_URI_PREFIX,
         &format!("{REQUEST_URI_PREFIX}not-a-pushed-request"),
     ] {
@@ -351,6 +353,15 @@ async fn request_uris_this_server_did_not_issue_and_a_missing_client_id_are_refu
             .await;
         assert_refused_with_page(res, "invalid_request_uri").await;
     }
+    let fetched = browser
+        .get(&authorize_by_reference(
+            &app,
+            &client.id,
+            "https://evil.example/request.jwt",
+            &[],
+        ))
+        .await;
+    assert_refused_with_page(fetched, "invalid_request").await;
     let (_, challenge) = pkce_pair();
     let request_uri = pushed_request_uri(&app, &client, &challenge, &[]).await;
     let mut url = Url::parse(&app.url("/authorize")).unwrap();

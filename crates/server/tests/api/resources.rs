@@ -439,3 +439,94 @@ async fn only_the_operator_sets_a_client_s_resources() {
         .unwrap();
     assert_eq!(registered.client.resources, vec![API]);
 }
+
+/// Runs the `palisade` binary against the app's database, as an operator would.
+fn palisade_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::harness::palisade_binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PALISADE_DATABASE_URL", app.database.url())
+        .env("PALISADE_DATA_DIR", app.data_dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn palisade_client_add_resource_lets_the_client_ask_for_it() {
+    let app = app_with_resources().await;
+    let refused = palisade_cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Bad",
+            "--grant",
+            "client_credentials",
+            "--resource",
+            "https://api.example/#fragment",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("resource"));
+
+    let added = palisade_cli(
+        &app,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Reports job",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--resource",
+            REPORTS,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&added.stdout).into_owned();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    let job = TestClient {
+        id: field("client_id"),
+        secret: Some(field("client_secret")),
+        redirect_uri: String::new(),
+    };
+    let shown = palisade_cli(&app, &["client", "show", &job.id]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(REPORTS));
+
+    let answer = post_as(
+        &app,
+        &job,
+        "/token",
+        &[("grant_type", "client_credentials"), ("resource", REPORTS)],
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        claims_of(answer.body["access_token"].as_str().unwrap())["aud"],
+        REPORTS
+    );
+    let not_listed = post_as(
+        &app,
+        &job,
+        "/token",
+        &[("grant_type", "client_credentials"), ("resource", API)],
+    )
+    .await;
+    assert_invalid_target(&not_listed, "a resource not listed for the client");
+}
