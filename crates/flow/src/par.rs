@@ -264,3 +264,100 @@ impl AuthorizationServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{REDIRECT_URI, TestServer};
+    use std::sync::Arc;
+
+    /// RFC 7636 Appendix B.
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn form(client_id: &str) -> Vec<(String, String)> {
+        [
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn by_reference(client_id: &str, request_uri: &str) -> AuthorizationParams {
+        AuthorizationParams::new(vec![
+            ("client_id".into(), client_id.into()),
+            ("request_uri".into(), request_uri.into()),
+        ])
+    }
+
+    /// Of concurrent `/authorize` requests naming one pushed request, exactly one gets it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn ten_concurrent_uses_of_one_request_uri_succeed_exactly_once() {
+        let server = Arc::new(TestServer::start().await);
+        let client = server.client().await;
+        let pushed = server
+            .engine
+            .push_authorization_request(None, &form(&client.id.0), None)
+            .await
+            .unwrap();
+        let mut uses = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (server, id, uri) = (
+                server.clone(),
+                client.id.0.clone(),
+                pushed.request_uri.clone(),
+            );
+            uses.spawn(async move {
+                server
+                    .engine
+                    .authorization_request(&by_reference(&id, &uri))
+                    .await
+            });
+        }
+        let mut granted = 0;
+        while let Some(outcome) = uses.join_next().await {
+            match outcome.unwrap() {
+                Ok(request) => {
+                    assert_eq!(request.client_id, client.id.0);
+                    granted += 1;
+                }
+                Err(AuthorizeError::Page(e)) => assert_eq!(e.code, ErrorCode::InvalidRequestUri),
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(granted, 1);
+    }
+
+    #[tokio::test]
+    async fn the_store_holds_no_usable_request_uri() {
+        let server = TestServer::start().await;
+        let client = server.client().await;
+        let pushed = server
+            .engine
+            .push_authorization_request(None, &form(&client.id.0), None)
+            .await
+            .unwrap();
+        let random = pushed.request_uri.strip_prefix(REQUEST_URI_PREFIX).unwrap();
+        let at_rest = server.everything_at_rest().await;
+        assert!(at_rest.contains("par:"), "the pushed request is kept");
+        assert!(!at_rest.contains(random), "the request_uri rests in clear");
+    }
+
+    #[test]
+    fn the_lifetime_setting_is_bounded() {
+        assert_eq!(ParSettings::default().validate(), Ok(()));
+        assert_eq!(ParSettings::default().to_policy(), ParPolicy::default());
+        for secs in [0, 601, -1] {
+            let settings = ParSettings {
+                request_uri_ttl_secs: secs,
+                required: false,
+            };
+            assert!(settings.validate().is_err(), "{secs}");
+        }
+    }
+}
