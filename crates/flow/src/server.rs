@@ -100,6 +100,8 @@ pub struct AuthorizationServer {
     pub guard: CredentialGuard,
     /// Writes token-issuance audit events in batches (see [`crate::audit`]).
     pub issuance_audit: crate::audit::AuditBatcher,
+    /// Client ID metadata documents, when the operator turned them on.
+    pub client_documents: Option<Arc<crate::client_id_document::ClientDocuments>>,
 }
 
 /// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).

@@ -83,6 +83,8 @@ struct RawSettings {
     client_assertion_allow_token_endpoint_audience: bool,
     /// Every sign-in needs a second factor (docs/mfa.md); off.
     mfa_required: bool,
+    /// Client ID metadata documents (docs/clients.md); off.
+    client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -156,6 +158,7 @@ impl Default for RawSettings {
             behind_tls_proxy: false,
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
+            client_id_metadata_documents: Default::default(),
         }
     }
 }
@@ -210,6 +213,8 @@ pub struct Settings {
     /// Every sign-in needs a second factor, whatever the user's roles and the client
     /// (docs/mfa.md).
     pub mfa_required: bool,
+    /// Client ID metadata documents (docs/clients.md): off unless enabled.
+    pub client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
 }
 
 impl Settings {
@@ -341,6 +346,14 @@ impl SettingsOverrides {
         self.0.client_assertion_allow_token_endpoint_audience = v;
         self
     }
+    pub fn client_id_metadata_documents(
+        &mut self,
+        v: crate::client_documents::ClientDocumentSettings,
+    ) -> &mut Self {
+        self.0.client_id_metadata_documents = v;
+        self
+    }
+
     pub fn mfa_required(&mut self, v: bool) -> &mut Self {
         self.0.mfa_required = v;
         self
@@ -455,6 +468,17 @@ impl RawSettings {
                 )
             })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
+        self.client_id_metadata_documents
+            .validate()
+            .map_err(|(field, reason)| {
+                ConfigError::new(
+                    &format!(
+                        "PALISADE_CLIENT_ID_METADATA_DOCUMENTS__{}",
+                        field.to_uppercase()
+                    ),
+                    reason,
+                )
+            })?;
         Ok(Settings {
             issuer,
             bind,
@@ -491,6 +515,7 @@ impl RawSettings {
             client_assertion_allow_token_endpoint_audience: self
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
+            client_id_metadata_documents: self.client_id_metadata_documents,
         })
     }
 }

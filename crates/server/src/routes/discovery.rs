@@ -36,6 +36,10 @@ pub struct PalisadeMetadata {
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: Vec<String>,
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// draft-ietf-oauth-client-id-metadata-document §5: a URL `client_id` is resolved. Left
+    /// out (rather than `false`) when off, as the draft's examples do.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    client_id_metadata_document_supported: bool,
 }
 
 /// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
@@ -95,11 +99,13 @@ fn auth_method_names(accepts: impl Fn(TokenEndpointAuthMethod) -> bool) -> Vec<S
 }
 
 /// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms;
-/// `registration_endpoint` is listed unless registration is disabled.
+/// `registration_endpoint` is listed unless registration is disabled, and
+/// `client_id_metadata_document_supported` when client ID metadata documents are on.
 pub fn build(
     issuer: &str,
     algorithms: &[SigningAlgorithm],
     has_registration: bool,
+    resolves_client_documents: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{issuer}{path}");
     let assertion_algs = || {
@@ -128,6 +134,7 @@ pub fn build(
             revocation_endpoint: url("/revoke"),
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            client_id_metadata_document_supported: resolves_client_documents,
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))

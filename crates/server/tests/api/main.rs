@@ -14,6 +14,7 @@ mod admin_api;
 mod authorize_rules;
 mod browser_interaction;
 mod cli;
+mod client_id_documents;
 mod clients;
 mod cors;
 mod cors_in_chromium;
