@@ -538,4 +538,8 @@ pub enum DocumentFetchError {
     /// The host did not answer well (connection, timeout, status).
     #[error("{0}")]
     Unreachable(String),
+    /// This node is already fetching as many documents as it allows: nothing was asked of the
+    /// host, so nothing about the document is known (or remembered).
+    #[error("too many client metadata documents are being fetched; try again shortly")]
+    Busy,
 }

@@ -251,15 +251,22 @@ impl AuthorizationServer {
         documents: &ClientDocuments,
         url: &DocumentUrl,
     ) -> Result<(Client, Duration), OAuthError> {
-        let fetched = documents.fetcher.fetch(url.as_str()).await.map_err(|e| {
-            let why = match e {
-                DocumentFetchError::Refused(why) | DocumentFetchError::Unreachable(why) => why,
-            };
-            OAuthError::invalid_client(format!(
-                "the client metadata document at {} could not be fetched: {why}",
-                url.as_str()
-            ))
-        })?;
+        let fetched = documents
+            .fetcher
+            .fetch(url.as_str())
+            .await
+            .map_err(|e| match e {
+                DocumentFetchError::Refused(why) | DocumentFetchError::Unreachable(why) => {
+                    OAuthError::invalid_client(format!(
+                        "the client metadata document at {} could not be fetched: {why}",
+                        url.as_str()
+                    ))
+                }
+                // Not the document's fault: answered as 503 and not remembered.
+                busy @ DocumentFetchError::Busy => {
+                    OAuthError::new(ErrorCode::TemporarilyUnavailable, busy.to_string())
+                }
+            })?;
         let client = document_client(
             url,
             &fetched.body,

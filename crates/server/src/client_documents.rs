@@ -194,11 +194,16 @@ impl reqwest::dns::Resolve for PermittedAddresses {
     }
 }
 
+/// At most this many documents are fetched at once by one node; more wait for nobody and are
+/// answered 503. A flood of distinct URLs costs the node this many sockets, not one per request.
+pub const MAX_CONCURRENT_FETCHES: usize = 8;
+
 /// The production fetcher: reqwest with rustls, the system's trust anchors (plus `ca_file`).
 pub struct HttpDocumentFetcher {
     client: reqwest::Client,
     rule: AddressRule,
     max_bytes: usize,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl HttpDocumentFetcher {
@@ -250,6 +255,7 @@ impl HttpDocumentFetcher {
             client: builder.build()?,
             rule,
             max_bytes: settings.max_bytes,
+            in_flight: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
         })
     }
 }
@@ -272,6 +278,10 @@ impl ClientDocumentFetcher for HttpDocumentFetcher {
                 "{ip} is not an address Palisade may fetch from"
             )));
         }
+        let _slot = self
+            .in_flight
+            .try_acquire()
+            .map_err(|_| DocumentFetchError::Busy)?;
         let mut response = self
             .client
             .get(parsed)

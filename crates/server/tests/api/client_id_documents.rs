@@ -505,3 +505,48 @@ async fn loopback_redirect_uris_of_a_document_match_exactly_port_included() {
     assert_eq!(other_port.status(), StatusCode::BAD_REQUEST);
     assert!(other_port.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn a_node_fetches_a_bounded_number_of_documents_at_once_and_forgets_nothing_when_busy() {
+    let host = DocumentHost::start().await;
+    let paths: Vec<String> = (0..palisade::client_documents::MAX_CONCURRENT_FETCHES + 3)
+        .map(|i| format!("/slow-{i}.json"))
+        .collect();
+    for path in &paths {
+        host.serve(
+            path,
+            Served {
+                delay: Some(Duration::from_secs(3)),
+                ..Served::json(document(&host.url(path)))
+            },
+        );
+    }
+    let app = palisade_with(host.settings()).await;
+    let (_, challenge) = pkce_pair();
+    let statuses = futures_util::future::join_all(paths.iter().map(|path| {
+        let url = authorize_url(&app, &host.url(path), CALLBACK, &challenge);
+        let http = app.client.clone();
+        async move { http.get(url).send().await.unwrap().status() }
+    }))
+    .await;
+    let busy: Vec<&String> = paths
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .map(|(p, _)| p)
+        .collect();
+    let timed_out = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    assert!(!busy.is_empty(), "{statuses:?}");
+    assert_eq!(busy.len() + timed_out, paths.len(), "{statuses:?}");
+    assert!(timed_out <= palisade::client_documents::MAX_CONCURRENT_FETCHES);
+    for path in &busy {
+        assert_eq!(host.hits(path), 0, "a busy node asks the host nothing");
+    }
+    // The busy answer was not remembered: once the node is free, the URL is fetched.
+    let retry = busy[0];
+    refused_on_page(&app, &host.url(retry)).await;
+    assert_eq!(host.hits(retry), 1);
+}
