@@ -185,13 +185,13 @@ fn memory_key(url: &DocumentUrl) -> String {
 impl AuthorizationServer {
     /// The client `id` names, for the endpoints where a client first shows up (`/authorize`,
     /// and every endpoint that authenticates a client). A document URL is resolved when the
-    /// feature is on, else it is simply not a registered client.
+    /// feature is on; when it is off, no URL is a client, even one resolved while it was on
+    /// (turning the feature off stops every such client at once).
     pub(crate) async fn find_client_by_id(&self, id: &str) -> Result<Option<Client>, OAuthError> {
-        match &self.client_documents {
-            Some(documents) if is_metadata_document_id(id) => {
-                self.resolve_document(documents, id).await.map(Some)
-            }
-            _ => Ok(self.clients.find_client(&ClientId(id.to_owned())).await?),
+        match (&self.client_documents, is_metadata_document_id(id)) {
+            (Some(documents), true) => self.resolve_document(documents, id).await.map(Some),
+            (None, true) => Ok(None),
+            (_, false) => Ok(self.clients.find_client(&ClientId(id.to_owned())).await?),
         }
     }
 

@@ -550,3 +550,29 @@ async fn a_node_fetches_a_bounded_number_of_documents_at_once_and_forgets_nothin
     refused_on_page(&app, &host.url(retry)).await;
     assert_eq!(host.hits(retry), 1);
 }
+
+#[tokio::test]
+async fn turning_the_feature_off_stops_clients_resolved_while_it_was_on() {
+    let host = DocumentHost::start().await;
+    let client_id = host.serve_document("/client.json");
+    let app = palisade_with(host.settings()).await;
+    let (_, challenge) = pkce_pair();
+    let res = Browser::new()
+        .get(&authorize_url(&app, &client_id, CALLBACK, &challenge))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "resolved while on");
+    // A second node of the same deployment with the feature off: the saved client row is there,
+    // and still no URL is a client.
+    let off = crate::harness::start_node(&app, |_| {}).await;
+    let res = off
+        .client
+        .get(
+            authorize_url(&app, &client_id, CALLBACK, &challenge)
+                .replace(&app.base_url, &off.base_url),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("not registered"));
+}
