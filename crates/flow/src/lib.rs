@@ -19,6 +19,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod dpop;
 pub mod grant;
 pub mod guard;
 pub mod housekeeping;
