@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 pub use palisade_flow::TokenSettings;
+pub use palisade_flow::dpop::DpopSettings;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
 pub use palisade_flow::registration::RegistrationMode;
@@ -83,6 +84,8 @@ struct RawSettings {
     client_assertion_allow_token_endpoint_audience: bool,
     /// Every sign-in needs a second factor (docs/mfa.md); off.
     mfa_required: bool,
+    /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
+    dpop: DpopSettings,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -156,6 +159,7 @@ impl Default for RawSettings {
             behind_tls_proxy: false,
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
+            dpop: DpopSettings::default(),
         }
     }
 }
@@ -210,6 +214,8 @@ pub struct Settings {
     /// Every sign-in needs a second factor, whatever the user's roles and the client
     /// (docs/mfa.md).
     pub mfa_required: bool,
+    /// DPoP proofs: server nonces and the proof window (docs/dpop.md).
+    pub dpop: DpopSettings,
 }
 
 impl Settings {
@@ -258,6 +264,7 @@ impl Settings {
                     self.client_assertion_allow_token_endpoint_audience,
                 ),
             mfa_required: self.mfa_required,
+            dpop: self.dpop.to_policy(),
             ..self.tokens.to_policy()
         }
     }
@@ -431,6 +438,9 @@ impl RawSettings {
                 reason,
             )
         })?;
+        self.dpop.validate().map_err(|(field, reason)| {
+            ConfigError::new(&format!("PALISADE_DPOP__{}", field.to_uppercase()), reason)
+        })?;
         let key_policy = self
             .keys
             .to_policy([
@@ -491,6 +501,7 @@ impl RawSettings {
             client_assertion_allow_token_endpoint_audience: self
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
+            dpop: self.dpop,
         })
     }
 }

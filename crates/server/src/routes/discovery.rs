@@ -36,6 +36,8 @@ pub struct PalisadeMetadata {
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: Vec<String>,
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+    dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
@@ -128,6 +130,10 @@ pub fn build(
             revocation_endpoint: url("/revoke"),
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            dpop_signing_alg_values_supported: palisade_flow::dpop::DPOP_SIGNING_ALGS
+                .iter()
+                .map(|alg| (*alg).to_owned())
+                .collect(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))
