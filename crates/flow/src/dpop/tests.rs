@@ -206,7 +206,11 @@ async fn a_proof_is_accepted_once() {
     let server = TestServer::start().await;
     let key = ProofKey::generate("EdDSA");
     let proof = key.proof("POST", &token_url(&server), now(&server), &[]);
-    assert!(check(&server, &[proof.clone()], None).await.is_ok());
+    assert!(
+        check(&server, std::slice::from_ref(&proof), None)
+            .await
+            .is_ok()
+    );
     assert_eq!(
         check(&server, &[proof], None).await,
         Err(ErrorCode::InvalidDpopProof)

@@ -258,7 +258,13 @@ async fn a_replayed_proof_is_refused() {
     let client = service(&app).await;
     let key = ProofKey::generate("ES256");
     let proof = token_proof(&app, &key);
-    let first = token(&app, &client, &CLIENT_CREDENTIALS, &[proof.clone()]).await;
+    let first = token(
+        &app,
+        &client,
+        &CLIENT_CREDENTIALS,
+        std::slice::from_ref(&proof),
+    )
+    .await;
     assert_eq!(first.status, StatusCode::OK);
     let replayed = token(&app, &client, &CLIENT_CREDENTIALS, &[proof]).await;
     assert_refused(&replayed, "invalid_dpop_proof", "replayed proof");
