@@ -717,3 +717,37 @@ async fn discovery_lists_the_proof_algorithms() {
         json!(["ES256", "EdDSA", "RS256", "PS256"])
     );
 }
+
+/// The admin API takes bearer tokens only: a bound token, presented bare, is refused there too.
+#[tokio::test]
+async fn the_admin_api_refuses_a_dpop_bound_token_it_accepts_unbound() {
+    let app = spawn_app().await;
+    let robot = register_client(
+        &app,
+        ClientSpec {
+            grant_types: vec!["client_credentials"],
+            scopes: vec!["admin:users:read"],
+            ..ClientSpec::default()
+        },
+    )
+    .await;
+    let key = ProofKey::generate("ES256");
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("scope", "admin:users:read"),
+    ];
+    let plain = token(&app, &robot, &form, &[]).await;
+    let bound = token(&app, &robot, &form, &[token_proof(&app, &key)]).await;
+    assert_bound_to(&bound, &key);
+    let list_users = |token: String| {
+        let req = app
+            .client
+            .get(app.url("/admin/v1/users"))
+            .bearer_auth(token);
+        async move { req.send().await.unwrap().status() }
+    };
+    let plain_token = plain.body["access_token"].as_str().unwrap().to_owned();
+    let bound_token = bound.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(list_users(plain_token).await, StatusCode::OK);
+    assert_eq!(list_users(bound_token).await, StatusCode::UNAUTHORIZED);
+}
