@@ -20,7 +20,8 @@
 //!   JWKS documents must keep answers for different origins apart) and, from an allowed origin,
 //!   the echoed `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers` (the
 //!   `WWW-Authenticate` challenge of `/userinfo` and of a failed client authentication,
-//!   `Retry-After` of a 429 or 503), error answers included, so the client can read the error.
+//!   `Retry-After` of a 429 or 503, `DPoP-Nonce` of RFC 9449 §8-9), error answers included, so
+//!   the client can read the error.
 //! - Never `*`, and never `Access-Control-Allow-Credentials`: these endpoints take bearer
 //!   tokens and client credentials in the request, never cookies, so a cross-origin call with
 //!   `credentials: "include"` is refused by the browser, and the browser session cookie can
