@@ -56,6 +56,11 @@ pub enum ErrorCode {
     /// `Retry-After` (RFC 6585 §4). On the wire it is `temporarily_unavailable`, the registered
     /// code closest in meaning, so clients need no new code.
     TooManyAttempts,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where one is required, malformed, or does
+    /// not check out (signature, `htm`/`htu`, `iat`, `ath`, replayed `jti`, the bound key).
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the DPoP proof must carry the nonce the server sends in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -84,6 +89,8 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::TooManyAttempts => "temporarily_unavailable",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -246,6 +253,8 @@ mod tests {
             ),
             (ErrorCode::LoginRequired, "login_required", 400),
             (ErrorCode::TooManyAttempts, "temporarily_unavailable", 429),
+            (ErrorCode::InvalidDpopProof, "invalid_dpop_proof", 400),
+            (ErrorCode::UseDpopNonce, "use_dpop_nonce", 400),
         ];
         for (code, wire, status) in cases {
             assert_eq!(code.as_str(), wire);

@@ -41,6 +41,9 @@ pub struct AuthorizationRequest {
     /// The client requires a second factor of every user (its `require_mfa`).
     #[serde(default)]
     pub client_requires_mfa: bool,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request was refused, and how the refusal must travel.
@@ -126,6 +129,7 @@ impl AuthorizationServer {
             bounded(params.get("login_hint"), MAX_LOGIN_HINT_BYTES, "login_hint").map_err(fail)?;
         let claims = bounded(params.get("claims"), MAX_CLAIMS_BYTES, "claims").map_err(fail)?;
         let acr = AcrRequest::parse(params.get("acr_values"), claims.as_deref()).map_err(fail)?;
+        let dpop_jkt = check_dpop_jkt(params).map_err(fail)?;
         // `ui_locales`, `display`, `claims_locales` and unknown parameters are accepted and
         // ignored (OIDC Core §3.1.2.1; RFC 6749 §3.1); of `claims`, only `acr` is acted on
         // (OIDC Core §5.5.1: other requested claims may go unreturned without an error).
@@ -142,6 +146,7 @@ impl AuthorizationServer {
             prompt,
             max_age,
             login_hint,
+            dpop_jkt,
         })
     }
 
@@ -288,6 +293,17 @@ fn check_scope(client: &Client, params: &AuthorizationParams) -> Result<ScopeSet
     };
     scope::check_requested(&requested, &client.scopes)?;
     Ok(requested)
+}
+
+/// RFC 9449 §10: `dpop_jkt` is a JWK SHA-256 thumbprint (43 base64url characters).
+fn check_dpop_jkt(params: &AuthorizationParams) -> Result<Option<String>, OAuthError> {
+    match params.get("dpop_jkt") {
+        None => Ok(None),
+        Some(jkt) if crate::dpop::is_thumbprint(jkt) => Ok(Some(jkt.to_owned())),
+        Some(_) => Err(OAuthError::invalid_request(
+            "dpop_jkt must be a JWK SHA-256 thumbprint",
+        )),
+    }
 }
 
 fn bounded(

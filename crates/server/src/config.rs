@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 pub use palisade_flow::TokenSettings;
+pub use palisade_flow::dpop::DpopSettings;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
 pub use palisade_flow::registration::RegistrationMode;
@@ -85,6 +86,8 @@ struct RawSettings {
     mfa_required: bool,
     /// Client ID metadata documents (docs/clients.md); off.
     client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
+    /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
+    dpop: DpopSettings,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -159,6 +162,7 @@ impl Default for RawSettings {
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
             client_id_metadata_documents: Default::default(),
+            dpop: DpopSettings::default(),
         }
     }
 }
@@ -215,6 +219,8 @@ pub struct Settings {
     pub mfa_required: bool,
     /// Client ID metadata documents (docs/clients.md): off unless enabled.
     pub client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
+    /// DPoP proofs: server nonces and the proof window (docs/dpop.md).
+    pub dpop: DpopSettings,
 }
 
 impl Settings {
@@ -263,6 +269,7 @@ impl Settings {
                     self.client_assertion_allow_token_endpoint_audience,
                 ),
             mfa_required: self.mfa_required,
+            dpop: self.dpop.to_policy(),
             ..self.tokens.to_policy()
         }
     }
@@ -444,6 +451,9 @@ impl RawSettings {
                 reason,
             )
         })?;
+        self.dpop.validate().map_err(|(field, reason)| {
+            ConfigError::new(&format!("PALISADE_DPOP__{}", field.to_uppercase()), reason)
+        })?;
         let key_policy = self
             .keys
             .to_policy([
@@ -516,6 +526,7 @@ impl RawSettings {
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
             client_id_metadata_documents: self.client_id_metadata_documents,
+            dpop: self.dpop,
         })
     }
 }

@@ -40,6 +40,8 @@ pub struct PalisadeMetadata {
     /// out (rather than `false`) when off, as the draft's examples do.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     client_id_metadata_document_supported: bool,
+    /// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+    dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
@@ -135,6 +137,10 @@ pub fn build(
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
             client_id_metadata_document_supported: resolves_client_documents,
+            dpop_signing_alg_values_supported: palisade_flow::dpop::DPOP_SIGNING_ALGS
+                .iter()
+                .map(|alg| (*alg).to_owned())
+                .collect(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))
