@@ -62,6 +62,11 @@ pub enum ErrorCode {
     /// OIDC Core §3.1.2.6: the `request_uri` is unknown, expired, already used or another
     /// client's (RFC 9126 §4: pushed request URIs).
     InvalidRequestUri,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where one is required, malformed, or does
+    /// not check out (signature, `htm`/`htu`, `iat`, `ath`, replayed `jti`, the bound key).
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the DPoP proof must carry the nonce the server sends in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -92,6 +97,8 @@ impl ErrorCode {
             Self::TooManyAttempts => "temporarily_unavailable",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -256,6 +263,8 @@ mod tests {
             (ErrorCode::TooManyAttempts, "temporarily_unavailable", 429),
             (ErrorCode::InvalidTarget, "invalid_target", 400),
             (ErrorCode::InvalidRequestUri, "invalid_request_uri", 400),
+            (ErrorCode::InvalidDpopProof, "invalid_dpop_proof", 400),
+            (ErrorCode::UseDpopNonce, "use_dpop_nonce", 400),
         ];
         for (code, wire, status) in cases {
             assert_eq!(code.as_str(), wire);

@@ -72,8 +72,10 @@ fn audience_claim(issuer: &str, audience: &[String]) -> Value {
 }
 
 impl AuthorizationServer {
-    /// A JWT access token (RFC 9068 §2.2) for this issuer, without roles: what unit tests
-    /// need. `grant_id` (`gid`) ties it to its grant so revoking the grant revokes it.
+    /// A JWT access token (RFC 9068 §2.2) for this issuer, without roles. `grant_id` (`gid`)
+    /// ties it to its grant so revoking the grant revokes it; `dpop_jkt` binds it to a DPoP key
+    /// (`cnf.jkt`, RFC 9449 §6.1). What unit tests need; the grants use
+    /// [`Self::mint_access_token_with_roles`], which also takes the audience.
     #[cfg(test)]
     pub(crate) fn mint_access_token(
         &self,
@@ -81,13 +83,15 @@ impl AuthorizationServer {
         client_id: &str,
         scope: &str,
         grant: Option<&Grant>,
+        dpop_jkt: Option<&str>,
     ) -> Result<MintedAccessToken, OAuthError> {
-        self.mint_access_token_with_roles(subject, client_id, scope, grant, None, &[])
+        self.mint_access_token_with_roles(subject, client_id, scope, grant, None, &[], dpop_jkt)
     }
 
     /// A JWT access token (RFC 9068 §2.2) with the user's roles (the `roles` scope) and the
     /// resources it is for (`aud`, RFC 8707). `grant_id` (`gid`) ties it to its grant so
-    /// revoking the grant revokes it.
+    /// revoking the grant revokes it; `dpop_jkt` binds it to a DPoP key (`cnf.jkt`).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn mint_access_token_with_roles(
         &self,
         subject: &str,
@@ -96,6 +100,7 @@ impl AuthorizationServer {
         grant: Option<&Grant>,
         roles: Option<&[String]>,
         audience: &[String],
+        dpop_jkt: Option<&str>,
     ) -> Result<MintedAccessToken, OAuthError> {
         let now = self.clock.now().timestamp();
         let expires_in = self.policy.access_token_ttl.num_seconds();
@@ -117,6 +122,9 @@ impl AuthorizationServer {
         }
         if let Some(roles) = roles {
             claims["roles"] = json!(roles);
+        }
+        if let Some(jkt) = dpop_jkt {
+            claims["cnf"] = json!({ "jkt": jkt });
         }
         let token = self
             .signer
@@ -173,7 +181,8 @@ impl AuthorizationServer {
 
     /// Tokens for a user grant: an access token (for `audience`, the granted resources or a
     /// subset of them), an ID token when `openid` was granted, and a refresh token (a new
-    /// family, keeping the whole grant) when `offline_access` was.
+    /// family, keeping the whole grant) when `offline_access` was. With `dpop_jkt` the access
+    /// token is bound to that DPoP key (RFC 9449 §5).
     pub(crate) async fn issue_for_grant(
         &self,
         grant: &Grant,
@@ -181,6 +190,7 @@ impl AuthorizationServer {
         client: &Client,
         nonce: Option<&str>,
         client_ip: Option<IpAddr>,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let for_audience = Grant {
             resources: audience.to_vec(),
@@ -193,6 +203,7 @@ impl AuthorizationServer {
                 nonce,
                 "authorization_code",
                 client_ip,
+                dpop_jkt,
             )
             .await?;
         let scope = access.scope.clone();
@@ -203,7 +214,7 @@ impl AuthorizationServer {
         };
         Ok(TokenResponse {
             access_token: access.token,
-            token_type: "Bearer".into(),
+            token_type: crate::token::token_type(dpop_jkt),
             expires_in: access.expires_in,
             refresh_token,
             id_token,
@@ -222,6 +233,7 @@ impl AuthorizationServer {
         nonce: Option<&str>,
         grant_type: &str,
         client_ip: Option<IpAddr>,
+        dpop_jkt: Option<&str>,
     ) -> Result<(MintedAccessToken, Option<String>), OAuthError> {
         let roles = if grant.scope.contains(ROLES) {
             Some(
@@ -247,6 +259,7 @@ impl AuthorizationServer {
             Some(grant),
             roles.as_deref().filter(|_| access_scope.contains(ROLES)),
             &grant.resources,
+            dpop_jkt,
         )?;
         let id_token = if grant.scope.contains(OPENID) {
             Some(self.mint_id_token(grant, client, nonce, &access.token, roles.as_deref())?)

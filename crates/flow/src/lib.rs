@@ -20,6 +20,8 @@ pub mod audit;
 pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod client_id_document;
+pub mod dpop;
 pub mod grant;
 pub mod guard;
 pub mod housekeeping;

@@ -14,7 +14,7 @@ use crate::authorize::{AuthorizationParams, AuthorizationRequest, AuthorizeError
 use crate::server::{AuthorizationServer, ttl};
 use crate::token::TokenError;
 use chrono::Duration;
-use palisade_core::model::{Client, ClientId};
+use palisade_core::model::Client;
 use palisade_core::{ErrorCode, OAuthError, TokenHash};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -239,16 +239,12 @@ impl AuthorizationServer {
             return Err(invalid_request_uri("request_uri has expired"));
         }
         // The client may have been removed since it pushed.
-        match self
-            .clients
-            .find_client(&ClientId(client_id.to_owned()))
-            .await
-        {
+        match self.find_client_by_id(client_id).await {
             Ok(Some(_)) => Ok(stored.request),
             Ok(None) => Err(AuthorizeError::Page(OAuthError::invalid_request(
                 "the application that sent you here is not registered",
             ))),
-            Err(e) => Err(AuthorizeError::Page(e.into())),
+            Err(e) => Err(AuthorizeError::Page(e)),
         }
     }
 

@@ -46,6 +46,8 @@ pub struct TokenPolicy {
     pub par: crate::par::ParPolicy,
     /// The resources tokens may be issued for (RFC 8707), with the scopes each accepts.
     pub resources: crate::resource::ResourceRegistry,
+    /// DPoP proofs: their window and server nonces (RFC 9449, `crate::dpop`).
+    pub dpop: crate::dpop::DpopPolicy,
 }
 
 impl Default for TokenPolicy {
@@ -69,6 +71,7 @@ impl Default for TokenPolicy {
             mfa_required: false,
             par: crate::par::ParPolicy::default(),
             resources: crate::resource::ResourceRegistry::default(),
+            dpop: crate::dpop::DpopPolicy::default(),
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct AuthorizationServer {
     pub guard: CredentialGuard,
     /// Writes token-issuance audit events in batches (see [`crate::audit`]).
     pub issuance_audit: crate::audit::AuditBatcher,
+    /// Client ID metadata documents, when the operator turned them on.
+    pub client_documents: Option<Arc<crate::client_id_document::ClientDocuments>>,
 }
 
 /// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).

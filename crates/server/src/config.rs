@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 pub use palisade_flow::TokenSettings;
+pub use palisade_flow::dpop::DpopSettings;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
 pub use palisade_flow::registration::RegistrationMode;
@@ -87,6 +88,10 @@ struct RawSettings {
     par: palisade_flow::par::ParSettings,
     /// The resources tokens may be issued for (RFC 8707), with the scopes each accepts.
     resources: Vec<palisade_flow::resource::ResourceSetting>,
+    /// Client ID metadata documents (docs/clients.md); off.
+    client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
+    /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
+    dpop: DpopSettings,
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -162,6 +167,8 @@ impl Default for RawSettings {
             mfa_required: false,
             par: palisade_flow::par::ParSettings::default(),
             resources: Vec::new(),
+            client_id_metadata_documents: Default::default(),
+            dpop: DpopSettings::default(),
         }
     }
 }
@@ -220,6 +227,10 @@ pub struct Settings {
     pub par: palisade_flow::par::ParPolicy,
     /// The known resources (RFC 8707) and the scopes each accepts.
     pub resources: palisade_flow::resource::ResourceRegistry,
+    /// Client ID metadata documents (docs/clients.md): off unless enabled.
+    pub client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
+    /// DPoP proofs: server nonces and the proof window (docs/dpop.md).
+    pub dpop: DpopSettings,
 }
 
 impl Settings {
@@ -270,6 +281,7 @@ impl Settings {
             mfa_required: self.mfa_required,
             par: self.par.clone(),
             resources: self.resources.clone(),
+            dpop: self.dpop.to_policy(),
             ..self.tokens.to_policy()
         }
     }
@@ -353,6 +365,14 @@ impl SettingsOverrides {
         self.0.client_assertion_allow_token_endpoint_audience = v;
         self
     }
+    pub fn client_id_metadata_documents(
+        &mut self,
+        v: crate::client_documents::ClientDocumentSettings,
+    ) -> &mut Self {
+        self.0.client_id_metadata_documents = v;
+        self
+    }
+
     pub fn mfa_required(&mut self, v: bool) -> &mut Self {
         self.0.mfa_required = v;
         self
@@ -443,6 +463,9 @@ impl RawSettings {
                 reason,
             )
         })?;
+        self.dpop.validate().map_err(|(field, reason)| {
+            ConfigError::new(&format!("PALISADE_DPOP__{}", field.to_uppercase()), reason)
+        })?;
         let key_policy = self
             .keys
             .to_policy([
@@ -474,6 +497,17 @@ impl RawSettings {
             .map_err(|(index, reason)| {
             ConfigError::new(&format!("resources[{index}]"), reason)
         })?;
+        self.client_id_metadata_documents
+            .validate()
+            .map_err(|(field, reason)| {
+                ConfigError::new(
+                    &format!(
+                        "PALISADE_CLIENT_ID_METADATA_DOCUMENTS__{}",
+                        field.to_uppercase()
+                    ),
+                    reason,
+                )
+            })?;
         Ok(Settings {
             issuer,
             bind,
@@ -512,6 +546,8 @@ impl RawSettings {
             mfa_required: self.mfa_required,
             par: self.par.to_policy(),
             resources,
+            client_id_metadata_documents: self.client_id_metadata_documents,
+            dpop: self.dpop,
         })
     }
 }

@@ -42,6 +42,8 @@ impl AuthorizationServer {
             .resources
             .scope_for(&scope, &audience)
             .to_string();
+        // RFC 9449 §5: with a proof, the token is bound to its key.
+        let dpop_jkt = params.dpop.as_ref().map(|proof| proof.jkt.as_str());
         let access = self.mint_access_token_with_roles(
             &client.id.0,
             &client.id.0,
@@ -49,6 +51,7 @@ impl AuthorizationServer {
             None,
             None,
             &audience,
+            dpop_jkt,
         )?;
         self.record_issuance(Issuance {
             client,
@@ -62,7 +65,7 @@ impl AuthorizationServer {
         .await;
         Ok(TokenResponse {
             access_token: access.token,
-            token_type: "Bearer".into(),
+            token_type: super::token_type(dpop_jkt),
             expires_in: access.expires_in,
             refresh_token: None,
             id_token: None,

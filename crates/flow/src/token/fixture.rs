@@ -144,10 +144,12 @@ pub(super) async fn issue_code(
             auth_time: now.timestamp(),
             amr: vec!["pwd".into()],
             resources: vec![],
+            dpop_jkt: None,
         },
         redirect_uri: REDIRECT_URI.into(),
         code_challenge: challenge,
         nonce: Some("n-0S6_WzA2Mj".into()),
+        dpop_jkt: None,
         issued_at: now.timestamp(),
     };
     let bytes = serde_json::to_vec(&code).expect("code grant JSON");
