@@ -120,6 +120,20 @@ impl AuthorizationServer {
         form: &[(String, String)],
         client_ip: Option<IpAddr>,
     ) -> Result<PushedRequest, TokenError> {
+        self.push_authorization_request_with_dpop(authorization_header, form, client_ip, &[])
+            .await
+    }
+
+    /// [`Self::push_authorization_request`] with the request's `DPoP` headers: a proof binds
+    /// the code to its key, as `dpop_jkt` does (RFC 9449 §10.1,
+    /// [`AuthorizationServer::dpop_jkt_for_par`]).
+    pub async fn push_authorization_request_with_dpop(
+        &self,
+        authorization_header: Option<&str>,
+        form: &[(String, String)],
+        client_ip: Option<IpAddr>,
+        dpop_proofs: &[String],
+    ) -> Result<PushedRequest, TokenError> {
         let basic_attempted = authorization_header.is_some();
         let fail = |error: OAuthError| TokenError {
             error,
@@ -129,13 +143,16 @@ impl AuthorizationServer {
             .authenticate_form(authorization_header, form, client_ip, false)
             .await
             .map_err(fail)?;
-        self.push_for(&client, form).await.map_err(fail)
+        self.push_for(&client, form, dpop_proofs)
+            .await
+            .map_err(fail)
     }
 
     async fn push_for(
         &self,
         client: &Client,
         form: &[(String, String)],
+        dpop_proofs: &[String],
     ) -> Result<PushedRequest, OAuthError> {
         // RFC 9126 §2.1: a pushed request never names another.
         if form.iter().any(|(k, _)| k == "request_uri") {
@@ -154,13 +171,17 @@ impl AuthorizationServer {
             pairs.push(("client_id".into(), client.id.0.clone()));
         }
         let params = AuthorizationParams::new(pairs);
-        let request = match self.validate_request(&params, RequestChannel::Pushed).await {
+        let mut request = match self.validate_request(&params, RequestChannel::Pushed).await {
             Ok(request) => request,
             // RFC 9126 §2.3: whatever /authorize would show or redirect is a JSON error here.
             Err(AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. }) => {
                 return Err(error);
             }
         };
+        // After validation, so a refused request spends no proof's `jti`.
+        request.dpop_jkt = self
+            .dpop_jkt_for_par(dpop_proofs, request.dpop_jkt.as_deref())
+            .await?;
         let random = self.secrets.token();
         let lifetime = self.policy.par.request_uri_ttl;
         let stored = StoredRequest {

@@ -610,3 +610,116 @@ async fn par_refuses_a_request_uri_parameter_and_answers_errors_as_json() {
     assert_eq!(json.status, StatusCode::BAD_REQUEST);
     assert_eq!(json.error(), "invalid_request");
 }
+
+/// `POST /par` as a public client with the DPoP headers `proofs`.
+async fn push_with_proofs(
+    app: &TestApp,
+    client: &TestClient,
+    challenge: &str,
+    extra: &[(&str, &str)],
+    proofs: &[String],
+) -> JsonAnswer {
+    let mut params = request_params(client, challenge, &[]);
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let mut req = app.client.post(app.url("/par")).form(&params);
+    for proof in proofs {
+        req = req.header("dpop", proof);
+    }
+    JsonAnswer::of(req.send().await.unwrap()).await
+}
+
+/// RFC 9449 §10.1: a proof sent with the push binds the code to its key.
+#[tokio::test]
+async fn a_dpop_proof_at_par_binds_the_code_to_its_key() {
+    use crate::dpop_proofs::ProofKey;
+    let app = spawn_app().await;
+    create_user(&app, "alice").await;
+    let client = register_client(
+        &app,
+        ClientSpec {
+            confidential: false,
+            auth_method: "none",
+            ..ClientSpec::default()
+        },
+    )
+    .await;
+    let (key, other) = (ProofKey::generate("ES256"), ProofKey::generate("ES256"));
+    let now = || palisade_core::Clock::now(&app.clock).timestamp();
+    let par_proof = |key: &ProofKey| key.proof("POST", &app.url("/par"), now(), &[]);
+    let token_proof = |key: &ProofKey| key.proof("POST", &app.url("/token"), now(), &[]);
+    let redeem_with = |code: String, verifier: String, proofs: Vec<String>| {
+        let (app, client) = (&app, &client);
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", client.redirect_uri.as_str()),
+                ("code_verifier", verifier.as_str()),
+                ("client_id", client.id.as_str()),
+            ];
+            let mut req = app.client.post(app.url("/token")).form(&form);
+            for proof in &proofs {
+                req = req.header("dpop", proof);
+            }
+            JsonAnswer::of(req.send().await.unwrap()).await
+        }
+    };
+    let code_through_par = |proofs: Vec<String>| {
+        let (app, client) = (&app, &client);
+        async move {
+            let (verifier, challenge) = pkce_pair();
+            let pushed = push_with_proofs(app, client, &challenge, &[], &proofs).await;
+            assert_eq!(pushed.status, StatusCode::CREATED, "{}", pushed.body);
+            let request_uri = pushed.body["request_uri"].as_str().unwrap();
+            let back = Browser::new()
+                .authorize(
+                    &authorize_by_reference(app, &client.id, request_uri, &[]),
+                    "alice",
+                )
+                .await;
+            (query_param(&back, "code").expect("a code"), verifier)
+        }
+    };
+
+    let (code, verifier) = code_through_par(vec![par_proof(&key)]).await;
+    let without = redeem_with(code, verifier, vec![]).await;
+    assert_eq!(without.error(), "invalid_dpop_proof", "{}", without.body);
+
+    let (code, verifier) = code_through_par(vec![par_proof(&key)]).await;
+    let with_other = redeem_with(code, verifier, vec![token_proof(&other)]).await;
+    assert_eq!(
+        with_other.error(),
+        "invalid_dpop_proof",
+        "{}",
+        with_other.body
+    );
+
+    let (code, verifier) = code_through_par(vec![par_proof(&key)]).await;
+    let bound = redeem_with(code, verifier, vec![token_proof(&key)]).await;
+    assert_eq!(bound.status, StatusCode::OK, "{}", bound.body);
+    assert_eq!(bound.body["token_type"], "DPoP");
+    let access = crate::admin_api::claims_of(bound.body["access_token"].as_str().unwrap());
+    assert_eq!(access["cnf"]["jkt"], key.jkt());
+
+    // The proof and a dpop_jkt naming another key disagree; a proof for /token is no proof
+    // for /par.
+    let (_, challenge) = pkce_pair();
+    let other_jkt = other.jkt();
+    let disagreeing = push_with_proofs(
+        &app,
+        &client,
+        &challenge,
+        &[("dpop_jkt", other_jkt.as_str())],
+        &[par_proof(&key)],
+    )
+    .await;
+    assert_eq!(disagreeing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(disagreeing.error(), "invalid_dpop_proof");
+    let misdirected = push_with_proofs(&app, &client, &challenge, &[], &[token_proof(&key)]).await;
+    assert_eq!(
+        misdirected.error(),
+        "invalid_dpop_proof",
+        "{}",
+        misdirected.body
+    );
+}
