@@ -83,6 +83,11 @@ impl ResourceRegistry {
         self.known.is_empty()
     }
 
+    /// Whether `uri` is one of the known resources (byte for byte).
+    pub fn knows(&self, uri: &str) -> bool {
+        self.find(uri).is_some()
+    }
+
     /// The scopes a token for `audience` may carry: `granted` limited to what the resources
     /// accept together; everything granted when there is no audience.
     pub fn scope_for(&self, granted: &ScopeSet, audience: &[String]) -> ScopeSet {

@@ -498,7 +498,7 @@ impl RawSettings {
             ConfigError::new(&format!("resources[{index}]"), reason)
         })?;
         self.client_id_metadata_documents
-            .validate()
+            .validate(&resources)
             .map_err(|(field, reason)| {
                 ConfigError::new(
                     &format!(
