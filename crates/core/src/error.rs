@@ -56,6 +56,15 @@ pub enum ErrorCode {
     /// `Retry-After` (RFC 6585 §4). On the wire it is `temporarily_unavailable`, the registered
     /// code closest in meaning, so clients need no new code.
     TooManyAttempts,
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device's request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls faster than its interval (which grows by 5 s).
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; the device must start again.
+    ExpiredToken,
+    /// RFC 8628 §3.5: the user denied the device's request. `access_denied` on the wire, but
+    /// at the token endpoint, so 400 (RFC 6749 §5.2) rather than a page's 403.
+    DeviceAccessDenied,
 }
 
 impl ErrorCode {
@@ -84,6 +93,10 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::TooManyAttempts => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::DeviceAccessDenied => "access_denied",
         }
     }
 
@@ -246,6 +259,14 @@ mod tests {
             ),
             (ErrorCode::LoginRequired, "login_required", 400),
             (ErrorCode::TooManyAttempts, "temporarily_unavailable", 429),
+            (
+                ErrorCode::AuthorizationPending,
+                "authorization_pending",
+                400,
+            ),
+            (ErrorCode::SlowDown, "slow_down", 400),
+            (ErrorCode::ExpiredToken, "expired_token", 400),
+            (ErrorCode::DeviceAccessDenied, "access_denied", 400),
         ];
         for (code, wire, status) in cases {
             assert_eq!(code.as_str(), wire);

@@ -41,6 +41,21 @@ pub struct AuthorizationRequest {
     /// The client requires a second factor of every user (its `require_mfa`).
     #[serde(default)]
     pub client_requires_mfa: bool,
+    /// What the interaction ends in once the user has signed in and consented.
+    #[serde(default)]
+    pub ends_in: Ending,
+}
+
+/// What an interaction ends in: the interaction's pages are the same either way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ending {
+    /// A redirect to the verified `redirect_uri` with a code, or with an error
+    /// (RFC 6749 §4.1.2).
+    #[default]
+    RedirectWithCode,
+    /// Approving (or denying) a device's request (RFC 8628 §3.3): a page says how it went,
+    /// and nothing is redirected anywhere.
+    ApproveDevice(crate::device::PendingDevice),
 }
 
 /// Why a request was refused, and how the refusal must travel.
@@ -142,6 +157,7 @@ impl AuthorizationServer {
             prompt,
             max_age,
             login_hint,
+            ends_in: Ending::RedirectWithCode,
         })
     }
 

@@ -162,9 +162,23 @@ impl AuthorizationServer {
         nonce: Option<&str>,
         client_ip: Option<IpAddr>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.issue_for_user_grant(grant, client, nonce, "authorization_code", client_ip)
+            .await
+    }
+
+    /// [`Self::issue_for_grant`] for any grant type that ends a user's approval (the code,
+    /// the device code), named so in the audit trail.
+    pub(crate) async fn issue_for_user_grant(
+        &self,
+        grant: &Grant,
+        client: &Client,
+        nonce: Option<&str>,
+        grant_type: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<TokenResponse, OAuthError> {
         let scope = grant.scope.to_string();
         let (access, id_token) = self
-            .mint_user_tokens(grant, client, nonce, "authorization_code", client_ip)
+            .mint_user_tokens(grant, client, nonce, grant_type, client_ip)
             .await?;
         let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
             Some(self.start_refresh_family(grant).await?)

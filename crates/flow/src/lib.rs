@@ -9,6 +9,7 @@
 //! - endpoints: [`authorize`] (validation), [`interaction`] (login/consent decisions),
 //!   [`token`] (one module per grant), [`userinfo`], [`logout`], [`introspection`],
 //!   [`token_revocation`], [`registration`] (with [`client_auth`] and [`client_assertion`]);
+//!   [`device`] (RFC 8628: device authorization and the user-code page);
 //!   [`web_origin`] (which browser origins may call: CORS);
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
 
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
+pub mod device;
 pub mod grant;
 pub mod guard;
 pub mod housekeeping;

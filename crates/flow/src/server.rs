@@ -42,6 +42,8 @@ pub struct TokenPolicy {
     pub client_assertion_audience: crate::client_assertion::AssertionAudience,
     /// Every sign-in needs a second factor (on top of the roles' and clients' own rules).
     pub mfa_required: bool,
+    /// The device flow's lifetimes (RFC 8628).
+    pub device: crate::device::DeviceSettings,
 }
 
 impl Default for TokenPolicy {
@@ -63,6 +65,7 @@ impl Default for TokenPolicy {
             id_token_default_alg: SigningAlgorithm::RS256,
             client_assertion_audience: crate::client_assertion::AssertionAudience::IssuerOnly,
             mfa_required: false,
+            device: crate::device::DeviceSettings::default(),
         }
     }
 }

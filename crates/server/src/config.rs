@@ -83,6 +83,50 @@ struct RawSettings {
     client_assertion_allow_token_endpoint_audience: bool,
     /// Every sign-in needs a second factor (docs/mfa.md); off.
     mfa_required: bool,
+    /// The device authorization grant (RFC 8628, docs/device-flow.md).
+    device: DeviceFlowSettings,
+}
+
+/// `[device]`: lifetimes of the device authorization grant (RFC 8628, docs/device-flow.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceFlowSettings {
+    /// How long a device code and its user code live (`expires_in`): 600 s.
+    pub code_ttl_secs: i64,
+    /// The least time between polls (`interval`) before any `slow_down`: 5 s.
+    pub interval_secs: i64,
+}
+
+impl Default for DeviceFlowSettings {
+    fn default() -> Self {
+        let defaults = palisade_flow::device::DeviceSettings::default();
+        Self {
+            code_ttl_secs: defaults.code_ttl.num_seconds(),
+            interval_secs: defaults.interval.num_seconds(),
+        }
+    }
+}
+
+impl DeviceFlowSettings {
+    /// Checks the settings; the error names the offending field. A code lives at most 30
+    /// minutes: its lifetime is what a guesser of user codes gets per code (docs/device-flow.md).
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(60..=1800).contains(&self.code_ttl_secs) {
+            return Err(("code_ttl_secs", "must be between 60 and 1800 seconds"));
+        }
+        if !(1..=60).contains(&self.interval_secs) {
+            return Err(("interval_secs", "must be between 1 and 60 seconds"));
+        }
+        Ok(())
+    }
+
+    /// The engine's device settings.
+    pub fn to_settings(self) -> palisade_flow::device::DeviceSettings {
+        palisade_flow::device::DeviceSettings {
+            code_ttl: chrono::Duration::seconds(self.code_ttl_secs),
+            interval: chrono::Duration::seconds(self.interval_secs),
+        }
+    }
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -156,6 +200,7 @@ impl Default for RawSettings {
             behind_tls_proxy: false,
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
+            device: DeviceFlowSettings::default(),
         }
     }
 }
@@ -210,6 +255,8 @@ pub struct Settings {
     /// Every sign-in needs a second factor, whatever the user's roles and the client
     /// (docs/mfa.md).
     pub mfa_required: bool,
+    /// The device authorization grant's lifetimes (`[device]`).
+    pub device: DeviceFlowSettings,
 }
 
 impl Settings {
@@ -258,6 +305,7 @@ impl Settings {
                     self.client_assertion_allow_token_endpoint_audience,
                 ),
             mfa_required: self.mfa_required,
+            device: self.device.to_settings(),
             ..self.tokens.to_policy()
         }
     }
@@ -454,6 +502,12 @@ impl RawSettings {
                     reason,
                 )
             })?;
+        self.device.validate().map_err(|(field, reason)| {
+            ConfigError::new(
+                &format!("PALISADE_DEVICE__{}", field.to_uppercase()),
+                reason,
+            )
+        })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
         Ok(Settings {
             issuer,
@@ -491,6 +545,7 @@ impl RawSettings {
             client_assertion_allow_token_endpoint_audience: self
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
+            device: self.device,
         })
     }
 }

@@ -27,10 +27,10 @@
 //!
 //! [`EphemeralStore::take`]: palisade_core::ports::EphemeralStore::take
 
-mod admission;
+pub(crate) mod admission;
 mod code;
 mod consent;
-mod decision;
+pub(crate) mod decision;
 mod enrolment;
 mod forms;
 mod login;
@@ -49,9 +49,10 @@ pub use forms::{
 };
 pub use login::LoginSubmission;
 pub use outcome::{
-    AccountSecurityView, ConsentView, CookieChanges, EnrolmentView, FactorLine, FactorProblem,
-    InteractionPage, LoginProblem, LoginView, LogoutConfirmView, Outcome, RecoveryCodesView,
-    Refusal, RefusalStatus, ScopeDescription, SecondFactorView, Step, TotpSetup, View,
+    AccountSecurityView, ConsentView, CookieChanges, DeviceDoneView, DeviceEntryProblem,
+    DeviceEntryView, EnrolmentView, FactorLine, FactorProblem, InteractionPage, LoginProblem,
+    LoginView, LogoutConfirmView, Outcome, RecoveryCodesView, Refusal, RefusalStatus,
+    ScopeDescription, SecondFactorView, Step, TotpSetup, View,
 };
 
 use crate::authorize::AuthorizationRequest;

@@ -328,7 +328,7 @@ fn grant_types(body: &Map<String, Value>) -> Result<Vec<GrantType>, OAuthError> 
     for grant in requested {
         let grant = GrantType::parse(&grant).map_err(|_| {
             metadata_error(
-                "grant_types may contain only authorization_code, refresh_token and client_credentials",
+                "grant_types may contain only authorization_code, refresh_token, client_credentials and urn:ietf:params:oauth:grant-type:device_code",
             )
         })?;
         if !grants.contains(&grant) {
@@ -372,9 +372,13 @@ fn check_grant_consistency(
     method: TokenEndpointAuthMethod,
 ) -> Result<(), OAuthError> {
     let has = |g: GrantType| grants.contains(&g);
-    if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+    // A user grant is what a refresh token continues: the code's, or a device's (RFC 8628 §3.5).
+    if has(GrantType::RefreshToken)
+        && !has(GrantType::AuthorizationCode)
+        && !has(GrantType::DeviceCode)
+    {
         return Err(metadata_error(
-            "refresh_token is issued only with authorization_code; register both",
+            "refresh_token is issued only with authorization_code or the device_code grant; register one of them too",
         ));
     }
     if has(GrantType::ClientCredentials) && method == TokenEndpointAuthMethod::None {

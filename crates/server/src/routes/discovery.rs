@@ -36,6 +36,8 @@ pub struct PalisadeMetadata {
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: Vec<String>,
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 8628 §4.
+    device_authorization_endpoint: String,
 }
 
 /// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
@@ -72,6 +74,7 @@ fn core_grant_type(grant: GrantType) -> CoreGrantType {
         GrantType::AuthorizationCode => CoreGrantType::AuthorizationCode,
         GrantType::RefreshToken => CoreGrantType::RefreshToken,
         GrantType::ClientCredentials => CoreGrantType::ClientCredentials,
+        GrantType::DeviceCode => CoreGrantType::DeviceCode,
     }
 }
 
@@ -128,6 +131,7 @@ pub fn build(
             revocation_endpoint: url("/revoke"),
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            device_authorization_endpoint: url("/device_authorization"),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))

@@ -7,6 +7,8 @@ pub mod admin;
 pub mod assets;
 pub mod authorize;
 pub mod consent;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod enrolment;
 pub mod health;
@@ -74,6 +76,13 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("GET", "/consent", web::get().to(consent::show)),
         ("POST", "/consent", web::post().to(consent::submit)),
         ("POST", "/token", web::post().to(token::exchange)),
+        (
+            "POST",
+            "/device_authorization",
+            web::post().to(device_authorization::start),
+        ),
+        ("GET", "/device", web::get().to(device::show)),
+        ("POST", "/device", web::post().to(device::submit)),
         (
             "POST",
             "/introspect",

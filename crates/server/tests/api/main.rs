@@ -18,6 +18,7 @@ mod clients;
 mod cors;
 mod cors_in_chromium;
 mod dependency_directions;
+mod device_flow;
 mod harness;
 mod headless_chromium;
 mod keys;
