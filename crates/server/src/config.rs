@@ -830,6 +830,30 @@ mod tests {
     }
 
     #[test]
+    fn the_device_settings_default_to_rfc_8628s_and_are_bounded() {
+        let s = RawSettings::default().validate().unwrap();
+        let device = s.token_policy().device;
+        assert_eq!(device.code_ttl, chrono::Duration::seconds(600));
+        assert_eq!(device.interval, chrono::Duration::seconds(5));
+        let cases = [
+            (59, 5, "PALISADE_DEVICE__CODE_TTL_SECS"),
+            (1801, 5, "PALISADE_DEVICE__CODE_TTL_SECS"),
+            (600, 0, "PALISADE_DEVICE__INTERVAL_SECS"),
+            (600, 61, "PALISADE_DEVICE__INTERVAL_SECS"),
+        ];
+        for (code_ttl_secs, interval_secs, setting) in cases {
+            let raw = RawSettings {
+                device: DeviceFlowSettings {
+                    code_ttl_secs,
+                    interval_secs,
+                },
+                ..RawSettings::default()
+            };
+            assert_eq!(raw.validate().unwrap_err().setting, setting);
+        }
+    }
+
+    #[test]
     fn empty_urls_mean_unset_and_huge_durations_are_refused_not_a_panic() {
         let s = Settings::defaults_with(|o| {
             o.redis_url(Some(String::new()))

@@ -657,6 +657,24 @@ mod tests {
     }
 
     #[test]
+    fn a_device_only_public_client_needs_no_redirect_uri_and_may_refresh() {
+        let body = json!({
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        });
+        let m = ClientMetadata::from_request(&body, &dcr()).unwrap();
+        assert_eq!(
+            m.grant_types,
+            [GrantType::DeviceCode, GrantType::RefreshToken]
+        );
+        assert!(m.response_types.is_empty() && m.redirect_uris.is_empty());
+        let alone = json!({"grant_types": ["refresh_token"]});
+        let refused = ClientMetadata::from_request(&alone, &dcr()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidClientMetadata);
+    }
+
+    #[test]
     fn every_invalid_metadata_kind_is_refused_with_its_rfc_7591_code() {
         use ErrorCode::{InvalidClientMetadata as Meta, InvalidRedirectUri as Uri};
         let cases: Vec<(&str, Value, ErrorCode)> = vec![
