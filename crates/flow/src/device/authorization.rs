@@ -44,9 +44,38 @@ impl AuthorizationServer {
             .map_err(fail)?;
         check_registered_for_device_grant(&client).map_err(fail)?;
         let scope = requested_scope(&client, form).map_err(fail)?;
+        self.admit_device_request(client_ip).await.map_err(fail)?;
         self.start_device_request(&client, scope)
             .await
             .map_err(fail)
+    }
+
+    /// Every request stores state for the code's lifetime, and a public client's id is no
+    /// secret: started requests are bounded per address and network like started sign-ins
+    /// (`interactions_per_ip` / `_per_prefix` per window, docs/threat-model.md AZ-11), with
+    /// counters of their own.
+    async fn admit_device_request(
+        &self,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<(), OAuthError> {
+        let Some(ip) = client_ip else {
+            return Ok(());
+        };
+        let limiter = self.guard.source_limiter(
+            "guard:device_authorization",
+            self.guard.limits.interactions_per_source(),
+        );
+        match limiter.admit(ip).await? {
+            None => Ok(()),
+            Some(throttled) => {
+                tracing::info!(target: "audit", action = "device_authorization", outcome = "throttled", client_ip = ?client_ip, "too many device authorization requests from this address");
+                Err(OAuthError::new(
+                    ErrorCode::TooManyAttempts,
+                    "too many device authorization requests; try again later",
+                )
+                .with_retry_after(throttled.retry_after_secs()))
+            }
+        }
     }
 
     async fn start_device_request(

@@ -462,3 +462,22 @@ async fn discovery_lists_the_device_endpoint_and_grant() {
     let grants = document["grant_types_supported"].as_array().unwrap();
     assert!(grants.iter().any(|g| g == DEVICE_GRANT), "{grants:?}");
 }
+
+#[tokio::test]
+async fn device_authorization_requests_are_bounded_per_address() {
+    let app = crate::harness::spawn_app_with(
+        palisade_store::testing::TestDatabase::create().await,
+        palisade_store::testing::TestEphemeral::create(),
+        |settings| {
+            settings.attempt_limits.interactions_per_ip = 3;
+        },
+    )
+    .await;
+    let cli = cli_client(&app).await;
+    for _ in 0..3 {
+        assert_eq!(start(&app, &cli, "openid").await.0, StatusCode::OK);
+    }
+    let (status, body) = start(&app, &cli, "openid").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable");
+}
