@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A public CLI client registered for the device grant (and refresh tokens), no redirect URI.
-async fn cli_client(app: &TestApp) -> TestClient {
+pub(crate) async fn cli_client(app: &TestApp) -> TestClient {
     crate::support::register_client(
         app,
         ClientSpec {
@@ -33,7 +33,7 @@ async fn cli_client(app: &TestApp) -> TestClient {
 }
 
 /// `POST /device_authorization` as a public client: status and JSON body.
-async fn start(app: &TestApp, client: &TestClient, scope: &str) -> (StatusCode, Value) {
+pub(crate) async fn start(app: &TestApp, client: &TestClient, scope: &str) -> (StatusCode, Value) {
     let res = app
         .client
         .post(app.url("/device_authorization"))
@@ -49,7 +49,11 @@ async fn start(app: &TestApp, client: &TestClient, scope: &str) -> (StatusCode, 
 }
 
 /// One poll of `/token` by a public client: status and JSON body.
-async fn poll(app: &TestApp, client: &TestClient, device_code: &str) -> (StatusCode, Value) {
+pub(crate) async fn poll(
+    app: &TestApp,
+    client: &TestClient,
+    device_code: &str,
+) -> (StatusCode, Value) {
     let res = app
         .client
         .post(app.url("/token"))

@@ -19,6 +19,7 @@ mod cors;
 mod cors_in_chromium;
 mod dependency_directions;
 mod device_flow;
+mod device_in_chromium;
 mod harness;
 mod headless_chromium;
 mod keys;
