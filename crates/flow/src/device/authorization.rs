@@ -112,7 +112,6 @@ impl AuthorizationServer {
             client_id: client.id.0.clone(),
             client_name: client.name.clone(),
             scope,
-            user_code: user_code.display(),
             expires_at: self.clock.now().timestamp() + settings.code_ttl.num_seconds(),
         };
         let bytes = serde_json::to_vec(&request).map_err(OAuthError::server_error)?;

@@ -63,8 +63,6 @@ pub(crate) struct DeviceRequest {
     pub client_id: String,
     pub client_name: String,
     pub scope: ScopeSet,
-    /// As shown to the user (`XXXX-XXXX`), for the consent page to repeat.
-    pub user_code: String,
     /// Unix seconds, by the engine's clock.
     pub expires_at: i64,
 }

@@ -485,3 +485,48 @@ async fn device_authorization_requests_are_bounded_per_address() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");
 }
+
+#[tokio::test]
+async fn an_operator_registers_a_device_cli_without_a_redirect_uri() {
+    let db = palisade_store::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::cli::palisade(
+        &db,
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "Example CLI",
+            "--public",
+            "--native",
+            "--grant",
+            DEVICE_GRANT,
+            "--grant",
+            "refresh_token",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", crate::cli::stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let client_id = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id: "))
+        .expect("the client id is printed")
+        .trim();
+    let client = palisade_core::ports::ClientRepository::find_client(
+        &db.open().await,
+        &palisade_core::model::ClientId(client_id.to_owned()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        client.grant_types,
+        [
+            palisade_core::model::GrantType::DeviceCode,
+            palisade_core::model::GrantType::RefreshToken
+        ]
+    );
+    assert!(client.redirect_uris.is_empty());
+}
