@@ -530,3 +530,40 @@ async fn an_operator_registers_a_device_cli_without_a_redirect_uri() {
     );
     assert!(client.redirect_uris.is_empty());
 }
+
+#[tokio::test]
+async fn a_user_whose_role_requires_a_second_factor_enrols_one_on_the_way_to_approving_a_device() {
+    let app = spawn_app().await;
+    let cli = cli_client(&app).await;
+    let dana = create_user(&app, "dana").await;
+    crate::second_factors::require_mfa_by_role(&app, &dana).await;
+    let (_, started) = start(&app, &cli, "openid").await;
+
+    // The device interaction goes through the same sign-in steps as /authorize.
+    let browser = Browser::new();
+    let entered = enter_code(&app, &browser, started["user_code"].as_str().unwrap()).await;
+    let login = location(&entered);
+    let enrol = location(&browser.log_in(&login, "dana", PASSWORD).await);
+    let (_, consent_url) = crate::second_factors::enrol_totp(&app, &browser, &enrol).await;
+    assert!(consent_url.contains("/consent?"), "{consent_url}");
+    let allowed = browser.consent(&consent_url, "allow").await;
+    assert!(allowed.text().await.unwrap().contains("Device connected"));
+
+    let (status, tokens) = poll(&app, &cli, started["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    use base64::Engine as _;
+    let payload = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let amr = claims["amr"].as_array().unwrap();
+    assert!(amr.iter().any(|m| m == "mfa"), "{claims}");
+}
