@@ -794,7 +794,9 @@ mod tests {
             "implicit",
             "password",
             "AUTHORIZATION_CODE",
-            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:Device_Code",
+            "device_code",
         ] {
             assert!(GrantType::parse(raw).is_err(), "{raw:?}");
         }
