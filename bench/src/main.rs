@@ -5,12 +5,14 @@
 //! cargo run --release -p palisade-bench -- list
 //! cargo run --release -p palisade-bench -- flows --base http://127.0.0.1:18082 ... # bench/http/flows.sh
 //! cargo run --release -p palisade-bench -- login-flood --base ... # bench/http/login.sh
+//! cargo run --release -p palisade-bench -- dpop --base ... # bench/http/dpop.sh
 //! ```
 //!
 //! Each scenario is one entry of [`SCENARIOS`] and one module; add HTTP load scenarios (`wrk`
 //! against a running server) the same way.
 
 mod argon2_rate;
+mod dpop_tokens;
 mod flows;
 mod harness;
 mod login_flood;
@@ -40,6 +42,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "flows",
         about: "complete browser-login flows/s (authorize, login, consent, code exchange) against a running server",
         run: flows::run,
+    },
+    Scenario {
+        name: "dpop",
+        about: "client_credentials tokens/s against a running server, plain and with ES256, EdDSA and RS256 DPoP proofs",
+        run: dpop_tokens::run,
     },
     Scenario {
         name: "login-flood",

@@ -65,6 +65,11 @@ pub enum ErrorCode {
     /// RFC 8628 §3.5: the user denied the device's request. `access_denied` on the wire, but
     /// at the token endpoint, so 400 (RFC 6749 §5.2) rather than a page's 403.
     DeviceAccessDenied,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where one is required, malformed, or does
+    /// not check out (signature, `htm`/`htu`, `iat`, `ath`, replayed `jti`, the bound key).
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the DPoP proof must carry the nonce the server sends in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -97,6 +102,8 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::DeviceAccessDenied => "access_denied",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -267,6 +274,8 @@ mod tests {
             (ErrorCode::SlowDown, "slow_down", 400),
             (ErrorCode::ExpiredToken, "expired_token", 400),
             (ErrorCode::DeviceAccessDenied, "access_denied", 400),
+            (ErrorCode::InvalidDpopProof, "invalid_dpop_proof", 400),
+            (ErrorCode::UseDpopNonce, "use_dpop_nonce", 400),
         ];
         for (code, wire, status) in cases {
             assert_eq!(code.as_str(), wire);

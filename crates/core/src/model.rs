@@ -413,6 +413,29 @@ pub struct Client {
     pub created_at: DateTime<Utc>,
 }
 
+impl Client {
+    /// A client whose id is the URL of its metadata document (draft-ietf-oauth-client-id-
+    /// metadata-document): no operator registered it. Registered clients get random ids, which
+    /// never contain `:`.
+    pub fn is_metadata_document(&self) -> bool {
+        is_metadata_document_id(&self.id.0)
+    }
+
+    /// The host that serves this client's metadata document, shown to users beside its name.
+    pub fn metadata_document_host(&self) -> Option<&str> {
+        if !self.is_metadata_document() {
+            return None;
+        }
+        let after_scheme = self.id.0.split_once("://")?.1;
+        after_scheme.split(['/', '?', '#']).next()
+    }
+}
+
+/// Whether a client id is a metadata document URL rather than a registered id.
+pub fn is_metadata_document_id(id: &str) -> bool {
+    id.starts_with("https://") || id.starts_with("http://")
+}
+
 /// What a user allowed a client to do; remembered so the consent page is shown once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {

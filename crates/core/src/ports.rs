@@ -501,3 +501,45 @@ pub enum KeyOperationError {
     #[error("{0}")]
     Other(String),
 }
+
+/// Fetches client ID metadata documents (draft-ietf-oauth-client-id-metadata-document): the
+/// one place Palisade makes an outbound request on a client's say-so, so the implementation
+/// owns every network rule (addresses it may reach, redirects, size, time).
+#[async_trait]
+pub trait ClientDocumentFetcher: Send + Sync {
+    /// GETs `url` (already checked for shape by the engine).
+    async fn fetch(&self, url: &str) -> Result<FetchedDocument, DocumentFetchError>;
+}
+
+/// A document as served: its bytes and what its HTTP cache headers allow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedDocument {
+    pub body: Vec<u8>,
+    pub cache: DocumentCaching,
+}
+
+/// What the response's `Cache-Control` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentCaching {
+    /// `no-store` or `no-cache`: fetch again on the next use.
+    DoNotCache,
+    /// `max-age` in seconds.
+    MaxAge(u64),
+    /// No usable directive: the server's default applies.
+    Unspecified,
+}
+
+/// Why a document could not be had; the text is shown to the client's developer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentFetchError {
+    /// The server's rules forbid it (an address, a redirect off the host, too large, not JSON).
+    #[error("{0}")]
+    Refused(String),
+    /// The host did not answer well (connection, timeout, status).
+    #[error("{0}")]
+    Unreachable(String),
+    /// This node is already fetching as many documents as it allows: nothing was asked of the
+    /// host, so nothing about the document is known (or remembered).
+    #[error("too many client metadata documents are being fetched; try again shortly")]
+    Busy,
+}

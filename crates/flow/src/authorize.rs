@@ -11,7 +11,7 @@ use crate::prompt::{MaxAge, Prompt};
 use crate::redirect_uri::{self, ApplicationType};
 use crate::scope::{self, ScopeSet};
 use crate::server::AuthorizationServer;
-use palisade_core::model::{Client, ClientId};
+use palisade_core::model::Client;
 use palisade_core::{ErrorCode, OAuthError};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +44,9 @@ pub struct AuthorizationRequest {
     /// What the interaction ends in once the user has signed in and consented.
     #[serde(default)]
     pub ends_in: Ending,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// What an interaction ends in: the interaction's pages are the same either way.
@@ -141,6 +144,7 @@ impl AuthorizationServer {
             bounded(params.get("login_hint"), MAX_LOGIN_HINT_BYTES, "login_hint").map_err(fail)?;
         let claims = bounded(params.get("claims"), MAX_CLAIMS_BYTES, "claims").map_err(fail)?;
         let acr = AcrRequest::parse(params.get("acr_values"), claims.as_deref()).map_err(fail)?;
+        let dpop_jkt = check_dpop_jkt(params).map_err(fail)?;
         // `ui_locales`, `display`, `claims_locales` and unknown parameters are accepted and
         // ignored (OIDC Core §3.1.2.1; RFC 6749 §3.1); of `claims`, only `acr` is acted on
         // (OIDC Core §5.5.1: other requested claims may go unreturned without an error).
@@ -158,6 +162,7 @@ impl AuthorizationServer {
             max_age,
             login_hint,
             ends_in: Ending::RedirectWithCode,
+            dpop_jkt,
         })
     }
 
@@ -172,16 +177,12 @@ impl AuthorizationServer {
                 "the request has no client_id",
             )));
         };
-        match self
-            .clients
-            .find_client(&ClientId(client_id.to_owned()))
-            .await
-        {
+        match self.find_client_by_id(client_id).await {
             Ok(Some(client)) => Ok(client),
             Ok(None) => Err(page(OAuthError::invalid_request(
                 "the application that sent you here is not registered",
             ))),
-            Err(e) => Err(page(e.into())),
+            Err(e) => Err(page(e)),
         }
     }
 }
@@ -205,7 +206,13 @@ fn check_redirect_uri(
             "the request has no redirect_uri",
         )));
     };
-    let application_type: ApplicationType = client.application_type;
+    // A metadata document's redirect URIs match exactly, loopback ports included: nobody
+    // reviewed the client, so nothing about where its codes go is left open.
+    let application_type: ApplicationType = if client.is_metadata_document() {
+        ApplicationType::Web
+    } else {
+        client.application_type
+    };
     redirect_uri::matches_registered(requested, &client.redirect_uris, application_type)
         .map(str::to_owned)
         .ok_or_else(|| {
@@ -302,6 +309,17 @@ fn check_scope(client: &Client, params: &AuthorizationParams) -> Result<ScopeSet
     };
     scope::check_requested(&requested, &client.scopes)?;
     Ok(requested)
+}
+
+/// RFC 9449 §10: `dpop_jkt` is a JWK SHA-256 thumbprint (43 base64url characters).
+fn check_dpop_jkt(params: &AuthorizationParams) -> Result<Option<String>, OAuthError> {
+    match params.get("dpop_jkt") {
+        None => Ok(None),
+        Some(jkt) if crate::dpop::is_thumbprint(jkt) => Ok(Some(jkt.to_owned())),
+        Some(_) => Err(OAuthError::invalid_request(
+            "dpop_jkt must be a JWK SHA-256 thumbprint",
+        )),
+    }
 }
 
 fn bounded(

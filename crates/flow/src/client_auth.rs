@@ -13,7 +13,7 @@ use crate::server::AuthorizationServer;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use palisade_core::form_encoding;
-use palisade_core::model::{Client, ClientId, ClientType, TokenEndpointAuthMethod};
+use palisade_core::model::{Client, ClientType, TokenEndpointAuthMethod};
 use palisade_core::{ErrorCode, OAuthError, Secret, TokenHash};
 use std::net::IpAddr;
 
@@ -202,10 +202,7 @@ impl AuthorizationServer {
         credentials: &ClientCredentials,
     ) -> Result<Client, OAuthError> {
         let failed = || OAuthError::invalid_client("client authentication failed");
-        let client = self
-            .clients
-            .find_client(&ClientId(credentials.client_id().to_owned()))
-            .await?;
+        let client = self.find_client_by_id(credentials.client_id()).await?;
         // Hashed before the existence check, so an unknown client costs the same.
         let presented = match credentials {
             ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {

@@ -16,6 +16,10 @@ pub struct Grant {
     pub auth_time: i64,
     /// Authentication methods (RFC 8176), e.g. `pwd`.
     pub amr: Vec<String>,
+    /// The DPoP key (RFC 7638 thumbprint) a public client's refresh tokens are bound to
+    /// (RFC 9449 §5): every refresh of the family must prove possession of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// What an authorization code stands for until it is redeemed.
@@ -26,6 +30,10 @@ pub struct CodeGrant {
     pub redirect_uri: String,
     pub code_challenge: CodeChallenge,
     pub nonce: Option<String>,
+    /// `dpop_jkt` of the authorization request (RFC 9449 §10): the code is redeemed only with
+    /// a DPoP proof signed by that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// Unix seconds: the code is refused after `issued_at + code_ttl` by the clock too, not
     /// only by the store's TTL (which follows the wall clock).
     pub issued_at: i64,

@@ -138,7 +138,16 @@ impl AuthorizationServer {
         if let Some(username) = username {
             body.insert("username".into(), json!(username));
         }
-        body.insert("token_type".into(), json!("Bearer"));
+        // RFC 9449 §6.2: a bound token says so, and names its key.
+        match access.dpop_jkt() {
+            Some(jkt) => {
+                body.insert("token_type".into(), json!("DPoP"));
+                body.insert("cnf".into(), json!({ "jkt": jkt }));
+            }
+            None => {
+                body.insert("token_type".into(), json!("Bearer"));
+            }
+        }
         body.insert("exp".into(), json!(access.expires_at));
         body.insert("iat".into(), json!(access.issued_at));
         for name in ["nbf", "aud", "iss"] {

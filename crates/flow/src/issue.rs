@@ -61,15 +61,16 @@ pub(crate) struct MintedAccessToken {
 
 impl AuthorizationServer {
     /// A JWT access token (RFC 9068 §2.2). `grant_id` (`gid`) ties it to its grant so revoking
-    /// the grant revokes it.
+    /// the grant revokes it; `dpop_jkt` binds it to a DPoP key (`cnf.jkt`, RFC 9449 §6.1).
     pub(crate) fn mint_access_token(
         &self,
         subject: &str,
         client_id: &str,
         scope: &str,
         grant: Option<&Grant>,
+        dpop_jkt: Option<&str>,
     ) -> Result<MintedAccessToken, OAuthError> {
-        self.mint_access_token_with_roles(subject, client_id, scope, grant, None)
+        self.mint_access_token_with_roles(subject, client_id, scope, grant, None, dpop_jkt)
     }
 
     fn mint_access_token_with_roles(
@@ -79,6 +80,7 @@ impl AuthorizationServer {
         scope: &str,
         grant: Option<&Grant>,
         roles: Option<&[String]>,
+        dpop_jkt: Option<&str>,
     ) -> Result<MintedAccessToken, OAuthError> {
         let now = self.clock.now().timestamp();
         let expires_in = self.policy.access_token_ttl.num_seconds();
@@ -100,6 +102,9 @@ impl AuthorizationServer {
         }
         if let Some(roles) = roles {
             claims["roles"] = json!(roles);
+        }
+        if let Some(jkt) = dpop_jkt {
+            claims["cnf"] = json!({ "jkt": jkt });
         }
         let token = self
             .signer
@@ -154,16 +159,25 @@ impl AuthorizationServer {
     }
 
     /// Tokens for a user grant: an access token, an ID token when `openid` was granted, and a
-    /// refresh token (a new family) when `offline_access` was.
+    /// refresh token (a new family) when `offline_access` was. With `dpop_jkt` the access token
+    /// is bound to that DPoP key (RFC 9449 §5).
     pub(crate) async fn issue_for_grant(
         &self,
         grant: &Grant,
         client: &Client,
         nonce: Option<&str>,
         client_ip: Option<IpAddr>,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
-        self.issue_for_user_grant(grant, client, nonce, "authorization_code", client_ip)
-            .await
+        self.issue_for_user_grant(
+            grant,
+            client,
+            nonce,
+            "authorization_code",
+            client_ip,
+            dpop_jkt,
+        )
+        .await
     }
 
     /// [`Self::issue_for_grant`] for any grant type that ends a user's approval (the code,
@@ -175,10 +189,11 @@ impl AuthorizationServer {
         nonce: Option<&str>,
         grant_type: &str,
         client_ip: Option<IpAddr>,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let scope = grant.scope.to_string();
         let (access, id_token) = self
-            .mint_user_tokens(grant, client, nonce, grant_type, client_ip)
+            .mint_user_tokens(grant, client, nonce, grant_type, client_ip, dpop_jkt)
             .await?;
         let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
             Some(self.start_refresh_family(grant).await?)
@@ -187,7 +202,7 @@ impl AuthorizationServer {
         };
         Ok(TokenResponse {
             access_token: access.token,
-            token_type: "Bearer".into(),
+            token_type: crate::token::token_type(dpop_jkt),
             expires_in: access.expires_in,
             refresh_token,
             id_token,
@@ -205,6 +220,7 @@ impl AuthorizationServer {
         nonce: Option<&str>,
         grant_type: &str,
         client_ip: Option<IpAddr>,
+        dpop_jkt: Option<&str>,
     ) -> Result<(MintedAccessToken, Option<String>), OAuthError> {
         let roles = if grant.scope.contains(ROLES) {
             Some(
@@ -225,6 +241,7 @@ impl AuthorizationServer {
             &scope,
             Some(grant),
             roles.as_deref(),
+            dpop_jkt,
         )?;
         let id_token = if grant.scope.contains(OPENID) {
             Some(self.mint_id_token(grant, client, nonce, &access.token, roles.as_deref())?)

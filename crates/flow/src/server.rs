@@ -44,6 +44,8 @@ pub struct TokenPolicy {
     pub mfa_required: bool,
     /// The device flow's lifetimes (RFC 8628).
     pub device: crate::device::DeviceSettings,
+    /// DPoP proofs: their window and server nonces (RFC 9449, `crate::dpop`).
+    pub dpop: crate::dpop::DpopPolicy,
 }
 
 impl Default for TokenPolicy {
@@ -66,6 +68,7 @@ impl Default for TokenPolicy {
             client_assertion_audience: crate::client_assertion::AssertionAudience::IssuerOnly,
             mfa_required: false,
             device: crate::device::DeviceSettings::default(),
+            dpop: crate::dpop::DpopPolicy::default(),
         }
     }
 }
@@ -103,6 +106,8 @@ pub struct AuthorizationServer {
     pub guard: CredentialGuard,
     /// Writes token-issuance audit events in batches (see [`crate::audit`]).
     pub issuance_audit: crate::audit::AuditBatcher,
+    /// Client ID metadata documents, when the operator turned them on.
+    pub client_documents: Option<Arc<crate::client_id_document::ClientDocuments>>,
 }
 
 /// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).

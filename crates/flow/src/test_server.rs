@@ -100,6 +100,7 @@ impl TestServer {
                 .expect("hasher")
                 .with_queue(64),
             issuance_audit: crate::audit::AuditBatcher::spawn(Arc::new(sql.clone())),
+            client_documents: None,
             guard: CredentialGuard::new(
                 limits,
                 ephemeral,

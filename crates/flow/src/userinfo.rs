@@ -1,5 +1,5 @@
 //! Access-token validation and the UserInfo endpoint: RFC 6750 §2-3, RFC 9068 §4,
-//! OIDC Core §5.3-5.4.
+//! OIDC Core §5.3-5.4, and DPoP-bound tokens there (RFC 9449 §7).
 
 use crate::revocation::MarkersReadAhead;
 use crate::scope::{EMAIL, OPENID, PROFILE, ScopeSet};
@@ -26,7 +26,20 @@ pub struct AccessTokenClaims {
     pub claims: Map<String, Value>,
 }
 
+/// How an access token was presented at a resource: `Authorization: Bearer` (or the form
+/// body, RFC 6750 §2) or `Authorization: DPoP` with a proof (RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScheme {
+    Bearer,
+    Dpop,
+}
+
 impl AccessTokenClaims {
+    /// The thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449 §6.1).
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.claims.get("cnf")?.get("jkt")?.as_str()
+    }
+
     /// Tokens issued from a user's grant carry `gid`; client_credentials tokens do not.
     pub fn is_user_token(&self) -> bool {
         self.grant_id.is_some()
@@ -115,9 +128,27 @@ impl AuthorizationServer {
         })
     }
 
-    /// The claims about the token's user, by granted scope (OIDC Core §5.4).
+    /// The claims about the token's user, by granted scope (OIDC Core §5.4), for a token
+    /// presented as a bearer token.
     pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, OAuthError> {
+        self.userinfo_with_dpop(token, TokenScheme::Bearer, &[], "GET")
+            .await
+    }
+
+    /// [`Self::userinfo`] for a token presented with `scheme`; with the DPoP scheme the
+    /// request's `dpop_proofs` must hold one proof for `method` at the userinfo endpoint, signed
+    /// by the key the token is bound to, with `ath` its hash (RFC 9449 §7.1). A DPoP-bound token
+    /// presented as a bearer token is refused: whoever holds it must also hold the key.
+    pub async fn userinfo_with_dpop(
+        &self,
+        token: &str,
+        scheme: TokenScheme,
+        dpop_proofs: &[String],
+        method: &str,
+    ) -> Result<Map<String, Value>, OAuthError> {
         let access = self.validate_access_token(token).await?;
+        self.check_token_presentation(&access, token, scheme, dpop_proofs, method)
+            .await?;
         if !access.is_user_token() {
             return Err(OAuthError::invalid_token(
                 "the access token does not represent a user",
@@ -165,6 +196,44 @@ impl AuthorizationServer {
         }
         Ok(claims)
     }
+
+    async fn check_token_presentation(
+        &self,
+        access: &AccessTokenClaims,
+        token: &str,
+        scheme: TokenScheme,
+        dpop_proofs: &[String],
+        method: &str,
+    ) -> Result<(), OAuthError> {
+        let bound = access.dpop_jkt();
+        if scheme == TokenScheme::Bearer {
+            return match bound {
+                Some(_) => Err(OAuthError::invalid_token(
+                    "the access token is DPoP-bound: present it with the DPoP scheme and a proof",
+                )),
+                None => Ok(()),
+            };
+        }
+        let url = self.userinfo_endpoint();
+        let proof = self
+            .check_dpop_proof(&crate::dpop::ProofRequest {
+                proofs: dpop_proofs,
+                method,
+                url: &url,
+                access_token: Some(token),
+            })
+            .await?
+            .ok_or_else(|| crate::dpop::invalid_dpop_proof("the DPoP scheme needs a DPoP proof"))?;
+        match bound {
+            Some(jkt) if jkt == proof.jkt => Ok(()),
+            Some(_) => Err(OAuthError::invalid_token(
+                "the access token is bound to another DPoP key",
+            )),
+            None => Err(OAuthError::invalid_token(
+                "the access token is not DPoP-bound: present it as a bearer token",
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -188,10 +257,11 @@ mod tests {
             scope: ScopeSet::try_from(scope.to_owned()).unwrap(),
             auth_time: server.engine.clock.now().timestamp(),
             amr: vec!["pwd".into()],
+            dpop_jkt: None,
         };
         let minted = server
             .engine
-            .mint_access_token(&alice.id.0, &client.id.0, scope, Some(&grant))
+            .mint_access_token(&alice.id.0, &client.id.0, scope, Some(&grant), None)
             .unwrap();
         (minted.token, client)
     }

@@ -245,6 +245,8 @@ pub struct ConsentPage<'a> {
     /// `false` for clients that registered themselves (RFC 7591): the page warns the user
     /// (docs/threat-model.md RG-07).
     pub is_client_verified: bool,
+    /// The host serving the metadata document of a client known only by that URL.
+    pub document_host: Option<&'a str>,
     pub csrf_token: &'a str,
     pub form_action: &'a str,
     pub interaction_id: &'a str,
@@ -465,6 +467,7 @@ mod tests {
                 },
             ],
             is_client_verified: false,
+            document_host: None,
             csrf_token: "csrf-123",
             form_action: "/consent",
             interaction_id: "ix-9",
@@ -493,6 +496,7 @@ mod tests {
             client_name: "Example",
             scopes: vec![],
             is_client_verified: true,
+            document_host: None,
             csrf_token: "c",
             form_action: "/consent",
             interaction_id: "i",
@@ -503,6 +507,26 @@ mod tests {
         .unwrap();
         assert!(!html.contains("has not been reviewed"));
         assert!(html.contains("Signed in as alice."));
+    }
+
+    #[test]
+    fn a_metadata_document_client_is_flagged_with_its_host_escaped() {
+        let html = ConsentPage {
+            client_name: "Totally Official App",
+            scopes: vec![],
+            is_client_verified: false,
+            document_host: Some(HOSTILE),
+            csrf_token: "c",
+            form_action: "/consent",
+            interaction_id: "i",
+            user_display: "alice",
+            user_code: None,
+        }
+        .render()
+        .unwrap();
+        assert_safe_page(&html);
+        assert!(html.contains("not registered with this server"), "{html}");
+        assert!(!html.contains("registered itself"), "{html}");
     }
 
     #[test]
@@ -533,6 +557,7 @@ mod tests {
             client_name: "TV App",
             scopes: vec![],
             is_client_verified: true,
+            document_host: None,
             csrf_token: "c",
             form_action: "/consent",
             interaction_id: "i",

@@ -57,6 +57,27 @@ pub struct Application {
 }
 
 /// The master keys from the configuration, or the embedded default's key file.
+/// The engine's client ID metadata document resolver, when the operator turned it on.
+fn client_documents(
+    settings: &Settings,
+) -> anyhow::Result<Option<Arc<palisade_flow::client_id_document::ClientDocuments>>> {
+    let documents = &settings.client_id_metadata_documents;
+    if !documents.enabled {
+        return Ok(None);
+    }
+    let registration = settings
+        .registration
+        .client_policy(&settings.key_policy.enabled_algorithms);
+    Ok(Some(Arc::new(
+        palisade_flow::client_id_document::ClientDocuments {
+            fetcher: Arc::new(crate::client_documents::HttpDocumentFetcher::new(
+                documents,
+            )?),
+            policy: documents.policy(registration),
+        },
+    )))
+}
+
 pub fn master_keys(settings: &Settings) -> anyhow::Result<MasterKeySet> {
     let current = match &settings.master_key {
         Some(encoded) => MasterKey::from_base64(encoded.expose())
@@ -153,6 +174,7 @@ impl Application {
             secrets: Arc::new(OsSecrets),
             passwords: passwords.clone(),
             issuance_audit: palisade_flow::audit::AuditBatcher::spawn(Arc::new(sql.clone())),
+            client_documents: client_documents(&settings)?,
             guard: CredentialGuard::new(
                 settings.attempt_limits,
                 storage.ephemeral.clone(),
@@ -165,6 +187,7 @@ impl Application {
             &engine.issuer,
             &settings.key_policy.enabled_algorithms,
             settings.registration.is_enabled(),
+            settings.client_id_metadata_documents.enabled,
         )?);
         let admin = storage.admin(
             &settings,

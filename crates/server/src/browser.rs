@@ -140,6 +140,7 @@ fn render(state: &AppState, view: View) -> HttpResponse {
                         })
                         .collect(),
                     is_client_verified: consent.is_client_verified,
+                    document_host: consent.document_host.as_deref(),
                     csrf_token: &consent.csrf_token,
                     form_action: &action,
                     interaction_id: &consent.step_id,

@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use palisade_core::Secret;
 pub use palisade_flow::TokenSettings;
+pub use palisade_flow::dpop::DpopSettings;
 use palisade_flow::guard::AttemptLimits;
 use palisade_flow::password::Argon2Settings;
 pub use palisade_flow::registration::RegistrationMode;
@@ -85,6 +86,10 @@ struct RawSettings {
     mfa_required: bool,
     /// The device authorization grant (RFC 8628, docs/device-flow.md).
     device: DeviceFlowSettings,
+    /// Client ID metadata documents (docs/clients.md); off.
+    client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
+    /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
+    dpop: DpopSettings,
 }
 
 /// `[device]`: lifetimes of the device authorization grant (RFC 8628, docs/device-flow.md).
@@ -201,6 +206,8 @@ impl Default for RawSettings {
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
             device: DeviceFlowSettings::default(),
+            client_id_metadata_documents: Default::default(),
+            dpop: DpopSettings::default(),
         }
     }
 }
@@ -257,6 +264,10 @@ pub struct Settings {
     pub mfa_required: bool,
     /// The device authorization grant's lifetimes (`[device]`).
     pub device: DeviceFlowSettings,
+    /// Client ID metadata documents (docs/clients.md): off unless enabled.
+    pub client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
+    /// DPoP proofs: server nonces and the proof window (docs/dpop.md).
+    pub dpop: DpopSettings,
 }
 
 impl Settings {
@@ -306,6 +317,7 @@ impl Settings {
                 ),
             mfa_required: self.mfa_required,
             device: self.device.to_settings(),
+            dpop: self.dpop.to_policy(),
             ..self.tokens.to_policy()
         }
     }
@@ -389,6 +401,14 @@ impl SettingsOverrides {
         self.0.client_assertion_allow_token_endpoint_audience = v;
         self
     }
+    pub fn client_id_metadata_documents(
+        &mut self,
+        v: crate::client_documents::ClientDocumentSettings,
+    ) -> &mut Self {
+        self.0.client_id_metadata_documents = v;
+        self
+    }
+
     pub fn mfa_required(&mut self, v: bool) -> &mut Self {
         self.0.mfa_required = v;
         self
@@ -479,6 +499,9 @@ impl RawSettings {
                 reason,
             )
         })?;
+        self.dpop.validate().map_err(|(field, reason)| {
+            ConfigError::new(&format!("PALISADE_DPOP__{}", field.to_uppercase()), reason)
+        })?;
         let key_policy = self
             .keys
             .to_policy([
@@ -509,6 +532,17 @@ impl RawSettings {
             )
         })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
+        self.client_id_metadata_documents
+            .validate()
+            .map_err(|(field, reason)| {
+                ConfigError::new(
+                    &format!(
+                        "PALISADE_CLIENT_ID_METADATA_DOCUMENTS__{}",
+                        field.to_uppercase()
+                    ),
+                    reason,
+                )
+            })?;
         Ok(Settings {
             issuer,
             bind,
@@ -546,6 +580,8 @@ impl RawSettings {
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
             device: self.device,
+            client_id_metadata_documents: self.client_id_metadata_documents,
+            dpop: self.dpop,
         })
     }
 }

@@ -20,7 +20,8 @@
 //!   JWKS documents must keep answers for different origins apart) and, from an allowed origin,
 //!   the echoed `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers` (the
 //!   `WWW-Authenticate` challenge of `/userinfo` and of a failed client authentication,
-//!   `Retry-After` of a 429 or 503), error answers included, so the client can read the error.
+//!   `Retry-After` of a 429 or 503, `DPoP-Nonce` of RFC 9449 §8-9), error answers included, so
+//!   the client can read the error.
 //! - Never `*`, and never `Access-Control-Allow-Credentials`: these endpoints take bearer
 //!   tokens and client credentials in the request, never cookies, so a cross-origin call with
 //!   `credentials: "include"` is refused by the browser, and the browser session cookie can
@@ -47,9 +48,9 @@ pub const ENDPOINTS: [(&str, &str); 6] = [
     ("/jwks", "GET"),
 ];
 
-/// The request headers a preflight may ask for (lower case, as browsers send them). `DPoP`
-/// is not among them: the server does not implement RFC 9449 and does not advertise it.
-pub const ALLOWED_REQUEST_HEADERS: [&str; 2] = ["authorization", "content-type"];
+/// The request headers a preflight may ask for (lower case, as browsers send them); `dpop`
+/// carries a browser client's DPoP proof (RFC 9449 §4.1) to `/token` and `/userinfo`.
+pub const ALLOWED_REQUEST_HEADERS: [&str; 3] = ["authorization", "content-type", "dpop"];
 
 /// How long a browser may reuse an approved preflight (Chromium caps it at 2 h).
 pub const MAX_AGE_SECS: u32 = 600;
@@ -58,7 +59,7 @@ pub const MAX_AGE_SECS: u32 = 600;
 pub const REFUSED_PREFLIGHT: StatusCode = StatusCode::FORBIDDEN;
 
 /// Response headers a page may read beyond the CORS-safelisted ones.
-pub const EXPOSED_HEADERS: &str = "WWW-Authenticate, Retry-After";
+pub const EXPOSED_HEADERS: &str = "WWW-Authenticate, Retry-After, DPoP-Nonce";
 
 /// The methods of a CORS endpoint, `None` for every other path.
 pub fn methods_of(path: &str) -> Option<&'static str> {
@@ -262,7 +263,7 @@ mod tests {
         assert!(!allowed("post", None, "POST"), "methods are case-sensitive");
         assert!(!allowed("POST", Some("authorization, x-custom"), "POST"));
         assert!(!allowed("POST", Some("cookie"), "POST"));
-        assert!(!allowed("POST", Some("dpop"), "POST"));
+        assert!(allowed("POST", Some("dpop, content-type"), "POST"));
     }
 
     #[test]

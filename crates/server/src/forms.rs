@@ -39,6 +39,15 @@ pub fn bearer_from_header(req: &HttpRequest) -> Result<Option<String>, OAuthErro
     }
 }
 
+/// The value of every `DPoP` header (RFC 9449 §4.1), in order; one that is not visible ASCII
+/// is kept as an empty value, which no proof check accepts.
+pub fn dpop_proofs(req: &HttpRequest) -> Vec<String> {
+    req.headers()
+        .get_all("dpop")
+        .map(|v| v.to_str().map(str::to_owned).unwrap_or_default())
+        .collect()
+}
+
 /// Whether the body is declared form-encoded (RFC 6749 §3.2 requires it at the token endpoint).
 pub fn is_form(req: &HttpRequest) -> bool {
     req.headers()

@@ -6,6 +6,7 @@ pub mod app;
 pub mod browser;
 pub mod cli;
 pub mod client_cache;
+pub mod client_documents;
 pub mod client_ip;
 pub mod config;
 pub mod cookies;

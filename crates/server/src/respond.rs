@@ -129,6 +129,64 @@ pub fn bearer_error(error: &OAuthError) -> HttpResponse {
     }))
 }
 
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1, §9).
+pub const DPOP_NONCE: &str = "dpop-nonce";
+
+/// RFC 9449 §7.1: the error of a request that presented its token with the DPoP scheme,
+/// `WWW-Authenticate: DPoP error="...", algs="..."`: 401 for a token or proof problem, 403 for
+/// `insufficient_scope`; with `DPoP-Nonce` when the proof must carry `nonce` (§9).
+pub fn dpop_error(error: &OAuthError, nonce: Option<&str>) -> HttpResponse {
+    log(error);
+    let status = match error.code {
+        ErrorCode::InvalidToken | ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => {
+            StatusCode::UNAUTHORIZED
+        }
+        code => status(code),
+    };
+    let mut res = HttpResponse::build(status);
+    no_store(&mut res);
+    let algs = palisade_flow::dpop::challenge_algs();
+    let challenge = match error.code {
+        ErrorCode::InvalidToken
+        | ErrorCode::InsufficientScope
+        | ErrorCode::InvalidRequest
+        | ErrorCode::InvalidDpopProof
+        | ErrorCode::UseDpopNonce => format!(
+            r#"DPoP error="{}", error_description="{}", algs="{algs}""#,
+            error.code.as_str(),
+            error.description.replace('"', "'")
+        ),
+        _ => format!(r#"DPoP algs="{algs}""#),
+    };
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        res.insert_header((header::WWW_AUTHENTICATE, value));
+    }
+    if let Some(nonce) = nonce.and_then(|n| HeaderValue::from_str(n).ok()) {
+        res.insert_header((DPOP_NONCE, nonce));
+    }
+    res.json(json!({
+        "error": error.code.as_str(),
+        "error_description": error.description,
+    }))
+}
+
+/// Adds the `DPoP` challenge (RFC 9449 §7.2: a resource taking both schemes names both) to a
+/// response that already carries the `Bearer` one.
+pub fn add_dpop_challenge(res: &mut HttpResponse) {
+    let challenge = format!(r#"DPoP algs="{}""#, palisade_flow::dpop::challenge_algs());
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        res.headers_mut().append(header::WWW_AUTHENTICATE, value);
+    }
+}
+
+/// Adds `DPoP-Nonce: nonce` to a response (RFC 9449 §8.1-8.2).
+pub fn add_dpop_nonce(res: &mut HttpResponse, nonce: Option<&str>) {
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(n).ok()) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static(DPOP_NONCE), value);
+    }
+}
+
 /// A `303 See Other` (RFC 9700 §4.12: never 307, which would repost the login form).
 pub fn see_other(location: &str) -> HttpResponse {
     let mut res = HttpResponse::SeeOther();

@@ -197,6 +197,8 @@ impl AuthorizationServer {
             acr: Default::default(),
             client_requires_mfa: client.require_mfa,
             ends_in: Ending::ApproveDevice(pending),
+            // No code is issued for a device; its tokens are bound at the poll instead.
+            dpop_jkt: None,
         };
         let session = self.session_of(browser).await?;
         let interaction = Interaction {
@@ -256,6 +258,8 @@ impl AuthorizationServer {
             scope,
             auth_time: session.auth_time,
             amr: session.amr.clone(),
+            // Bound (for a public client) to the key of the poll that redeems it, if any.
+            dpop_jkt: None,
         };
         self.decide_device(device, DeviceDecision::Approved(grant))
             .await?;

@@ -50,10 +50,12 @@ impl AuthorizationServer {
                 scope,
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
+                dpop_jkt: None,
             },
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
+            dpop_jkt: request.dpop_jkt.clone(),
             issued_at: self.clock.now().timestamp(),
         };
         let bytes = serde_json::to_vec(&code).map_err(OAuthError::server_error)?;

@@ -52,14 +52,19 @@ impl AuthorizationServer {
             Err(error) => return Refusal::page(error).into(),
         };
         let request = &step.interaction.request;
-        let is_client_verified = match self
+        let client = match self
             .clients
             .find_client(&ClientId(request.client_id.clone()))
             .await
         {
-            Ok(client) => client.as_ref().is_some_and(is_operator_vetted),
+            Ok(client) => client,
             Err(e) => return Refusal::page(e.into()).into(),
         };
+        let is_client_verified = client.as_ref().is_some_and(is_operator_vetted);
+        let document_host = client
+            .as_ref()
+            .and_then(|c| c.metadata_document_host())
+            .map(str::to_owned);
         let scopes = request
             .scope
             .iter()
@@ -72,6 +77,7 @@ impl AuthorizationServer {
             client_name: request.client_name.clone(),
             scopes,
             is_client_verified,
+            document_host,
             csrf_token: step.interaction.csrf_token.clone(),
             user_display: user
                 .display_name

@@ -63,10 +63,11 @@ pub(crate) enum NextStep {
 }
 
 /// Whether an operator made this client. One that registered itself (RFC 7591) carries a
-/// registration access token and has not been vetted: its consent page says so, and it never
-/// counts as trusted (docs/threat-model.md RG-07).
+/// registration access token and has not been vetted, nor has one known only by its metadata
+/// document's URL: the consent page says so, and neither ever counts as trusted
+/// (docs/threat-model.md RG-07).
 pub fn is_operator_vetted(client: &Client) -> bool {
-    client.registration_access_token_hash.is_none()
+    client.registration_access_token_hash.is_none() && !client.is_metadata_document()
 }
 
 impl AuthorizationServer {

@@ -248,6 +248,9 @@ pub struct ConsentView {
     pub scopes: Vec<ScopeDescription>,
     /// `false` for a client that registered itself: the page warns the user (RG-07).
     pub is_client_verified: bool,
+    /// For a client known by its metadata document's URL, that URL's host: the only thing
+    /// about such a client the user can check (its name is whatever the document says).
+    pub document_host: Option<String>,
     pub csrf_token: String,
     pub step_id: String,
     /// Who is signed in (display name, else username).

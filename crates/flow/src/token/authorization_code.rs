@@ -9,13 +9,13 @@
 //! neither); the redemption then extends it to the tokens' lifetime.
 
 use super::TokenParams;
-use crate::grant::CodeGrant;
+use crate::grant::{CodeGrant, Grant};
 use crate::interaction::{code_key, grant_id_of, used_key};
 use crate::issue::TokenResponse;
 use crate::pkce::CodeVerifier;
 use crate::server::{AuthorizationServer, ttl};
 use palisade_core::OAuthError;
-use palisade_core::model::Client;
+use palisade_core::model::{Client, ClientType};
 
 impl AuthorizationServer {
     pub(super) async fn exchange_authorization_code(
@@ -61,14 +61,37 @@ impl AuthorizationServer {
                 "code_verifier does not match the challenge",
             ));
         }
+        let proof_jkt = params.dpop.as_ref().map(|proof| proof.jkt.as_str());
+        // RFC 9449 §10: a code requested with `dpop_jkt` is redeemed only with that key.
+        if let Some(bound) = code.dpop_jkt.as_deref()
+            && proof_jkt != Some(bound)
+        {
+            return Err(crate::dpop::invalid_dpop_proof(
+                "the code is bound to another DPoP key (dpop_jkt)",
+            ));
+        }
         let user = self
             .user_signed_in_at(&code.grant.user_id, code.grant.auth_time)
             .await?;
         if user.is_none() {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
+        // RFC 9449 §5: a public client's refresh tokens are bound to the key of the proof that
+        // got them (it has no other credential); a confidential client's are not.
+        let grant = Grant {
+            dpop_jkt: proof_jkt
+                .filter(|_| client.client_type == ClientType::Public)
+                .map(str::to_owned),
+            ..code.grant.clone()
+        };
         let issued = self
-            .issue_for_grant(&code.grant, client, code.nonce.as_deref(), params.client_ip)
+            .issue_for_grant(
+                &grant,
+                client,
+                code.nonce.as_deref(),
+                params.client_ip,
+                proof_jkt,
+            )
             .await?;
         // A replay while these were minted revoked the grant, perhaps before its refresh-token
         // family existed: revoke the family now that it does. (The access token carries the

@@ -34,7 +34,9 @@ impl AuthorizationServer {
             ));
         }
         let scope = scope.to_string();
-        let access = self.mint_access_token(&client.id.0, &client.id.0, &scope, None)?;
+        // RFC 9449 §5: with a proof, the token is bound to its key.
+        let dpop_jkt = params.dpop.as_ref().map(|proof| proof.jkt.as_str());
+        let access = self.mint_access_token(&client.id.0, &client.id.0, &scope, None, dpop_jkt)?;
         self.record_issuance(Issuance {
             client,
             subject: None,
@@ -47,7 +49,7 @@ impl AuthorizationServer {
         .await;
         Ok(TokenResponse {
             access_token: access.token,
-            token_type: "Bearer".into(),
+            token_type: super::token_type(dpop_jkt),
             expires_in: access.expires_in,
             refresh_token: None,
             id_token: None,

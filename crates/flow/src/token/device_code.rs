@@ -13,9 +13,10 @@ use crate::device::{
     DeviceDecision, DeviceRequest, PollState, SLOW_DOWN_STEP, decision_key, device_code_hash,
     poll_key, request_key, stored_for,
 };
+use crate::grant::Grant;
 use crate::issue::TokenResponse;
 use crate::server::AuthorizationServer;
-use palisade_core::model::Client;
+use palisade_core::model::{Client, ClientType, GrantType};
 use palisade_core::{ErrorCode, OAuthError};
 
 impl AuthorizationServer {
@@ -103,12 +104,22 @@ impl AuthorizationServer {
         if user.is_none() {
             return Err(OAuthError::invalid_grant("the user can no longer sign in"));
         }
+        // As at the code exchange (RFC 9449 §5): the tokens are bound to the poll's DPoP key,
+        // and so are a public client's refresh tokens.
+        let proof_jkt = params.dpop.as_ref().map(|proof| proof.jkt.as_str());
+        let grant = Grant {
+            dpop_jkt: proof_jkt
+                .filter(|_| client.client_type == ClientType::Public)
+                .map(str::to_owned),
+            ..grant
+        };
         self.issue_for_user_grant(
             &grant,
             client,
             None,
-            palisade_core::model::GrantType::DeviceCode.as_str(),
+            GrantType::DeviceCode.as_str(),
             params.client_ip,
+            proof_jkt,
         )
         .await
     }

@@ -143,10 +143,12 @@ pub(super) async fn issue_code(
             scope: ScopeSet::parse(scope).expect("scope"),
             auth_time: now.timestamp(),
             amr: vec!["pwd".into()],
+            dpop_jkt: None,
         },
         redirect_uri: REDIRECT_URI.into(),
         code_challenge: challenge,
         nonce: Some("n-0S6_WzA2Mj".into()),
+        dpop_jkt: None,
         issued_at: now.timestamp(),
     };
     let bytes = serde_json::to_vec(&code).expect("code grant JSON");

@@ -29,6 +29,8 @@ pub(crate) struct TokenParams<'a> {
     pairs: &'a [(String, String)],
     /// Where the request came from, for the audit trail.
     pub client_ip: Option<std::net::IpAddr>,
+    /// The request's DPoP proof, checked (RFC 9449 §5): the key the tokens are bound to.
+    pub dpop: Option<crate::dpop::DpopProof>,
 }
 
 impl<'a> TokenParams<'a> {
@@ -47,12 +49,24 @@ impl<'a> TokenParams<'a> {
 }
 
 impl AuthorizationServer {
-    /// Handles `POST /token`.
+    /// Handles `POST /token` without a DPoP proof.
     pub async fn token(
         &self,
         authorization_header: Option<&str>,
         form: &[(String, String)],
         client_ip: Option<std::net::IpAddr>,
+    ) -> Result<TokenResponse, TokenError> {
+        self.token_with_dpop(authorization_header, form, client_ip, &[])
+            .await
+    }
+
+    /// Handles `POST /token`; `dpop_proofs` are the values of its `DPoP` headers (RFC 9449 §5).
+    pub async fn token_with_dpop(
+        &self,
+        authorization_header: Option<&str>,
+        form: &[(String, String)],
+        client_ip: Option<std::net::IpAddr>,
+        dpop_proofs: &[String],
     ) -> Result<TokenResponse, TokenError> {
         let basic_attempted = authorization_header.is_some();
         let fail = |error: OAuthError| TokenError {
@@ -63,9 +77,10 @@ impl AuthorizationServer {
             .authenticate_form(authorization_header, form, client_ip, false)
             .await
             .map_err(fail)?;
-        let params = TokenParams {
+        let mut params = TokenParams {
             pairs: form,
             client_ip,
+            dpop: None,
         };
         let grant_type =
             GrantType::parse(params.required("grant_type").map_err(fail)?).map_err(|_| {
@@ -75,6 +90,12 @@ impl AuthorizationServer {
                 ))
             })?;
         check_client_may_use(&client, grant_type).map_err(fail)?;
+        // Before the grant is looked at: a refused proof leaves the code or refresh token as it
+        // was.
+        params.dpop = self
+            .token_request_proof(&client, dpop_proofs)
+            .await
+            .map_err(fail)?;
         let outcome = match grant_type {
             GrantType::AuthorizationCode => {
                 self.exchange_authorization_code(&client, &params).await
@@ -104,6 +125,37 @@ pub(crate) fn first_repeated(form: &[(String, String)]) -> Option<&str> {
     form.iter()
         .map(|(k, _)| k.as_str())
         .find(|k| !seen.insert(*k))
+}
+
+impl AuthorizationServer {
+    /// The proof of a token request (RFC 9449 §5): checked against the token endpoint's URL,
+    /// and required of a client registered with `dpop_bound_access_tokens` (§5.2).
+    async fn token_request_proof(
+        &self,
+        client: &Client,
+        proofs: &[String],
+    ) -> Result<Option<crate::dpop::DpopProof>, OAuthError> {
+        let url = self.token_endpoint();
+        let proof = self
+            .check_dpop_proof(&crate::dpop::ProofRequest {
+                proofs,
+                method: "POST",
+                url: &url,
+                access_token: None,
+            })
+            .await?;
+        if proof.is_none() && client.dpop_bound_access_tokens {
+            return Err(crate::dpop::invalid_dpop_proof(
+                "this client must send a DPoP proof (dpop_bound_access_tokens)",
+            ));
+        }
+        Ok(proof)
+    }
+}
+
+/// The `token_type` of an access token bound to `jkt` (RFC 9449 §5) or not (RFC 6750).
+pub(crate) fn token_type(jkt: Option<&str>) -> String {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }.into()
 }
 
 fn check_client_may_use(client: &Client, grant_type: GrantType) -> Result<(), OAuthError> {

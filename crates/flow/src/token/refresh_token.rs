@@ -54,6 +54,17 @@ impl AuthorizationServer {
         if !self.is_family_live(&family, now) {
             return Err(invalid());
         }
+        let grant: Grant = serde_json::from_str(&family.grant).map_err(OAuthError::server_error)?;
+        // RFC 9449 §5: a family bound to a DPoP key is refreshed only with a proof of that key,
+        // checked before anything else happens to it (a retry within the grace window too).
+        let proof_jkt = params.dpop.as_ref().map(|proof| proof.jkt.as_str());
+        if let Some(bound) = grant.dpop_jkt.as_deref()
+            && proof_jkt != Some(bound)
+        {
+            return Err(crate::dpop::invalid_dpop_proof(
+                "the refresh token is bound to another DPoP key",
+            ));
+        }
         match matched {
             RefreshTokenMatch::Current => {}
             RefreshTokenMatch::Previous => {
@@ -63,7 +74,6 @@ impl AuthorizationServer {
             }
             RefreshTokenMatch::Spent => return self.revoke_as_reused(&family).await,
         }
-        let grant: Grant = serde_json::from_str(&family.grant).map_err(OAuthError::server_error)?;
         let scope = narrowed_scope(&grant, params)?;
         let user = self
             .user_signed_in_at(&grant.user_id, grant.auth_time)
@@ -77,11 +87,18 @@ impl AuthorizationServer {
         let issued = Grant { scope, ..grant };
         let scope_text = issued.scope.to_string();
         let (access, id_token) = self
-            .mint_user_tokens(&issued, client, None, "refresh_token", params.client_ip)
+            .mint_user_tokens(
+                &issued,
+                client,
+                None,
+                "refresh_token",
+                params.client_ip,
+                proof_jkt,
+            )
             .await?;
         let response = TokenResponse {
             access_token: access.token,
-            token_type: "Bearer".into(),
+            token_type: super::token_type(proof_jkt),
             expires_in: access.expires_in,
             refresh_token: Some(successor_raw.clone()),
             id_token,

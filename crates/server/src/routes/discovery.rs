@@ -38,6 +38,12 @@ pub struct PalisadeMetadata {
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 8628 §4.
     device_authorization_endpoint: String,
+    /// draft-ietf-oauth-client-id-metadata-document §5: a URL `client_id` is resolved. Left
+    /// out (rather than `false`) when off, as the draft's examples do.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    client_id_metadata_document_supported: bool,
+    /// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+    dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// Client assertions (private_key_jwt) may be signed with any of these, whatever we sign with.
@@ -98,11 +104,13 @@ fn auth_method_names(accepts: impl Fn(TokenEndpointAuthMethod) -> bool) -> Vec<S
 }
 
 /// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms;
-/// `registration_endpoint` is listed unless registration is disabled.
+/// `registration_endpoint` is listed unless registration is disabled, and
+/// `client_id_metadata_document_supported` when client ID metadata documents are on.
 pub fn build(
     issuer: &str,
     algorithms: &[SigningAlgorithm],
     has_registration: bool,
+    resolves_client_documents: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{issuer}{path}");
     let assertion_algs = || {
@@ -132,6 +140,11 @@ pub fn build(
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
             device_authorization_endpoint: url("/device_authorization"),
+            client_id_metadata_document_supported: resolves_client_documents,
+            dpop_signing_alg_values_supported: palisade_flow::dpop::DPOP_SIGNING_ALGS
+                .iter()
+                .map(|alg| (*alg).to_owned())
+                .collect(),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token"))?))

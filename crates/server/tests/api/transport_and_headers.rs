@@ -222,8 +222,8 @@ fn test_pki(dir: &std::path::Path) -> rustls::pki_types::CertificateDer<'static>
     ca.der().clone()
 }
 
-/// One HTTP/1.1 request over TLS with rustls itself (the one TLS stack in the build; reqwest
-/// has none enabled), trusting only `ca`. Returns the negotiated version and the raw response.
+/// One HTTP/1.1 request over TLS with rustls itself (the one TLS stack in the build), trusting
+/// only `ca`. Returns the negotiated version and the raw response.
 fn https_get(
     port: u16,
     ca: rustls::pki_types::CertificateDer<'static>,

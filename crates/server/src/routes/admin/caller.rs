@@ -52,6 +52,14 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     })?;
     let token = bearer_token(req)?;
     let access = state.engine.validate_access_token(&token).await?;
+    // The admin API takes bearer tokens only: a DPoP-bound token (RFC 9449) is worth nothing
+    // without its key, so presented bare it is refused as at userinfo.
+    if access.dpop_jkt().is_some() {
+        return Err(palisade_core::OAuthError::invalid_token(
+            "a DPoP-bound access token is not accepted by the admin API",
+        )
+        .into());
+    }
     let client_ip =
         crate::client_ip::client_ip(req, &state.settings.trusted_proxies).map(|ip| ip.to_string());
     let caller = state.admin.caller(&access, client_ip).await?;
