@@ -567,3 +567,82 @@ async fn a_user_whose_role_requires_a_second_factor_enrols_one_on_the_way_to_app
     let amr = claims["amr"].as_array().unwrap();
     assert!(amr.iter().any(|m| m == "mfa"), "{claims}");
 }
+
+/// One poll of `/token` by a public client with a DPoP proof (RFC 9449 §5).
+async fn poll_with_proof(
+    app: &TestApp,
+    client: &TestClient,
+    device_code: &str,
+    key: &crate::dpop_proofs::ProofKey,
+) -> (StatusCode, Value) {
+    let proof = key.proof("POST", &app.url("/token"), app.clock.now().timestamp(), &[]);
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .header("dpop", proof)
+        .form(&[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code),
+            ("client_id", client.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_poll_with_a_dpop_proof_gets_tokens_bound_to_its_key_and_the_refresh_family_too() {
+    let app = spawn_app().await;
+    let cli = cli_client(&app).await;
+    create_user(&app, "erin").await;
+    let (_, started) = start(&app, &cli, "openid offline_access").await;
+    let browser = Browser::new();
+    let entered = enter_code(&app, &browser, started["user_code"].as_str().unwrap()).await;
+    let consent_url = sign_in_to_consent(&browser, entered, "erin").await;
+    assert_eq!(
+        browser.consent(&consent_url, "allow").await.status(),
+        StatusCode::OK
+    );
+
+    let (key, other) = (
+        crate::dpop_proofs::ProofKey::generate("ES256"),
+        crate::dpop_proofs::ProofKey::generate("EdDSA"),
+    );
+    let device_code = started["device_code"].as_str().unwrap();
+    let (status, tokens) = poll_with_proof(&app, &cli, device_code, &key).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "DPoP");
+    use base64::Engine as _;
+    let payload = tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let access: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(access["cnf"]["jkt"], key.jkt());
+
+    // A public client's refresh family is bound to the key of the poll that got it.
+    let refresh = |key: &crate::dpop_proofs::ProofKey| {
+        let proof = key.proof("POST", &app.url("/token"), app.clock.now().timestamp(), &[]);
+        app.client
+            .post(app.url("/token"))
+            .header("dpop", proof)
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", cli.id.as_str()),
+            ])
+            .send()
+    };
+    let with_other: Value = refresh(&other).await.unwrap().json().await.unwrap();
+    assert_eq!(with_other["error"], "invalid_dpop_proof", "{with_other}");
+    let with_key = refresh(&key).await.unwrap();
+    assert_eq!(with_key.status(), StatusCode::OK);
+}
