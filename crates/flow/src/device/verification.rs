@@ -235,7 +235,7 @@ impl AuthorizationServer {
         user: &User,
         session: &BrowserSession,
     ) -> Result<DeviceDoneView, OAuthError> {
-        let device_request = self.take_device_decision_right(device).await?;
+        let device_request = self.take_user_code(device).await?;
         let client = self
             .clients
             .find_client(&ClientId(device_request.client_id.clone()))
@@ -277,7 +277,7 @@ impl AuthorizationServer {
         device: &PendingDevice,
     ) -> Outcome {
         let decided = async {
-            self.take_device_decision_right(device).await?;
+            self.take_user_code(device).await?;
             self.decide_device(device, DeviceDecision::Denied).await
         };
         match decided.await {
@@ -295,10 +295,7 @@ impl AuthorizationServer {
 
     /// Takes the user code: of concurrent decisions (two tabs, two browsers) exactly one gets
     /// the live request back.
-    async fn take_device_decision_right(
-        &self,
-        device: &PendingDevice,
-    ) -> Result<DeviceRequest, OAuthError> {
+    async fn take_user_code(&self, device: &PendingDevice) -> Result<DeviceRequest, OAuthError> {
         let taken = self
             .ephemeral
             .take(&user_code_key(&device.user_code_hash))

@@ -2,6 +2,10 @@
 //! machine the HTTP layer only drives. OIDC Core §3.1.2.3-3.1.2.4 (login and consent as named
 //! prompts), RFC 6749 §4.1.2, OpenID Connect RP-Initiated Logout 1.0.
 //!
+//! An interaction started at `/device` (RFC 8628, [`crate::device`]) walks the same pages and
+//! ends in approving or denying a device instead of a redirect: the request carries what it
+//! ends in ([`crate::authorize::Ending`]).
+//!
 //! Each entry point takes what the browser sent (a [`Browser`] and the parsed parameters) and
 //! returns an [`Outcome`]: show a page (with its view model), continue to our next page, redirect
 //! to the client, or refuse with an error page, plus the cookies to change. The routes parse,
