@@ -65,6 +65,12 @@ pub enum ErrorCode {
     /// RFC 8628 §3.5: the user denied the device's request. `access_denied` on the wire, but
     /// at the token endpoint, so 400 (RFC 6749 §5.2) rather than a page's 403.
     DeviceAccessDenied,
+    /// RFC 8707 §2: a `resource` is not an absolute URI without a fragment, is unknown, or is
+    /// not one the client may ask for (or widens what was granted).
+    InvalidTarget,
+    /// OIDC Core §3.1.2.6: the `request_uri` is unknown, expired, already used or another
+    /// client's (RFC 9126 §4: pushed request URIs).
+    InvalidRequestUri,
     /// RFC 9449 §5, §7.1: the DPoP proof is missing where one is required, malformed, or does
     /// not check out (signature, `htm`/`htu`, `iat`, `ath`, replayed `jti`, the bound key).
     InvalidDpopProof,
@@ -102,6 +108,8 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::DeviceAccessDenied => "access_denied",
+            Self::InvalidTarget => "invalid_target",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
         }
@@ -274,6 +282,8 @@ mod tests {
             (ErrorCode::SlowDown, "slow_down", 400),
             (ErrorCode::ExpiredToken, "expired_token", 400),
             (ErrorCode::DeviceAccessDenied, "access_denied", 400),
+            (ErrorCode::InvalidTarget, "invalid_target", 400),
+            (ErrorCode::InvalidRequestUri, "invalid_request_uri", 400),
             (ErrorCode::InvalidDpopProof, "invalid_dpop_proof", 400),
             (ErrorCode::UseDpopNonce, "use_dpop_nonce", 400),
         ];

@@ -44,6 +44,9 @@ pub struct AuthorizationRequest {
     /// What the interaction ends in once the user has signed in and consented.
     #[serde(default)]
     pub ends_in: Ending,
+    /// The resources asked for (RFC 8707 §2.1), each known and allowed for the client.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
@@ -84,7 +87,7 @@ impl AuthorizationParams {
         Self { pairs }
     }
 
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.pairs
             .iter()
             .filter(move |(k, _)| k == name)
@@ -92,11 +95,11 @@ impl AuthorizationParams {
     }
 
     /// The single value of `name`; empty values count as absent (RFC 6749 §3.1).
-    fn get<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+    pub(crate) fn get<'a>(&'a self, name: &'a str) -> Option<&'a str> {
         self.all(name).next().filter(|v| !v.is_empty())
     }
 
-    fn is_repeated(&self, name: &str) -> bool {
+    pub(crate) fn is_repeated(&self, name: &str) -> bool {
         self.all(name).count() > 1
     }
 
@@ -106,11 +109,27 @@ impl AuthorizationParams {
     }
 }
 
+/// How the request reached the server: in the browser's URL or form, or pushed by the client
+/// to `/par` (RFC 9126), where it was also authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestChannel {
+    Browser,
+    Pushed,
+}
+
 impl AuthorizationServer {
-    /// Validates an authorization request, step by step.
+    /// Validates an authorization request sent through the browser, step by step.
     pub async fn validate_authorization_request(
         &self,
         params: &AuthorizationParams,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        self.validate_request(params, RequestChannel::Browser).await
+    }
+
+    pub(crate) async fn validate_request(
+        &self,
+        params: &AuthorizationParams,
+        channel: RequestChannel,
     ) -> Result<AuthorizationRequest, AuthorizeError> {
         let client = self.resolve_client(params).await?;
         let redirect_uri = check_redirect_uri(&client, params)?;
@@ -120,6 +139,9 @@ impl AuthorizationServer {
             state: echoed_state.map(str::to_owned),
             error,
         };
+        if channel == RequestChannel::Browser {
+            self.check_not_required_to_push(&client).map_err(fail)?;
+        }
         let state = check_state(params).map_err(fail)?;
         check_no_repeats(params).map_err(fail)?;
         check_unsupported_features(params).map_err(fail)?;
@@ -144,6 +166,7 @@ impl AuthorizationServer {
             bounded(params.get("login_hint"), MAX_LOGIN_HINT_BYTES, "login_hint").map_err(fail)?;
         let claims = bounded(params.get("claims"), MAX_CLAIMS_BYTES, "claims").map_err(fail)?;
         let acr = AcrRequest::parse(params.get("acr_values"), claims.as_deref()).map_err(fail)?;
+        let resources = self.check_resources(&client, params).map_err(fail)?;
         let dpop_jkt = check_dpop_jkt(params).map_err(fail)?;
         // `ui_locales`, `display`, `claims_locales` and unknown parameters are accepted and
         // ignored (OIDC Core §3.1.2.1; RFC 6749 §3.1); of `claims`, only `acr` is acted on
@@ -162,8 +185,20 @@ impl AuthorizationServer {
             max_age,
             login_hint,
             ends_in: Ending::RedirectWithCode,
+            resources,
             dpop_jkt,
         })
+    }
+
+    /// RFC 8707 §2.1: every `resource` well formed, known, and allowed for the client.
+    fn check_resources(
+        &self,
+        client: &Client,
+        params: &AuthorizationParams,
+    ) -> Result<Vec<String>, OAuthError> {
+        let requested = crate::resource::requested(params.all(crate::resource::RESOURCE))?;
+        crate::resource::check_allowed(&requested, client, &self.policy.resources)?;
+        Ok(requested)
     }
 
     async fn resolve_client(&self, params: &AuthorizationParams) -> Result<Client, AuthorizeError> {

@@ -44,6 +44,9 @@ pub struct DocumentPolicy {
     pub failure_memory: Duration,
     /// The rules a self-registered client's metadata follows; a document follows them too.
     pub registration: RegistrationPolicy,
+    /// The resource indicators (RFC 8707) every document client may ask for: the operator's
+    /// choice, never the document's (an MCP client names the MCP server it wants to reach).
+    pub resources: Vec<String>,
 }
 
 /// Resolves document URLs into clients. Present on the engine only when the operator turned
@@ -110,7 +113,7 @@ fn is_loopback_host(url: &url::Url) -> bool {
 pub fn document_client(
     url: &DocumentUrl,
     body: &[u8],
-    policy: &RegistrationPolicy,
+    policy: &DocumentPolicy,
     secrets: &dyn palisade_core::secret::SecretGenerator,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Client, OAuthError> {
@@ -157,7 +160,7 @@ pub fn document_client(
         "token_endpoint_auth_method".into(),
         Value::String(method.as_str().to_owned()),
     );
-    let metadata = ClientMetadata::from_request(&document, policy)
+    let metadata = ClientMetadata::from_request(&document, &policy.registration)
         .map_err(|e| refuse(e.description.to_string()))?;
     let mut client = metadata.into_new_client(secrets, now, false).client;
     let shown_name_is_id = client.name == client.id.0;
@@ -166,6 +169,7 @@ pub fn document_client(
         client.name = url.as_str().to_owned();
     }
     client.secret_hash = None;
+    client.resources = policy.resources.clone();
     Ok(client)
 }
 
@@ -270,7 +274,7 @@ impl AuthorizationServer {
         let client = document_client(
             url,
             &fetched.body,
-            &documents.policy.registration,
+            &documents.policy,
             self.secrets.as_ref(),
             self.clock.now(),
         )?;
@@ -364,11 +368,18 @@ mod tests {
         assert!(DocumentUrl::parse("http://10.0.0.1/c", true).is_err());
     }
 
-    fn policy() -> RegistrationPolicy {
-        RegistrationPolicy {
-            is_operator: false,
-            allowed_scopes: vec![],
-            signing_algorithms: vec![palisade_core::ports::SigningAlgorithm::RS256],
+    fn policy() -> DocumentPolicy {
+        DocumentPolicy {
+            allow_http_loopback: false,
+            default_freshness: Duration::minutes(5),
+            max_freshness: Duration::days(1),
+            failure_memory: Duration::seconds(30),
+            registration: RegistrationPolicy {
+                is_operator: false,
+                allowed_scopes: vec![],
+                signing_algorithms: vec![palisade_core::ports::SigningAlgorithm::RS256],
+            },
+            resources: vec!["https://mcp.example/mcp".into()],
         }
     }
 
@@ -407,6 +418,21 @@ mod tests {
         assert_eq!(client.redirect_uris, ["https://mcp.example/callback"]);
         assert!(client.is_metadata_document());
         assert_eq!(client.metadata_document_host(), Some("mcp.example"));
+        assert_eq!(
+            client.resources,
+            ["https://mcp.example/mcp"],
+            "the operator's list"
+        );
+    }
+
+    #[test]
+    fn a_document_cannot_choose_its_resources() {
+        let mut claims = document();
+        claims["resources"] = json!(["https://bank.example/api"]);
+        assert_eq!(
+            client_from(claims).unwrap_err().code,
+            ErrorCode::InvalidClient
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct Grant {
     pub auth_time: i64,
     /// Authentication methods (RFC 8176), e.g. `pwd`.
     pub amr: Vec<String>,
+    /// The resources granted (RFC 8707); a token request may narrow them. Absent in grants
+    /// stored before resource indicators, which read as none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
     /// The DPoP key (RFC 7638 thumbprint) a public client's refresh tokens are bound to
     /// (RFC 9449 §5): every refresh of the family must prove possession of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

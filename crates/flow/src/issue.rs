@@ -57,11 +57,26 @@ pub(crate) struct MintedAccessToken {
     pub expires_in: i64,
     /// The token's `jti`, for the audit trail and revocation.
     pub jti: String,
+    /// The token's `scope`, as the token response reports it (RFC 6749 §5.1).
+    pub scope: String,
+}
+
+/// RFC 8707 §2 / RFC 9068 §3: the resources a token is for are its `aud` (one string for one,
+/// an array for several); a token for no resource is for this issuer, as before.
+fn audience_claim(issuer: &str, audience: &[String]) -> Value {
+    match audience {
+        [] => json!(issuer),
+        [one] => json!(one),
+        many => json!(many),
+    }
 }
 
 impl AuthorizationServer {
-    /// A JWT access token (RFC 9068 §2.2). `grant_id` (`gid`) ties it to its grant so revoking
-    /// the grant revokes it; `dpop_jkt` binds it to a DPoP key (`cnf.jkt`, RFC 9449 §6.1).
+    /// A JWT access token (RFC 9068 §2.2) for this issuer, without roles. `grant_id` (`gid`)
+    /// ties it to its grant so revoking the grant revokes it; `dpop_jkt` binds it to a DPoP key
+    /// (`cnf.jkt`, RFC 9449 §6.1). What unit tests need; the grants use
+    /// [`Self::mint_access_token_with_roles`], which also takes the audience.
+    #[cfg(test)]
     pub(crate) fn mint_access_token(
         &self,
         subject: &str,
@@ -70,16 +85,21 @@ impl AuthorizationServer {
         grant: Option<&Grant>,
         dpop_jkt: Option<&str>,
     ) -> Result<MintedAccessToken, OAuthError> {
-        self.mint_access_token_with_roles(subject, client_id, scope, grant, None, dpop_jkt)
+        self.mint_access_token_with_roles(subject, client_id, scope, grant, None, &[], dpop_jkt)
     }
 
-    fn mint_access_token_with_roles(
+    /// A JWT access token (RFC 9068 §2.2) with the user's roles (the `roles` scope) and the
+    /// resources it is for (`aud`, RFC 8707). `grant_id` (`gid`) ties it to its grant so
+    /// revoking the grant revokes it; `dpop_jkt` binds it to a DPoP key (`cnf.jkt`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn mint_access_token_with_roles(
         &self,
         subject: &str,
         client_id: &str,
         scope: &str,
         grant: Option<&Grant>,
         roles: Option<&[String]>,
+        audience: &[String],
         dpop_jkt: Option<&str>,
     ) -> Result<MintedAccessToken, OAuthError> {
         let now = self.clock.now().timestamp();
@@ -88,7 +108,7 @@ impl AuthorizationServer {
         let mut claims = json!({
             "iss": self.issuer,
             "sub": subject,
-            "aud": self.issuer,
+            "aud": audience_claim(&self.issuer, audience),
             "client_id": client_id,
             "scope": scope,
             "jti": jti,
@@ -115,6 +135,7 @@ impl AuthorizationServer {
             token,
             expires_in,
             jti,
+            scope: scope.to_owned(),
         })
     }
 
@@ -158,12 +179,14 @@ impl AuthorizationServer {
             .compact)
     }
 
-    /// Tokens for a user grant: an access token, an ID token when `openid` was granted, and a
-    /// refresh token (a new family) when `offline_access` was. With `dpop_jkt` the access token
-    /// is bound to that DPoP key (RFC 9449 §5).
+    /// Tokens for a user grant: an access token (for `audience`, the granted resources or a
+    /// subset of them), an ID token when `openid` was granted, and a refresh token (a new
+    /// family, keeping the whole grant) when `offline_access` was. With `dpop_jkt` the access
+    /// token is bound to that DPoP key (RFC 9449 §5).
     pub(crate) async fn issue_for_grant(
         &self,
         grant: &Grant,
+        audience: &[String],
         client: &Client,
         nonce: Option<&str>,
         client_ip: Option<IpAddr>,
@@ -171,6 +194,7 @@ impl AuthorizationServer {
     ) -> Result<TokenResponse, OAuthError> {
         self.issue_for_user_grant(
             grant,
+            audience,
             client,
             nonce,
             "authorization_code",
@@ -182,19 +206,32 @@ impl AuthorizationServer {
 
     /// [`Self::issue_for_grant`] for any grant type that ends a user's approval (the code,
     /// the device code), named so in the audit trail.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn issue_for_user_grant(
         &self,
         grant: &Grant,
+        audience: &[String],
         client: &Client,
         nonce: Option<&str>,
         grant_type: &str,
         client_ip: Option<IpAddr>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
-        let scope = grant.scope.to_string();
+        let for_audience = Grant {
+            resources: audience.to_vec(),
+            ..grant.clone()
+        };
         let (access, id_token) = self
-            .mint_user_tokens(grant, client, nonce, grant_type, client_ip, dpop_jkt)
+            .mint_user_tokens(
+                &for_audience,
+                client,
+                nonce,
+                grant_type,
+                client_ip,
+                dpop_jkt,
+            )
             .await?;
+        let scope = access.scope.clone();
         let refresh_token = if grant.scope.contains(OFFLINE_ACCESS) {
             Some(self.start_refresh_family(grant).await?)
         } else {
@@ -211,8 +248,9 @@ impl AuthorizationServer {
     }
 
     /// The access token of a user grant and, when `openid` was granted, its ID token; both with
-    /// the user's current roles when `roles` was granted. Used at the code exchange and at
-    /// every refresh.
+    /// the user's current roles when `roles` was granted. The access token is for the grant's
+    /// resources and carries the granted scopes they accept ([`crate::resource`]). Used at the
+    /// code exchange and at every refresh.
     pub(crate) async fn mint_user_tokens(
         &self,
         grant: &Grant,
@@ -234,13 +272,18 @@ impl AuthorizationServer {
         } else {
             None
         };
-        let scope = grant.scope.to_string();
+        let access_scope = self
+            .policy
+            .resources
+            .scope_for(&grant.scope, &grant.resources);
+        let scope = access_scope.to_string();
         let access = self.mint_access_token_with_roles(
             &grant.user_id,
             &client.id.0,
             &scope,
             Some(grant),
-            roles.as_deref(),
+            roles.as_deref().filter(|_| access_scope.contains(ROLES)),
+            &grant.resources,
             dpop_jkt,
         )?;
         let id_token = if grant.scope.contains(OPENID) {

@@ -10,6 +10,7 @@
 //!   [`token`] (one module per grant), [`userinfo`], [`logout`], [`introspection`],
 //!   [`token_revocation`], [`registration`] (with [`client_auth`] and [`client_assertion`]);
 //!   [`device`] (RFC 8628: device authorization and the user-code page);
+//!   [`par`] (pushed authorization requests) and [`resource`] (resource indicators);
 //!   [`web_origin`] (which browser origins may call: CORS);
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
 
@@ -32,11 +33,13 @@ pub mod issue;
 pub mod login;
 pub mod logout;
 pub mod mfa;
+pub mod par;
 pub mod password;
 pub mod pkce;
 pub mod prompt;
 pub mod redirect_uri;
 pub mod registration;
+pub mod resource;
 pub mod revocation;
 pub mod scope;
 pub mod server;

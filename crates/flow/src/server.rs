@@ -44,6 +44,10 @@ pub struct TokenPolicy {
     pub mfa_required: bool,
     /// The device flow's lifetimes (RFC 8628).
     pub device: crate::device::DeviceSettings,
+    /// Pushed authorization requests (RFC 9126): the `request_uri` lifetime, whether required.
+    pub par: crate::par::ParPolicy,
+    /// The resources tokens may be issued for (RFC 8707), with the scopes each accepts.
+    pub resources: crate::resource::ResourceRegistry,
     /// DPoP proofs: their window and server nonces (RFC 9449, `crate::dpop`).
     pub dpop: crate::dpop::DpopPolicy,
 }
@@ -68,6 +72,8 @@ impl Default for TokenPolicy {
             client_assertion_audience: crate::client_assertion::AssertionAudience::IssuerOnly,
             mfa_required: false,
             device: crate::device::DeviceSettings::default(),
+            par: crate::par::ParPolicy::default(),
+            resources: crate::resource::ResourceRegistry::default(),
             dpop: crate::dpop::DpopPolicy::default(),
         }
     }

@@ -50,6 +50,15 @@ impl AccessTokenClaims {
     pub fn signed_in_at(&self) -> i64 {
         self.auth_time.unwrap_or(i64::MIN)
     }
+
+    /// Whether `audience` is among the token's `aud` (a string or an array, RFC 7519 §4.1.3).
+    pub fn is_for(&self, audience: &str) -> bool {
+        match self.claims.get("aud") {
+            Some(Value::String(one)) => one == audience,
+            Some(Value::Array(many)) => many.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        }
+    }
 }
 
 impl AuthorizationServer {
@@ -128,6 +137,22 @@ impl AuthorizationServer {
         })
     }
 
+    /// [`Self::validate_access_token`] for a token presented to this server itself (userinfo,
+    /// the admin API): one issued for other resources (RFC 8707 `aud`) is `invalid_token`
+    /// here, as a resource server refuses a token whose `aud` is not its own.
+    pub async fn validate_access_token_for_issuer(
+        &self,
+        token: &str,
+    ) -> Result<AccessTokenClaims, OAuthError> {
+        let access = self.validate_access_token(token).await?;
+        if !access.is_for(&self.issuer) {
+            return Err(OAuthError::invalid_token(
+                "the access token was issued for another resource",
+            ));
+        }
+        Ok(access)
+    }
+
     /// The claims about the token's user, by granted scope (OIDC Core §5.4), for a token
     /// presented as a bearer token.
     pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, OAuthError> {
@@ -138,7 +163,8 @@ impl AuthorizationServer {
     /// [`Self::userinfo`] for a token presented with `scheme`; with the DPoP scheme the
     /// request's `dpop_proofs` must hold one proof for `method` at the userinfo endpoint, signed
     /// by the key the token is bound to, with `ath` its hash (RFC 9449 §7.1). A DPoP-bound token
-    /// presented as a bearer token is refused: whoever holds it must also hold the key.
+    /// presented as a bearer token is refused: whoever holds it must also hold the key. A token
+    /// issued for other resources only (RFC 8707 `aud`) is refused too.
     pub async fn userinfo_with_dpop(
         &self,
         token: &str,
@@ -146,7 +172,7 @@ impl AuthorizationServer {
         dpop_proofs: &[String],
         method: &str,
     ) -> Result<Map<String, Value>, OAuthError> {
-        let access = self.validate_access_token(token).await?;
+        let access = self.validate_access_token_for_issuer(token).await?;
         self.check_token_presentation(&access, token, scheme, dpop_proofs, method)
             .await?;
         if !access.is_user_token() {
@@ -257,6 +283,7 @@ mod tests {
             scope: ScopeSet::try_from(scope.to_owned()).unwrap(),
             auth_time: server.engine.clock.now().timestamp(),
             amr: vec!["pwd".into()],
+            resources: vec![],
             dpop_jkt: None,
         };
         let minted = server

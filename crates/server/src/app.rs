@@ -188,6 +188,7 @@ impl Application {
             &settings.key_policy.enabled_algorithms,
             settings.registration.is_enabled(),
             settings.client_id_metadata_documents.enabled,
+            settings.par.required,
         )?);
         let admin = storage.admin(
             &settings,

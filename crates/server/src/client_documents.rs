@@ -37,6 +37,9 @@ pub struct ClientDocumentSettings {
     pub failure_cache_secs: i64,
     /// A PEM file of extra certificate authorities to trust beside the system's.
     pub ca_file: Option<PathBuf>,
+    /// The resource indicators (RFC 8707, each one of `[[resources]]`) every document client
+    /// may ask for; none by default.
+    pub resources: Vec<String>,
 }
 
 impl Default for ClientDocumentSettings {
@@ -51,13 +54,20 @@ impl Default for ClientDocumentSettings {
             cache_max_secs: 86_400,
             failure_cache_secs: 30,
             ca_file: None,
+            resources: Vec::new(),
         }
     }
 }
 
 impl ClientDocumentSettings {
-    /// `(field, reason)` for the first setting out of range.
-    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+    /// `(field, reason)` for the first setting out of range; `known` is `[[resources]]`.
+    pub fn validate(
+        &self,
+        known: &palisade_flow::resource::ResourceRegistry,
+    ) -> Result<(), (&'static str, &'static str)> {
+        if self.resources.iter().any(|uri| !known.knows(uri)) {
+            return Err(("resources", "each must be the uri of one of [[resources]]"));
+        }
         if self.timeout_ms == 0 || self.timeout_ms > 30_000 {
             return Err(("timeout_ms", "must be between 1 and 30000"));
         }
@@ -87,6 +97,7 @@ impl ClientDocumentSettings {
             max_freshness: chrono::Duration::seconds(self.cache_max_secs),
             failure_memory: chrono::Duration::seconds(self.failure_cache_secs),
             registration,
+            resources: self.resources.clone(),
         }
     }
 }
@@ -497,16 +508,26 @@ mod tests {
 
     #[test]
     fn settings_out_of_range_are_named() {
+        let known = palisade_flow::resource::ResourceRegistry::default();
         let ok = ClientDocumentSettings::default();
-        assert!(ok.validate().is_ok());
+        assert!(ok.validate(&known).is_ok());
+        let mut unknown_resource = ok.clone();
+        unknown_resource.resources = vec!["https://api.example/".into()];
+        assert_eq!(
+            unknown_resource.validate(&known).unwrap_err().0,
+            "resources"
+        );
         let mut slow = ok.clone();
         slow.timeout_ms = 60_000;
-        assert_eq!(slow.validate().unwrap_err().0, "timeout_ms");
+        assert_eq!(slow.validate(&known).unwrap_err().0, "timeout_ms");
         let mut huge = ok.clone();
         huge.max_bytes = 10 * 1024 * 1024;
-        assert_eq!(huge.validate().unwrap_err().0, "max_bytes");
+        assert_eq!(huge.validate(&known).unwrap_err().0, "max_bytes");
         let mut inverted = ok;
         inverted.cache_default_secs = inverted.cache_max_secs + 1;
-        assert_eq!(inverted.validate().unwrap_err().0, "cache_default_secs");
+        assert_eq!(
+            inverted.validate(&known).unwrap_err().0,
+            "cache_default_secs"
+        );
     }
 }

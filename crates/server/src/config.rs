@@ -86,6 +86,10 @@ struct RawSettings {
     mfa_required: bool,
     /// The device authorization grant (RFC 8628, docs/device-flow.md).
     device: DeviceFlowSettings,
+    /// Pushed authorization requests (RFC 9126, docs/par-and-resources.md).
+    par: palisade_flow::par::ParSettings,
+    /// The resources tokens may be issued for (RFC 8707), with the scopes each accepts.
+    resources: Vec<palisade_flow::resource::ResourceSetting>,
     /// Client ID metadata documents (docs/clients.md); off.
     client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
     /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
@@ -206,6 +210,8 @@ impl Default for RawSettings {
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
             device: DeviceFlowSettings::default(),
+            par: palisade_flow::par::ParSettings::default(),
+            resources: Vec::new(),
             client_id_metadata_documents: Default::default(),
             dpop: DpopSettings::default(),
         }
@@ -264,6 +270,10 @@ pub struct Settings {
     pub mfa_required: bool,
     /// The device authorization grant's lifetimes (`[device]`).
     pub device: DeviceFlowSettings,
+    /// Pushed authorization requests: the `request_uri` lifetime, whether every client must.
+    pub par: palisade_flow::par::ParPolicy,
+    /// The known resources (RFC 8707) and the scopes each accepts.
+    pub resources: palisade_flow::resource::ResourceRegistry,
     /// Client ID metadata documents (docs/clients.md): off unless enabled.
     pub client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
     /// DPoP proofs: server nonces and the proof window (docs/dpop.md).
@@ -317,6 +327,8 @@ impl Settings {
                 ),
             mfa_required: self.mfa_required,
             device: self.device.to_settings(),
+            par: self.par.clone(),
+            resources: self.resources.clone(),
             dpop: self.dpop.to_policy(),
             ..self.tokens.to_policy()
         }
@@ -532,8 +544,15 @@ impl RawSettings {
             )
         })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
+        self.par.validate().map_err(|(field, reason)| {
+            ConfigError::new(&format!("PALISADE_PAR__{}", field.to_uppercase()), reason)
+        })?;
+        let resources = palisade_flow::resource::ResourceRegistry::from_settings(&self.resources)
+            .map_err(|(index, reason)| {
+            ConfigError::new(&format!("resources[{index}]"), reason)
+        })?;
         self.client_id_metadata_documents
-            .validate()
+            .validate(&resources)
             .map_err(|(field, reason)| {
                 ConfigError::new(
                     &format!(
@@ -580,6 +599,8 @@ impl RawSettings {
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
             device: self.device,
+            par: self.par.to_policy(),
+            resources,
             client_id_metadata_documents: self.client_id_metadata_documents,
             dpop: self.dpop,
         })
@@ -735,6 +756,56 @@ mod tests {
         assert_eq!(
             allowed.token_policy().code_ttl,
             default.token_policy().code_ttl
+        );
+    }
+
+    #[test]
+    fn par_and_resources_are_read_from_the_file_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("palisade.toml");
+        std::fs::write(
+            &path,
+            "[par]\nrequest_uri_ttl_secs = 30\nrequired = true\n\n\
+             [[resources]]\nuri = \"https://api.example/\"\nscopes = [\"read\"]\n",
+        )
+        .unwrap();
+        let s = Settings::load(Some(&path), true).unwrap();
+        let policy = s.token_policy();
+        assert_eq!(policy.par.request_uri_ttl, chrono::Duration::seconds(30));
+        assert!(policy.par.required);
+        assert!(!policy.resources.is_empty());
+        assert!(!Settings::defaults_with(|_| {}).unwrap().par.required);
+
+        let setting = |uri: &str| palisade_flow::resource::ResourceSetting {
+            uri: uri.into(),
+            scopes: vec!["read".into()],
+        };
+        for resources in [
+            vec![setting("/relative")],
+            vec![setting("https://api.example/#f")],
+            vec![setting("https://a.example/"), setting("https://a.example/")],
+        ] {
+            let raw = RawSettings {
+                resources,
+                ..RawSettings::default()
+            };
+            assert!(
+                raw.validate()
+                    .unwrap_err()
+                    .setting
+                    .starts_with("resources[")
+            );
+        }
+        let raw = RawSettings {
+            par: palisade_flow::par::ParSettings {
+                request_uri_ttl_secs: 0,
+                required: false,
+            },
+            ..RawSettings::default()
+        };
+        assert_eq!(
+            raw.validate().unwrap_err().setting,
+            "PALISADE_PAR__REQUEST_URI_TTL_SECS"
         );
     }
 

@@ -121,6 +121,7 @@ impl Admin {
                     "require_mfa": client.require_mfa,
                     "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                     "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+                    "resources": client.resources,
                 })),
             )
             .await;
@@ -160,6 +161,7 @@ impl Admin {
                     "require_mfa": client.require_mfa,
                     "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                     "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+                    "resources": client.resources,
                 })),
             )
             .await;

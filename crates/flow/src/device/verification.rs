@@ -197,6 +197,7 @@ impl AuthorizationServer {
             acr: Default::default(),
             client_requires_mfa: client.require_mfa,
             ends_in: Ending::ApproveDevice(pending),
+            resources: vec![],
             // No code is issued for a device; its tokens are bound at the poll instead.
             dpop_jkt: None,
         };
@@ -258,6 +259,8 @@ impl AuthorizationServer {
             scope,
             auth_time: session.auth_time,
             amr: session.amr.clone(),
+            // `/device_authorization` takes no `resource` (RFC 8707): the issuer's own audience.
+            resources: vec![],
             // Bound (for a public client) to the key of the poll that redeems it, if any.
             dpop_jkt: None,
         };

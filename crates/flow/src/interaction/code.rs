@@ -50,6 +50,7 @@ impl AuthorizationServer {
                 scope,
                 auth_time: session.auth_time,
                 amr: session.amr.clone(),
+                resources: request.resources.clone(),
                 dpop_jkt: None,
             },
             redirect_uri: request.redirect_uri.clone(),

@@ -11,12 +11,13 @@ use palisade_core::TokenHash;
 impl AuthorizationServer {
     /// Handles an authorization request (query string or form body) from `browser`.
     ///
+    /// A `request_uri` names a pushed request, which is then the whole request (RFC 9126 §4).
     /// Errors before the client and redirect URI are verified are pages; after that they go
     /// back to the client. A browser with a live session that needs nothing more gets its code
     /// at once and nothing is stored; otherwise an interaction is admitted (or the browser's
     /// open one for the same request is reused) and the browser continues to its page.
     pub async fn authorize(&self, params: &AuthorizationParams, browser: &Browser) -> Outcome {
-        let request = match self.validate_authorization_request(params).await {
+        let request = match self.authorization_request(params).await {
             Ok(request) => request,
             Err(AuthorizeError::Page(error)) => return Refusal::page(error).into(),
             Err(AuthorizeError::Redirect {

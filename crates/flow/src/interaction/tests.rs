@@ -530,6 +530,7 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         acr: Default::default(),
         client_requires_mfa: false,
         ends_in: Default::default(),
+        resources: vec![],
         dpop_jkt: None,
     };
     let interaction = Interaction {

@@ -19,6 +19,12 @@
 //! `require_pushed_authorization_requests` (RFC 9126 §6) are booleans in the same way: each
 //! only ever asks more of the client.
 //!
+//! `resources` (a Palisade extension member: an array of absolute URIs without a fragment,
+//! RFC 8707 §2) lists the resources the client may ask tokens for. Only the operator (CLI,
+//! admin API) may set it, as with reserved scopes: a self-registering client that sends a
+//! non-empty one gets `invalid_client_metadata`, and its own updates (RFC 7592) keep what the
+//! operator set. Each must also be a resource the server knows when a token is asked for.
+//!
 //! Members a caller may not set (`client_id`, `client_secret`, ...) and members Palisade does
 //! not implement (`client_uri`, `contacts`, `software_statement`, ...) are ignored, as RFC 7591
 //! §2 asks.
@@ -98,6 +104,9 @@ pub struct ClientMetadata {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9126 §6: the client must push its authorization requests.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 8707: the resources the client may ask for; `None` when the caller may not set
+    /// them (dynamic registration), which leaves a stored client's as they are.
+    pub resources: Option<Vec<String>>,
 }
 
 fn metadata_error(description: &'static str) -> OAuthError {
@@ -236,6 +245,7 @@ impl ClientMetadata {
             "require_pushed_authorization_requests",
             "require_pushed_authorization_requests must be a boolean",
         )?;
+        let resources = resources(body, policy)?;
         Ok(Self {
             client_name,
             application_type,
@@ -250,6 +260,7 @@ impl ClientMetadata {
             require_mfa,
             dpop_bound_access_tokens,
             require_pushed_authorization_requests,
+            resources,
         })
     }
 
@@ -269,6 +280,7 @@ impl ClientMetadata {
             require_mfa: client.require_mfa,
             dpop_bound_access_tokens: client.dpop_bound_access_tokens,
             require_pushed_authorization_requests: client.require_pushed_authorization_requests,
+            resources: Some(client.resources.clone()),
         }
     }
 
@@ -293,6 +305,9 @@ impl ClientMetadata {
         client.require_mfa = self.require_mfa;
         client.dpop_bound_access_tokens = self.dpop_bound_access_tokens;
         client.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
+        if let Some(resources) = self.resources {
+            client.resources = resources;
+        }
         if !self.token_endpoint_auth_method.uses_secret() {
             client.secret_hash = None;
         }
@@ -475,6 +490,37 @@ fn scopes(
         }
     }
     Ok(set.into_vec())
+}
+
+/// `resources`: the operator's to set (see the module documentation).
+fn resources(
+    body: &Map<String, Value>,
+    policy: &RegistrationPolicy,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let listed = strings(
+        body,
+        "resources",
+        "resources must be an array of absolute URIs",
+    )?
+    .unwrap_or_default();
+    if !policy.is_operator {
+        if listed.is_empty() {
+            return Ok(None);
+        }
+        return Err(metadata_error(
+            "resources are set by the operator, not by dynamic registration",
+        ));
+    }
+    let mut resources: Vec<String> = Vec::with_capacity(listed.len());
+    for uri in listed {
+        crate::resource::check_indicator(&uri).map_err(|_| {
+            metadata_error("each resource must be an absolute URI without a fragment")
+        })?;
+        if !resources.contains(&uri) {
+            resources.push(uri);
+        }
+    }
+    Ok(Some(resources))
 }
 
 fn id_token_alg(
@@ -978,6 +1024,46 @@ mod tests {
         );
         absent.replace_on(&mut client, &palisade_core::OsSecrets);
         assert!(!client.dpop_bound_access_tokens && !client.require_pushed_authorization_requests);
+    }
+
+    #[test]
+    fn resources_are_the_operator_s_to_set_and_kept_on_a_self_update() {
+        let api = json!({"resources": ["https://api.example/", "https://api.example/"]});
+        let by_operator = ClientMetadata::from_request(&merged(api.clone()), &operator()).unwrap();
+        assert_eq!(
+            by_operator.resources,
+            Some(vec!["https://api.example/".to_owned()])
+        );
+        let refused = ClientMetadata::from_request(&merged(api), &dcr()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidClientMetadata);
+        for bad in [
+            json!({"resources": ["/relative"]}),
+            json!({"resources": ["https://api.example/#f"]}),
+            json!({"resources": "https://api.example/"}),
+            json!({"resources": [1]}),
+        ] {
+            let refused = ClientMetadata::from_request(&merged(bad.clone()), &operator());
+            assert_eq!(
+                refused.unwrap_err().code,
+                ErrorCode::InvalidClientMetadata,
+                "{bad}"
+            );
+        }
+
+        let mut client = by_operator
+            .into_new_client(&palisade_core::OsSecrets, Utc::now(), true)
+            .client;
+        assert_eq!(client.resources, vec!["https://api.example/"]);
+        // The client's own update (RFC 7592) cannot name them, and leaves them as they are...
+        let own_update = ClientMetadata::from_request(&merged(json!({})), &dcr()).unwrap();
+        assert_eq!(own_update.resources, None);
+        own_update.replace_on(&mut client, &palisade_core::OsSecrets);
+        assert_eq!(client.resources, vec!["https://api.example/"]);
+        // ...while the operator's replaces them, as every other member.
+        let operator_update =
+            ClientMetadata::from_request(&merged(json!({})), &operator()).unwrap();
+        operator_update.replace_on(&mut client, &palisade_core::OsSecrets);
+        assert!(client.resources.is_empty());
     }
 
     #[test]

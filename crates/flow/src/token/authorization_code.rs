@@ -84,9 +84,12 @@ impl AuthorizationServer {
                 .map(str::to_owned),
             ..code.grant.clone()
         };
+        // RFC 8707 §2.2: the access token may be for fewer of the granted resources.
+        let audience = crate::resource::narrowed(params.resources()?, &grant.resources)?;
         let issued = self
             .issue_for_grant(
                 &grant,
+                &audience,
                 client,
                 code.nonce.as_deref(),
                 params.client_ip,

@@ -33,10 +33,26 @@ impl AuthorizationServer {
                 "a requested scope is not registered for this client",
             ));
         }
-        let scope = scope.to_string();
+        // RFC 8707 §2: the token is for the resources named, each known and the client's, and
+        // carries the scopes they accept; without a resource it is for this issuer, as before.
+        let audience = params.resources()?;
+        crate::resource::check_allowed(&audience, client, &self.policy.resources)?;
+        let scope = self
+            .policy
+            .resources
+            .scope_for(&scope, &audience)
+            .to_string();
         // RFC 9449 §5: with a proof, the token is bound to its key.
         let dpop_jkt = params.dpop.as_ref().map(|proof| proof.jkt.as_str());
-        let access = self.mint_access_token(&client.id.0, &client.id.0, &scope, None, dpop_jkt)?;
+        let access = self.mint_access_token_with_roles(
+            &client.id.0,
+            &client.id.0,
+            &scope,
+            None,
+            None,
+            &audience,
+            dpop_jkt,
+        )?;
         self.record_issuance(Issuance {
             client,
             subject: None,

@@ -82,6 +82,9 @@ impl AuthorizationServer {
         code_hash: &str,
         params: &TokenParams<'_>,
     ) -> Result<TokenResponse, OAuthError> {
+        // RFC 8707 §2.2 as at the code exchange, checked before the approval is spent: a device
+        // grant holds no resources, so a `resource` here is `invalid_target`.
+        let audience = crate::resource::narrowed(params.resources()?, &[])?;
         let Some(bytes) = self.ephemeral.take(&decision_key(code_hash)).await? else {
             return Err(OAuthError::invalid_grant(
                 "the device code was already used",
@@ -115,6 +118,7 @@ impl AuthorizationServer {
         };
         self.issue_for_user_grant(
             &grant,
+            &audience,
             client,
             None,
             GrantType::DeviceCode.as_str(),

@@ -143,6 +143,7 @@ pub(super) async fn issue_code(
             scope: ScopeSet::parse(scope).expect("scope"),
             auth_time: now.timestamp(),
             amr: vec!["pwd".into()],
+            resources: vec![],
             dpop_jkt: None,
         },
         redirect_uri: REDIRECT_URI.into(),

@@ -42,6 +42,16 @@ impl<'a> TokenParams<'a> {
             .filter(|v| !v.is_empty())
     }
 
+    /// The `resource` values (RFC 8707 §2.2), checked, without duplicates.
+    pub(crate) fn resources(&self) -> Result<Vec<String>, OAuthError> {
+        crate::resource::requested(
+            self.pairs
+                .iter()
+                .filter(|(k, _)| k == crate::resource::RESOURCE)
+                .map(|(_, v)| v.as_str()),
+        )
+    }
+
     pub(crate) fn required(&self, name: &'static str) -> Result<&'a str, OAuthError> {
         self.get(name)
             .ok_or_else(|| OAuthError::invalid_request(format!("the request has no {name}")))
@@ -120,10 +130,12 @@ pub(crate) fn check_no_repeats(form: &[(String, String)]) -> Result<(), OAuthErr
 }
 
 /// The first parameter name sent twice, in one pass (a body may carry thousands of pairs).
+/// `resource` is the one parameter that may repeat (RFC 8707 §2).
 pub(crate) fn first_repeated(form: &[(String, String)]) -> Option<&str> {
     let mut seen = std::collections::HashSet::with_capacity(form.len());
     form.iter()
         .map(|(k, _)| k.as_str())
+        .filter(|k| *k != crate::resource::RESOURCE)
         .find(|k| !seen.insert(*k))
 }
 

@@ -75,6 +75,8 @@ impl AuthorizationServer {
             RefreshTokenMatch::Spent => return self.revoke_as_reused(&family).await,
         }
         let scope = narrowed_scope(&grant, params)?;
+        // RFC 8707 §2.2: a refresh may ask for fewer of the granted resources, never others.
+        let resources = crate::resource::narrowed(params.resources()?, &grant.resources)?;
         let user = self
             .user_signed_in_at(&grant.user_id, grant.auth_time)
             .await?;
@@ -84,8 +86,11 @@ impl AuthorizationServer {
         }
 
         let successor_raw = self.secrets.token();
-        let issued = Grant { scope, ..grant };
-        let scope_text = issued.scope.to_string();
+        let issued = Grant {
+            scope,
+            resources,
+            ..grant
+        };
         let (access, id_token) = self
             .mint_user_tokens(
                 &issued,
@@ -96,6 +101,7 @@ impl AuthorizationServer {
                 proof_jkt,
             )
             .await?;
+        let scope_text = access.scope.clone();
         let response = TokenResponse {
             access_token: access.token,
             token_type: super::token_type(proof_jkt),

@@ -61,6 +61,10 @@ pub enum ClientCommand {
         /// The client must push its authorization requests to /par first (RFC 9126).
         #[arg(long)]
         require_par: bool,
+        /// A resource (absolute URI, RFC 8707) the client may ask tokens for (repeat); each
+        /// must also be listed in the server's `[[resources]]` setting.
+        #[arg(long = "resource", value_name = "URI")]
+        resources: Vec<String>,
     },
     /// List registered clients.
     List,
@@ -106,6 +110,7 @@ pub async fn run(cmd: ClientCommand, admin: &Admin) -> Result<(), CommandError> 
             require_mfa,
             dpop_bound,
             require_par,
+            resources,
         } => {
             let auth_method = match (public, auth_method) {
                 (true, Some(m)) if m != "none" => {
@@ -146,6 +151,9 @@ pub async fn run(cmd: ClientCommand, admin: &Admin) -> Result<(), CommandError> 
                 if set {
                     body.insert(member.into(), json!(true));
                 }
+            }
+            if !resources.is_empty() {
+                body.insert("resources".into(), json!(resources));
             }
             if let Some(path) = jwks_file {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -298,6 +306,7 @@ fn show(c: &Client) {
             "no"
         }
     );
+    println!("resources:                  {}", list(&c.resources));
     println!(
         "has secret:                 {}",
         if c.secret_hash.is_some() { "yes" } else { "no" }

@@ -38,6 +38,9 @@ pub struct PalisadeMetadata {
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// RFC 8628 §4.
     device_authorization_endpoint: String,
+    /// RFC 9126 §5.
+    pushed_authorization_request_endpoint: String,
+    require_pushed_authorization_requests: bool,
     /// draft-ietf-oauth-client-id-metadata-document §5: a URL `client_id` is resolved. Left
     /// out (rather than `false`) when off, as the draft's examples do.
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
@@ -105,12 +108,14 @@ fn auth_method_names(accepts: impl Fn(TokenEndpointAuthMethod) -> bool) -> Vec<S
 
 /// Builds the metadata document for `issuer` (no trailing slash) and the enabled algorithms;
 /// `registration_endpoint` is listed unless registration is disabled, and
-/// `client_id_metadata_document_supported` when client ID metadata documents are on.
+/// `client_id_metadata_document_supported` when client ID metadata documents are on;
+/// `par_required` is the server-wide `require_pushed_authorization_requests`.
 pub fn build(
     issuer: &str,
     algorithms: &[SigningAlgorithm],
     has_registration: bool,
     resolves_client_documents: bool,
+    par_required: bool,
 ) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{issuer}{path}");
     let assertion_algs = || {
@@ -140,6 +145,8 @@ pub fn build(
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
             device_authorization_endpoint: url("/device_authorization"),
+            pushed_authorization_request_endpoint: url("/par"),
+            require_pushed_authorization_requests: par_required,
             client_id_metadata_document_supported: resolves_client_documents,
             dpop_signing_alg_values_supported: palisade_flow::dpop::DPOP_SIGNING_ALGS
                 .iter()

@@ -20,6 +20,7 @@ pub mod logout;
 pub mod method_not_allowed;
 pub mod metrics;
 pub mod not_found;
+pub mod par;
 pub mod passkey_login;
 pub mod recovery_codes;
 pub mod register;
@@ -76,6 +77,7 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("GET", "/consent", web::get().to(consent::show)),
         ("POST", "/consent", web::post().to(consent::submit)),
         ("POST", "/token", web::post().to(token::exchange)),
+        ("POST", "/par", web::post().to(par::push)),
         (
             "POST",
             "/device_authorization",

@@ -576,3 +576,100 @@ async fn turning_the_feature_off_stops_clients_resolved_while_it_was_on() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.text().await.unwrap().contains("not registered"));
 }
+
+/// An MCP client as the MCP authorization spec has it: known by its document, asking for the
+/// MCP server as its resource (RFC 8707), which the operator lists for document clients.
+#[tokio::test]
+async fn an_mcp_client_gets_a_token_for_the_mcp_server_it_names_as_its_resource() {
+    const MCP_SERVER: &str = "https://mcp.example/mcp";
+    let host = DocumentHost::start().await;
+    let client_id = host.url("/mcp-client.json");
+    let mut doc = document(&client_id);
+    doc["scope"] = json!("mcp:tools offline_access");
+    host.serve("/mcp-client.json", Served::json(doc));
+    let app = spawn_app_with(TestDatabase::create().await, TestEphemeral::create(), |s| {
+        s.resources = palisade_flow::resource::ResourceRegistry::from_settings(&[
+            palisade_flow::resource::ResourceSetting {
+                uri: MCP_SERVER.into(),
+                scopes: vec!["mcp:tools".into()],
+            },
+            palisade_flow::resource::ResourceSetting {
+                uri: "https://bank.example/api".into(),
+                scopes: vec!["mcp:tools".into()],
+            },
+        ])
+        .unwrap();
+        s.registration.allowed_scopes = vec!["mcp:tools".into()];
+        s.client_id_metadata_documents = ClientDocumentSettings {
+            resources: vec![MCP_SERVER.into()],
+            ..host.settings()
+        };
+    })
+    .await;
+    create_user(&app, "alice").await;
+    let (verifier, challenge) = pkce_pair();
+    let with_resource = |resource: &str| {
+        let mut url =
+            url::Url::parse(&authorize_url(&app, &client_id, CALLBACK, &challenge)).unwrap();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "scope")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(kept)
+            .append_pair("scope", "mcp:tools offline_access")
+            .append_pair("resource", resource);
+        url.to_string()
+    };
+
+    // Another known resource, not one the operator lists for document clients.
+    let refused = location(
+        &Browser::new()
+            .get(&with_resource("https://bank.example/api"))
+            .await,
+    );
+    assert!(refused.starts_with(CALLBACK), "{refused}");
+    assert_eq!(
+        query_param(&refused, "error").as_deref(),
+        Some("invalid_target")
+    );
+
+    let redirect = Browser::new()
+        .authorize(&with_resource(MCP_SERVER), "alice")
+        .await;
+    let code = query_param(&redirect, "code").unwrap_or_else(|| panic!("{redirect}"));
+    let res = app
+        .client
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier.as_str()),
+            ("resource", MCP_SERVER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["scope"], json!("mcp:tools"));
+    use base64::Engine as _;
+    let payload = tokens["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], json!(MCP_SERVER));
+    assert_eq!(claims["client_id"], json!(client_id));
+}

@@ -51,7 +51,10 @@ async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         ))
     })?;
     let token = bearer_token(req)?;
-    let access = state.engine.validate_access_token(&token).await?;
+    let access = state
+        .engine
+        .validate_access_token_for_issuer(&token)
+        .await?;
     // The admin API takes bearer tokens only: a DPoP-bound token (RFC 9449) is worth nothing
     // without its key, so presented bare it is refused as at userinfo.
     if access.dpop_jkt().is_some() {

@@ -28,6 +28,8 @@ fn view(c: &Client, secret: Option<&str>) -> Value {
         "access_token_ttl_secs": c.access_token_ttl_secs,
         "refresh_token_ttl_secs": c.refresh_token_ttl_secs,
         "require_mfa": c.require_mfa,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "resources": c.resources,
         "registered_dynamically": c.registration_access_token_hash.is_some(),
         "created_at": c.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
     });

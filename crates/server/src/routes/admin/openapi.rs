@@ -203,6 +203,8 @@ fn schemas() -> Value {
             "application_type": { "enum": ["web", "native"], "default": "web" },
             "id_token_signed_response_alg": { "enum": ["RS256", "ES256", "EdDSA"] },
             "require_mfa": { "type": "boolean", "default": false, "description": "users signing in to the client must use a second factor" },
+            "require_pushed_authorization_requests": { "type": "boolean", "default": false, "description": "RFC 9126: the client must push its authorization requests to /par" },
+            "resources": { "type": "array", "items": { "type": "string", "format": "uri" }, "description": "RFC 8707: the resources the client may ask tokens for; each must also be in the server's [[resources]]" },
             "access_token_ttl_secs": { "type": "integer", "minimum": 1 }, "refresh_token_ttl_secs": { "type": "integer", "minimum": 1 } } },
         "Client": { "type": "object", "properties": {
             "client_id": string, "client_secret": { "type": "string", "description": "only when just created or rotated" },
@@ -210,6 +212,7 @@ fn schemas() -> Value {
             "token_endpoint_auth_method": string, "grant_types": strings, "response_types": strings,
             "redirect_uris": strings, "post_logout_redirect_uris": strings, "scope": string,
             "id_token_signed_response_alg": nullable_string, "require_mfa": { "type": "boolean" },
+            "require_pushed_authorization_requests": { "type": "boolean" }, "resources": strings,
             "registered_dynamically": { "type": "boolean" }, "created_at": time } },
         "ClientList": list_of("clients", "Client"),
         "Key": { "type": "object", "properties": {
