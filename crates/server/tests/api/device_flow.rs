@@ -318,6 +318,23 @@ async fn concurrent_polls_of_an_approved_device_code_get_tokens_once() {
         StatusCode::OK
     );
 
+    // A resource the grant does not hold (RFC 8707 §2.2) is refused before the approval is
+    // spent: the polls below still get their one set of tokens.
+    let with_resource = app
+        .client
+        .post(app.url("/token"))
+        .form(&[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code),
+            ("client_id", cli.id.as_str()),
+            ("resource", "https://api.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let refused: Value = with_resource.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_target", "{refused}");
+
     let polls = (0..6).map(|_| poll(&app, &cli, device_code));
     let answers = futures_util::future::join_all(polls).await;
     let issued = answers.iter().filter(|a| a.0 == StatusCode::OK).count();
