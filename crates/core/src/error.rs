@@ -56,6 +56,15 @@ pub enum ErrorCode {
     /// `Retry-After` (RFC 6585 §4). On the wire it is `temporarily_unavailable`, the registered
     /// code closest in meaning, so clients need no new code.
     TooManyAttempts,
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device's request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls faster than its interval (which grows by 5 s).
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; the device must start again.
+    ExpiredToken,
+    /// RFC 8628 §3.5: the user denied the device's request. `access_denied` on the wire, but
+    /// at the token endpoint, so 400 (RFC 6749 §5.2) rather than a page's 403.
+    DeviceAccessDenied,
     /// RFC 8707 §2: a `resource` is not an absolute URI without a fragment, is unknown, or is
     /// not one the client may ask for (or widens what was granted).
     InvalidTarget,
@@ -95,6 +104,10 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::TooManyAttempts => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::DeviceAccessDenied => "access_denied",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidDpopProof => "invalid_dpop_proof",
@@ -261,6 +274,14 @@ mod tests {
             ),
             (ErrorCode::LoginRequired, "login_required", 400),
             (ErrorCode::TooManyAttempts, "temporarily_unavailable", 429),
+            (
+                ErrorCode::AuthorizationPending,
+                "authorization_pending",
+                400,
+            ),
+            (ErrorCode::SlowDown, "slow_down", 400),
+            (ErrorCode::ExpiredToken, "expired_token", 400),
+            (ErrorCode::DeviceAccessDenied, "access_denied", 400),
             (ErrorCode::InvalidTarget, "invalid_target", 400),
             (ErrorCode::InvalidRequestUri, "invalid_request_uri", 400),
             (ErrorCode::InvalidDpopProof, "invalid_dpop_proof", 400),

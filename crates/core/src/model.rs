@@ -368,11 +368,13 @@ wire_enum! {
     /// The grant types Palisade implements and a client may register (no `password`, no
     /// `implicit`: RFC 9700 §2.4, §2.1.2).
     pub enum GrantType refused_with
-        "grant type must be authorization_code, refresh_token or client_credentials"
+        "grant type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
     {
         AuthorizationCode = "authorization_code",
         RefreshToken = "refresh_token",
         ClientCredentials = "client_credentials",
+        /// RFC 8628 §3.4: a device polls for what the user approved on another screen.
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 }
 
@@ -787,7 +789,12 @@ mod tests {
                 .iter()
                 .map(|g| g.as_str())
                 .collect::<Vec<_>>(),
-            ["authorization_code", "refresh_token", "client_credentials"]
+            [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ]
         );
     }
 
@@ -810,7 +817,9 @@ mod tests {
             "implicit",
             "password",
             "AUTHORIZATION_CODE",
-            "urn:ietf:params:oauth:grant-type:device_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:Device_Code",
+            "device_code",
         ] {
             assert!(GrantType::parse(raw).is_err(), "{raw:?}");
         }

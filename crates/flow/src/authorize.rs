@@ -41,12 +41,27 @@ pub struct AuthorizationRequest {
     /// The client requires a second factor of every user (its `require_mfa`).
     #[serde(default)]
     pub client_requires_mfa: bool,
+    /// What the interaction ends in once the user has signed in and consented.
+    #[serde(default)]
+    pub ends_in: Ending,
     /// The resources asked for (RFC 8707 §2.1), each known and allowed for the client.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
     /// RFC 9449 §10: the thumbprint of the DPoP key the code will be bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+}
+
+/// What an interaction ends in: the interaction's pages are the same either way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ending {
+    /// A redirect to the verified `redirect_uri` with a code, or with an error
+    /// (RFC 6749 §4.1.2).
+    #[default]
+    RedirectWithCode,
+    /// Approving (or denying) a device's request (RFC 8628 §3.3): a page says how it went,
+    /// and nothing is redirected anywhere.
+    ApproveDevice(crate::device::PendingDevice),
 }
 
 /// Why a request was refused, and how the refusal must travel.
@@ -169,6 +184,7 @@ impl AuthorizationServer {
             prompt,
             max_age,
             login_hint,
+            ends_in: Ending::RedirectWithCode,
             resources,
             dpop_jkt,
         })

@@ -192,6 +192,31 @@ impl AuthorizationServer {
         client_ip: Option<IpAddr>,
         dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
+        self.issue_for_user_grant(
+            grant,
+            audience,
+            client,
+            nonce,
+            "authorization_code",
+            client_ip,
+            dpop_jkt,
+        )
+        .await
+    }
+
+    /// [`Self::issue_for_grant`] for any grant type that ends a user's approval (the code,
+    /// the device code), named so in the audit trail.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn issue_for_user_grant(
+        &self,
+        grant: &Grant,
+        audience: &[String],
+        client: &Client,
+        nonce: Option<&str>,
+        grant_type: &str,
+        client_ip: Option<IpAddr>,
+        dpop_jkt: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let for_audience = Grant {
             resources: audience.to_vec(),
             ..grant.clone()
@@ -201,7 +226,7 @@ impl AuthorizationServer {
                 &for_audience,
                 client,
                 nonce,
-                "authorization_code",
+                grant_type,
                 client_ip,
                 dpop_jkt,
             )

@@ -9,6 +9,7 @@
 //! - endpoints: [`authorize`] (validation), [`interaction`] (login/consent decisions),
 //!   [`token`] (one module per grant), [`userinfo`], [`logout`], [`introspection`],
 //!   [`token_revocation`], [`registration`] (with [`client_auth`] and [`client_assertion`]);
+//!   [`device`] (RFC 8628: device authorization and the user-code page);
 //!   [`par`] (pushed authorization requests) and [`resource`] (resource indicators);
 //!   [`web_origin`] (which browser origins may call: CORS);
 //! - [`server::AuthorizationServer`] holds the ports and the policy.
@@ -21,6 +22,7 @@ pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_id_document;
+pub mod device;
 pub mod dpop;
 pub mod grant;
 pub mod guard;

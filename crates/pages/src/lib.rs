@@ -252,6 +252,30 @@ pub struct ConsentPage<'a> {
     pub interaction_id: &'a str,
     /// Who is signed in, e.g. the username.
     pub user_display: &'a str,
+    /// For a device's request (RFC 8628): the user code, shown so the user can compare it
+    /// with the device's screen before allowing (RFC 8628 §5.4).
+    pub user_code: Option<&'a str>,
+}
+
+/// The device flow's user-code form (RFC 8628 §3.3): `POST form_action` with `user_code` and
+/// `csrf_token`. One error slot for every wrong code, as on the login page.
+#[derive(Template, Debug)]
+#[template(path = "device.html")]
+pub struct DeviceEntryPage<'a> {
+    /// Prefilled from `verification_uri_complete`, or what was typed before.
+    pub user_code: &'a str,
+    pub csrf_token: &'a str,
+    /// E.g. `/device`.
+    pub form_action: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Where a device interaction ends: the device is connected, or was denied.
+#[derive(Template, Debug)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage<'a> {
+    pub client_name: &'a str,
+    pub is_approved: bool,
 }
 
 /// Asks before ending the session when logout was not proven to come from the user's own
@@ -316,6 +340,8 @@ impl Layout for AccountSecurityPage<'_> {
     }
 }
 impl Layout for ConsentPage<'_> {}
+impl Layout for DeviceEntryPage<'_> {}
+impl Layout for DeviceDonePage<'_> {}
 impl Layout for LogoutConfirmPage<'_> {}
 impl Layout for LoggedOutPage {}
 
@@ -446,6 +472,7 @@ mod tests {
             form_action: "/consent",
             interaction_id: "ix-9",
             user_display: HOSTILE,
+            user_code: None,
         }
         .render()
         .unwrap();
@@ -474,6 +501,7 @@ mod tests {
             form_action: "/consent",
             interaction_id: "i",
             user_display: "alice",
+            user_code: None,
         }
         .render()
         .unwrap();
@@ -492,6 +520,7 @@ mod tests {
             form_action: "/consent",
             interaction_id: "i",
             user_display: "alice",
+            user_code: None,
         }
         .render()
         .unwrap();
@@ -520,6 +549,63 @@ mod tests {
         );
         assert!(html.contains("Do you want to sign out?"));
         assert!(html.contains(r#"<form method="post" action="/logout">"#));
+    }
+
+    #[test]
+    fn a_device_consent_shows_the_user_code_to_compare() {
+        let html = ConsentPage {
+            client_name: "TV App",
+            scopes: vec![],
+            is_client_verified: true,
+            document_host: None,
+            csrf_token: "c",
+            form_action: "/consent",
+            interaction_id: "i",
+            user_display: "alice",
+            user_code: Some("BCDF-GHJK"),
+        }
+        .render()
+        .unwrap();
+        assert!(
+            html.contains(r#"<code class="user-code">BCDF-GHJK</code>"#),
+            "{html}"
+        );
+        assert!(html.contains("Only allow if"), "{html}");
+    }
+
+    #[test]
+    fn the_device_entry_form_escapes_what_was_typed_and_carries_the_csrf_token() {
+        let html = DeviceEntryPage {
+            user_code: HOSTILE,
+            csrf_token: "csrf-1",
+            form_action: "/device",
+            error: Some("That code was not recognised."),
+        }
+        .render()
+        .unwrap();
+        assert_safe_page(&html);
+        assert!(has_hidden(&html, "csrf_token", "csrf-1"), "{html}");
+        assert!(html.contains(r#"name="user_code""#));
+        assert!(html.contains(r#"role="alert""#));
+    }
+
+    #[test]
+    fn the_device_done_page_says_connected_or_denied() {
+        let connected = DeviceDonePage {
+            client_name: HOSTILE,
+            is_approved: true,
+        }
+        .render()
+        .unwrap();
+        assert_safe_page(&connected);
+        assert!(connected.contains("Device connected"), "{connected}");
+        let denied = DeviceDonePage {
+            client_name: "TV",
+            is_approved: false,
+        }
+        .render()
+        .unwrap();
+        assert!(denied.contains("Access denied"), "{denied}");
     }
 
     #[test]

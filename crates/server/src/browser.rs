@@ -15,12 +15,14 @@ use askama::Template;
 use palisade_core::OAuthError;
 use palisade_flow::guard::Throttled;
 use palisade_flow::interaction::{
-    AccountSecurityView, Browser, EnrolmentView, FactorProblem, InteractionPage, LoginProblem,
-    LoginView, Outcome, RecoveryCodesView, Refusal, RefusalStatus, SecondFactorView, Step, View,
+    AccountSecurityView, Browser, DeviceEntryProblem, DeviceEntryView, EnrolmentView,
+    FactorProblem, InteractionPage, LoginProblem, LoginView, Outcome, RecoveryCodesView, Refusal,
+    RefusalStatus, SecondFactorView, Step, View,
 };
 use palisade_pages::{
-    AccountSecurityPage, ConsentPage, EnrolmentPage, FactorItem, LoggedOutPage, LoginPage,
-    LogoutConfirmPage, RecoveryCodesPage, ScopeLine, SecondFactorPage, TotpSetup,
+    AccountSecurityPage, ConsentPage, DeviceDonePage, DeviceEntryPage, EnrolmentPage, FactorItem,
+    LoggedOutPage, LoginPage, LogoutConfirmPage, RecoveryCodesPage, ScopeLine, SecondFactorPage,
+    TotpSetup,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -143,6 +145,7 @@ fn render(state: &AppState, view: View) -> HttpResponse {
                     form_action: &action,
                     interaction_id: &consent.step_id,
                     user_display: &consent.user_display,
+                    user_code: consent.user_code.as_deref(),
                 }
                 .render(),
             )
@@ -168,7 +171,54 @@ fn render(state: &AppState, view: View) -> HttpResponse {
         View::Enrolment(enrolment) => enrolment_page(state, &enrolment),
         View::RecoveryCodes(codes) => recovery_codes_page(state, &codes),
         View::AccountSecurity(account) => account_security_page(state, &account),
+        View::DeviceEntry(entry) => device_entry_page(state, &entry),
+        View::DeviceDone(done) => html(
+            DeviceDonePage {
+                client_name: &done.client_name,
+                is_approved: done.is_approved,
+            }
+            .render(),
+        ),
     }
+}
+
+/// The one message for every user code that is not live (unknown, expired, used, malformed).
+const UNKNOWN_USER_CODE: &str =
+    "That code was not recognised. Check the code on your device, or start again there.";
+
+/// The device flow's user-code form: a wrong code says so (400), too many say when to come
+/// back (429 + `Retry-After`, RFC 6585 §4).
+fn device_entry_page(state: &AppState, view: &DeviceEntryView) -> HttpResponse {
+    let (error, status, retry_after) = match view.problem {
+        None => (None, StatusCode::OK, None),
+        Some(DeviceEntryProblem::UnknownCode) => (
+            Some(UNKNOWN_USER_CODE.to_owned()),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        Some(DeviceEntryProblem::Throttled(throttled)) => {
+            let minutes = throttled.retry_after_minutes();
+            (
+                Some(format!(
+                    "Too many wrong codes were entered. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(throttled.retry_after_secs()),
+            )
+        }
+    };
+    let action = state.endpoint("/device");
+    let res = html(
+        DeviceEntryPage {
+            user_code: &view.user_code,
+            csrf_token: &view.csrf_token,
+            form_action: &action,
+            error: error.as_deref(),
+        }
+        .render(),
+    );
+    with_status(res, status, retry_after)
 }
 
 /// A rendered page; one that loads `webauthn.js` gets the policy that allows it.

@@ -84,6 +84,8 @@ struct RawSettings {
     client_assertion_allow_token_endpoint_audience: bool,
     /// Every sign-in needs a second factor (docs/mfa.md); off.
     mfa_required: bool,
+    /// The device authorization grant (RFC 8628, docs/device-flow.md).
+    device: DeviceFlowSettings,
     /// Pushed authorization requests (RFC 9126, docs/par-and-resources.md).
     par: palisade_flow::par::ParSettings,
     /// The resources tokens may be issued for (RFC 8707), with the scopes each accepts.
@@ -92,6 +94,48 @@ struct RawSettings {
     client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
     /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
     dpop: DpopSettings,
+}
+
+/// `[device]`: lifetimes of the device authorization grant (RFC 8628, docs/device-flow.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceFlowSettings {
+    /// How long a device code and its user code live (`expires_in`): 600 s.
+    pub code_ttl_secs: i64,
+    /// The least time between polls (`interval`) before any `slow_down`: 5 s.
+    pub interval_secs: i64,
+}
+
+impl Default for DeviceFlowSettings {
+    fn default() -> Self {
+        let defaults = palisade_flow::device::DeviceSettings::default();
+        Self {
+            code_ttl_secs: defaults.code_ttl.num_seconds(),
+            interval_secs: defaults.interval.num_seconds(),
+        }
+    }
+}
+
+impl DeviceFlowSettings {
+    /// Checks the settings; the error names the offending field. A code lives at most 30
+    /// minutes: its lifetime is what a guesser of user codes gets per code (docs/device-flow.md).
+    fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if !(60..=1800).contains(&self.code_ttl_secs) {
+            return Err(("code_ttl_secs", "must be between 60 and 1800 seconds"));
+        }
+        if !(1..=60).contains(&self.interval_secs) {
+            return Err(("interval_secs", "must be between 1 and 60 seconds"));
+        }
+        Ok(())
+    }
+
+    /// The engine's device settings.
+    pub fn to_settings(self) -> palisade_flow::device::DeviceSettings {
+        palisade_flow::device::DeviceSettings {
+            code_ttl: chrono::Duration::seconds(self.code_ttl_secs),
+            interval: chrono::Duration::seconds(self.interval_secs),
+        }
+    }
 }
 
 /// Palisade's own TLS (crate::tls): PEM paths of the certificate chain and its private key.
@@ -165,6 +209,7 @@ impl Default for RawSettings {
             behind_tls_proxy: false,
             client_assertion_allow_token_endpoint_audience: false,
             mfa_required: false,
+            device: DeviceFlowSettings::default(),
             par: palisade_flow::par::ParSettings::default(),
             resources: Vec::new(),
             client_id_metadata_documents: Default::default(),
@@ -223,6 +268,8 @@ pub struct Settings {
     /// Every sign-in needs a second factor, whatever the user's roles and the client
     /// (docs/mfa.md).
     pub mfa_required: bool,
+    /// The device authorization grant's lifetimes (`[device]`).
+    pub device: DeviceFlowSettings,
     /// Pushed authorization requests: the `request_uri` lifetime, whether every client must.
     pub par: palisade_flow::par::ParPolicy,
     /// The known resources (RFC 8707) and the scopes each accepts.
@@ -279,6 +326,7 @@ impl Settings {
                     self.client_assertion_allow_token_endpoint_audience,
                 ),
             mfa_required: self.mfa_required,
+            device: self.device.to_settings(),
             par: self.par.clone(),
             resources: self.resources.clone(),
             dpop: self.dpop.to_policy(),
@@ -489,6 +537,12 @@ impl RawSettings {
                     reason,
                 )
             })?;
+        self.device.validate().map_err(|(field, reason)| {
+            ConfigError::new(
+                &format!("PALISADE_DEVICE__{}", field.to_uppercase()),
+                reason,
+            )
+        })?;
         let tls = check_transport(&self.tls, self.behind_tls_proxy, &issuer, bind)?;
         self.par.validate().map_err(|(field, reason)| {
             ConfigError::new(&format!("PALISADE_PAR__{}", field.to_uppercase()), reason)
@@ -544,6 +598,7 @@ impl RawSettings {
             client_assertion_allow_token_endpoint_audience: self
                 .client_assertion_allow_token_endpoint_audience,
             mfa_required: self.mfa_required,
+            device: self.device,
             par: self.par.to_policy(),
             resources,
             client_id_metadata_documents: self.client_id_metadata_documents,
@@ -879,6 +934,30 @@ mod tests {
             raw.validate().unwrap_err().setting,
             "PALISADE_ATTEMPT_LIMITS__PER_IP"
         );
+    }
+
+    #[test]
+    fn the_device_settings_default_to_rfc_8628s_and_are_bounded() {
+        let s = RawSettings::default().validate().unwrap();
+        let device = s.token_policy().device;
+        assert_eq!(device.code_ttl, chrono::Duration::seconds(600));
+        assert_eq!(device.interval, chrono::Duration::seconds(5));
+        let cases = [
+            (59, 5, "PALISADE_DEVICE__CODE_TTL_SECS"),
+            (1801, 5, "PALISADE_DEVICE__CODE_TTL_SECS"),
+            (600, 0, "PALISADE_DEVICE__INTERVAL_SECS"),
+            (600, 61, "PALISADE_DEVICE__INTERVAL_SECS"),
+        ];
+        for (code_ttl_secs, interval_secs, setting) in cases {
+            let raw = RawSettings {
+                device: DeviceFlowSettings {
+                    code_ttl_secs,
+                    interval_secs,
+                },
+                ..RawSettings::default()
+            };
+            assert_eq!(raw.validate().unwrap_err().setting, setting);
+        }
     }
 
     #[test]

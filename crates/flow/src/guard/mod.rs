@@ -47,6 +47,8 @@ pub enum CredentialKind {
     ClientSecret,
     /// A registration access token (RFC 7592).
     RegistrationToken,
+    /// A user code typed at `/device` (RFC 8628 §5.1: short, so guessing must hit a limit).
+    UserCode,
 }
 
 impl CredentialKind {
@@ -55,6 +57,7 @@ impl CredentialKind {
             Self::Password => "login",
             Self::ClientSecret => "client",
             Self::RegistrationToken => "registration",
+            Self::UserCode => "user_code",
         }
     }
 }

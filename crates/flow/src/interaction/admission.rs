@@ -16,7 +16,7 @@ use palisade_core::{OAuthError, TokenHash};
 
 /// Whether a browser may go on to its interaction's page.
 #[derive(Debug)]
-pub(super) enum Admission {
+pub(crate) enum Admission {
     /// Under this step id: the browser's open interaction for the same request, or a new one.
     Admitted(String),
     /// The source started too many.
@@ -37,7 +37,7 @@ impl AuthorizationServer {
     /// request or its source is over its limit. Only a browser that already holds a binding can
     /// come back with it and ask again, so only its interactions get a pointer for reuse: a
     /// client that never keeps cookies (a flood) costs one key per interaction, not two.
-    pub(super) async fn admit(
+    pub(crate) async fn admit(
         &self,
         interaction: Interaction,
         browser: &Browser,

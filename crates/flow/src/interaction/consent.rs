@@ -5,6 +5,7 @@ use super::{
     Browser, ConsentView, InteractionPage, Outcome, PendingStep, Refusal, ScopeDescription, Step,
     View, is_operator_vetted,
 };
+use crate::authorize::Ending;
 use crate::scope;
 use crate::server::AuthorizationServer;
 use crate::session::BrowserSession;
@@ -82,6 +83,10 @@ impl AuthorizationServer {
                 .display_name
                 .clone()
                 .unwrap_or_else(|| user.username.to_string()),
+            user_code: match &request.ends_in {
+                Ending::RedirectWithCode => None,
+                Ending::ApproveDevice(device) => Some(device.user_code.clone()),
+            },
             step_id: step.id,
         }))
         .into()
@@ -111,9 +116,14 @@ impl AuthorizationServer {
         };
         let mut interaction = step.interaction;
         match decision {
-            ConsentDecision::Deny => {
-                Step::RedirectToClient(self.denied_redirect(&interaction.request)).into()
-            }
+            ConsentDecision::Deny => match &interaction.request.ends_in {
+                Ending::RedirectWithCode => {
+                    Step::RedirectToClient(self.denied_redirect(&interaction.request)).into()
+                }
+                Ending::ApproveDevice(device) => {
+                    self.deny_device(&interaction.request, device).await
+                }
+            },
             ConsentDecision::Allow => {
                 let user = UserId(session.user_id.clone());
                 if let Err(e) = self.record_consent(&user, &interaction.request).await {

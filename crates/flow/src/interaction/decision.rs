@@ -2,7 +2,7 @@
 //! (authentication), §3.1.2.4 (consent), §3.1.2.6 (`login_required`, `consent_required`).
 
 use super::{Interaction, InteractionPage, Outcome, PendingAuthentication, Step};
-use crate::authorize::{AuthorizationRequest, error_redirect};
+use crate::authorize::{AuthorizationRequest, Ending, error_redirect};
 use crate::mfa::Assurance;
 use crate::prompt::MaxAge;
 use crate::scope::ScopeSet;
@@ -58,6 +58,8 @@ pub(crate) enum NextStep {
     Page(InteractionPage),
     /// Back to the client (with a code, or with an error such as `login_required`).
     RedirectToClient(String),
+    /// A device's request was approved (RFC 8628 §3.3): the page that says so.
+    DeviceApproved(super::DeviceDoneView),
 }
 
 /// Whether an operator made this client. One that registered itself (RFC 7591) carries a
@@ -143,9 +145,16 @@ impl AuthorizationServer {
                 ));
             }
         }
-        self.issue_code(request, &user, session)
-            .await
-            .map(NextStep::RedirectToClient)
+        match &request.ends_in {
+            Ending::RedirectWithCode => self
+                .issue_code(request, &user, session)
+                .await
+                .map(NextStep::RedirectToClient),
+            Ending::ApproveDevice(device) => self
+                .approve_device(request, device, &user, session)
+                .await
+                .map(NextStep::DeviceApproved),
+        }
     }
 
     /// What a sign-in with `amr` still lacks for `request` (docs/mfa.md "When a second factor
@@ -221,6 +230,7 @@ impl AuthorizationServer {
         };
         match next {
             NextStep::RedirectToClient(location) => Step::RedirectToClient(location).into(),
+            NextStep::DeviceApproved(done) => Step::Show(super::View::DeviceDone(done)).into(),
             NextStep::Page(page) => match self
                 .store_step(interaction.awaiting(page, Some(session)))
                 .await
@@ -293,7 +303,16 @@ impl AuthorizationServer {
         error: &OAuthError,
     ) -> Step {
         log_refusal(error);
-        Step::RedirectToClient(self.error_redirect_for(request, error))
+        match request.ends_in {
+            Ending::RedirectWithCode => {
+                Step::RedirectToClient(self.error_redirect_for(request, error))
+            }
+            // A device's request has no redirect URI: the error is shown where the user is.
+            Ending::ApproveDevice(_) => Step::Refuse(super::Refusal::page(OAuthError::new(
+                error.code,
+                error.description.clone(),
+            ))),
+        }
     }
 }
 

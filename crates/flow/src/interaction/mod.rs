@@ -2,6 +2,10 @@
 //! machine the HTTP layer only drives. OIDC Core §3.1.2.3-3.1.2.4 (login and consent as named
 //! prompts), RFC 6749 §4.1.2, OpenID Connect RP-Initiated Logout 1.0.
 //!
+//! An interaction started at `/device` (RFC 8628, [`crate::device`]) walks the same pages and
+//! ends in approving or denying a device instead of a redirect: the request carries what it
+//! ends in ([`crate::authorize::Ending`]).
+//!
 //! Each entry point takes what the browser sent (a [`Browser`] and the parsed parameters) and
 //! returns an [`Outcome`]: show a page (with its view model), continue to our next page, redirect
 //! to the client, or refuse with an error page, plus the cookies to change. The routes parse,
@@ -27,10 +31,10 @@
 //!
 //! [`EphemeralStore::take`]: palisade_core::ports::EphemeralStore::take
 
-mod admission;
+pub(crate) mod admission;
 mod code;
 mod consent;
-mod decision;
+pub(crate) mod decision;
 mod enrolment;
 mod forms;
 mod login;
@@ -49,9 +53,10 @@ pub use forms::{
 };
 pub use login::LoginSubmission;
 pub use outcome::{
-    AccountSecurityView, ConsentView, CookieChanges, EnrolmentView, FactorLine, FactorProblem,
-    InteractionPage, LoginProblem, LoginView, LogoutConfirmView, Outcome, RecoveryCodesView,
-    Refusal, RefusalStatus, ScopeDescription, SecondFactorView, Step, TotpSetup, View,
+    AccountSecurityView, ConsentView, CookieChanges, DeviceDoneView, DeviceEntryProblem,
+    DeviceEntryView, EnrolmentView, FactorLine, FactorProblem, InteractionPage, LoginProblem,
+    LoginView, LogoutConfirmView, Outcome, RecoveryCodesView, Refusal, RefusalStatus,
+    ScopeDescription, SecondFactorView, Step, TotpSetup, View,
 };
 
 use crate::authorize::AuthorizationRequest;

@@ -87,6 +87,36 @@ pub enum View {
     LoggedOut,
     /// The signed-in user's factors (`/account/security`).
     AccountSecurity(AccountSecurityView),
+    /// The user-code form of the device flow (`/device`, RFC 8628 §3.3).
+    DeviceEntry(DeviceEntryView),
+    /// Where a device interaction ends: the device is connected, or was denied.
+    DeviceDone(DeviceDoneView),
+}
+
+/// The user-code form (`POST /device` with `user_code` and `csrf_token`).
+#[derive(Debug)]
+pub struct DeviceEntryView {
+    /// Prefilled: `?user_code=` (from `verification_uri_complete`) or what was typed before.
+    pub user_code: String,
+    pub csrf_token: String,
+    pub problem: Option<DeviceEntryProblem>,
+}
+
+/// Why the user-code form is shown again.
+#[derive(Debug, Clone, Copy)]
+pub enum DeviceEntryProblem {
+    /// Unknown, expired, already used or malformed: one message for all.
+    UnknownCode,
+    /// Too many wrong codes from this address (429 + `Retry-After`).
+    Throttled(Throttled),
+}
+
+/// The end of a device interaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDoneView {
+    pub client_name: String,
+    /// `true`: the device gets its tokens at its next poll; `false`: the user denied it.
+    pub is_approved: bool,
 }
 
 /// The login form of one step.
@@ -225,6 +255,8 @@ pub struct ConsentView {
     pub step_id: String,
     /// Who is signed in (display name, else username).
     pub user_display: String,
+    /// For a device's request: the user code, to compare with the device (RFC 8628 §5.4).
+    pub user_code: Option<String>,
 }
 
 /// The "sign out?" question of RP-initiated logout.

@@ -57,6 +57,10 @@ impl AuthorizationServer {
                 return Step::RedirectToClient(location).into();
             }
             Ok(NextStep::Page(page)) => page,
+            // Only an interaction started at `/device` ends in a device; never this one.
+            Ok(NextStep::DeviceApproved(done)) => {
+                return Step::Show(super::View::DeviceDone(done)).into();
+            }
             Err(error) => return self.redirect_error(&interaction.request, &error).into(),
         };
         let request = interaction.request.clone();

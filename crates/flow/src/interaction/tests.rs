@@ -529,6 +529,7 @@ async fn an_interaction_over_the_size_bound_is_refused() {
         login_hint: None,
         acr: Default::default(),
         client_requires_mfa: false,
+        ends_in: Default::default(),
         resources: vec![],
         dpop_jkt: None,
     };

@@ -343,7 +343,7 @@ fn grant_types(body: &Map<String, Value>) -> Result<Vec<GrantType>, OAuthError> 
     for grant in requested {
         let grant = GrantType::parse(&grant).map_err(|_| {
             metadata_error(
-                "grant_types may contain only authorization_code, refresh_token and client_credentials",
+                "grant_types may contain only authorization_code, refresh_token, client_credentials and urn:ietf:params:oauth:grant-type:device_code",
             )
         })?;
         if !grants.contains(&grant) {
@@ -387,9 +387,13 @@ fn check_grant_consistency(
     method: TokenEndpointAuthMethod,
 ) -> Result<(), OAuthError> {
     let has = |g: GrantType| grants.contains(&g);
-    if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+    // A user grant is what a refresh token continues: the code's, or a device's (RFC 8628 §3.5).
+    if has(GrantType::RefreshToken)
+        && !has(GrantType::AuthorizationCode)
+        && !has(GrantType::DeviceCode)
+    {
         return Err(metadata_error(
-            "refresh_token is issued only with authorization_code; register both",
+            "refresh_token is issued only with authorization_code or the device_code grant; register one of them too",
         ));
     }
     if has(GrantType::ClientCredentials) && method == TokenEndpointAuthMethod::None {
@@ -696,6 +700,24 @@ mod tests {
         let m = ClientMetadata::from_request(&body, &dcr()).unwrap();
         assert!(m.response_types.is_empty() && m.redirect_uris.is_empty());
         assert_eq!(m.scopes, ["api:read"]);
+    }
+
+    #[test]
+    fn a_device_only_public_client_needs_no_redirect_uri_and_may_refresh() {
+        let body = json!({
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native",
+        });
+        let m = ClientMetadata::from_request(&body, &dcr()).unwrap();
+        assert_eq!(
+            m.grant_types,
+            [GrantType::DeviceCode, GrantType::RefreshToken]
+        );
+        assert!(m.response_types.is_empty() && m.redirect_uris.is_empty());
+        let alone = json!({"grant_types": ["refresh_token"]});
+        let refused = ClientMetadata::from_request(&alone, &dcr()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InvalidClientMetadata);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 #[cfg(test)]
 mod fixture;
 #[cfg(test)]
@@ -111,6 +112,7 @@ impl AuthorizationServer {
             }
             GrantType::RefreshToken => self.refresh(&client, &params).await,
             GrantType::ClientCredentials => self.client_credentials(&client, &params).await,
+            GrantType::DeviceCode => self.exchange_device_code(&client, &params).await,
         };
         outcome.map_err(fail)
     }

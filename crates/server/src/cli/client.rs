@@ -34,7 +34,8 @@ pub enum ClientCommand {
         /// A native app (private-use scheme or loopback redirect URIs, any loopback port).
         #[arg(long)]
         native: bool,
-        /// A grant type (repeat): authorization_code, refresh_token, client_credentials.
+        /// A grant type (repeat): authorization_code, refresh_token, client_credentials,
+        /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628, no redirect URI needed).
         /// Default: authorization_code and refresh_token.
         #[arg(long = "grant", value_name = "GRANT")]
         grants: Vec<String>,

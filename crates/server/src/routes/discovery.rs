@@ -36,6 +36,8 @@ pub struct PalisadeMetadata {
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: Vec<String>,
     revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// RFC 8628 §4.
+    device_authorization_endpoint: String,
     /// RFC 9126 §5.
     pushed_authorization_request_endpoint: String,
     require_pushed_authorization_requests: bool,
@@ -81,6 +83,7 @@ fn core_grant_type(grant: GrantType) -> CoreGrantType {
         GrantType::AuthorizationCode => CoreGrantType::AuthorizationCode,
         GrantType::RefreshToken => CoreGrantType::RefreshToken,
         GrantType::ClientCredentials => CoreGrantType::ClientCredentials,
+        GrantType::DeviceCode => CoreGrantType::DeviceCode,
     }
 }
 
@@ -141,6 +144,7 @@ pub fn build(
             revocation_endpoint: url("/revoke"),
             revocation_endpoint_auth_methods_supported: auth_method_names(|_| true),
             revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+            device_authorization_endpoint: url("/device_authorization"),
             pushed_authorization_request_endpoint: url("/par"),
             require_pushed_authorization_requests: par_required,
             client_id_metadata_document_supported: resolves_client_documents,

@@ -7,6 +7,8 @@ pub mod admin;
 pub mod assets;
 pub mod authorize;
 pub mod consent;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod enrolment;
 pub mod health;
@@ -76,6 +78,13 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("POST", "/consent", web::post().to(consent::submit)),
         ("POST", "/token", web::post().to(token::exchange)),
         ("POST", "/par", web::post().to(par::push)),
+        (
+            "POST",
+            "/device_authorization",
+            web::post().to(device_authorization::start),
+        ),
+        ("GET", "/device", web::get().to(device::show)),
+        ("POST", "/device", web::post().to(device::submit)),
         (
             "POST",
             "/introspect",

@@ -247,7 +247,7 @@ impl Chromium {
     }
 
     /// The checks every Palisade page must pass in a browser.
-    async fn assert_page_is_sound(&self, page: &str) {
+    pub(crate) async fn assert_page_is_sound(&self, page: &str) {
         assert_eq!(
             self.js("return document.scripts.length").await,
             json!(0),

@@ -19,6 +19,8 @@ mod clients;
 mod cors;
 mod cors_in_chromium;
 mod dependency_directions;
+mod device_flow;
+mod device_in_chromium;
 mod dpop;
 mod dpop_proofs;
 mod harness;

@@ -176,7 +176,7 @@ fn without_step(html: &str) -> String {
 
 /// What a user set up on the enrolment page: the authenticator app, and the recovery codes
 /// shown once.
-struct Enrolled {
+pub(crate) struct Enrolled {
     authenticator: Authenticator,
     recovery_codes: Vec<String>,
 }
@@ -184,7 +184,11 @@ struct Enrolled {
 /// Completes the enrolment page at `enrol_url` as a person would: reads the secret, proves it
 /// with the current code, reads the ten recovery codes and continues. Returns the enrolment
 /// and where the sign-in goes next.
-async fn enrol_totp(app: &TestApp, browser: &Browser, enrol_url: &str) -> (Enrolled, String) {
+pub(crate) async fn enrol_totp(
+    app: &TestApp,
+    browser: &Browser,
+    enrol_url: &str,
+) -> (Enrolled, String) {
     assert!(enrol_url.contains("/login/enrol?"), "{enrol_url}");
     let page = browser.get(enrol_url).await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -216,7 +220,7 @@ async fn enrol_totp(app: &TestApp, browser: &Browser, enrol_url: &str) -> (Enrol
 }
 
 /// Makes `user` hold a role (`staff`) that requires a second factor, straight in the store.
-async fn require_mfa_by_role(app: &TestApp, user: &UserId) {
+pub(crate) async fn require_mfa_by_role(app: &TestApp, user: &UserId) {
     let staff = RoleName::parse("staff").unwrap();
     if app.state.sql.find_role(&staff).await.unwrap().is_none() {
         app.state

@@ -89,7 +89,8 @@ pub async fn register_client(app: &TestApp, spec: ClientSpec) -> TestClient {
     TestClient {
         id,
         secret,
-        redirect_uri: spec.redirect_uris[0].clone(),
+        // A device-only client registers none.
+        redirect_uri: spec.redirect_uris.first().cloned().unwrap_or_default(),
     }
 }
 

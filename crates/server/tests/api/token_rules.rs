@@ -199,7 +199,7 @@ async fn client_authentication_comes_first_and_fails_with_401_invalid_client() {
 async fn malformed_token_requests_get_rfc_errors() {
     let app = spawn_app().await;
     let client = register_client(&app, ClientSpec::default()).await;
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
         (&[], "invalid_request"),
         (
             &[
@@ -210,8 +210,13 @@ async fn malformed_token_requests_get_rfc_errors() {
             "unsupported_grant_type",
         ),
         (
-            &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")],
             "unsupported_grant_type",
+        ),
+        // Supported (RFC 8628), but this client is not registered for it.
+        (
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:device_code")],
+            "unauthorized_client",
         ),
         (
             &[("grant_type", "client_credentials")],
