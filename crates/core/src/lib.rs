@@ -14,6 +14,7 @@ pub mod model;
 pub mod ports;
 pub mod secret;
 pub mod text;
+pub mod thumbprint;
 
 pub use clock::{Clock, MAX_SETTING_SECS, ManualClock, SystemClock};
 pub use error::{ErrorCode, OAuthError};

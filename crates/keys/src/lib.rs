@@ -36,7 +36,8 @@ pub mod ring;
 mod ring_signer;
 pub mod settings;
 pub mod signer;
-pub mod thumbprint;
+/// JWK thumbprints live in core: the engine needs them too (DPoP's `jkt`).
+pub use palisade_core::thumbprint;
 mod verified;
 
 pub use error::KeyError;

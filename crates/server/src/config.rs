@@ -769,8 +769,13 @@ mod tests {
              [[resources]]\nuri = \"https://api.example/\"\nscopes = [\"read\"]\n",
         )
         .unwrap();
-        let s = Settings::load(Some(&path), true).unwrap();
-        let policy = s.token_policy();
+        // The file alone: `Settings::load` would also read the environment, where the test
+        // run's own PALISADE_TEST_* variables live.
+        let raw: RawSettings = Figment::from(Serialized::defaults(RawSettings::default()))
+            .merge(Toml::file_exact(&path))
+            .extract()
+            .unwrap();
+        let policy = raw.validate().unwrap().token_policy();
         assert_eq!(policy.par.request_uri_ttl, chrono::Duration::seconds(30));
         assert!(policy.par.required);
         assert!(!policy.resources.is_empty());

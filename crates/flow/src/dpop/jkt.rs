@@ -1,34 +1,22 @@
 //! JWK SHA-256 thumbprints (RFC 7638) of DPoP proof keys: the `jkt` of `cnf` (RFC 9449 §6.1)
-//! and of `dpop_jkt` (§10).
-//!
-//! The same canonical form as `palisade_keys::thumbprint` (which names our signing keys); the
-//! engine does not depend on the keys crate, and a proof key is only ever RSA, EC or OKP, so
-//! the few lines are repeated here rather than adding that edge.
+//! and of `dpop_jkt` (§10), computed as `palisade_core::thumbprint` computes every thumbprint,
+//! for asymmetric keys only: a proof key is RSA, EC or OKP, never `oct`.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use palisade_core::thumbprint::required_members;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// A thumbprint is the base64url of a SHA-256 digest: always 43 characters.
 pub const JKT_LEN: usize = 43;
 
-/// The required members of each asymmetric key type (RFC 7638 §3.2, RFC 8037 §2), `kty`
-/// excluded: the only members a thumbprint (and the verifier built from the key) looks at.
-pub(crate) fn required_members(kty: &str) -> Option<&'static [&'static str]> {
-    match kty {
-        "RSA" => Some(&["e", "n"]),
-        "EC" => Some(&["crv", "x", "y"]),
-        "OKP" => Some(&["crv", "x"]),
-        _ => None,
-    }
-}
-
 /// The public key reduced to `kty` and its required members, all strings; `None` if one is
-/// missing or the key type is not an asymmetric one.
+/// missing or the key type is not an asymmetric one. The verifier is built from exactly these,
+/// so nothing else in a proof's `jwk` (a private member, `x5c`) can change what is checked.
 pub(crate) fn canonical_members(jwk: &Map<String, Value>) -> Option<BTreeMap<&str, &str>> {
     let kty = jwk.get("kty")?.as_str()?;
+    if kty == "oct" {
+        return None;
+    }
     let mut canonical = BTreeMap::new();
     canonical.insert("kty", kty);
     for &member in required_members(kty)? {
@@ -37,12 +25,10 @@ pub(crate) fn canonical_members(jwk: &Map<String, Value>) -> Option<BTreeMap<&st
     Some(canonical)
 }
 
-/// The RFC 7638 thumbprint of a public JWK, base64url without padding.
+/// The RFC 7638 thumbprint of an asymmetric public JWK, base64url without padding.
 pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
-    // A BTreeMap serializes its keys in lexicographic order, and serde_json's compact writer
-    // adds no whitespace: the canonical form of RFC 7638 §3.3.
-    let json = serde_json::to_vec(&canonical_members(jwk)?).ok()?;
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(&json)))
+    canonical_members(jwk)?;
+    palisade_core::thumbprint::jwk_thumbprint(jwk).ok()
 }
 
 /// Whether `text` has the shape of a thumbprint (`dpop_jkt` is checked at the edge of the

@@ -17,8 +17,9 @@ mod jkt;
 mod nonce;
 mod proof;
 mod settings;
-#[cfg(test)]
-pub(crate) mod testing;
+/// A client's proof key for tests, here and in the server's API tests (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use jkt::{is_thumbprint, jwk_thumbprint};
 pub use proof::{DPOP_SIGNING_ALGS, MAX_PROOF_BYTES, access_token_hash};

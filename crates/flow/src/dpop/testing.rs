@@ -9,7 +9,7 @@ use josekit::jws::JwsSigner;
 use serde_json::{Map, Value, json};
 
 /// A key pair a client proves possession of.
-pub(crate) struct ProofKey {
+pub struct ProofKey {
     pub alg: &'static str,
     signer: Box<dyn JwsSigner>,
     /// The public JWK, as a proof's header carries it.

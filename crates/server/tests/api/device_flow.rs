@@ -590,7 +590,7 @@ async fn poll_with_proof(
     app: &TestApp,
     client: &TestClient,
     device_code: &str,
-    key: &crate::dpop_proofs::ProofKey,
+    key: &palisade_flow::dpop::testing::ProofKey,
 ) -> (StatusCode, Value) {
     let proof = key.proof("POST", &app.url("/token"), app.clock.now().timestamp(), &[]);
     let res = app
@@ -623,8 +623,8 @@ async fn a_poll_with_a_dpop_proof_gets_tokens_bound_to_its_key_and_the_refresh_f
     );
 
     let (key, other) = (
-        crate::dpop_proofs::ProofKey::generate("ES256"),
-        crate::dpop_proofs::ProofKey::generate("EdDSA"),
+        palisade_flow::dpop::testing::ProofKey::generate("ES256"),
+        palisade_flow::dpop::testing::ProofKey::generate("EdDSA"),
     );
     let device_code = started["device_code"].as_str().unwrap();
     let (status, tokens) = poll_with_proof(&app, &cli, device_code, &key).await;
@@ -646,7 +646,7 @@ async fn a_poll_with_a_dpop_proof_gets_tokens_bound_to_its_key_and_the_refresh_f
     assert_eq!(access["cnf"]["jkt"], key.jkt());
 
     // A public client's refresh family is bound to the key of the poll that got it.
-    let refresh = |key: &crate::dpop_proofs::ProofKey| {
+    let refresh = |key: &palisade_flow::dpop::testing::ProofKey| {
         let proof = key.proof("POST", &app.url("/token"), app.clock.now().timestamp(), &[]);
         app.client
             .post(app.url("/token"))

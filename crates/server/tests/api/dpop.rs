@@ -3,7 +3,6 @@
 //! `dpop_bound_access_tokens` client metadata, server nonces across two nodes, discovery.
 
 use crate::authorize_rules::authorize_url;
-use crate::dpop_proofs::ProofKey;
 use crate::harness::{TestApp, spawn_app, spawn_app_with, start_node};
 use crate::support::{
     Browser, ClientSpec, TestClient, create_user, pkce_pair, query_param, register_client,
@@ -14,6 +13,7 @@ use palisade_core::Clock as _;
 use palisade_core::model::ClientId;
 use palisade_core::ports::ClientRepository;
 use palisade_flow::dpop::access_token_hash;
+use palisade_flow::dpop::testing::ProofKey;
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;

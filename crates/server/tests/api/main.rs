@@ -22,7 +22,6 @@ mod dependency_directions;
 mod device_flow;
 mod device_in_chromium;
 mod dpop;
-mod dpop_proofs;
 mod harness;
 mod headless_chromium;
 mod keys;

@@ -631,7 +631,7 @@ async fn push_with_proofs(
 /// RFC 9449 §10.1: a proof sent with the push binds the code to its key.
 #[tokio::test]
 async fn a_dpop_proof_at_par_binds_the_code_to_its_key() {
-    use crate::dpop_proofs::ProofKey;
+    use palisade_flow::dpop::testing::ProofKey;
     let app = spawn_app().await;
     create_user(&app, "alice").await;
     let client = register_client(

@@ -1,4 +1,5 @@
-//! JWK thumbprints, RFC 7638: every signing key's `kid`, and the id of a master key.
+//! JWK thumbprints, RFC 7638: every signing key's `kid`, the id of a master key, and the `jkt`
+//! of a DPoP proof key (RFC 9449 §6.1).
 //!
 //! RFC 7638 §3: hash (SHA-256) the JSON object made of the key type's *required* members only,
 //! in lexicographic order, with no whitespace, then base64url-encode the hash without padding.
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 pub struct ThumbprintError(pub &'static str);
 
 /// The required members of each key type (RFC 7638 §3.2, RFC 8037 §2), `kty` excluded.
-fn required_members(kty: &str) -> Option<&'static [&'static str]> {
+pub fn required_members(kty: &str) -> Option<&'static [&'static str]> {
     match kty {
         "RSA" => Some(&["e", "n"]),
         "EC" => Some(&["crv", "x", "y"]),
