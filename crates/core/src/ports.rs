@@ -330,6 +330,12 @@ pub trait AuditLog: Send + Sync {
     async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// Keys under this prefix are replay caches: a proof's or an assertion's `jti`, written once per
+/// request by anyone who can sign one (a DPoP proof needs only a public client id). The
+/// in-process store keeps them apart, with a capacity of their own, so a flood of proofs can
+/// fill only them, never the room sessions, codes and counters need.
+pub const REPLAY_KEY_PREFIX: &str = "replay:";
+
 /// Short-lived shared state: codes, sessions, counters, replay caches (docs/design.md §2).
 ///
 /// Every key expires. Implementations namespace keys with their own prefix. When the backing

@@ -268,7 +268,8 @@ impl AssertionAudience {
 
 fn replay_key(client_id: &str, jti: &str) -> String {
     format!(
-        "client-assertion-jti:{}",
+        "{}client-assertion-jti:{}",
+        palisade_core::ports::REPLAY_KEY_PREFIX,
         TokenHash::of(&format!("{client_id}\u{0}{jti}")).as_str()
     )
 }

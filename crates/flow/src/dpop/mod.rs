@@ -61,7 +61,8 @@ pub struct ProofRequest<'a> {
 
 fn replay_key(jkt: &str, jti: &str) -> String {
     format!(
-        "dpop-jti:{}",
+        "{}dpop-jti:{}",
+        palisade_core::ports::REPLAY_KEY_PREFIX,
         TokenHash::of(&format!("{jkt}\u{0}{jti}")).as_str()
     )
 }

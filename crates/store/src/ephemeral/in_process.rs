@@ -11,12 +11,16 @@
 //! authorization code, a session or a rate-limit counter — failing closed is the safer error).
 //! Writes to keys that already exist always succeed.
 //!
+//! Replay caches (keys under [`REPLAY_KEY_PREFIX`]) live on a shelf of their own with the same
+//! capacity: anyone holding a public client id can add one per request by signing DPoP proofs,
+//! and when that fills a shelf it must be theirs, not the one sessions and codes are on.
+//!
 //! Expiry reads tokio's clock (the system's monotonic clock, unless a test paused it), so tests
 //! of expiry move time instead of waiting for it.
 
 use async_trait::async_trait;
 use palisade_core::StoreError;
-use palisade_core::ports::{EphemeralStore, HealthCheck, StoreResult};
+use palisade_core::ports::{EphemeralStore, HealthCheck, REPLAY_KEY_PREFIX, StoreResult};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -53,12 +57,35 @@ impl Entry {
     }
 }
 
-struct State {
+/// One map of entries with its own capacity.
+#[derive(Default)]
+struct Shelf {
     entries: HashMap<String, Entry>,
     writes_since_sweep: u32,
 }
 
+struct State {
+    /// Sessions, codes, counters: everything but replay caches.
+    general: Shelf,
+    /// Keys under [`REPLAY_KEY_PREFIX`].
+    replays: Shelf,
+}
+
 impl State {
+    fn shelf(&mut self, key: &str) -> &mut Shelf {
+        if key.starts_with(REPLAY_KEY_PREFIX) {
+            &mut self.replays
+        } else {
+            &mut self.general
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.general.entries.len() + self.replays.entries.len()
+    }
+}
+
+impl Shelf {
     fn sweep(&mut self, now: Instant) {
         self.entries.retain(|_, e| e.is_live(now));
         self.writes_since_sweep = 0;
@@ -85,8 +112,13 @@ impl State {
         if self.entries.len() < max_entries {
             Ok(())
         } else {
+            let which = if key.starts_with(REPLAY_KEY_PREFIX) {
+                "replay caches are"
+            } else {
+                "store is"
+            };
             Err(StoreError::Unavailable(
-                format!("in-process ephemeral store is full ({max_entries} live keys)").into(),
+                format!("in-process ephemeral {which} full ({max_entries} live keys)").into(),
             ))
         }
     }
@@ -119,8 +151,10 @@ impl InProcessStore {
         let now = Instant::now();
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state
+            .general
             .entries
             .iter()
+            .chain(state.replays.entries.iter())
             .filter(|(_, e)| e.is_live(now))
             .map(|(k, e)| (k.clone(), e.value.clone()))
             .collect()
@@ -129,8 +163,8 @@ impl InProcessStore {
     pub fn new(options: InProcessOptions) -> Self {
         Self {
             state: Mutex::new(State {
-                entries: HashMap::new(),
-                writes_since_sweep: 0,
+                general: Shelf::default(),
+                replays: Shelf::default(),
             }),
             max_entries: options.max_entries.max(1),
         }
@@ -138,7 +172,7 @@ impl InProcessStore {
 
     /// Keys held, including expired ones not yet swept (a gauge for `/metrics`).
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -172,8 +206,9 @@ impl EphemeralStore for InProcessStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
         let now = Instant::now();
         let mut state = self.lock();
-        state.reserve(key, now, self.max_entries)?;
-        state.entries.insert(
+        let shelf = state.shelf(key);
+        shelf.reserve(key, now, self.max_entries)?;
+        shelf.entries.insert(
             key.to_owned(),
             Entry {
                 value: value.to_vec(),
@@ -186,11 +221,12 @@ impl EphemeralStore for InProcessStore {
     async fn put_if_absent(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
         let now = Instant::now();
         let mut state = self.lock();
-        if state.live(key, now).is_some() {
+        let shelf = state.shelf(key);
+        if shelf.live(key, now).is_some() {
             return Ok(false);
         }
-        state.reserve(key, now, self.max_entries)?;
-        state.entries.insert(
+        shelf.reserve(key, now, self.max_entries)?;
+        shelf.entries.insert(
             key.to_owned(),
             Entry {
                 value: value.to_vec(),
@@ -202,7 +238,11 @@ impl EphemeralStore for InProcessStore {
 
     async fn get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
         let now = Instant::now();
-        Ok(self.lock().live(key, now).map(|e| e.value.clone()))
+        Ok(self
+            .lock()
+            .shelf(key)
+            .live(key, now)
+            .map(|e| e.value.clone()))
     }
 
     async fn get_many(&self, keys: &[&str]) -> StoreResult<Vec<Option<Vec<u8>>>> {
@@ -210,7 +250,7 @@ impl EphemeralStore for InProcessStore {
         let mut state = self.lock();
         Ok(keys
             .iter()
-            .map(|key| state.live(key, now).map(|e| e.value.clone()))
+            .map(|key| state.shelf(key).live(key, now).map(|e| e.value.clone()))
             .collect())
     }
 
@@ -218,6 +258,7 @@ impl EphemeralStore for InProcessStore {
         let now = Instant::now();
         let mut state = self.lock();
         Ok(state
+            .shelf(key)
             .entries
             .remove(key)
             .filter(|e| e.is_live(now))
@@ -225,7 +266,7 @@ impl EphemeralStore for InProcessStore {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.lock().entries.remove(key);
+        self.lock().shelf(key).entries.remove(key);
         Ok(())
     }
 
@@ -233,7 +274,8 @@ impl EphemeralStore for InProcessStore {
     async fn increment(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
         let now = Instant::now();
         let mut state = self.lock();
-        if let Some(entry) = state.live(key, now) {
+        let shelf = state.shelf(key);
+        if let Some(entry) = shelf.live(key, now) {
             let count = std::str::from_utf8(&entry.value)
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok())
@@ -244,8 +286,8 @@ impl EphemeralStore for InProcessStore {
             entry.value = count.to_string().into_bytes();
             return Ok(count);
         }
-        state.reserve(key, now, self.max_entries)?;
-        state.entries.insert(
+        shelf.reserve(key, now, self.max_entries)?;
+        shelf.entries.insert(
             key.to_owned(),
             Entry {
                 value: b"1".to_vec(),
@@ -279,6 +321,26 @@ mod tests {
         assert_eq!(store.get("a").await.unwrap(), Some(b"changed".to_vec()));
         store.delete("b").await.unwrap();
         store.put("c", b"3", MINUTE).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_replay_keys_fills_only_its_own_shelf() {
+        let store = InProcessStore::new(InProcessOptions { max_entries: 2 });
+        let replay = |n: u32| format!("{REPLAY_KEY_PREFIX}dpop-jti:{n}");
+        assert!(store.put_if_absent(&replay(1), b"1", MINUTE).await.unwrap());
+        assert!(store.put_if_absent(&replay(2), b"1", MINUTE).await.unwrap());
+        assert!(matches!(
+            store.put_if_absent(&replay(3), b"1", MINUTE).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert!(!store.put_if_absent(&replay(1), b"1", MINUTE).await.unwrap());
+        // Sessions and codes still have all their room.
+        store.put("session:a", b"s", MINUTE).await.unwrap();
+        store.put("code:b", b"c", MINUTE).await.unwrap();
+        assert_eq!(store.take("code:b").await.unwrap(), Some(b"c".to_vec()));
+        assert_eq!(store.len(), 3);
+        store.delete(&replay(1)).await.unwrap();
+        assert!(store.put_if_absent(&replay(3), b"1", MINUTE).await.unwrap());
     }
 
     #[tokio::test(start_paused = true)]
