@@ -1,6 +1,7 @@
 //! CORS (the Fetch standard, §3.2) on exactly the endpoints a browser-based client calls: a
 //! single-page application (public client, PKCE) reads discovery and the JWKS, redeems its code
-//! and refreshes at `/token`, calls `/userinfo` and `/revoke`. Nothing else answers CORS: the
+//! and refreshes at `/token`, pushes its authorization request to `/par` (RFC 9126, which a
+//! public client may use with its `client_id` alone), calls `/userinfo` and `/revoke`. Nothing else answers CORS: the
 //! login, consent and logout pages, `/authorize`, registration, introspection (a resource
 //! server's call, never a browser's) and the admin API carry no CORS header at all, and a
 //! preflight to them is not approved (it reaches the route table like any `OPTIONS`).
@@ -39,8 +40,9 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
 /// The CORS endpoints and the methods each serves.
-pub const ENDPOINTS: [(&str, &str); 6] = [
+pub const ENDPOINTS: [(&str, &str); 7] = [
     ("/token", "POST"),
+    ("/par", "POST"),
     ("/userinfo", "GET, POST"),
     ("/revoke", "POST"),
     ("/.well-known/openid-configuration", "GET"),

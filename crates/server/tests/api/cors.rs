@@ -104,8 +104,9 @@ async fn preflight(
 }
 
 /// Every (method, path) that answers CORS.
-const CORS_CALLS: [(&str, &str); 7] = [
+const CORS_CALLS: [(&str, &str); 8] = [
     ("POST", "/token"),
+    ("POST", "/par"),
     ("GET", "/userinfo"),
     ("POST", "/userinfo"),
     ("POST", "/revoke"),
@@ -190,6 +191,7 @@ async fn a_preflight_from_an_allowed_origin_is_approved_with_the_paths_methods_a
             "GET, POST",
         ),
         ("/token", "POST", Some("content-type"), "POST"),
+        ("/par", "POST", Some("content-type,dpop"), "POST"),
         ("/revoke", "POST", Some("Authorization"), "POST"),
         ("/jwks", "GET", None, "GET"),
         (
