@@ -7,13 +7,16 @@
 //! key. The claims must hold `jti`, `htm` equal to the request's method, `htu` equal to the
 //! endpoint's URL without query and fragment (step 9, compared after RFC 3986 §6.2.2-6.2.3
 //! normalization), `iat` within the window, and `ath` when an access token is presented.
+//!
+//! The signature is verified with ring directly from the key's members: a proof is a new key on
+//! every request, and building a josekit (OpenSSL) key from a JWK cost more than the signature
+//! check itself (docs/benchmarks.md, "Issue 17 — DPoP").
 
 use super::jkt::{canonical_members, jwk_thumbprint};
 use super::settings::DpopPolicy;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jwk::Jwk;
-use josekit::jws::JwsVerifier;
+use ring::signature::{self as ring_sig, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -79,13 +82,13 @@ pub(crate) fn check(compact: &str, expected: &Expected<'_>) -> Result<CheckedPro
         return Err("the proof is too long");
     }
     let segments: Vec<&str> = compact.split('.').collect();
-    let [header, _, signature] = segments.as_slice() else {
+    let [encoded_header, encoded_payload, signature] = segments.as_slice() else {
         return Err("the proof is not a compact JWS");
     };
     if signature.is_empty() {
         return Err("the proof is not signed");
     }
-    let header = decode_segment(header).ok_or("the proof header is not a JSON object")?;
+    let header = decode_segment(encoded_header).ok_or("the proof header is not a JSON object")?;
     let text = |name: &str| header.get(name).and_then(Value::as_str);
     if !text("typ").is_some_and(|typ| typ.eq_ignore_ascii_case("dpop+jwt")) {
         return Err("typ must be dpop+jwt");
@@ -100,15 +103,13 @@ pub(crate) fn check(compact: &str, expected: &Expected<'_>) -> Result<CheckedPro
     let Some(Value::Object(jwk)) = header.get("jwk") else {
         return Err("the proof carries no jwk");
     };
-    let verifier = public_key_verifier(alg, jwk)?;
-    let payload =
-        josekit::jws::deserialize_compact_with_selector(compact, |_| Ok(Some(verifier.as_ref())))
-            .map_err(|_| "the signature does not verify with the jwk")?
-            .0;
-    let claims = match serde_json::from_slice(&payload) {
-        Ok(Value::Object(claims)) => claims,
-        _ => return Err("the proof claims are not a JSON object"),
-    };
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| "the signature is not base64url")?;
+    // The JWS signing input: the two encoded segments as sent (RFC 7515 §5.2 step 8).
+    let signing_input = &compact[..encoded_header.len() + 1 + encoded_payload.len()];
+    verify_signature(alg, jwk, signing_input.as_bytes(), &signature)?;
+    let claims = decode_segment(encoded_payload).ok_or("the proof claims are not a JSON object")?;
     let claim = |name: &str| claims.get(name).and_then(Value::as_str);
 
     let jti = claim("jti").ok_or("the proof has no jti")?;
@@ -153,45 +154,64 @@ pub(crate) fn check(compact: &str, expected: &Expected<'_>) -> Result<CheckedPro
     })
 }
 
-/// The verifier of `alg` for the public key `jwk`, which must be of the type `alg` needs.
-fn public_key_verifier(
+/// Verifies `signature` over `signing_input` with the public key `jwk`, which must be of the type
+/// `alg` needs; only the key's required members are read (an `alg`, `use` or `kid` in the jwk
+/// cannot change how it verifies).
+fn verify_signature(
     alg: &str,
     jwk: &Map<String, Value>,
-) -> Result<Box<dyn JwsVerifier>, &'static str> {
+    signing_input: &[u8],
+    signature: &[u8],
+) -> Result<(), &'static str> {
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err("the jwk holds a private or symmetric key");
     }
     let members = canonical_members(jwk).ok_or("the jwk is not an RSA, EC or OKP public key")?;
-    let fits = match alg {
-        "ES256" => members.get("kty") == Some(&"EC") && members.get("crv") == Some(&"P-256"),
-        "EdDSA" => members.get("kty") == Some(&"OKP") && members.get("crv") == Some(&"Ed25519"),
-        "RS256" | "PS256" => members.get("kty") == Some(&"RSA"),
-        _ => false,
+    let member = |name: &str| -> Result<Vec<u8>, &'static str> {
+        members
+            .get(name)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .ok_or("a jwk member is not base64url")
     };
-    if !fits {
-        return Err("the jwk's type does not fit the alg");
+    let fails = |_| "the signature does not verify with the jwk";
+    match (alg, members.get("kty"), members.get("crv")) {
+        ("ES256", Some(&"EC"), Some(&"P-256")) => {
+            let (x, y) = (member("x")?, member("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("the jwk is not a P-256 point");
+            }
+            // An uncompressed SEC1 point; ring rejects one that is not on the curve.
+            let mut point = Vec::with_capacity(65);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
+                .verify(signing_input, signature)
+                .map_err(fails)
+        }
+        ("EdDSA", Some(&"OKP"), Some(&"Ed25519")) => {
+            let x = member("x")?;
+            if x.len() != 32 {
+                return Err("the jwk is not an Ed25519 key");
+            }
+            UnparsedPublicKey::new(&ring_sig::ED25519, x)
+                .verify(signing_input, signature)
+                .map_err(fails)
+        }
+        ("RS256" | "PS256", Some(&"RSA"), _) => {
+            let key = RsaPublicKeyComponents {
+                n: member("n")?,
+                e: member("e")?,
+            };
+            // 2048 bits at least (RFC 7518 §3.3), as ring's parameters require.
+            let params = if alg == "RS256" {
+                &ring_sig::RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &ring_sig::RSA_PSS_2048_8192_SHA256
+            };
+            key.verify(params, signing_input, signature)
+                .map_err(|_| "the signature does not verify with the jwk (RSA keys need 2048 bits)")
+        }
+        _ => Err("the jwk's type does not fit the alg"),
     }
-    // Only the key's own members reach josekit: an `alg`, `use` or `kid` in the jwk must not
-    // change how it verifies.
-    let mut public = Map::new();
-    for (name, value) in members {
-        public.insert(name.to_owned(), Value::String(value.to_owned()));
-    }
-    let jwk = Jwk::from_map(public).map_err(|_| "the jwk is not a valid key")?;
-    let verifier: Result<Box<dyn JwsVerifier>, _> = match alg {
-        "ES256" => josekit::jws::ES256
-            .verifier_from_jwk(&jwk)
-            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "EdDSA" => josekit::jws::EdDSA
-            .verifier_from_jwk(&jwk)
-            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "RS256" => josekit::jws::RS256
-            .verifier_from_jwk(&jwk)
-            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        "PS256" => josekit::jws::PS256
-            .verifier_from_jwk(&jwk)
-            .map(|v| Box::new(v) as Box<dyn JwsVerifier>),
-        _ => return Err("the alg is not an accepted asymmetric algorithm"),
-    };
-    verifier.map_err(|_| "the jwk cannot verify this alg (RSA keys need 2048 bits)")
 }

@@ -327,3 +327,40 @@ async fn par_binds_to_the_proofs_key_or_to_dpop_jkt_and_refuses_them_disagreeing
     let refused = engine.dpop_jkt_for_par(&for_the_token_endpoint, None).await;
     assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidDpopProof);
 }
+
+#[tokio::test]
+async fn a_changed_claim_or_signature_fails_for_every_alg() {
+    let server = TestServer::start().await;
+    let url = token_url(&server);
+    let t = now(&server);
+    for alg in DPOP_SIGNING_ALGS {
+        let key = ProofKey::generate(alg);
+        let proof = key.proof("POST", &url, t, &[]);
+        let segments: Vec<&str> = proof.split('.').collect();
+        // Claims swapped for others the signature never covered.
+        let other_claims = ProofKey::claims("POST", &url, t + 1);
+        let swapped = format!(
+            "{}.{}.{}",
+            segments[0],
+            URL_SAFE_NO_PAD.encode(other_claims.to_string()),
+            segments[2]
+        );
+        // One bit of the signature flipped.
+        let mut signature = URL_SAFE_NO_PAD.decode(segments[2]).unwrap();
+        signature[0] ^= 1;
+        let flipped = format!(
+            "{}.{}.{}",
+            segments[0],
+            segments[1],
+            URL_SAFE_NO_PAD.encode(&signature)
+        );
+        for (case, bad) in [("claims", swapped), ("signature", flipped)] {
+            assert_eq!(
+                check(&server, &[bad], None).await,
+                Err(ErrorCode::InvalidDpopProof),
+                "{alg}: changed {case}"
+            );
+        }
+        assert!(check(&server, &[proof], None).await.is_ok(), "{alg}");
+    }
+}
