@@ -7,7 +7,8 @@
 //! taken away since (RFC 9068 §7.2.1 `roles`).
 //!
 //! Every issuance is audited (`token.issue`: the client, the subject, the grant type, scope,
-//! the access token's `jti` and the grant id — never a token).
+//! the access token's `jti`, the grant id, its resources (`aud`) and DPoP key (`jkt`) when it
+//! has them — never a token).
 
 use crate::grant::Grant;
 use crate::scope::{OFFLINE_ACCESS, OPENID, ROLES};
@@ -50,6 +51,10 @@ pub(crate) struct Issuance<'a> {
     pub grant_id: Option<&'a str>,
     /// The address the token request came from.
     pub client_ip: Option<IpAddr>,
+    /// The resources (RFC 8707) the access token is for; empty: this issuer.
+    pub audience: &'a [String],
+    /// The key the access token is bound to (RFC 9449 `cnf.jkt`), if any.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 pub(crate) struct MintedAccessToken {
@@ -299,6 +304,8 @@ impl AuthorizationServer {
             jti: &access.jti,
             grant_id: Some(&grant.id),
             client_ip,
+            audience: &grant.resources,
+            dpop_jkt,
         })
         .await;
         Ok((access, id_token))
@@ -315,7 +322,18 @@ impl AuthorizationServer {
             jti,
             grant_id,
             client_ip,
+            audience,
+            dpop_jkt,
         } = issued;
+        let mut details =
+            json!({ "grant_type": grant_type, "scope": scope, "jti": jti, "gid": grant_id });
+        // Which API a token opens and which key holds it: what an investigation asks next.
+        if !audience.is_empty() {
+            details["aud"] = json!(audience);
+        }
+        if let Some(jkt) = dpop_jkt {
+            details["jkt"] = json!(jkt);
+        }
         let event = AuditEvent {
             occurred_at: self.clock.now(),
             actor: format!("client:{}", client.id.0),
@@ -323,10 +341,7 @@ impl AuthorizationServer {
             target: subject,
             outcome: AuditOutcome::Success,
             client_ip: client_ip.map(|ip| ip.to_string()),
-            details: Some(
-                json!({ "grant_type": grant_type, "scope": scope, "jti": jti, "gid": grant_id })
-                    .to_string(),
-            ),
+            details: Some(details.to_string()),
         };
         crate::guard::log_audit_event(&event);
         self.issuance_audit.record(event).await;

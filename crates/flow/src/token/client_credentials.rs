@@ -61,6 +61,8 @@ impl AuthorizationServer {
             jti: &access.jti,
             grant_id: None,
             client_ip: params.client_ip,
+            audience: &audience,
+            dpop_jkt,
         })
         .await;
         Ok(TokenResponse {

@@ -751,3 +751,39 @@ async fn the_admin_api_refuses_a_dpop_bound_token_it_accepts_unbound() {
     assert_eq!(list_users(plain_token).await, StatusCode::OK);
     assert_eq!(list_users(bound_token).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_audit_trail_names_the_key_a_token_is_bound_to() {
+    let app = spawn_app().await;
+    let client = service(&app).await;
+    let key = ProofKey::generate("ES256");
+    let issued = token(
+        &app,
+        &client,
+        &CLIENT_CREDENTIALS,
+        &[token_proof(&app, &key)],
+    )
+    .await;
+    assert_bound_to(&issued, &key);
+    let query = palisade_core::model::AuditQuery {
+        action: Some("token.issue".into()),
+        actor: Some(format!("client:{}", client.id)),
+        limit: 10,
+        ..Default::default()
+    };
+    let mut events = Vec::new();
+    // Issuance rows are written by a batching writer in the background.
+    for _ in 0..100 {
+        events = palisade_core::ports::AuditLog::query(&app.state.sql, query.clone())
+            .await
+            .unwrap();
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    let details: serde_json::Value =
+        serde_json::from_str(events[0].details.as_deref().unwrap()).unwrap();
+    assert_eq!(details["jkt"], serde_json::json!(key.jkt()));
+}

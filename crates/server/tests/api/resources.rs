@@ -340,6 +340,36 @@ async fn client_credentials_with_resources_are_for_them() {
     let access = claims_of(plain.body["access_token"].as_str().unwrap());
     assert_eq!(access["aud"], app.base_url.as_str());
     assert_eq!(access["scope"], "read write");
+
+    // The audit trail says which API each token opens (written in the background: wait a bit).
+    let query = palisade_core::model::AuditQuery {
+        action: Some("token.issue".into()),
+        actor: Some(format!("client:{}", service.id)),
+        limit: 10,
+        ..Default::default()
+    };
+    let mut issued = Vec::new();
+    for _ in 0..100 {
+        issued = palisade_core::ports::AuditLog::query(&app.state.sql, query.clone())
+            .await
+            .unwrap();
+        if issued.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut audiences: Vec<Value> = issued
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<Value>(e.details.as_deref().unwrap()).unwrap()["aud"].clone()
+        })
+        .collect();
+    audiences.sort_by_key(|a| a.to_string());
+    assert_eq!(
+        audiences,
+        [json!([API, REPORTS]), json!([REPORTS]), Value::Null],
+        "{issued:?}"
+    );
 }
 
 #[tokio::test]
