@@ -281,9 +281,12 @@ impl AuthorizationServer {
         let policy = &documents.policy;
         let freshness = match fetched.cache {
             DocumentCaching::DoNotCache => Duration::zero(),
-            DocumentCaching::MaxAge(secs) => {
-                Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX).min(86_400 * 365))
-            }
+            // Capped in seconds first: `Duration::seconds` panics beyond about 292 million years.
+            DocumentCaching::MaxAge(secs) => Duration::seconds(
+                i64::try_from(secs)
+                    .unwrap_or(i64::MAX)
+                    .min(policy.max_freshness.num_seconds()),
+            ),
             DocumentCaching::Unspecified => policy.default_freshness,
         }
         .min(policy.max_freshness);

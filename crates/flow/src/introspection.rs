@@ -55,11 +55,7 @@ impl AuthorizationServer {
         form: &[(String, String)],
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<Map<String, Value>, TokenError> {
-        let basic_attempted = authorization_header.is_some();
-        let fail = |error: OAuthError| TokenError {
-            error,
-            basic_attempted,
-        };
+        let fail = TokenError::for_request(authorization_header);
         // The token's revocation markers are read with the caller's attempt counters: one
         // round trip to the store instead of two. They are only looked at once the caller is
         // authenticated and the token verified.
@@ -281,6 +277,7 @@ mod tests {
                 None,
                 &form(&[&credentials[..], &[("grant_type", "client_credentials")]].concat()),
                 None,
+                &[],
             )
             .await
             .unwrap();

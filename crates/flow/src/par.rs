@@ -113,32 +113,17 @@ fn invalid_request_uri(description: &'static str) -> AuthorizeError {
 
 impl AuthorizationServer {
     /// Handles `POST /par`: authenticate the client as at the token endpoint, validate the
-    /// request as at `/authorize`, keep it, and name it.
-    pub async fn push_authorization_request(
-        &self,
-        authorization_header: Option<&str>,
-        form: &[(String, String)],
-        client_ip: Option<IpAddr>,
-    ) -> Result<PushedRequest, TokenError> {
-        self.push_authorization_request_with_dpop(authorization_header, form, client_ip, &[])
-            .await
-    }
-
-    /// [`Self::push_authorization_request`] with the request's `DPoP` headers: a proof binds
-    /// the code to its key, as `dpop_jkt` does (RFC 9449 §10.1,
+    /// request as at `/authorize`, keep it, and name it. A proof among `dpop_proofs` (the
+    /// request's `DPoP` headers) binds the code to its key, as `dpop_jkt` does (RFC 9449 §10.1,
     /// [`AuthorizationServer::dpop_jkt_for_par`]).
-    pub async fn push_authorization_request_with_dpop(
+    pub async fn push_authorization_request(
         &self,
         authorization_header: Option<&str>,
         form: &[(String, String)],
         client_ip: Option<IpAddr>,
         dpop_proofs: &[String],
     ) -> Result<PushedRequest, TokenError> {
-        let basic_attempted = authorization_header.is_some();
-        let fail = |error: OAuthError| TokenError {
-            error,
-            basic_attempted,
-        };
+        let fail = TokenError::for_request(authorization_header);
         let client = self
             .authenticate_form(authorization_header, form, client_ip, false)
             .await
@@ -319,7 +304,7 @@ mod tests {
         let client = server.client().await;
         let pushed = server
             .engine
-            .push_authorization_request(None, &form(&client.id.0), None)
+            .push_authorization_request(None, &form(&client.id.0), None, &[])
             .await
             .unwrap();
         let mut uses = tokio::task::JoinSet::new();
@@ -356,7 +341,7 @@ mod tests {
         let client = server.client().await;
         let pushed = server
             .engine
-            .push_authorization_request(None, &form(&client.id.0), None)
+            .push_authorization_request(None, &form(&client.id.0), None, &[])
             .await
             .unwrap();
         let random = pushed.request_uri.strip_prefix(REQUEST_URI_PREFIX).unwrap();

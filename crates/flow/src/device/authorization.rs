@@ -34,10 +34,7 @@ impl AuthorizationServer {
         form: &[(String, String)],
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<DeviceAuthorizationResponse, TokenError> {
-        let fail = |error: OAuthError| TokenError {
-            error,
-            basic_attempted: authorization_header.is_some(),
-        };
+        let fail = TokenError::for_request(authorization_header);
         let client = self
             .authenticate_form(authorization_header, form, client_ip, false)
             .await

@@ -33,9 +33,9 @@ use crate::server::AuthorizationServer;
 use crate::session::BrowserSession;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use palisade_core::OAuthError;
 use palisade_core::model::{ClientId, GrantType, User};
 use palisade_core::secret::labelled_digest;
-use palisade_core::{OAuthError, TokenHash};
 
 /// A submitted user-code form.
 #[derive(Debug)]
@@ -202,15 +202,7 @@ impl AuthorizationServer {
             dpop_jkt: None,
         };
         let session = self.session_of(browser).await?;
-        let interaction = Interaction {
-            request,
-            csrf_token: self.secrets.token(),
-            browser_binding: TokenHash::of(binding),
-            started_at: self.clock.now().timestamp(),
-            signed_in_session: None,
-            consented_during: false,
-            pending: None,
-        };
+        let interaction = Interaction::start(self, request, binding);
         let page = match self.next_step(&interaction, session.as_ref()).await? {
             NextStep::Page(page) => page,
             // prompt=consent always stops at the consent page first.

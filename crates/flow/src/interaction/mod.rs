@@ -120,6 +120,24 @@ pub struct PendingAuthentication {
 }
 
 impl Interaction {
+    /// A new interaction for `request`, bound to the browser whose binding cookie is `binding`,
+    /// started now (by `/authorize` or by a user code entered at `/device`).
+    pub(crate) fn start(
+        server: &AuthorizationServer,
+        request: AuthorizationRequest,
+        binding: &str,
+    ) -> Self {
+        Self {
+            request,
+            csrf_token: server.secrets.token(),
+            browser_binding: TokenHash::of(binding),
+            started_at: server.clock.now().timestamp(),
+            signed_in_session: None,
+            consented_during: false,
+            pending: None,
+        }
+    }
+
     /// Whether `session` is the one a sign-in during this interaction made: then `prompt=login`,
     /// `max_age` and the factors the request needs were all settled by that sign-in.
     pub(crate) fn signed_in_during(&self, session: &crate::session::BrowserSession) -> bool {

@@ -6,7 +6,6 @@ use super::decision::{NextStep, log_refusal};
 use super::{Browser, Interaction, Outcome, Refusal, Step};
 use crate::authorize::{AuthorizationParams, AuthorizeError, error_redirect};
 use crate::server::AuthorizationServer;
-use palisade_core::TokenHash;
 
 impl AuthorizationServer {
     /// Handles an authorization request (query string or form body) from `browser`.
@@ -43,15 +42,7 @@ impl AuthorizationServer {
                 fresh_binding.as_str()
             }
         };
-        let interaction = Interaction {
-            request,
-            csrf_token: self.secrets.token(),
-            browser_binding: TokenHash::of(binding),
-            started_at: self.clock.now().timestamp(),
-            signed_in_session: None,
-            consented_during: false,
-            pending: None,
-        };
+        let interaction = Interaction::start(self, request, binding);
         let page = match self.next_step(&interaction, session.as_ref()).await {
             Ok(NextStep::RedirectToClient(location)) => {
                 return Step::RedirectToClient(location).into();

@@ -279,7 +279,11 @@ mod tests {
             .collect();
         form.push(("client_id".into(), rp.client.id.0.clone()));
         form.push(("client_secret".into(), "wrong".into()));
-        let refused = server.engine.token(None, &form, None).await.unwrap_err();
+        let refused = server
+            .engine
+            .token(None, &form, None, &[])
+            .await
+            .unwrap_err();
         assert_eq!(refused.error.code, ErrorCode::InvalidClient);
         assert!(rp.redeem(&server, &code).await.is_ok());
     }

@@ -66,7 +66,7 @@ impl RelyingParty {
         if let Some(secret) = &self.secret {
             form.push(("client_secret".into(), secret.clone()));
         }
-        server.engine.token(None, &form, None).await
+        server.engine.token(None, &form, None, &[]).await
     }
 
     /// Redeems `code` with its verifier and the redirect URI it was sent to.

@@ -24,6 +24,20 @@ pub struct TokenError {
     pub basic_attempted: bool,
 }
 
+impl TokenError {
+    /// How one request's failures become `TokenError`s: whether it tried HTTP Basic decides
+    /// the 401's challenge, for every endpoint that authenticates clients like `/token`.
+    pub(crate) fn for_request(
+        authorization_header: Option<&str>,
+    ) -> impl Fn(OAuthError) -> TokenError + Copy {
+        let basic_attempted = authorization_header.is_some();
+        move |error| TokenError {
+            error,
+            basic_attempted,
+        }
+    }
+}
+
 /// The form parameters of a token request.
 pub(crate) struct TokenParams<'a> {
     pairs: &'a [(String, String)],
@@ -59,30 +73,16 @@ impl<'a> TokenParams<'a> {
 }
 
 impl AuthorizationServer {
-    /// Handles `POST /token` without a DPoP proof.
+    /// Handles `POST /token`; `dpop_proofs` are the values of its `DPoP` headers (RFC 9449 §5),
+    /// none for a bearer-token request.
     pub async fn token(
-        &self,
-        authorization_header: Option<&str>,
-        form: &[(String, String)],
-        client_ip: Option<std::net::IpAddr>,
-    ) -> Result<TokenResponse, TokenError> {
-        self.token_with_dpop(authorization_header, form, client_ip, &[])
-            .await
-    }
-
-    /// Handles `POST /token`; `dpop_proofs` are the values of its `DPoP` headers (RFC 9449 §5).
-    pub async fn token_with_dpop(
         &self,
         authorization_header: Option<&str>,
         form: &[(String, String)],
         client_ip: Option<std::net::IpAddr>,
         dpop_proofs: &[String],
     ) -> Result<TokenResponse, TokenError> {
-        let basic_attempted = authorization_header.is_some();
-        let fail = |error: OAuthError| TokenError {
-            error,
-            basic_attempted,
-        };
+        let fail = TokenError::for_request(authorization_header);
         let client = self
             .authenticate_form(authorization_header, form, client_ip, false)
             .await

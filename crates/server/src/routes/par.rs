@@ -19,7 +19,7 @@ pub async fn push(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
         async |input| {
             state
                 .engine
-                .push_authorization_request_with_dpop(
+                .push_authorization_request(
                     input.authorization,
                     input.form,
                     input.client_ip,

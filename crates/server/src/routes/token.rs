@@ -25,7 +25,7 @@ pub async fn exchange(
         async |input| {
             state
                 .engine
-                .token_with_dpop(
+                .token(
                     input.authorization,
                     input.form,
                     input.client_ip,
