@@ -47,13 +47,8 @@ impl PageState {
     }
 }
 
-/// Who is at the page: the user, their session and the session's raw id (which names the
-/// page's ceremonies).
-struct AccountHolder {
-    user: User,
-    session: BrowserSession,
-    raw_session: String,
-}
+/// Who is at the page: the console's signed-in viewer.
+type AccountHolder = crate::console::Viewer;
 
 /// Adding a factor needs a sign-in this recent: a factor outlives the session (a passkey signs
 /// in on its own), so a session found unlocked on a borrowed computer must not be turned into
@@ -328,32 +323,7 @@ impl AuthorizationServer {
 
     /// The signed-in user behind the browser's session, or the page that says to sign in.
     async fn account_holder(&self, browser: &Browser) -> Result<AccountHolder, Refusal> {
-        let signed_out = || {
-            Refusal::page(OAuthError::new(
-                ErrorCode::LoginRequired,
-                "you are not signed in; sign in to an application that uses this server, then come back",
-            ))
-        };
-        let Some(raw_session) = browser.session.clone() else {
-            return Err(signed_out());
-        };
-        let session = match self.find_session(&raw_session).await {
-            Ok(Some(session)) => session,
-            Ok(None) => return Err(signed_out()),
-            Err(e) => return Err(Refusal::page(e.into())),
-        };
-        match self
-            .user_signed_in_at(&session.user_id, session.auth_time)
-            .await
-        {
-            Ok(Some(user)) => Ok(AccountHolder {
-                user,
-                session,
-                raw_session,
-            }),
-            Ok(None) => Err(signed_out()),
-            Err(e) => Err(Refusal::page(e.into())),
-        }
+        self.console_viewer(browser).await
     }
 
     async fn account_page(&self, holder: &AccountHolder, state: PageState) -> Outcome {

@@ -22,6 +22,7 @@ pub mod authorize;
 pub mod client_assertion;
 pub mod client_auth;
 pub mod client_id_document;
+pub mod console;
 pub mod device;
 pub mod dpop;
 pub mod grant;

@@ -42,6 +42,8 @@ pub struct TokenPolicy {
     pub client_assertion_audience: crate::client_assertion::AssertionAudience,
     /// Every sign-in needs a second factor (on top of the roles' and clients' own rules).
     pub mfa_required: bool,
+    /// The admin console (`/admin`) needs a session signed in with a second factor.
+    pub admin_console_requires_mfa: bool,
     /// The device flow's lifetimes (RFC 8628).
     pub device: crate::device::DeviceSettings,
     /// Pushed authorization requests (RFC 9126): the `request_uri` lifetime, whether required.
@@ -71,6 +73,7 @@ impl Default for TokenPolicy {
             id_token_default_alg: SigningAlgorithm::RS256,
             client_assertion_audience: crate::client_assertion::AssertionAudience::IssuerOnly,
             mfa_required: false,
+            admin_console_requires_mfa: true,
             device: crate::device::DeviceSettings::default(),
             par: crate::par::ParPolicy::default(),
             resources: crate::resource::ResourceRegistry::default(),

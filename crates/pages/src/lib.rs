@@ -9,6 +9,8 @@ use std::borrow::Cow;
 pub use askama::Error as RenderError;
 
 pub mod assets;
+pub mod catalogue;
+pub mod console;
 
 /// Shown when a request cannot go back to the application: the message says what went wrong
 /// without echoing unvalidated input.
@@ -298,7 +300,7 @@ pub struct LogoutConfirmPage<'a> {
 pub struct LoggedOutPage;
 
 /// Methods every page's layout calls.
-trait Layout {
+pub(crate) trait Layout {
     fn lang(&self) -> &str {
         "en"
     }

@@ -171,6 +171,9 @@ fn render(state: &AppState, view: View) -> HttpResponse {
         View::Enrolment(enrolment) => enrolment_page(state, &enrolment),
         View::RecoveryCodes(codes) => recovery_codes_page(state, &codes),
         View::AccountSecurity(account) => account_security_page(state, &account),
+        View::Account(view) => crate::routes::console::account::render(state, view),
+        View::Admin(view) => crate::routes::console::admin::render(state, view),
+        View::Roles(view) => crate::routes::console::roles::render(state, view),
         View::DeviceEntry(entry) => device_entry_page(state, &entry),
         View::DeviceDone(done) => html(
             DeviceDonePage {
@@ -222,7 +225,7 @@ fn device_entry_page(state: &AppState, view: &DeviceEntryView) -> HttpResponse {
 }
 
 /// A rendered page; one that loads `webauthn.js` gets the policy that allows it.
-fn page(rendered: Result<String, askama::Error>, has_script: bool) -> HttpResponse {
+pub(crate) fn page(rendered: Result<String, askama::Error>, has_script: bool) -> HttpResponse {
     let mut res = html(rendered);
     if has_script && res.status().is_success() {
         allow_own_script(&mut res);

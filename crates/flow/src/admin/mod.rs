@@ -104,6 +104,24 @@ impl Caller {
         }
     }
 
+    /// A signed-in user at the admin console, with the permissions their roles give now.
+    pub fn for_user(
+        user: &UserId,
+        permissions: impl IntoIterator<Item = Permission>,
+        client_ip: Option<String>,
+    ) -> Self {
+        Self {
+            actor: format!("user:{user}"),
+            permissions: permissions.into_iter().collect(),
+            client_ip,
+        }
+    }
+
+    /// Whether the caller holds no permission at all (nothing to administer).
+    pub fn holds_nothing(&self) -> bool {
+        self.permissions.is_empty()
+    }
+
     pub fn holds(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
     }

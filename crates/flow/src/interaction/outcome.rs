@@ -87,6 +87,12 @@ pub enum View {
     LoggedOut,
     /// The signed-in user's factors (`/account/security`).
     AccountSecurity(AccountSecurityView),
+    /// A page of the self-service account console.
+    Account(crate::console::account::AccountView),
+    /// A page of the admin console (users, clients, keys, audit).
+    Admin(crate::console::admin::AdminView),
+    /// A page of the admin console's roles and access reviews.
+    Roles(crate::console::roles::RolesView),
     /// The user-code form of the device flow (`/device`, RFC 8628 §3.3).
     DeviceEntry(DeviceEntryView),
     /// Where a device interaction ends: the device is connected, or was denied.

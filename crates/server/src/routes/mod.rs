@@ -7,6 +7,7 @@ pub mod admin;
 pub mod assets;
 pub mod authorize;
 pub mod consent;
+pub mod console;
 pub mod device;
 pub mod device_authorization;
 pub mod discovery;
