@@ -174,6 +174,9 @@ fn render(state: &AppState, view: View) -> HttpResponse {
         View::Account(view) => crate::routes::console::account::render(state, view),
         View::Admin(view) => crate::routes::console::admin::render(state, view),
         View::Roles(view) => crate::routes::console::roles::render(state, view),
+        View::Sessions(view) => crate::routes::console::sessions::render(state, view),
+        View::Audit(view) => crate::routes::console::audit::render(state, view),
+        View::Keys(view) => crate::routes::console::keys::render(state, view),
         View::DeviceEntry(entry) => device_entry_page(state, &entry),
         View::DeviceDone(done) => html(
             DeviceDonePage {

@@ -13,13 +13,19 @@
 //! module and by `palisade-pages`' matching console module:
 //! - [`account`]: profile, password, sessions, connected applications, activity (the second
 //!   factors stay in [`crate::account_security`], linked from the same navigation);
-//! - [`admin`]: the admin console's users, clients, signing keys and audit log, and the
+//! - [`admin`]: the admin console's users and clients, and the
 //!   console's own sign-in rules (admin permissions, a second factor by default);
-//! - [`roles`]: roles and permissions, and access reviews of role grants.
+//! - [`roles`]: roles and permissions, and access reviews of role grants;
+//! - [`sessions`]: where the user is signed in;
+//! - [`audit`]: the user's activity and the admin console's audit log;
+//! - [`keys`]: the signing keys' timeline.
 
 pub mod account;
 pub mod admin;
+pub mod audit;
+pub mod keys;
 pub mod roles;
+pub mod sessions;
 
 use crate::interaction::{Browser, Refusal};
 use crate::server::AuthorizationServer;

@@ -93,6 +93,12 @@ pub enum View {
     Admin(crate::console::admin::AdminView),
     /// A page of the admin console's roles and access reviews.
     Roles(crate::console::roles::RolesView),
+    /// The account console's sessions page.
+    Sessions(crate::console::sessions::SessionsView),
+    /// The user's activity, or the admin console's audit log.
+    Audit(crate::console::audit::AuditView),
+    /// The admin console's signing keys.
+    Keys(crate::console::keys::KeysView),
     /// The user-code form of the device flow (`/device`, RFC 8628 §3.3).
     DeviceEntry(DeviceEntryView),
     /// Where a device interaction ends: the device is connected, or was denied.

@@ -11,7 +11,10 @@
 
 pub mod account;
 pub mod admin;
+pub mod audit;
+pub mod keys;
 pub mod roles;
+pub mod sessions;
 
 /// The frame around every console page.
 #[derive(Debug)]

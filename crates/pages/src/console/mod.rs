@@ -9,7 +9,10 @@ use crate::catalogue::ConsoleText;
 
 pub mod account;
 pub mod admin;
+pub mod audit;
+pub mod keys;
 pub mod roles;
+pub mod sessions;
 
 /// One entry of the console navigation.
 #[derive(Debug, Clone)]

@@ -9,7 +9,10 @@ use palisade_pages::console::{ConsoleFrame, NavLink};
 
 pub mod account;
 pub mod admin;
+pub mod audit;
+pub mod keys;
 pub mod roles;
+pub mod sessions;
 
 /// The strings of the console frame (one language for now: see the catalogue).
 pub fn text() -> &'static ConsoleText {

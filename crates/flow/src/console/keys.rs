@@ -1,0 +1,5 @@
+//! The admin console's signing keys (`/admin/keys`): the lifecycle as a timeline, rotate and revoke.
+
+/// A page of this area.
+#[derive(Debug)]
+pub enum KeysView {}
