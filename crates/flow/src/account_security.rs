@@ -1,5 +1,6 @@
-//! The signed-in user's own factors (`/account/security`): list, add (a TOTP app or a passkey),
-//! rename, remove, and new recovery codes. Minimal pages until the account console exists.
+//! The account console's security page (`/account/security`): the password (changed by
+//! [`crate::console::account`]'s rules) and the user's own factors: list, add (a TOTP app or a
+//! passkey), rename, remove, and new recovery codes.
 //!
 //! Every form carries the session's CSRF token. Removing a factor and replacing the recovery
 //! codes weaken or reset what protects the account, so each needs a fresh proof that the
@@ -9,6 +10,8 @@
 //! (docs/security.md "Account events"), and a user whom policy requires to have a factor
 //! cannot remove the last one.
 
+use crate::console::Section;
+use crate::console::account::{PasswordChanged, PasswordProblem};
 use crate::guard::AttemptContext;
 use crate::interaction::{
     AccountAction, AccountSecurityView, AccountSubmission, Browser, EnrolmentAnswer, FactorAnswer,
@@ -29,6 +32,8 @@ struct PageState {
     notice: Option<String>,
     problem: Option<String>,
     totp: Option<TotpSetup>,
+    password_changed: bool,
+    password_problem: Option<PasswordProblem>,
 }
 
 impl PageState {
@@ -182,10 +187,49 @@ impl AuthorizationServer {
                 let codes = self.new_recovery_codes(user).await?;
                 Acted::Show(recovery_codes_page(codes, &holder.session))
             }
+            AccountAction::ChangePassword(change) => {
+                match self.change_password(holder, change, context).await? {
+                    Ok(changed) => Acted::Show(self.password_changed(holder, changed).await?),
+                    Err(problem) => Acted::Page(PageState {
+                        password_problem: Some(problem),
+                        ..PageState::default()
+                    }),
+                }
+            }
             AccountAction::Unknown => {
                 Acted::Page(PageState::problem("That is not something this page does."))
             }
         })
+    }
+
+    /// The page after a password change, in the fresh session that keeps this browser signed
+    /// in (its cookie replaces the old one, which no longer works).
+    async fn password_changed(
+        &self,
+        holder: &AccountHolder,
+        changed: PasswordChanged,
+    ) -> Result<Outcome, OAuthError> {
+        let user = self
+            .users
+            .find_user_by_id(&holder.user.id)
+            .await?
+            .ok_or_else(|| OAuthError::server_error("the user is gone"))?;
+        let renewed = AccountHolder {
+            user,
+            session: changed.session,
+            raw_session: changed.raw_session.clone(),
+        };
+        let mut outcome = self
+            .account_page(
+                &renewed,
+                PageState {
+                    password_changed: true,
+                    ..PageState::default()
+                },
+            )
+            .await;
+        outcome.cookies.session = Some(changed.raw_session);
+        Ok(outcome)
     }
 
     /// A factor was added: the first one comes with recovery codes, shown once.
@@ -337,10 +381,7 @@ impl AuthorizationServer {
                 .await?;
             let must_keep_a_factor = self.must_keep_a_factor(user).await?;
             Ok::<_, OAuthError>(AccountSecurityView {
-                user_display: user
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| user.username.as_str().to_owned()),
+                frame: self.account_frame(holder, Section::Security).await?,
                 csrf_token: holder.session.csrf_token.clone(),
                 factors: factors
                     .iter()
@@ -361,6 +402,8 @@ impl AuthorizationServer {
                 notice: state.notice,
                 problem: state.problem,
                 must_keep_a_factor,
+                password_changed: state.password_changed,
+                password_problem: state.password_problem,
             })
         };
         match page.await {

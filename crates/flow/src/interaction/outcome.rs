@@ -218,7 +218,8 @@ pub struct FactorLine {
 /// `/account/security` with `csrf_token` and an `action`.
 #[derive(Debug)]
 pub struct AccountSecurityView {
-    pub user_display: String,
+    /// The account console's frame (its CSRF token is the one every form carries).
+    pub frame: crate::console::Frame,
     pub csrf_token: String,
     pub factors: Vec<FactorLine>,
     pub recovery_codes_left: u32,
@@ -231,6 +232,10 @@ pub struct AccountSecurityView {
     pub problem: Option<String>,
     /// Whether the user must keep at least one factor (policy): the page says so.
     pub must_keep_a_factor: bool,
+    /// The password panel: changed (every other session and application signed out), or why
+    /// not.
+    pub password_changed: bool,
+    pub password_problem: Option<crate::console::account::PasswordProblem>,
 }
 
 /// Why the login form is shown again. Every wrong-credential case is one variant, so the page
