@@ -516,3 +516,412 @@ impl AuthorizationServer {
 fn user_actor(user: &UserId) -> String {
     format!("user:{user}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_server::{PASSWORD, TestServer};
+    use palisade_core::TokenHash;
+    use palisade_core::model::{Consent, RefreshTokenFamily};
+
+    async fn signed_in(server: &TestServer, user: &User) -> Browser {
+        let (raw, _) = server
+            .engine
+            .start_session(user, vec!["pwd".into()])
+            .await
+            .unwrap();
+        Browser {
+            binding: None,
+            session: Some(raw),
+            client_ip: Some("198.51.100.7".parse().unwrap()),
+        }
+    }
+
+    async fn viewer(server: &TestServer, browser: &Browser) -> Viewer {
+        server.engine.console_viewer(browser).await.unwrap()
+    }
+
+    fn context() -> AttemptContext {
+        AttemptContext {
+            client_ip: Some("198.51.100.7".parse().unwrap()),
+            client_id: None,
+        }
+    }
+
+    fn change(current: &str, new: &str, repeated: &str) -> PasswordChange {
+        PasswordChange {
+            current: Secret::new(current),
+            new: Secret::new(new),
+            repeated: Secret::new(repeated),
+        }
+    }
+
+    async fn family(
+        server: &TestServer,
+        user: &User,
+        client: &ClientId,
+        scopes: &[&str],
+    ) -> String {
+        let id = format!("family-{}", server.engine.secrets.token());
+        let now = server.engine.clock.now();
+        server
+            .engine
+            .refresh_tokens
+            .insert_refresh_token_family(RefreshTokenFamily {
+                id: id.clone(),
+                client_id: client.clone(),
+                user_id: Some(user.id.clone()),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                grant: "{}".into(),
+                current_hash: TokenHash::of(&id),
+                previous_hash: None,
+                rotated_at: None,
+                created_at: now,
+                expires_at: now + chrono::Duration::days(30),
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    fn profile(outcome: &Outcome) -> &ProfileView {
+        match &outcome.step {
+            Step::Show(View::Account(AccountView::Profile(view))) => view,
+            other => panic!("expected the profile page, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_profile_is_parsed_like_the_admin_services_and_a_new_email_is_unverified() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let verified = Profile {
+            display_name: None,
+            email: Some(palisade_core::model::Email::parse("alice@example.com").unwrap()),
+            email_verified: true,
+        };
+        server
+            .engine
+            .users
+            .update_profile(&alice.id, &verified, server.engine.clock.now())
+            .await
+            .unwrap();
+        let b = signed_in(&server, &alice).await;
+        let csrf = viewer(&server, &b).await.session.csrf_token;
+        let submit = |name: &'static str, email: &'static str, csrf: String| {
+            let b = &b;
+            let engine = &server.engine;
+            async move {
+                engine
+                    .update_profile(
+                        ProfileSubmission {
+                            csrf_token: Some(&csrf),
+                            display_name: Some(name),
+                            email: Some(email),
+                        },
+                        b,
+                    )
+                    .await
+            }
+        };
+
+        // Refused: what was typed comes back, nothing is stored.
+        let refused = submit("Alice\u{202e}", "alice@example.com", csrf.clone()).await;
+        assert_eq!(
+            profile(&refused).problem,
+            Some(ProfileProblem::InvalidDisplayName)
+        );
+        assert_eq!(profile(&refused).display_name, "Alice\u{202e}");
+        let refused = submit("Alice", "not an address", csrf.clone()).await;
+        assert_eq!(
+            profile(&refused).problem,
+            Some(ProfileProblem::InvalidEmail)
+        );
+        let forged = submit("Alice", "alice@example.com", "forged".into()).await;
+        assert!(matches!(forged.step, Step::Refuse(_)));
+        let stored = server
+            .engine
+            .users
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.display_name, None);
+        assert!(stored.email_verified);
+
+        // The same email keeps its verification; a new one loses it.
+        let saved = submit("  Alice Liddell ", "alice@example.com", csrf.clone()).await;
+        assert!(profile(&saved).saved);
+        let stored = server
+            .engine
+            .users
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.display_name.as_deref(), Some("Alice Liddell"));
+        assert!(stored.email_verified);
+        let saved = submit("Alice Liddell", "alice@wonderland.example", csrf.clone()).await;
+        assert!(!profile(&saved).email_verified);
+        let stored = server
+            .engine
+            .users
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.email.unwrap().as_str(), "alice@wonderland.example");
+        assert!(!stored.email_verified);
+        // Blank is none.
+        submit("", "", csrf.clone()).await;
+        let stored = server
+            .engine
+            .users
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((stored.display_name, stored.email), (None, None));
+        assert!(
+            server
+                .everything_at_rest()
+                .await
+                .matches("account.profile.update")
+                .count()
+                >= 3
+        );
+    }
+
+    #[tokio::test]
+    async fn a_password_change_needs_the_current_password_and_a_good_new_one() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let b = signed_in(&server, &alice).await;
+        let v = viewer(&server, &b).await;
+        let new = "a much better passphrase";
+        for (attempt, problem) in [
+            (change("wrong password", new, new), PasswordProblem::NotYou),
+            (
+                change(PASSWORD, new, "a much better passfrase"),
+                PasswordProblem::Mismatch,
+            ),
+            (
+                change(PASSWORD, "short", "short"),
+                PasswordProblem::TooShort,
+            ),
+            (
+                change(PASSWORD, "password123", "password123"),
+                PasswordProblem::Common,
+            ),
+        ] {
+            let refused = server
+                .engine
+                .change_password(&v, attempt, &context())
+                .await
+                .unwrap();
+            assert_eq!(refused.unwrap_err(), problem);
+        }
+        let stored = server
+            .engine
+            .users
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.password_hash, alice.password_hash, "no change");
+        assert_eq!(stored.sessions_revoked_at, None);
+        assert!(
+            server.engine.console_viewer(&b).await.is_ok(),
+            "still signed in"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_current_passwords_lock_the_account_like_failed_sign_ins() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let b = signed_in(&server, &alice).await;
+        let v = viewer(&server, &b).await;
+        let new = "a much better passphrase";
+        let threshold = server.engine.guard.limits.lockout_threshold;
+        for _ in 0..threshold {
+            let refused = server
+                .engine
+                .change_password(&v, change("wrong password", new, new), &context())
+                .await
+                .unwrap();
+            assert_eq!(refused.unwrap_err(), PasswordProblem::NotYou);
+        }
+        // Locked: the right password does not get through either, and reads the same.
+        let refused = server
+            .engine
+            .change_password(&v, change(PASSWORD, new, new), &context())
+            .await
+            .unwrap();
+        assert_eq!(refused.unwrap_err(), PasswordProblem::NotYou);
+        let stored = server
+            .engine
+            .users
+            .find_user_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.password_hash, alice.password_hash);
+    }
+
+    #[tokio::test]
+    async fn a_password_change_ends_every_other_session_and_grant_but_keeps_this_browser() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let client = server.client().await;
+        let here = signed_in(&server, &alice).await;
+        let elsewhere = signed_in(&server, &alice).await;
+        let family_id = family(&server, &alice, &client.id, &["openid"]).await;
+        let v = viewer(&server, &here).await;
+        let new = "a much better passphrase";
+        let changed = server
+            .engine
+            .change_password(&v, change(PASSWORD, new, new), &context())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(changed.families_revoked, 1);
+        assert!(server.engine.console_viewer(&elsewhere).await.is_err());
+        assert!(
+            server.engine.console_viewer(&here).await.is_err(),
+            "the old cookie"
+        );
+        let renewed = Browser {
+            session: Some(changed.raw_session.clone()),
+            ..here.clone()
+        };
+        let renewed = server.engine.console_viewer(&renewed).await.unwrap();
+        assert_ne!(renewed.session.csrf_token, v.session.csrf_token);
+        let family = server
+            .engine
+            .refresh_tokens
+            .find_refresh_token_family_by_id(&family_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(family.revoked_at.is_some());
+        let check = server
+            .engine
+            .check_credentials("alice", &Secret::new(new), &context())
+            .await
+            .unwrap();
+        assert!(matches!(check, CredentialCheck::Valid { .. }));
+        assert!(
+            server
+                .everything_at_rest()
+                .await
+                .contains("account.password.change")
+        );
+    }
+
+    #[tokio::test]
+    async fn connected_applications_join_consents_and_live_families_and_disconnect_ends_both() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let bob = server.user("bob").await;
+        let photos = server.client().await;
+        let mail = server.client().await;
+        let never = server.client().await;
+        let granted_at = server.engine.clock.now();
+        server
+            .engine
+            .consents
+            .save_consent(Consent {
+                user_id: alice.id.clone(),
+                client_id: photos.id.clone(),
+                scopes: vec!["openid".into(), "profile".into()],
+                granted_at,
+            })
+            .await
+            .unwrap();
+        server.clock.advance(chrono::Duration::minutes(5));
+        let photos_family =
+            family(&server, &alice, &photos.id, &["openid", "offline_access"]).await;
+        let mail_family = family(&server, &alice, &mail.id, &["openid"]).await;
+        let bobs = family(&server, &bob, &photos.id, &["openid"]).await;
+
+        let apps = server
+            .engine
+            .connected_applications(&alice.id)
+            .await
+            .unwrap();
+        assert_eq!(apps.len(), 2);
+        let shown = apps.iter().find(|a| a.client_id == photos.id).unwrap();
+        assert_eq!(shown.scopes, ["openid", "profile", "offline_access"]);
+        assert_eq!(shown.connected_at, granted_at);
+        assert_eq!(
+            shown.last_used_at,
+            granted_at + chrono::Duration::minutes(5)
+        );
+        assert_eq!(shown.client_name, "Test App");
+
+        // A client that holds nothing: no change, nothing audited.
+        let before = server.everything_at_rest().await;
+        assert!(
+            !server
+                .engine
+                .disconnect_application(&alice, &never.id, "user:x")
+                .await
+                .unwrap()
+        );
+        assert_eq!(server.everything_at_rest().await, before);
+
+        assert!(
+            server
+                .engine
+                .disconnect_application(&alice, &photos.id, &format!("user:{}", alice.id))
+                .await
+                .unwrap()
+        );
+        let apps = server
+            .engine
+            .connected_applications(&alice.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            apps.iter().map(|a| &a.client_id).collect::<Vec<_>>(),
+            [&mail.id]
+        );
+        assert!(
+            server
+                .engine
+                .is_grant_revoked(&photos_family)
+                .await
+                .unwrap()
+        );
+        assert!(!server.engine.is_grant_revoked(&mail_family).await.unwrap());
+        assert!(
+            !server.engine.is_grant_revoked(&bobs).await.unwrap(),
+            "bob's stays"
+        );
+        assert!(
+            server
+                .engine
+                .consents
+                .find_consent(&alice.id, &photos.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            server
+                .everything_at_rest()
+                .await
+                .contains("account.application.revoke")
+        );
+        // Twice is nothing.
+        assert!(
+            !server
+                .engine
+                .disconnect_application(&alice, &photos.id, "user:x")
+                .await
+                .unwrap()
+        );
+    }
+}
