@@ -107,6 +107,7 @@ pub fn respond(state: &AppState, outcome: Outcome) -> HttpResponse {
             see_other(&state.endpoint(&format!("{}?interaction={step_id}", page.path())))
         }
         Step::RedirectToClient(location) => see_other(&location),
+        Step::ToConsole(path) => see_other(&state.endpoint(&path)),
         Step::Refuse(refusal) => refusal_page(&refusal),
     };
     let cookies = outcome.cookies;
@@ -412,6 +413,13 @@ pub fn refusal_page(refusal: &Refusal) -> HttpResponse {
     match refusal.status {
         RefusalStatus::ByCode => page,
         RefusalStatus::Forbidden => with_status(page, StatusCode::FORBIDDEN, None),
+        // The page says to sign in; the console's middleware turns it into the redirect there.
+        RefusalStatus::SignInFirst { second_factor } => {
+            let mut page = with_status(page, StatusCode::UNAUTHORIZED, None);
+            page.extensions_mut()
+                .insert(crate::routes::console::sign_in::SignInFirst { second_factor });
+            page
+        }
         RefusalStatus::Throttled(throttled) => with_status(
             page,
             StatusCode::TOO_MANY_REQUESTS,

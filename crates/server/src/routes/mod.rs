@@ -129,6 +129,11 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
             web::get().to(console::account::show_profile),
         ),
         (
+            "GET",
+            "/account/sign-in",
+            web::get().to(console::sign_in::start),
+        ),
+        (
             "POST",
             "/account",
             web::post().to(console::account::save_profile),
