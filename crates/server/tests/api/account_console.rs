@@ -4,7 +4,7 @@
 
 use crate::harness::{TestApp, spawn_app};
 use crate::support::{
-    Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, register_client,
+    Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location, register_client,
     sign_in_and_redeem,
 };
 use palisade_core::model::{Email, Profile, UserId};
@@ -403,4 +403,130 @@ async fn disconnecting_an_application_ends_its_refresh_token_and_a_stranger_chan
         refresh(&app, &rp, &refresh_token).await,
         (StatusCode::BAD_REQUEST, Some("invalid_grant".into()))
     );
+}
+
+/// `/account/sign-in` with `return` (and the step-up flag), URL-encoded.
+fn sign_in_url(app: &TestApp, return_to: &str, second_factor: bool) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("return", return_to);
+    if second_factor {
+        query.append_pair("second_factor", "1");
+    }
+    app.url(&format!("/account/sign-in?{}", query.finish()))
+}
+
+#[tokio::test]
+async fn a_signed_out_visitor_signs_in_and_comes_back_to_the_console_page() {
+    let app = spawn_app().await;
+    create_user(&app, "alice").await;
+    let browser = Browser::new();
+    let to_sign_in = location(&browser.get(&app.url("/account/applications?x=1")).await);
+    assert_eq!(
+        to_sign_in,
+        app.url("/account/sign-in?return=%2Faccount%2Fapplications%3Fx%3D1")
+    );
+    let login = location(&browser.get(&to_sign_in).await);
+    assert!(
+        login.starts_with(&app.url("/login?interaction=")),
+        "{login}"
+    );
+    let login_page = browser.get(&login).await.text().await.unwrap();
+    assert!(
+        login_page.contains("<strong>Palisade</strong>"),
+        "{login_page}"
+    );
+    let back = location(&browser.log_in(&login, "alice", PASSWORD).await);
+    assert_eq!(back, app.url("/account/applications?x=1"));
+    assert_eq!(browser.get(&back).await.status(), StatusCode::OK);
+    // Signed in, the sign-in goes straight back, with no consent page on the way.
+    assert_eq!(
+        location(
+            &browser
+                .get(&sign_in_url(&app, "/account/security", false))
+                .await
+        ),
+        app.url("/account/security")
+    );
+
+    // A form posted without a session: to the sign-in, and back to the page (not the post).
+    let stranger = Browser::new();
+    let posted = stranger
+        .post_form(
+            &app.url("/account"),
+            &[("csrf_token", "x"), ("display_name", "M")],
+        )
+        .await;
+    assert_eq!(
+        location(&posted),
+        app.url("/account/sign-in?return=%2Faccount")
+    );
+}
+
+#[tokio::test]
+async fn the_console_sign_in_only_ever_returns_to_a_console_page() {
+    let app = spawn_app().await;
+    create_user(&app, "alice").await;
+    let signed_in = Browser::new();
+    for foreign in [
+        "https://evil.example/account",
+        "//evil.example/account",
+        "/\\evil.example",
+        "/account/../token",
+        "/account/%2e%2e/token",
+        "/accountant",
+        "/authorize?client_id=x",
+        "javascript:alert(1)",
+        "",
+    ] {
+        let browser = Browser::new();
+        let login = location(&browser.get(&sign_in_url(&app, foreign, false)).await);
+        let back = location(&browser.log_in(&login, "alice", PASSWORD).await);
+        assert_eq!(back, app.url("/account"), "{foreign:?}");
+        if foreign.is_empty() {
+            let login = location(&signed_in.get(&app.url("/account/sign-in")).await);
+            signed_in.log_in(&login, "alice", PASSWORD).await;
+        }
+    }
+    for foreign in ["https://evil.example/", "//evil.example", "/token"] {
+        assert_eq!(
+            location(&signed_in.get(&sign_in_url(&app, foreign, false)).await),
+            app.url("/account"),
+            "{foreign}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_admin_consoles_sign_in_steps_a_password_session_up_and_comes_back() {
+    let app = spawn_app().await;
+    create_user(&app, "root").await;
+    let browser = Browser::new();
+    let login = location(&browser.get(&sign_in_url(&app, "/account", false)).await);
+    assert_eq!(
+        location(&browser.log_in(&login, "root", PASSWORD).await),
+        app.url("/account")
+    );
+    // The password session is not enough for a page that needs a second factor: root has
+    // none, so the step-up enrols one, then comes back.
+    let enrol = location(&browser.get(&sign_in_url(&app, "/admin/users", true)).await);
+    let (enrolled, back) = crate::second_factors::enrol_totp(&app, &browser, &enrol).await;
+    assert_eq!(back, app.url("/admin/users"));
+    assert_eq!(
+        location(&browser.get(&sign_in_url(&app, "/admin/users", true)).await),
+        app.url("/admin/users"),
+        "stepped up: straight back"
+    );
+
+    // A signed-out visitor proves both factors on the way.
+    let other = Browser::new();
+    let login = location(&other.get(&sign_in_url(&app, "/admin/keys", true)).await);
+    let factor = location(&other.log_in(&login, "root", PASSWORD).await);
+    assert!(factor.contains("/login/factor?"), "{factor}");
+    let wrong = other
+        .answer_factor(&factor, "totp", &enrolled.authenticator.wrong_code(&app))
+        .await;
+    assert_eq!(wrong.status(), StatusCode::OK, "the factor page again");
+    let code = enrolled.authenticator.code(&app, 1);
+    let back = location(&other.answer_factor(&factor, "totp", &code).await);
+    assert_eq!(back, app.url("/admin/keys"));
 }
