@@ -299,9 +299,10 @@ async fn a_password_change_keeps_this_browser_and_ends_every_other_session_and_g
         here.get(&app.url("/account/security")).await.status(),
         StatusCode::OK
     );
-    assert_ne!(
-        elsewhere.get(&app.url("/account")).await.status(),
-        StatusCode::OK
+    assert_eq!(
+        location(&elsewhere.get(&app.url("/account")).await),
+        app.url("/account/sign-in?return=%2Faccount"),
+        "the other browser is signed out"
     );
     assert_eq!(
         refresh(&app, &rp, &rotated).await,
