@@ -92,7 +92,7 @@ impl AuthorizationServer {
         };
         let state = match self.act(&holder, form.action, &context).await {
             Ok(Acted::Page(state)) => state,
-            Ok(Acted::Show(outcome)) => return outcome,
+            Ok(Acted::Show(outcome)) => return *outcome,
             Err(error) => return Refusal::page(error).into(),
         };
         self.account_page(&holder, state).await
@@ -185,11 +185,13 @@ impl AuthorizationServer {
                     )));
                 }
                 let codes = self.new_recovery_codes(user).await?;
-                Acted::Show(recovery_codes_page(codes, &holder.session))
+                Acted::Show(Box::new(recovery_codes_page(codes, &holder.session)))
             }
             AccountAction::ChangePassword(change) => {
                 match self.change_password(holder, change, context).await? {
-                    Ok(changed) => Acted::Show(self.password_changed(holder, changed).await?),
+                    Ok(changed) => {
+                        Acted::Show(Box::new(self.password_changed(holder, changed).await?))
+                    }
                     Err(problem) => Acted::Page(PageState {
                         password_problem: Some(problem),
                         ..PageState::default()
@@ -245,7 +247,7 @@ impl AuthorizationServer {
         Ok(if codes.is_empty() {
             Acted::Page(PageState::notice(notice))
         } else {
-            Acted::Show(recovery_codes_page(codes, &holder.session))
+            Acted::Show(Box::new(recovery_codes_page(codes, &holder.session)))
         })
     }
 
@@ -292,7 +294,7 @@ impl AuthorizationServer {
             "the factor was removed, and you were signed out everywhere; sign in again",
         )));
         outcome.cookies.clear_session = true;
-        Ok(Acted::Show(outcome))
+        Ok(Acted::Show(Box::new(outcome)))
     }
 
     /// `None` when `proof` shows the user is at the keyboard; else what the page says.
@@ -416,7 +418,7 @@ impl AuthorizationServer {
 /// What an action led to: the account page with a message, or another page.
 enum Acted {
     Page(PageState),
-    Show(Outcome),
+    Show(Box<Outcome>),
 }
 
 fn recovery_codes_page(codes: Vec<String>, session: &BrowserSession) -> Outcome {

@@ -396,20 +396,24 @@ impl AuthorizationServer {
             .refresh_tokens
             .list_live_refresh_token_families_of_user(user, now)
             .await?;
-        // (scopes, connected, last used) per client.
-        let mut grants: BTreeMap<String, (Vec<String>, DateTime<Utc>, DateTime<Utc>)> =
-            BTreeMap::new();
+        let mut by_client: BTreeMap<String, ConnectedApplication> = BTreeMap::new();
         let mut add = |client: &ClientId, scopes: &[String], since, used| {
-            let entry = grants
+            let app = by_client
                 .entry(client.0.clone())
-                .or_insert_with(|| (Vec::new(), since, used));
+                .or_insert_with(|| ConnectedApplication {
+                    client_id: client.clone(),
+                    client_name: String::new(),
+                    scopes: Vec::new(),
+                    connected_at: since,
+                    last_used_at: used,
+                });
             for scope in scopes {
-                if !entry.0.contains(scope) {
-                    entry.0.push(scope.clone());
+                if !app.scopes.contains(scope) {
+                    app.scopes.push(scope.clone());
                 }
             }
-            entry.1 = entry.1.min(since);
-            entry.2 = entry.2.max(used);
+            app.connected_at = app.connected_at.min(since);
+            app.last_used_at = app.last_used_at.max(used);
         };
         for consent in &consents {
             add(
@@ -427,21 +431,14 @@ impl AuthorizationServer {
                 family.rotated_at.unwrap_or(family.created_at),
             );
         }
-        let mut applications = Vec::with_capacity(grants.len());
-        for (client_id, (scopes, connected_at, last_used_at)) in grants {
-            let client_id = ClientId(client_id);
-            let client_name = self
+        let mut applications = Vec::with_capacity(by_client.len());
+        for (_, mut app) in by_client {
+            app.client_name = self
                 .clients
-                .find_client(&client_id)
+                .find_client(&app.client_id)
                 .await?
-                .map_or_else(|| client_id.0.clone(), |client| client.name);
-            applications.push(ConnectedApplication {
-                client_id,
-                client_name,
-                scopes,
-                connected_at,
-                last_used_at,
-            });
+                .map_or_else(|| app.client_id.0.clone(), |client| client.name);
+            applications.push(app);
         }
         applications.sort_by(|a, b| {
             (a.client_name.to_lowercase(), &a.client_id.0)
