@@ -193,6 +193,84 @@ pub(crate) fn sign_in_first(second_factor: bool) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interaction::{InteractionPage, RefusalStatus};
+    use crate::test_server::TestServer;
+
+    fn nobody() -> Browser {
+        Browser {
+            binding: Some("binding".into()),
+            session: None,
+            client_ip: Some("198.51.100.9".parse().unwrap()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_console_page_sends_a_visitor_without_a_session_to_sign_in() {
+        let server = TestServer::start().await;
+        let refused = server.engine.console_viewer(&nobody()).await.unwrap_err();
+        assert_eq!(
+            refused.status,
+            RefusalStatus::SignInFirst {
+                second_factor: false
+            }
+        );
+        let started = server
+            .engine
+            .start_console_sign_in(Some("/account/security"), false, &nobody())
+            .await;
+        assert!(
+            matches!(
+                started.step,
+                Step::Continue {
+                    page: InteractionPage::Login,
+                    ..
+                }
+            ),
+            "{started:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_session_goes_straight_back_and_one_without_a_second_factor_steps_up_for_admin() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        let (raw, _) = server
+            .engine
+            .start_session(&alice, vec!["pwd".into()])
+            .await
+            .unwrap();
+        let browser = Browser {
+            session: Some(raw),
+            ..nobody()
+        };
+        let back = server
+            .engine
+            .start_console_sign_in(Some("https://evil.example/"), false, &browser)
+            .await;
+        assert!(matches!(&back.step, Step::ToConsole(path) if path == "/account"));
+        let back = server
+            .engine
+            .start_console_sign_in(Some("/account/applications"), false, &browser)
+            .await;
+        assert!(matches!(&back.step, Step::ToConsole(path) if path == "/account/applications"));
+        // A password session is not enough where a second factor is needed: alice has none,
+        // so she enrols one; she stays signed in meanwhile.
+        let stepped = server
+            .engine
+            .start_console_sign_in(Some("/admin/users"), true, &browser)
+            .await;
+        assert!(
+            matches!(
+                stepped.step,
+                Step::Continue {
+                    page: InteractionPage::Enrolment,
+                    ..
+                }
+            ),
+            "{stepped:?}"
+        );
+        assert!(server.engine.console_viewer(&browser).await.is_ok());
+    }
 
     #[test]
     fn only_paths_of_our_consoles_are_followed() {
