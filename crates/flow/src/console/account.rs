@@ -21,6 +21,9 @@ use palisade_core::{OAuthError, Secret, StoreError};
 use serde_json::json;
 use std::collections::BTreeMap;
 
+/// How many connected applications a page lists.
+pub const APPLICATIONS_PER_PAGE: usize = 20;
+
 /// A page of the account console.
 #[derive(Debug)]
 pub enum AccountView {
@@ -60,8 +63,13 @@ pub struct ProfileSubmission<'a> {
 #[derive(Debug)]
 pub struct ApplicationsView {
     pub frame: Frame,
+    /// One page of the list ([`APPLICATIONS_PER_PAGE`]).
     pub applications: Vec<ConnectedApplication>,
     pub notice: Option<ApplicationsNotice>,
+    /// The page shown (from 1), and whether there are pages before and after it.
+    pub page: usize,
+    pub has_previous: bool,
+    pub has_next: bool,
 }
 
 /// What the last action on the applications page did.
@@ -308,10 +316,14 @@ impl AuthorizationServer {
         }))
     }
 
-    /// `GET /account/applications`.
-    pub async fn show_applications(&self, browser: &Browser) -> Outcome {
+    /// `GET /account/applications?page=N` (from 1; anything else is the first page).
+    pub async fn show_applications(&self, page: Option<&str>, browser: &Browser) -> Outcome {
+        let page = page
+            .and_then(|p| p.parse::<usize>().ok())
+            .filter(|p| (1..=10_000).contains(p))
+            .unwrap_or(1);
         match self.console_viewer(browser).await {
-            Ok(viewer) => self.applications_page(&viewer, None).await,
+            Ok(viewer) => self.applications_page(&viewer, None, page).await,
             Err(refusal) => refusal.into(),
         }
     }
@@ -350,22 +362,32 @@ impl AuthorizationServer {
             }
             _ => ApplicationsNotice::UnknownAction,
         };
-        self.applications_page(&viewer, Some(notice)).await
+        self.applications_page(&viewer, Some(notice), 1).await
     }
 
     async fn applications_page(
         &self,
         viewer: &Viewer,
         notice: Option<ApplicationsNotice>,
+        page: usize,
     ) -> Outcome {
-        let page = async {
+        let view = async {
+            let all = self.connected_applications(&viewer.user.id).await?;
+            let skip = (page - 1) * APPLICATIONS_PER_PAGE;
             Ok::<_, OAuthError>(ApplicationsView {
                 frame: self.account_frame(viewer, Section::Applications).await?,
-                applications: self.connected_applications(&viewer.user.id).await?,
+                has_previous: page > 1,
+                has_next: all.len() > skip + APPLICATIONS_PER_PAGE,
+                applications: all
+                    .into_iter()
+                    .skip(skip)
+                    .take(APPLICATIONS_PER_PAGE)
+                    .collect(),
                 notice,
+                page,
             })
         };
-        match page.await {
+        match view.await {
             Ok(view) => Step::Show(View::Account(AccountView::Applications(view))).into(),
             Err(error) => Refusal::page(error).into(),
         }
@@ -811,6 +833,34 @@ mod tests {
                 .await
                 .contains("account.password.change")
         );
+    }
+
+    #[tokio::test]
+    async fn the_applications_page_lists_a_fixed_number_per_page() {
+        let server = TestServer::start().await;
+        let alice = server.user("alice").await;
+        for _ in 0..=APPLICATIONS_PER_PAGE {
+            let client = server.client().await;
+            family(&server, &alice, &client.id, &["openid"]).await;
+        }
+        let b = signed_in(&server, &alice).await;
+        let page = |outcome: Outcome| match outcome.step {
+            Step::Show(View::Account(AccountView::Applications(view))) => view,
+            other => panic!("expected the applications page, got {other:?}"),
+        };
+        let first = page(server.engine.show_applications(None, &b).await);
+        assert_eq!(first.applications.len(), APPLICATIONS_PER_PAGE);
+        assert!(first.has_next && !first.has_previous);
+        let second = page(server.engine.show_applications(Some("2"), &b).await);
+        assert_eq!(second.applications.len(), 1);
+        assert!(second.has_previous && !second.has_next);
+        assert!(!first.applications.contains(&second.applications[0]));
+        for odd in ["0", "-1", "x", "99999999999999999999"] {
+            let shown = page(server.engine.show_applications(Some(odd), &b).await);
+            assert_eq!(shown.page, 1, "{odd}");
+        }
+        let beyond = page(server.engine.show_applications(Some("9"), &b).await);
+        assert!(beyond.applications.is_empty() && beyond.has_previous);
     }
 
     #[tokio::test]

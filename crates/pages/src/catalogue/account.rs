@@ -38,6 +38,8 @@ pub struct AccountText {
     pub connected: &'static str,
     pub last_used: &'static str,
     pub actions: &'static str,
+    /// The accessible name of the list's page links.
+    pub applications_pages: &'static str,
     pub disconnect: &'static str,
     pub not_connected: &'static str,
     pub unknown_action: &'static str,
@@ -77,6 +79,7 @@ pub static EN: AccountText = AccountText {
     connected: "Connected",
     last_used: "Last used",
     actions: "Actions",
+    applications_pages: "Pages of connected applications",
     disconnect: "Disconnect",
     not_connected: "That application is not connected to your account; nothing was changed.",
     unknown_action: "That is not something this page does.",

@@ -53,6 +53,9 @@ pub struct ApplicationsPage<'a> {
     pub csrf_token: &'a str,
     pub form_action: &'a str,
     pub applications: Vec<ApplicationRow<'a>>,
+    /// The neighbouring pages of the list, when there are.
+    pub previous_href: Option<String>,
+    pub next_href: Option<String>,
 }
 
 impl Layout for ApplicationsPage<'_> {}
@@ -118,6 +121,8 @@ mod tests {
                 last_used_on: "2026-12-04".into(),
                 disconnect_label: crate::catalogue::account::disconnect_named("Photos"),
             }],
+            previous_href: None,
+            next_href: Some("/account/applications?page=2".into()),
         }
         .render()
         .unwrap();
@@ -126,5 +131,10 @@ mod tests {
         assert!(html.contains(r#"<time datetime="2026-12-01T10:00:00+00:00">2026-12-01</time>"#));
         assert!(html.contains(r#"aria-label="Disconnect Photos""#));
         assert!(html.contains(r#"data-label="Last used""#));
+        assert!(
+            html.contains(r#"<a href="/account/applications?page=2" rel="next">Next page</a>"#),
+            "{html}"
+        );
+        assert!(!html.contains("Previous page"));
     }
 }

@@ -5,6 +5,8 @@
 use super::frame;
 use crate::app::AppState;
 use crate::browser::{BrowserForm, browser_of, page, respond};
+use crate::forms;
+use crate::respond::error_page;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use palisade_flow::console::account::{
@@ -49,10 +51,17 @@ pub async fn save_profile(
     respond(&state, outcome)
 }
 
-/// `GET /account/applications`.
+/// `GET /account/applications?page=N`.
 pub async fn show_applications(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let query = match forms::pairs(req.query_string().as_bytes()) {
+        Ok(query) => query,
+        Err(error) => return error_page(&error),
+    };
     let browser = browser_of(&req, &state);
-    let outcome = state.engine.show_applications(&browser).await;
+    let outcome = state
+        .engine
+        .show_applications(forms::get(&query, "page"), &browser)
+        .await;
     respond(&state, outcome)
 }
 
@@ -117,6 +126,12 @@ fn applications_page(state: &AppState, view: &ApplicationsView) -> HttpResponse 
         text: t,
         csrf_token: &view.frame.csrf_token,
         form_action: &action,
+        previous_href: view
+            .has_previous
+            .then(|| state.endpoint(&format!("/account/applications?page={}", view.page - 1))),
+        next_href: view
+            .has_next
+            .then(|| state.endpoint(&format!("/account/applications?page={}", view.page + 1))),
         applications: view
             .applications
             .iter()
