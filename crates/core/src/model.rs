@@ -214,6 +214,14 @@ impl User {
     }
 }
 
+/// What a user may change about themselves: how they are shown and reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub display_name: Option<String>,
+    pub email: Option<Email>,
+    pub email_verified: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewUser {
     pub id: UserId,

@@ -78,6 +78,14 @@ pub trait UserRepository: Send + Sync {
     /// Voids every authentication of the user up to `at` (`sessions_revoked_at`; it only ever
     /// moves forward); `NotFound` if there is no such user.
     async fn revoke_user_sessions(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Replaces the display name and email (and whether the email is verified) and bumps
+    /// `updated_at`; `NotFound` if there is no such user.
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        profile: &Profile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Deletes the user with its roles, consents, lockout, refresh-token families, second
     /// factors and recovery codes; `NotFound` if there is no such user.
     async fn delete_user(&self, id: &UserId) -> StoreResult<()>;
@@ -236,6 +244,8 @@ pub trait ConsentRepository: Send + Sync {
     async fn save_consent(&self, consent: Consent) -> StoreResult<()>;
     /// Idempotent.
     async fn revoke_consent(&self, user: &UserId, client: &ClientId) -> StoreResult<()>;
+    /// Every consent the user gave, ordered by client id.
+    async fn list_consents_of_user(&self, user: &UserId) -> StoreResult<Vec<Consent>>;
 }
 
 /// Refresh-token families. Rotation is one compare-and-swap so two concurrent refreshes with
@@ -277,6 +287,12 @@ pub trait RefreshTokenRepository: Send + Sync {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<u64>;
+    /// The user's families that are neither revoked nor expired at `now`, oldest first.
+    async fn list_live_refresh_token_families_of_user(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RefreshTokenFamily>>;
     /// Deletes families that expired or were revoked before `before`; returns how many.
     async fn purge_refresh_token_families(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

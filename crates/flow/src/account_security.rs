@@ -1,5 +1,6 @@
-//! The signed-in user's own factors (`/account/security`): list, add (a TOTP app or a passkey),
-//! rename, remove, and new recovery codes. Minimal pages until the account console exists.
+//! The account console's security page (`/account/security`): the password (changed by
+//! [`crate::console::account`]'s rules) and the user's own factors: list, add (a TOTP app or a
+//! passkey), rename, remove, and new recovery codes.
 //!
 //! Every form carries the session's CSRF token. Removing a factor and replacing the recovery
 //! codes weaken or reset what protects the account, so each needs a fresh proof that the
@@ -9,6 +10,8 @@
 //! (docs/security.md "Account events"), and a user whom policy requires to have a factor
 //! cannot remove the last one.
 
+use crate::console::Section;
+use crate::console::account::{PasswordChanged, PasswordProblem};
 use crate::guard::AttemptContext;
 use crate::interaction::{
     AccountAction, AccountSecurityView, AccountSubmission, Browser, EnrolmentAnswer, FactorAnswer,
@@ -29,6 +32,8 @@ struct PageState {
     notice: Option<String>,
     problem: Option<String>,
     totp: Option<TotpSetup>,
+    password_changed: bool,
+    password_problem: Option<PasswordProblem>,
 }
 
 impl PageState {
@@ -87,7 +92,7 @@ impl AuthorizationServer {
         };
         let state = match self.act(&holder, form.action, &context).await {
             Ok(Acted::Page(state)) => state,
-            Ok(Acted::Show(outcome)) => return outcome,
+            Ok(Acted::Show(outcome)) => return *outcome,
             Err(error) => return Refusal::page(error).into(),
         };
         self.account_page(&holder, state).await
@@ -180,12 +185,53 @@ impl AuthorizationServer {
                     )));
                 }
                 let codes = self.new_recovery_codes(user).await?;
-                Acted::Show(recovery_codes_page(codes, &holder.session))
+                Acted::Show(Box::new(recovery_codes_page(codes, &holder.session)))
+            }
+            AccountAction::ChangePassword(change) => {
+                match self.change_password(holder, change, context).await? {
+                    Ok(changed) => {
+                        Acted::Show(Box::new(self.password_changed(holder, changed).await?))
+                    }
+                    Err(problem) => Acted::Page(PageState {
+                        password_problem: Some(problem),
+                        ..PageState::default()
+                    }),
+                }
             }
             AccountAction::Unknown => {
                 Acted::Page(PageState::problem("That is not something this page does."))
             }
         })
+    }
+
+    /// The page after a password change, in the fresh session that keeps this browser signed
+    /// in (its cookie replaces the old one, which no longer works).
+    async fn password_changed(
+        &self,
+        holder: &AccountHolder,
+        changed: PasswordChanged,
+    ) -> Result<Outcome, OAuthError> {
+        let user = self
+            .users
+            .find_user_by_id(&holder.user.id)
+            .await?
+            .ok_or_else(|| OAuthError::server_error("the user is gone"))?;
+        let renewed = AccountHolder {
+            user,
+            session: changed.session,
+            raw_session: changed.raw_session.clone(),
+        };
+        let mut outcome = self
+            .account_page(
+                &renewed,
+                PageState {
+                    password_changed: true,
+                    ..PageState::default()
+                },
+            )
+            .await;
+        outcome.cookies.session = Some(changed.raw_session);
+        Ok(outcome)
     }
 
     /// A factor was added: the first one comes with recovery codes, shown once.
@@ -201,7 +247,7 @@ impl AuthorizationServer {
         Ok(if codes.is_empty() {
             Acted::Page(PageState::notice(notice))
         } else {
-            Acted::Show(recovery_codes_page(codes, &holder.session))
+            Acted::Show(Box::new(recovery_codes_page(codes, &holder.session)))
         })
     }
 
@@ -248,7 +294,7 @@ impl AuthorizationServer {
             "the factor was removed, and you were signed out everywhere; sign in again",
         )));
         outcome.cookies.clear_session = true;
-        Ok(Acted::Show(outcome))
+        Ok(Acted::Show(Box::new(outcome)))
     }
 
     /// `None` when `proof` shows the user is at the keyboard; else what the page says.
@@ -337,10 +383,7 @@ impl AuthorizationServer {
                 .await?;
             let must_keep_a_factor = self.must_keep_a_factor(user).await?;
             Ok::<_, OAuthError>(AccountSecurityView {
-                user_display: user
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| user.username.as_str().to_owned()),
+                frame: self.account_frame(holder, Section::Security).await?,
                 csrf_token: holder.session.csrf_token.clone(),
                 factors: factors
                     .iter()
@@ -361,6 +404,8 @@ impl AuthorizationServer {
                 notice: state.notice,
                 problem: state.problem,
                 must_keep_a_factor,
+                password_changed: state.password_changed,
+                password_problem: state.password_problem,
             })
         };
         match page.await {
@@ -373,7 +418,7 @@ impl AuthorizationServer {
 /// What an action led to: the account page with a message, or another page.
 enum Acted {
     Page(PageState),
-    Show(Outcome),
+    Show(Box<Outcome>),
 }
 
 fn recovery_codes_page(codes: Vec<String>, session: &BrowserSession) -> Outcome {

@@ -62,6 +62,9 @@ pub enum Ending {
     /// Approving (or denying) a device's request (RFC 8628 §3.3): a page says how it went,
     /// and nothing is redirected anywhere.
     ApproveDevice(crate::device::PendingDevice),
+    /// A sign-in to our own console (no client, no consent): back to the console page the
+    /// visitor asked for.
+    Console(crate::console::sign_in::ConsoleReturn),
 }
 
 /// Why a request was refused, and how the refusal must travel.

@@ -52,10 +52,33 @@ impl AuthorizationServer {
         user: &User,
         amr: Vec<String>,
     ) -> Result<(String, BrowserSession), StoreError> {
+        self.start_session_at(user, amr, self.clock.now().timestamp())
+            .await
+    }
+
+    /// Starts a session that outlives an account event at `event` which the user caused from
+    /// this browser (a password change): an authentication stands only if it is later than the
+    /// event's second, so the session's `auth_time` is the next second if now is the same one.
+    pub async fn start_session_after(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        event: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(String, BrowserSession), StoreError> {
+        let auth_time = self.clock.now().timestamp().max(event.timestamp() + 1);
+        self.start_session_at(user, amr, auth_time).await
+    }
+
+    async fn start_session_at(
+        &self,
+        user: &User,
+        amr: Vec<String>,
+        auth_time: i64,
+    ) -> Result<(String, BrowserSession), StoreError> {
         let raw = self.secrets.token();
         let session = BrowserSession {
             user_id: user.id.0.clone(),
-            auth_time: self.clock.now().timestamp(),
+            auth_time,
             amr,
             csrf_token: self.secrets.token(),
             last_used_at: None,

@@ -400,15 +400,25 @@ fn account(
     recovery_codes_left: u32,
 ) -> String {
     AccountSecurityPage {
-        user_display: HOSTILE,
+        frame: crate::console::ConsoleFrame {
+            text: &crate::catalogue::CONSOLE_EN,
+            console_name: crate::catalogue::CONSOLE_EN.account_console,
+            heading: "Security",
+            user_display: HOSTILE,
+            nav: Vec::new(),
+            other_console: None,
+            sign_out_href: "/logout".into(),
+            notice: Some("The passkey was added."),
+            problem: None,
+        },
+        text: &crate::catalogue::account::EN,
+        password_refused: false,
         csrf_token: "csrf-123",
         form_action: "/account/security",
         factors,
         recovery_codes_left,
         totp,
         passkey_creation,
-        notice: Some("The passkey was added."),
-        problem: None,
         must_keep_a_factor: false,
     }
     .render()
@@ -462,7 +472,8 @@ fn the_account_page_lists_factors_with_rename_and_remove_forms() {
     assert_eq!(
         html.matches(r#"name="csrf_token" value="csrf-123""#)
             .count(),
-        6
+        7,
+        "the password, and six forms of the factors"
     );
     assert_every_field_is_labelled(&html);
 }
@@ -497,8 +508,16 @@ fn the_account_page_shows_a_totp_setup_in_progress_and_a_passkey_form_with_optio
 fn only_the_qr_code_is_ever_written_unescaped() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
     let mut unescaped = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    // The consoles' templates are in subdirectories: read those too.
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    while let Some(path) = paths.pop() {
+        if path.is_dir() {
+            paths.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         for (at, _) in text.match_indices("|safe") {
             let start = text[..at].rfind("{{").unwrap();

@@ -204,11 +204,17 @@ impl FactorItem<'_> {
 /// The signed-in user's second factors (`/account/security`). Every form posts `csrf_token`
 /// and an `action` to `form_action`: `rename` (`factor_id`, `name`), `remove` (`factor_id`,
 /// `password` or `proof_code`), `totp-start`, `totp-confirm` (`code`, `name`), `passkey-add`
-/// (`credential`, `name`), `recovery-codes` (`password` or `proof_code`).
+/// (`credential`, `name`), `recovery-codes` (`password` or `proof_code`), `password`
+/// (`current_password`, `new_password`, `repeat_password`). It renders in the account
+/// console's frame.
 #[derive(Template, Debug)]
 #[template(path = "account_security.html")]
 pub struct AccountSecurityPage<'a> {
-    pub user_display: &'a str,
+    /// The console frame: the user, the navigation, and the page's notice or problem.
+    pub frame: console::ConsoleFrame<'a>,
+    pub text: &'static catalogue::account::AccountText,
+    /// A refused password change, said next to its form (the page's problem names it too).
+    pub password_refused: bool,
     pub csrf_token: &'a str,
     /// E.g. `/account/security`.
     pub form_action: &'a str,
@@ -218,8 +224,6 @@ pub struct AccountSecurityPage<'a> {
     pub totp: Option<TotpSetup<'a>>,
     /// Creation options (JSON) for adding a passkey, when passkeys are offered.
     pub passkey_creation: Option<&'a str>,
-    pub notice: Option<&'a str>,
-    pub problem: Option<&'a str>,
     pub must_keep_a_factor: bool,
 }
 

@@ -247,6 +247,10 @@ impl Application {
             App::new()
                 .app_data(shared.clone())
                 .app_data(web::PayloadConfig::new(form_limit))
+                // Innermost: the redirect it makes gets every header the others add.
+                .wrap(from_fn(
+                    routes::console::sign_in::send_signed_out_to_sign_in,
+                ))
                 .wrap(Compress::default())
                 // Outside the route table: it answers CORS preflights itself (cors.rs).
                 .wrap(from_fn(cors::handle))

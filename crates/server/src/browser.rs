@@ -107,6 +107,7 @@ pub fn respond(state: &AppState, outcome: Outcome) -> HttpResponse {
             see_other(&state.endpoint(&format!("{}?interaction={step_id}", page.path())))
         }
         Step::RedirectToClient(location) => see_other(&location),
+        Step::ToConsole(path) => see_other(&state.endpoint(&path)),
         Step::Refuse(refusal) => refusal_page(&refusal),
     };
     let cookies = outcome.cookies;
@@ -314,11 +315,33 @@ fn recovery_codes_page(state: &AppState, view: &RecoveryCodesView) -> HttpRespon
     )
 }
 
-/// The signed-in user's factors.
+/// The account console's security page: the password panel and the user's factors.
 fn account_security_page(state: &AppState, view: &AccountSecurityView) -> HttpResponse {
+    use palisade_flow::console::account::PasswordProblem;
+    let t = &palisade_pages::catalogue::account::EN;
+    let password_problem: Option<std::borrow::Cow<'static, str>> =
+        view.password_problem.map(|problem| match problem {
+            PasswordProblem::NotYou => t.password_not_you.into(),
+            PasswordProblem::Throttled { minutes } => {
+                palisade_pages::catalogue::account::password_throttled(minutes).into()
+            }
+            PasswordProblem::Busy => t.busy.into(),
+            PasswordProblem::Mismatch => t.password_mismatch.into(),
+            PasswordProblem::TooShort => t.password_too_short.into(),
+            PasswordProblem::TooLong => t.password_too_long.into(),
+            PasswordProblem::Common => t.password_common.into(),
+        });
+    let notice = if view.password_changed {
+        Some(t.password_changed)
+    } else {
+        view.notice.as_deref()
+    };
+    let problem = password_problem.as_deref().or(view.problem.as_deref());
     let action = state.endpoint("/account/security");
     let account = AccountSecurityPage {
-        user_display: &view.user_display,
+        frame: crate::routes::console::frame(state, &view.frame, None, notice, problem),
+        text: t,
+        password_refused: password_problem.is_some(),
         csrf_token: &view.csrf_token,
         form_action: &action,
         factors: view
@@ -338,8 +361,6 @@ fn account_security_page(state: &AppState, view: &AccountSecurityView) -> HttpRe
             otpauth_uri: &t.otpauth_uri,
         }),
         passkey_creation: view.passkey_creation.as_deref(),
-        notice: view.notice.as_deref(),
-        problem: view.problem.as_deref(),
         must_keep_a_factor: view.must_keep_a_factor,
     };
     page(account.render(), account.has_script())
@@ -392,6 +413,13 @@ pub fn refusal_page(refusal: &Refusal) -> HttpResponse {
     match refusal.status {
         RefusalStatus::ByCode => page,
         RefusalStatus::Forbidden => with_status(page, StatusCode::FORBIDDEN, None),
+        // The page says to sign in; the console's middleware turns it into the redirect there.
+        RefusalStatus::SignInFirst { second_factor } => {
+            let mut page = with_status(page, StatusCode::UNAUTHORIZED, None);
+            page.extensions_mut()
+                .insert(crate::routes::console::sign_in::SignInFirst { second_factor });
+            page
+        }
         RefusalStatus::Throttled(throttled) => with_status(
             page,
             StatusCode::TOO_MANY_REQUESTS,

@@ -81,4 +81,20 @@ impl ConsentRepository for SqlStore {
         })
         .await
     }
+
+    async fn list_consents_of_user(&self, user: &UserId) -> StoreResult<Vec<Consent>> {
+        let user = user.0.clone();
+        self.run(move |conn| {
+            let rows = consents::table
+                .filter(consents::user_id.eq(user))
+                .order(consents::client_id.asc())
+                .select(ConsentRow::as_select())
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(ConsentRow::into_model)
+                .collect::<StoreResult<_>>()?)
+        })
+        .await
+    }
 }

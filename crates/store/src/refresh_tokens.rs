@@ -221,6 +221,28 @@ impl RefreshTokenRepository for SqlStore {
         .await
     }
 
+    async fn list_live_refresh_token_families_of_user(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RefreshTokenFamily>> {
+        let (user, now) = (user.0.clone(), to_secs(now));
+        self.run(move |conn| {
+            let rows = families::table
+                .filter(families::user_id.eq(user))
+                .filter(families::revoked_at.is_null())
+                .filter(families::expires_at.gt(now))
+                .order((families::created_at.asc(), families::id.asc()))
+                .select(FamilyRow::as_select())
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(FamilyRow::into_model)
+                .collect::<StoreResult<_>>()?)
+        })
+        .await
+    }
+
     async fn purge_refresh_token_families(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = to_secs(before);
         self.run(move |conn| {

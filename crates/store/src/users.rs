@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 use palisade_core::StoreError;
-use palisade_core::model::{Email, NewUser, PasswordHash, User, UserId, Username};
+use palisade_core::model::{Email, NewUser, PasswordHash, Profile, User, UserId, Username};
 use palisade_core::ports::{CONFUSABLE_USERNAME, StoreResult, TAKEN_USERNAME, UserRepository};
 
 diesel::define_sql_function! {
@@ -186,6 +186,29 @@ impl UserRepository for SqlStore {
             let changed = diesel::update(users::table.find(id))
                 .set((
                     users::password_hash.eq(hash),
+                    users::updated_at.eq(to_secs(now)),
+                ))
+                .execute(conn)?;
+            one_row_or_not_found(changed)
+        })
+        .await
+    }
+
+    async fn update_profile(
+        &self,
+        id: &UserId,
+        profile: &Profile,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let id = id.0.clone();
+        let email = profile.email.as_ref().map(|e| e.as_str().to_owned());
+        let (display_name, email_verified) = (profile.display_name.clone(), profile.email_verified);
+        self.run(move |conn| {
+            let changed = diesel::update(users::table.find(id))
+                .set((
+                    users::display_name.eq(display_name),
+                    users::email.eq(email),
+                    users::email_verified.eq(email_verified),
                     users::updated_at.eq(to_secs(now)),
                 ))
                 .execute(conn)?;

@@ -129,19 +129,8 @@ impl Admin {
     pub(super) async fn new_user(&self, new: NewAccount<'_>) -> AdminResult<NewUser> {
         let username = Username::parse_new(new.username)
             .map_err(|e| AdminError::Invalid(format!("username: {e}")))?;
-        let email = optional(new.email)
-            .map(Email::parse)
-            .transpose()
-            .map_err(|e| AdminError::Invalid(format!("email: {e}")))?;
-        let display_name = optional(new.display_name).map(str::to_owned);
-        if let Some(name) = &display_name {
-            if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
-                return Err(AdminError::Invalid(format!(
-                    "display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters"
-                )));
-            }
-            check_shown_text(name).map_err(|e| AdminError::Invalid(format!("display_name {e}")))?;
-        }
+        let email = parse_email(new.email)?;
+        let display_name = parse_display_name(new.display_name)?;
         let password_hash = self.passwords.hash(new.password).await?;
         Ok(NewUser {
             id: UserId(uuid::Uuid::new_v4().to_string()),
@@ -295,4 +284,28 @@ impl Admin {
 
 fn parse_username(raw: &str) -> AdminResult<Username> {
     Username::parse(raw).map_err(|e| AdminError::Invalid(format!("username: {e}")))
+}
+
+/// An email as typed (blank is none), by the rules every face shares: the admin service's and
+/// the account console's.
+pub(crate) fn parse_email(raw: Option<&str>) -> AdminResult<Option<Email>> {
+    optional(raw)
+        .map(Email::parse)
+        .transpose()
+        .map_err(|e| AdminError::Invalid(format!("email: {e}")))
+}
+
+/// A display name as typed (blank is none): shown to people, so no hidden characters, and at
+/// most [`MAX_DISPLAY_NAME_CHARS`].
+pub(crate) fn parse_display_name(raw: Option<&str>) -> AdminResult<Option<String>> {
+    let Some(name) = optional(raw) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_DISPLAY_NAME_CHARS {
+        return Err(AdminError::Invalid(format!(
+            "display_name must be at most {MAX_DISPLAY_NAME_CHARS} characters"
+        )));
+    }
+    check_shown_text(name).map_err(|e| AdminError::Invalid(format!("display_name {e}")))?;
+    Ok(Some(name.to_owned()))
 }

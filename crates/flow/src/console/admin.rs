@@ -78,10 +78,8 @@ impl AuthorizationServer {
         if self.policy.admin_console_requires_mfa
             && Assurance::of_amr(&viewer.session.amr) != Assurance::MultiFactor
         {
-            return Err(Refusal::page(OAuthError::new(
-                ErrorCode::InteractionRequired,
-                "the admin console needs a sign-in with a second factor; sign out, then sign in again with your authenticator app or passkey",
-            )));
+            // Through the console's sign-in, which steps the session up and comes back.
+            return Err(super::sign_in::sign_in_first(true));
         }
         Ok(AdminViewer { viewer, caller })
     }

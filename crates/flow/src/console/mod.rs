@@ -26,12 +26,13 @@ pub mod audit;
 pub mod keys;
 pub mod roles;
 pub mod sessions;
+pub mod sign_in;
 
 use crate::interaction::{Browser, Refusal};
 use crate::server::AuthorizationServer;
 use crate::session::BrowserSession;
+use palisade_core::OAuthError;
 use palisade_core::model::{Permission, User};
-use palisade_core::{ErrorCode, OAuthError};
 
 /// A page of a console, as the navigation lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,14 +144,10 @@ pub struct Frame {
 }
 
 impl AuthorizationServer {
-    /// The signed-in user at a console page, or the page that says they are not signed in.
+    /// The signed-in user at a console page, or the refusal that sends a signed-out visitor to
+    /// the console's sign-in and back ([`sign_in`]).
     pub async fn console_viewer(&self, browser: &Browser) -> Result<Viewer, Refusal> {
-        let signed_out = || {
-            Refusal::page(OAuthError::new(
-                ErrorCode::LoginRequired,
-                "you are not signed in; sign in to an application that uses this server, then come back",
-            ))
-        };
+        let signed_out = || sign_in::sign_in_first(false);
         let Some(raw_session) = browser.session.clone() else {
             return Err(signed_out());
         };

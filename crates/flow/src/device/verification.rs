@@ -206,7 +206,9 @@ impl AuthorizationServer {
         let page = match self.next_step(&interaction, session.as_ref()).await? {
             NextStep::Page(page) => page,
             // prompt=consent always stops at the consent page first.
-            NextStep::RedirectToClient(_) | NextStep::DeviceApproved(_) => {
+            NextStep::RedirectToClient(_)
+            | NextStep::DeviceApproved(_)
+            | NextStep::ToConsole(_) => {
                 return Err(OAuthError::server_error(
                     "a device interaction skipped its consent page",
                 ));

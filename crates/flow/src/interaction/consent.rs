@@ -84,7 +84,7 @@ impl AuthorizationServer {
                 .clone()
                 .unwrap_or_else(|| user.username.to_string()),
             user_code: match &request.ends_in {
-                Ending::RedirectWithCode => None,
+                Ending::RedirectWithCode | Ending::Console(_) => None,
                 Ending::ApproveDevice(device) => Some(device.user_code.clone()),
             },
             step_id: step.id,
@@ -123,6 +123,8 @@ impl AuthorizationServer {
                 Ending::ApproveDevice(device) => {
                     self.deny_device(&interaction.request, device).await
                 }
+                // A console sign-in never reaches the consent page (next_step skips it).
+                Ending::Console(_) => super::step_gone().into(),
             },
             ConsentDecision::Allow => {
                 let user = UserId(session.user_id.clone());

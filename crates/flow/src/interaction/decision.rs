@@ -60,6 +60,8 @@ pub(crate) enum NextStep {
     RedirectToClient(String),
     /// A device's request was approved (RFC 8628 §3.3): the page that says so.
     DeviceApproved(super::DeviceDoneView),
+    /// A console sign-in is done: back to this console page.
+    ToConsole(String),
 }
 
 /// Whether an operator made this client. One that registered itself (RFC 7591) carries a
@@ -128,6 +130,10 @@ impl AuthorizationServer {
                 ));
             }
         }
+        // The console is the server's own page: there is no client to consent to.
+        if let Ending::Console(back) = &request.ends_in {
+            return Ok(NextStep::ToConsole(back.path.clone()));
+        }
         if !interaction.consented_during {
             let remembered = self
                 .consents
@@ -154,6 +160,7 @@ impl AuthorizationServer {
                 .approve_device(request, device, &user, session)
                 .await
                 .map(NextStep::DeviceApproved),
+            Ending::Console(back) => Ok(NextStep::ToConsole(back.path.clone())),
         }
     }
 
@@ -231,6 +238,7 @@ impl AuthorizationServer {
         match next {
             NextStep::RedirectToClient(location) => Step::RedirectToClient(location).into(),
             NextStep::DeviceApproved(done) => Step::Show(super::View::DeviceDone(done)).into(),
+            NextStep::ToConsole(path) => Step::ToConsole(path).into(),
             NextStep::Page(page) => match self
                 .store_step(interaction.awaiting(page, Some(session)))
                 .await
@@ -307,11 +315,11 @@ impl AuthorizationServer {
             Ending::RedirectWithCode => {
                 Step::RedirectToClient(self.error_redirect_for(request, error))
             }
-            // A device's request has no redirect URI: the error is shown where the user is.
-            Ending::ApproveDevice(_) => Step::Refuse(super::Refusal::page(OAuthError::new(
-                error.code,
-                error.description.clone(),
-            ))),
+            // A device's request and a console sign-in have no redirect URI: the error is
+            // shown where the user is.
+            Ending::ApproveDevice(_) | Ending::Console(_) => Step::Refuse(super::Refusal::page(
+                OAuthError::new(error.code, error.description.clone()),
+            )),
         }
     }
 }

@@ -132,6 +132,8 @@ pub enum AccountAction<'a> {
     },
     /// `action=recovery-codes`, and `password` or `proof_code`.
     RegenerateRecoveryCodes { proof: Reauthentication<'a> },
+    /// `action=password`, `current_password`, `new_password`, `repeat_password`.
+    ChangePassword(crate::console::account::PasswordChange),
     /// Anything else.
     Unknown,
 }
@@ -187,6 +189,14 @@ impl<'a> AccountAction<'a> {
                 None => Self::Unknown,
             },
             Some("recovery-codes") => Self::RegenerateRecoveryCodes { proof: proof() },
+            Some("password") => {
+                let secret = |name| Secret::new(field(name).unwrap_or_default());
+                Self::ChangePassword(crate::console::account::PasswordChange {
+                    current: secret("current_password"),
+                    new: secret("new_password"),
+                    repeated: secret("repeat_password"),
+                })
+            }
             _ => Self::Unknown,
         }
     }

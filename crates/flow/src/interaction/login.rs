@@ -49,7 +49,8 @@ impl AuthorizationServer {
         };
         let context = AttemptContext {
             client_ip: browser.client_ip,
-            client_id: Some(step.interaction.request.client_id.clone()),
+            // A console sign-in has no client.
+            client_id: Some(step.interaction.request.client_id.clone()).filter(|id| !id.is_empty()),
         };
         // The engine writes the audit events (login success/failure, lockout).
         let problem = match self

@@ -48,6 +48,9 @@ pub enum Step {
     RedirectToClient(String),
     /// An error page; nothing is sent to the client.
     Refuse(Refusal),
+    /// To a page of our own consoles (a path relative to the issuer, checked by
+    /// [`crate::console::sign_in::ConsoleReturn`]): where a console sign-in ends.
+    ToConsole(String),
 }
 
 /// Our pages an interaction moves between.
@@ -218,7 +221,8 @@ pub struct FactorLine {
 /// `/account/security` with `csrf_token` and an `action`.
 #[derive(Debug)]
 pub struct AccountSecurityView {
-    pub user_display: String,
+    /// The account console's frame (its CSRF token is the one every form carries).
+    pub frame: crate::console::Frame,
     pub csrf_token: String,
     pub factors: Vec<FactorLine>,
     pub recovery_codes_left: u32,
@@ -231,6 +235,10 @@ pub struct AccountSecurityView {
     pub problem: Option<String>,
     /// Whether the user must keep at least one factor (policy): the page says so.
     pub must_keep_a_factor: bool,
+    /// The password panel: changed (every other session and application signed out), or why
+    /// not.
+    pub password_changed: bool,
+    pub password_problem: Option<crate::console::account::PasswordProblem>,
 }
 
 /// Why the login form is shown again. Every wrong-credential case is one variant, so the page
@@ -296,6 +304,10 @@ pub enum RefusalStatus {
     Forbidden,
     /// Too many interactions started from this source (429 + `Retry-After`).
     Throttled(Throttled),
+    /// A console page for a visitor who must sign in first (with a second factor when
+    /// `second_factor`): the HTTP layer sends them to the console's sign-in, which brings them
+    /// back to the page they asked for.
+    SignInFirst { second_factor: bool },
 }
 
 impl Refusal {
@@ -314,6 +326,14 @@ impl Refusal {
                 "too many sign-ins were started from your network; try again later",
             ),
             status: RefusalStatus::Throttled(throttled),
+        }
+    }
+
+    /// A console page needs a sign-in (with a second factor when `second_factor`).
+    pub fn sign_in_first(error: OAuthError, second_factor: bool) -> Self {
+        Self {
+            error,
+            status: RefusalStatus::SignInFirst { second_factor },
         }
     }
 

@@ -50,7 +50,8 @@ impl AuthorizationServer {
         };
         let context = AttemptContext {
             client_ip: browser.client_ip,
-            client_id: Some(step.interaction.request.client_id.clone()),
+            // A console sign-in has no client.
+            client_id: Some(step.interaction.request.client_id.clone()).filter(|id| !id.is_empty()),
         };
         let check = self
             .check_factor(
@@ -98,7 +99,8 @@ impl AuthorizationServer {
         };
         let context = AttemptContext {
             client_ip: browser.client_ip,
-            client_id: Some(step.interaction.request.client_id.clone()),
+            // A console sign-in has no client.
+            client_id: Some(step.interaction.request.client_id.clone()).filter(|id| !id.is_empty()),
         };
         let state_key = ceremony_key(&step.id, LOGIN_CEREMONY);
         let outcome: Result<(Option<User>, FactorCheck), palisade_core::OAuthError> = async {

@@ -52,6 +52,8 @@ impl AuthorizationServer {
             Ok(NextStep::DeviceApproved(done)) => {
                 return Step::Show(super::View::DeviceDone(done)).into();
             }
+            // Only a console sign-in ends in the console; never this one.
+            Ok(NextStep::ToConsole(path)) => return Step::ToConsole(path).into(),
             Err(error) => return self.redirect_error(&interaction.request, &error).into(),
         };
         let request = interaction.request.clone();

@@ -123,6 +123,31 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
             "/account/security",
             web::post().to(account_security::submit),
         ),
+        (
+            "GET",
+            "/account",
+            web::get().to(console::account::show_profile),
+        ),
+        (
+            "GET",
+            "/account/sign-in",
+            web::get().to(console::sign_in::start),
+        ),
+        (
+            "POST",
+            "/account",
+            web::post().to(console::account::save_profile),
+        ),
+        (
+            "GET",
+            "/account/applications",
+            web::get().to(console::account::show_applications),
+        ),
+        (
+            "POST",
+            "/account/applications",
+            web::post().to(console::account::act_on_application),
+        ),
         // Last: actix tries resources in order, and a pattern with a parameter costs a regex
         // match on every request that reaches it (about 2 % of a discovery request in a profile).
         ("GET", "/static/{file}", web::get().to(assets::serve)),

@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accessibility;
+mod account_console;
+mod account_console_in_chromium;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;

@@ -37,7 +37,8 @@ async fn wait_until_displayed(browser: &Chromium, css: &str) -> fantoccini::elem
 }
 
 /// What a page that offers a passkey must be in a browser: our one script loaded (under the
-/// CSP that allows it and nothing else), our stylesheet applied, nothing in the console.
+/// CSP that allows it and nothing else), our stylesheet applied (a sign-in page's card, the
+/// account console's header), nothing in the console.
 async fn assert_scripted_page_is_sound(browser: &Chromium, page: &str) {
     let script = palisade_pages::assets::WEBAUTHN_SCRIPT.path();
     let scripts = browser
@@ -49,7 +50,7 @@ async fn assert_scripted_page_is_sound(browser: &Chromium, page: &str) {
         .await;
     assert_eq!(inline, json!(0), "{page}: no inline script");
     let background = browser
-        .js("return getComputedStyle(document.querySelector('main')).backgroundColor")
+        .js("return getComputedStyle(document.querySelector('.console-header') ?? document.querySelector('main')).backgroundColor")
         .await;
     assert_eq!(
         background,

@@ -177,8 +177,8 @@ fn without_step(html: &str) -> String {
 /// What a user set up on the enrolment page: the authenticator app, and the recovery codes
 /// shown once.
 pub(crate) struct Enrolled {
-    authenticator: Authenticator,
-    recovery_codes: Vec<String>,
+    pub(crate) authenticator: Authenticator,
+    pub(crate) recovery_codes: Vec<String>,
 }
 
 /// Completes the enrolment page at `enrol_url` as a person would: reads the secret, proves it

@@ -18,6 +18,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use askama::Template;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use palisade::security_headers::{allow_own_script, default_headers};
+use palisade_pages::catalogue::CONSOLE_EN;
+use palisade_pages::console::ConsoleFrame;
 use palisade_pages::{AccountSecurityPage, LoginPage, SecondFactorPage};
 use serde_json::json;
 use std::collections::HashMap;
@@ -94,15 +96,25 @@ async fn show_registration(rp: web::Data<RelyingParty>) -> HttpResponse {
     let options = options.to_string();
     scripted(
         AccountSecurityPage {
-            user_display: "alice",
+            frame: ConsoleFrame {
+                text: &CONSOLE_EN,
+                console_name: CONSOLE_EN.account_console,
+                heading: "Security",
+                user_display: "alice",
+                nav: Vec::new(),
+                other_console: None,
+                sign_out_href: "/logout".into(),
+                notice: None,
+                problem: None,
+            },
+            text: &palisade_pages::catalogue::account::EN,
+            password_refused: false,
             csrf_token: "csrf",
             form_action: "/register",
             factors: vec![],
             recovery_codes_left: 0,
             totp: None,
             passkey_creation: Some(&options),
-            notice: None,
-            problem: None,
             must_keep_a_factor: false,
         }
         .render(),

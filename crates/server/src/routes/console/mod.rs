@@ -13,6 +13,7 @@ pub mod audit;
 pub mod keys;
 pub mod roles;
 pub mod sessions;
+pub mod sign_in;
 
 /// The strings of the console frame (one language for now: see the catalogue).
 pub fn text() -> &'static ConsoleText {
