@@ -11,6 +11,7 @@
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;
+mod admin_console;
 mod authorize_rules;
 mod browser_interaction;
 mod cli;
