@@ -48,12 +48,12 @@ const MAX_TOKEN_DAYS: i64 = 3650;
 /// A page of the admin console.
 #[derive(Debug)]
 pub enum AdminView {
-    Users(UsersView),
-    User(UserView),
-    Clients(ClientsView),
-    Client(ClientView),
+    Users(Box<UsersView>),
+    User(Box<UserView>),
+    Clients(Box<ClientsView>),
+    Client(Box<ClientView>),
     /// The user or client a URL names does not exist (404).
-    Missing(MissingView),
+    Missing(Box<MissingView>),
 }
 
 /// What the last action did, for the page to say (its words are in the string catalogue).
@@ -341,22 +341,25 @@ fn show(view: AdminView) -> Outcome {
 }
 
 fn unknown_action() -> Outcome {
-    Refusal::page(OAuthError::invalid_request("the form asks for no known action")).into()
+    Refusal::page(OAuthError::invalid_request(
+        "the form asks for no known action",
+    ))
+    .into()
 }
 
 /// A service error as the console answers it: a refusal of permission is a 403 page, a
 /// storage failure the error page; `Ok` holds what the page says instead (input it refused).
-fn answer_to(error: AdminError) -> Result<AdminProblem, Outcome> {
+fn answer_to(error: AdminError) -> Result<AdminProblem, Refusal> {
     match error {
         AdminError::Invalid(text) | AdminError::Conflict(text) => Ok(AdminProblem::Refused(text)),
         AdminError::Protocol(e) if e.code != ErrorCode::ServerError => {
             Ok(AdminProblem::Refused(e.description.into_owned()))
         }
-        AdminError::Forbidden(text) => Err(Refusal::forbidden(OAuthError::access_denied(text)).into()),
-        AdminError::NotFound(what) => Err(Refusal::page(OAuthError::invalid_request(what)).into()),
-        AdminError::Protocol(e) => Err(Refusal::page(e).into()),
-        AdminError::Store(e) => Err(Refusal::page(e.into()).into()),
-        AdminError::Internal(cause) => Err(Refusal::page(OAuthError::server_error(cause)).into()),
+        AdminError::Forbidden(text) => Err(Refusal::forbidden(OAuthError::access_denied(text))),
+        AdminError::NotFound(what) => Err(Refusal::page(OAuthError::invalid_request(what))),
+        AdminError::Protocol(e) => Err(Refusal::page(e)),
+        AdminError::Store(e) => Err(Refusal::page(e.into())),
+        AdminError::Internal(cause) => Err(Refusal::page(OAuthError::server_error(cause))),
     }
 }
 
@@ -365,7 +368,7 @@ fn failed(error: AdminError) -> Outcome {
     match answer_to(error) {
         Ok(AdminProblem::Refused(text)) => Refusal::page(OAuthError::invalid_request(text)).into(),
         Ok(_) => Refusal::page(OAuthError::server_error("unexpected page problem")).into(),
-        Err(outcome) => outcome,
+        Err(refusal) => refusal.into(),
     }
 }
 
@@ -376,15 +379,21 @@ async fn demand(
     needed: Permission,
     action: Action,
     target: &str,
-) -> Result<(), Outcome> {
+) -> Result<(), Refusal> {
     caller
         .must_hold_all_audited(admin.auditor(), [needed], "this action", action, target)
         .await
-        .map_err(|e| answer_to(e).err().unwrap_or_else(unknown_action))
+        .map_err(|e| {
+            answer_to(e).err().unwrap_or_else(|| {
+                Refusal::forbidden(OAuthError::access_denied(
+                    "this action is not yours to take",
+                ))
+            })
+        })
 }
 
 /// The `page` query parameter: absent is 1.
-fn page_number(raw: Option<&str>) -> Result<u32, Outcome> {
+fn page_number(raw: Option<&str>) -> Result<u32, Refusal> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(1),
         Some(raw) => raw
@@ -395,7 +404,6 @@ fn page_number(raw: Option<&str>) -> Result<u32, Outcome> {
                 Refusal::page(OAuthError::invalid_request(
                     "page must be a whole number from 1",
                 ))
-                .into()
             }),
     }
 }
@@ -511,19 +519,19 @@ impl AdminViewer {
         self.caller.holds(permission)
     }
 
-    fn posted_by_its_page(&self, csrf_token: Option<&str>) -> Result<(), Outcome> {
+    fn posted_by_its_page(&self, csrf_token: Option<&str>) -> Result<(), Refusal> {
         if self.viewer.posted_by_its_page(csrf_token) {
             Ok(())
         } else {
-            Err(crate::interaction::forged_form().into())
+            Err(crate::interaction::forged_form())
         }
     }
 
     fn missing(&self, section: Section) -> Outcome {
-        show(AdminView::Missing(MissingView {
+        show(AdminView::Missing(Box::new(MissingView {
             frame: self.frame(section),
             section,
-        }))
+        })))
     }
 }
 
@@ -599,7 +607,7 @@ impl AuthorizationServer {
     }
 
     /// The viewer of a section's page, refused unless they may open it.
-    async fn admin_at(&self, browser: &Browser, section: Section) -> Result<AdminViewer, Outcome> {
+    async fn admin_at(&self, browser: &Browser, section: Section) -> Result<AdminViewer, Refusal> {
         let viewer = self.admin_viewer(browser).await?;
         viewer.may_open(section)?;
         Ok(viewer)
@@ -625,15 +633,22 @@ impl AuthorizationServer {
     ) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Users).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
         let page = match page_number(page) {
             Ok(page) => page,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
         let search = search.map(str::trim).unwrap_or_default();
-        self.users_page(admin, &viewer, search, page, Said::default(), TypedUser::default())
-            .await
+        self.users_page(
+            admin,
+            &viewer,
+            search,
+            page,
+            Said::default(),
+            TypedUser::default(),
+        )
+        .await
     }
 
     async fn users_page(
@@ -657,7 +672,7 @@ impl AuthorizationServer {
         };
         let has_next = users.len() > USERS_PER_PAGE as usize;
         users.truncate(USERS_PER_PAGE as usize);
-        show(AdminView::Users(UsersView {
+        show(AdminView::Users(Box::new(UsersView {
             frame: viewer.frame(Section::Users),
             said,
             search: search.to_owned(),
@@ -666,7 +681,7 @@ impl AuthorizationServer {
             users: users.iter().map(user_line).collect(),
             may_write: viewer.may(Permission::UsersWrite),
             typed,
-        }))
+        })))
     }
 
     /// `POST /admin/users`: create a user.
@@ -679,12 +694,12 @@ impl AuthorizationServer {
     ) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Users).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
-        if let Err(outcome) = viewer.posted_by_its_page(csrf_token) {
-            return outcome;
+        if let Err(refusal) = viewer.posted_by_its_page(csrf_token) {
+            return refusal.into();
         }
-        if let Err(outcome) = demand(
+        if let Err(refusal) = demand(
             admin,
             &viewer.caller,
             Permission::UsersWrite,
@@ -693,7 +708,7 @@ impl AuthorizationServer {
         )
         .await
         {
-            return outcome;
+            return refusal.into();
         }
         let password = Secret::new(form.password);
         let created = admin
@@ -722,7 +737,7 @@ impl AuthorizationServer {
                     self.users_page(admin, &viewer, "", 1, Said::problem(problem), typed)
                         .await
                 }
-                Err(outcome) => outcome,
+                Err(refusal) => refusal.into(),
             },
         }
     }
@@ -731,7 +746,7 @@ impl AuthorizationServer {
     pub async fn show_admin_user(&self, admin: &Admin, browser: &Browser, id: &str) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Users).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
         match admin.find_user(&UserId(id.to_owned())).await {
             Ok(user) => self.user_page(admin, &viewer, user, Said::default()).await,
@@ -759,7 +774,7 @@ impl AuthorizationServer {
         let user = &details.user;
         // The sessions and connected applications of the user join this view when their
         // engine functions exist (the lead wires them at merge); nothing stands in for them.
-        show(AdminView::User(UserView {
+        show(AdminView::User(Box::new(UserView {
             frame: viewer.frame(Section::Users),
             said,
             id: user.id.0.clone(),
@@ -769,14 +784,18 @@ impl AuthorizationServer {
             is_disabled: user.is_disabled,
             created_at: rfc3339(user.created_at),
             locked_until: details.locked_until.map(rfc3339),
-            roles: details.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            roles: details
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
             totp_factors: count(FactorKind::Totp),
             passkeys: count(FactorKind::Passkey),
             recovery_codes_left: factors.recovery_codes_left,
             may_write: viewer.may(Permission::UsersWrite),
             may_read_roles: viewer.may(Permission::RolesRead),
             is_viewer: viewer.viewer.user.id == user.id,
-        }))
+        })))
     }
 
     /// `POST /admin/users/{id}`: disable, enable, unlock, reset factors, sign out, delete.
@@ -789,10 +808,10 @@ impl AuthorizationServer {
     ) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Users).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
-        if let Err(outcome) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
-            return outcome;
+        if let Err(refusal) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
+            return refusal.into();
         }
         let Some(action) = posted.action else {
             return unknown_action();
@@ -803,7 +822,7 @@ impl AuthorizationServer {
             Err(e) => return failed(e),
         };
         let target = crate::admin::users::target(&user.id);
-        if let Err(outcome) = demand(
+        if let Err(refusal) = demand(
             admin,
             &viewer.caller,
             Permission::UsersWrite,
@@ -812,47 +831,58 @@ impl AuthorizationServer {
         )
         .await
         {
-            return outcome;
+            return refusal.into();
         }
         let caller = &viewer.caller;
-        let done = match action {
-            UserAction::Disable => admin
-                .set_user_disabled(caller, &user, true)
-                .await
-                .map(|_| AdminNotice::UserDisabled),
-            UserAction::Enable => admin
-                .set_user_disabled(caller, &user, false)
-                .await
-                .map(|_| AdminNotice::UserEnabled),
-            UserAction::Unlock => admin
-                .unlock_user(caller, &user)
-                .await
-                .map(|was_locked| AdminNotice::UserUnlocked { was_locked }),
-            UserAction::ResetFactors => admin.reset_factors(caller, &user).await.map(|reset| {
-                AdminNotice::FactorsReset {
-                    factors_deleted: reset.factors_deleted,
+        let done =
+            match action {
+                UserAction::Disable => admin
+                    .set_user_disabled(caller, &user, true)
+                    .await
+                    .map(|_| AdminNotice::UserDisabled),
+                UserAction::Enable => admin
+                    .set_user_disabled(caller, &user, false)
+                    .await
+                    .map(|_| AdminNotice::UserEnabled),
+                UserAction::Unlock => admin
+                    .unlock_user(caller, &user)
+                    .await
+                    .map(|was_locked| AdminNotice::UserUnlocked { was_locked }),
+                UserAction::ResetFactors => admin.reset_factors(caller, &user).await.map(|reset| {
+                    AdminNotice::FactorsReset {
+                        factors_deleted: reset.factors_deleted,
+                    }
+                }),
+                UserAction::SignOut => admin
+                    .sign_out_everywhere(caller, &user)
+                    .await
+                    .map(|_| AdminNotice::UserSignedOut),
+                UserAction::Delete => {
+                    admin
+                        .delete_user(caller, &user)
+                        .await
+                        .map(|()| AdminNotice::UserDeleted {
+                            username: user.username.as_str().to_owned(),
+                        })
                 }
-            }),
-            UserAction::SignOut => admin
-                .sign_out_everywhere(caller, &user)
-                .await
-                .map(|_| AdminNotice::UserSignedOut),
-            UserAction::Delete => admin.delete_user(caller, &user).await.map(|()| {
-                AdminNotice::UserDeleted {
-                    username: user.username.as_str().to_owned(),
-                }
-            }),
-        };
+            };
         let said = match done {
             Ok(notice @ AdminNotice::UserDeleted { .. }) => {
                 return self
-                    .users_page(admin, &viewer, "", 1, Said::notice(notice), TypedUser::default())
+                    .users_page(
+                        admin,
+                        &viewer,
+                        "",
+                        1,
+                        Said::notice(notice),
+                        TypedUser::default(),
+                    )
                     .await;
             }
             Ok(notice) => Said::notice(notice),
             Err(e) => match answer_to(e) {
                 Ok(problem) => Said::problem(problem),
-                Err(outcome) => return outcome,
+                Err(refusal) => return refusal.into(),
             },
         };
         match admin.find_user(&user.id).await {
@@ -865,10 +895,16 @@ impl AuthorizationServer {
     pub async fn show_admin_clients(&self, admin: &Admin, browser: &Browser) -> Outcome {
         match self.admin_at(browser, Section::Clients).await {
             Ok(viewer) => {
-                self.clients_page(admin, &viewer, Said::default(), None, TypedClient::default())
-                    .await
+                self.clients_page(
+                    admin,
+                    &viewer,
+                    Said::default(),
+                    None,
+                    TypedClient::default(),
+                )
+                .await
             }
-            Err(outcome) => outcome,
+            Err(refusal) => refusal.into(),
         }
     }
 
@@ -888,7 +924,7 @@ impl AuthorizationServer {
             Ok(tokens) => tokens,
             Err(e) => return failed(e),
         };
-        show(AdminView::Clients(ClientsView {
+        show(AdminView::Clients(Box::new(ClientsView {
             frame: viewer.frame(Section::Clients),
             said,
             clients: clients.iter().map(client_line).collect(),
@@ -900,7 +936,7 @@ impl AuthorizationServer {
             }),
             may_write: viewer.may(Permission::ClientsWrite),
             typed,
-        }))
+        })))
     }
 
     /// `POST /admin/clients`: create a client, mint or revoke a registration token.
@@ -912,10 +948,10 @@ impl AuthorizationServer {
     ) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Clients).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
-        if let Err(outcome) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
-            return outcome;
+        if let Err(refusal) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
+            return refusal.into();
         }
         let Some(action) = posted.action else {
             return unknown_action();
@@ -931,7 +967,7 @@ impl AuthorizationServer {
                 crate::admin::initial_access_tokens::target(id),
             ),
         };
-        if let Err(outcome) = demand(
+        if let Err(refusal) = demand(
             admin,
             &viewer.caller,
             Permission::ClientsWrite,
@@ -940,7 +976,7 @@ impl AuthorizationServer {
         )
         .await
         {
-            return outcome;
+            return refusal.into();
         }
         let caller = &viewer.caller;
         match action {
@@ -960,7 +996,7 @@ impl AuthorizationServer {
                             self.clients_page(admin, &viewer, Said::problem(problem), None, typed)
                                 .await
                         }
-                        Err(outcome) => outcome,
+                        Err(refusal) => refusal.into(),
                     },
                 }
             }
@@ -980,8 +1016,14 @@ impl AuthorizationServer {
                 {
                     Ok(minted) => {
                         let said = Said::notice(AdminNotice::TokenMinted);
-                        self.clients_page(admin, &viewer, said, Some(minted), TypedClient::default())
-                            .await
+                        self.clients_page(
+                            admin,
+                            &viewer,
+                            said,
+                            Some(minted),
+                            TypedClient::default(),
+                        )
+                        .await
                     }
                     Err(e) => failed(e),
                 }
@@ -1002,7 +1044,7 @@ impl AuthorizationServer {
     pub async fn show_admin_client(&self, admin: &Admin, browser: &Browser, id: &str) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Clients).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
         match admin.find_client(id).await {
             Ok(client) => client_page(&viewer, &client, None, Said::default(), None),
@@ -1021,10 +1063,10 @@ impl AuthorizationServer {
     ) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Clients).await {
             Ok(viewer) => viewer,
-            Err(outcome) => return outcome,
+            Err(refusal) => return refusal.into(),
         };
-        if let Err(outcome) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
-            return outcome;
+        if let Err(refusal) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
+            return refusal.into();
         }
         let Some(action) = posted.action else {
             return unknown_action();
@@ -1040,7 +1082,7 @@ impl AuthorizationServer {
             ClientAction::Remove { .. } => Action::DeleteClient,
         };
         let target = crate::admin::clients::target(&client.id);
-        if let Err(outcome) = demand(
+        if let Err(refusal) = demand(
             admin,
             &viewer.caller,
             Permission::ClientsWrite,
@@ -1049,12 +1091,12 @@ impl AuthorizationServer {
         )
         .await
         {
-            return outcome;
+            return refusal.into();
         }
         let caller = &viewer.caller;
         let refused = |e: AdminError, typed: Option<TypedClient>| match answer_to(e) {
             Ok(problem) => client_page(&viewer, &client, None, Said::problem(problem), typed),
-            Err(outcome) => outcome,
+            Err(refusal) => refusal.into(),
         };
         match action {
             ClientAction::Update(form) => {
@@ -1132,7 +1174,7 @@ fn client_page(
     said: Said,
     typed: Option<TypedClient>,
 ) -> Outcome {
-    show(AdminView::Client(ClientView {
+    show(AdminView::Client(Box::new(ClientView {
         frame: viewer.frame(Section::Clients),
         said,
         id: client.id.0.clone(),
@@ -1145,7 +1187,7 @@ fn client_page(
         secret,
         may_write: viewer.may(Permission::ClientsWrite),
         typed: typed.unwrap_or_else(|| TypedClient::of_client(client)),
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -1169,7 +1211,15 @@ mod tests {
             token_limits("7", "3"),
             Some((Some(chrono::Duration::days(7)), Some(3)))
         );
-        for (days, uses) in [("0", ""), ("-2", ""), ("3651", ""), ("x", ""), ("", "0"), ("", "-1"), ("", "y")] {
+        for (days, uses) in [
+            ("0", ""),
+            ("-2", ""),
+            ("3651", ""),
+            ("x", ""),
+            ("", "0"),
+            ("", "-1"),
+            ("", "y"),
+        ] {
             assert_eq!(token_limits(days, uses), None, "{days} {uses}");
         }
     }
@@ -1195,6 +1245,9 @@ mod tests {
             client_type: "confidential",
             ..form
         });
-        assert_eq!(confidential["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(
+            confidential["token_endpoint_auth_method"],
+            "client_secret_basic"
+        );
     }
 }

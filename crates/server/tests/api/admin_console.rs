@@ -172,7 +172,10 @@ async fn only_a_holder_of_an_admin_role_signed_in_with_a_second_factor_enters() 
     let (status, html) = page(&nobody, &app, "/admin").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     assert!(html.contains("no administrative role"), "{html}");
-    assert_eq!(page(&nobody, &app, "/admin/users").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        page(&nobody, &app, "/admin/users").await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // An administrator signed in with the password alone: 403, and told why.
     let single = password_session(&app, &rp, "single", &["admin"]).await;
@@ -202,7 +205,10 @@ async fn only_a_holder_of_an_admin_role_signed_in_with_a_second_factor_enters() 
         location(&reader.get(&app.url("/admin")).await),
         app.url("/admin/clients")
     );
-    assert_eq!(page(&reader, &app, "/admin/users").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        page(&reader, &app, "/admin/users").await.0,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]
@@ -269,7 +275,10 @@ async fn an_admin_finds_users_by_part_of_their_name_and_pages_through_them_fifty
     assert_eq!(found.len(), 10, "{found:?}");
     let by_name = ok_page(&root, &app, "/admin/users?q=number+7").await;
     let by_name_users = listed_usernames(&by_name);
-    assert!(by_name_users.contains(&"member007".to_owned()), "{by_name_users:?}");
+    assert!(
+        by_name_users.contains(&"member007".to_owned()),
+        "{by_name_users:?}"
+    );
     assert!(by_name_users.contains(&"member070".to_owned()));
     assert_eq!(by_name_users.len(), 11, "7 and 70..79");
     let many = ok_page(&root, &app, "/admin/users?q=member").await;
@@ -415,7 +424,10 @@ async fn a_reader_sees_no_form_or_button_and_is_refused_with_an_audited_403_when
     assert!(!users.contains(r#"method="post""#), "{users}");
     let bob_page = ok_page(&reader, &app, &format!("/admin/users/{bob}")).await;
     assert!(!bob_page.contains(r#"method="post""#), "{bob_page}");
-    assert!(!bob_page.contains("/admin/roles\""), "no roles link without roles:read");
+    assert!(
+        !bob_page.contains("/admin/roles\""),
+        "no roles link without roles:read"
+    );
     let clients = ok_page(&reader, &app, "/admin/clients").await;
     assert!(!clients.contains(r#"method="post""#), "{clients}");
     let client_page = ok_page(&reader, &app, &format!("/admin/clients/{}", client.id)).await;
@@ -432,7 +444,10 @@ async fn a_reader_sees_no_form_or_button_and_is_refused_with_an_audited_403_when
         ),
         (format!("/admin/users/{bob}"), vec![("action", "disable")]),
         (format!("/admin/users/{bob}"), vec![("action", "delete")]),
-        (format!("/admin/users/{bob}"), vec![("action", "reset-factors")]),
+        (
+            format!("/admin/users/{bob}"),
+            vec![("action", "reset-factors")],
+        ),
         (
             "/admin/clients".into(),
             vec![
@@ -463,7 +478,10 @@ async fn a_reader_sees_no_form_or_button_and_is_refused_with_an_audited_403_when
     assert!(user_named(&app, "mallory").await.is_none());
     let bob_now = user(&app, &bob).await.unwrap();
     assert!(!bob_now.is_disabled);
-    assert_eq!(app.state.sql.list_clients().await.unwrap().len(), clients_before);
+    assert_eq!(
+        app.state.sql.list_clients().await.unwrap().len(),
+        clients_before
+    );
     let stored = app
         .state
         .sql
@@ -473,9 +491,18 @@ async fn a_reader_sees_no_form_or_button_and_is_refused_with_an_audited_403_when
         .unwrap();
     assert_eq!(
         stored.secret_hash,
-        Some(palisade_core::TokenHash::of(client.secret.as_deref().unwrap()))
+        Some(palisade_core::TokenHash::of(
+            client.secret.as_deref().unwrap()
+        ))
     );
-    assert!(app.state.admin.list_initial_access_tokens().await.unwrap().is_empty());
+    assert!(
+        app.state
+            .admin
+            .list_initial_access_tokens()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The refusals are in the audit trail, as the admin API's are.
     for action in [
@@ -563,7 +590,11 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
     let shown = ok_page(&root, &app, &path).await;
     assert!(!shown.contains(&secret), "never shown again");
     assert!(code_with_id(&shown, "client-secret").is_none());
-    assert!(!ok_page(&root, &app, "/admin/clients").await.contains(&secret));
+    assert!(
+        !ok_page(&root, &app, "/admin/clients")
+            .await
+            .contains(&secret)
+    );
 
     // Rotation: the new secret once, the old one dead.
     let (status, rotated) = post(&root, &app, &shown, &path, &[("action", "rotate-secret")]).await;
@@ -574,7 +605,10 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
         client_credentials(&app, &id, &secret).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(client_credentials(&app, &id, &new_secret).await, StatusCode::OK);
+    assert_eq!(
+        client_credentials(&app, &id, &new_secret).await,
+        StatusCode::OK
+    );
 
     // Editing: redirect URIs one per line, scopes, grant types; a bad URI is refused.
     let (status, html) = post(
@@ -598,7 +632,10 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
         &path,
         &[
             ("action", "update"),
-            ("redirect_uris", "https://inventory.example/cb\r\nhttps://inventory.example/cb2"),
+            (
+                "redirect_uris",
+                "https://inventory.example/cb\r\nhttps://inventory.example/cb2",
+            ),
             ("scope", "openid profile"),
             ("grant_types", "authorization_code"),
             ("grant_types", "refresh_token"),
@@ -617,12 +654,19 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
         .unwrap();
     assert_eq!(
         stored.redirect_uris,
-        vec!["https://inventory.example/cb", "https://inventory.example/cb2"]
+        vec![
+            "https://inventory.example/cb",
+            "https://inventory.example/cb2"
+        ]
     );
     assert_eq!(stored.scopes, vec!["openid", "profile"]);
     assert_eq!(stored.grant_types.len(), 3);
     assert_eq!(stored.response_types, vec!["code"]);
-    assert_eq!(client_credentials(&app, &id, &new_secret).await, StatusCode::OK, "same secret");
+    assert_eq!(
+        client_credentials(&app, &id, &new_secret).await,
+        StatusCode::OK,
+        "same secret"
+    );
 
     // Removal needs the client id typed.
     let (status, html) = post(
@@ -630,11 +674,21 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
         &app,
         &shown,
         &path,
-        &[("action", "remove"), ("confirm_client_id", "something else")],
+        &[
+            ("action", "remove"),
+            ("confirm_client_id", "something else"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
-    assert!(app.state.sql.find_client(&ClientId(id.clone())).await.unwrap().is_some());
+    assert!(
+        app.state
+            .sql
+            .find_client(&ClientId(id.clone()))
+            .await
+            .unwrap()
+            .is_some()
+    );
     let (status, html) = post(
         &root,
         &app,
@@ -644,14 +698,28 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    assert!(app.state.sql.find_client(&ClientId(id.clone())).await.unwrap().is_none());
+    assert!(
+        app.state
+            .sql
+            .find_client(&ClientId(id.clone()))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         client_credentials(&app, &id, &new_secret).await,
         StatusCode::UNAUTHORIZED
     );
-    for action in ["admin.client.create", "admin.client.secret_rotate", "admin.client.update", "admin.client.delete"] {
+    for action in [
+        "admin.client.create",
+        "admin.client.secret_rotate",
+        "admin.client.update",
+        "admin.client.delete",
+    ] {
         assert!(
-            events(&app, &root_id, action).await.contains(&AuditOutcome::Success),
+            events(&app, &root_id, action)
+                .await
+                .contains(&AuditOutcome::Success),
             "{action}"
         );
     }
@@ -669,18 +737,33 @@ async fn a_registration_token_is_shown_once_when_made_then_listed_by_id_and_revo
             &app,
             &list,
             "/admin/clients",
-            &[("action", "mint-token"), ("expires_in_days", days), ("max_uses", uses)],
+            &[
+                ("action", "mint-token"),
+                ("expires_in_days", days),
+                ("max_uses", uses),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{days} {uses}: {html}");
     }
-    assert!(app.state.admin.list_initial_access_tokens().await.unwrap().is_empty());
+    assert!(
+        app.state
+            .admin
+            .list_initial_access_tokens()
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let (status, html) = post(
         &root,
         &app,
         &list,
         "/admin/clients",
-        &[("action", "mint-token"), ("expires_in_days", "7"), ("max_uses", "2")],
+        &[
+            ("action", "mint-token"),
+            ("expires_in_days", "7"),
+            ("max_uses", "2"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
@@ -711,7 +794,14 @@ async fn a_registration_token_is_shown_once_when_made_then_listed_by_id_and_revo
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    assert!(app.state.admin.list_initial_access_tokens().await.unwrap().is_empty());
+    assert!(
+        app.state
+            .admin
+            .list_initial_access_tokens()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -726,7 +816,10 @@ async fn a_forged_or_foreign_post_an_unknown_id_or_action_answers_its_page_and_c
     // A wrong or missing CSRF token: 403.
     for token in ["wrong", ""] {
         let res = root
-            .post_form(&app.url(&bob_path), &[("csrf_token", token), ("action", "disable")])
+            .post_form(
+                &app.url(&bob_path),
+                &[("csrf_token", token), ("action", "disable")],
+            )
             .await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{token}");
     }
@@ -765,7 +858,14 @@ async fn a_forged_or_foreign_post_an_unknown_id_or_action_answers_its_page_and_c
         let (status, _) = post(&root, &app, &html, path, &fields).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
-    let (status, _) = post(&root, &app, &html, "/admin/clients", &[("action", "launch")]).await;
+    let (status, _) = post(
+        &root,
+        &app,
+        &html,
+        "/admin/clients",
+        &[("action", "launch")],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Not form-encoded: 400.
     let res = root

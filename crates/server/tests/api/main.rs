@@ -12,6 +12,7 @@ mod account_lifecycle;
 mod account_protection;
 mod admin_api;
 mod admin_console;
+mod admin_console_in_chromium;
 mod authorize_rules;
 mod browser_interaction;
 mod cli;

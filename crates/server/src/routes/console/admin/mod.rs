@@ -100,7 +100,13 @@ fn users_page(state: &AppState, view: &UsersView) -> HttpResponse {
         format!("{base}?{}", query.finish())
     };
     let rendered = UsersPage {
-        frame: frame(state, &view.frame, None, notice.as_deref(), problem.as_deref()),
+        frame: frame(
+            state,
+            &view.frame,
+            None,
+            notice.as_deref(),
+            problem.as_deref(),
+        ),
         csrf_token: &view.frame.csrf_token,
         text: text(),
         form_action: base.clone(),
@@ -196,7 +202,13 @@ fn clients_page(state: &AppState, view: &ClientsView) -> HttpResponse {
     let (notice, problem) = said(&view.said);
     let base = state.endpoint(Section::Clients.path());
     let rendered = ClientsPage {
-        frame: frame(state, &view.frame, None, notice.as_deref(), problem.as_deref()),
+        frame: frame(
+            state,
+            &view.frame,
+            None,
+            notice.as_deref(),
+            problem.as_deref(),
+        ),
         csrf_token: &view.frame.csrf_token,
         text: text(),
         form_action: base.clone(),
