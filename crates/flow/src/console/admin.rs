@@ -1193,6 +1193,224 @@ fn client_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interaction::RefusalStatus;
+    use crate::test_server::TestServer;
+    use palisade_core::model::{AuditOutcome, AuditQuery, Role, RoleName};
+
+    /// A browser holding a session of `user` signed in with `amr`.
+    async fn signed_in(server: &TestServer, user: &User, amr: &[&str]) -> (Browser, String) {
+        let (raw, session) = server
+            .engine
+            .start_session(user, amr.iter().map(|m| (*m).to_owned()).collect())
+            .await
+            .unwrap();
+        let browser = Browser {
+            binding: None,
+            session: Some(raw),
+            client_ip: None,
+        };
+        (browser, session.csrf_token)
+    }
+
+    async fn holding(
+        server: &TestServer,
+        name: &str,
+        role: &str,
+        permissions: &[Permission],
+    ) -> User {
+        let user = server.user(name).await;
+        let role = RoleName::parse(role).unwrap();
+        let roles = &server.engine.roles;
+        if roles.find_role(&role).await.unwrap().is_none() {
+            roles
+                .insert_role(Role {
+                    name: role.clone(),
+                    description: None,
+                    require_mfa: false,
+                })
+                .await
+                .unwrap();
+            for p in permissions {
+                roles.grant_permission(&role, *p).await.unwrap();
+            }
+        }
+        roles.grant_role(&role, &user.id).await.unwrap();
+        user
+    }
+
+    fn refused_with(outcome: &Outcome, status: RefusalStatus, code: ErrorCode) {
+        match &outcome.step {
+            Step::Refuse(refusal) => {
+                assert_eq!(refusal.status, status, "{refusal:?}");
+                assert_eq!(refusal.error.code, code, "{refusal:?}");
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    fn shown(outcome: Outcome) -> AdminView {
+        match outcome.step {
+            Step::Show(View::Admin(view)) => view,
+            other => panic!("no admin page: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_console_needs_an_administrative_role_and_by_default_a_second_factor() {
+        let mut server = TestServer::start().await;
+        let all = Permission::ALL;
+        let root = holding(&server, "root", "console-admin", &all).await;
+        let nobody = server.user("nobody").await;
+        let (password_only, _) = signed_in(&server, &root, &["pwd"]).await;
+        let (with_factor, _) = signed_in(&server, &root, &["pwd", "otp", "mfa"]).await;
+        let (no_role, _) = signed_in(&server, &nobody, &["pwd", "otp", "mfa"]).await;
+
+        let refusal = server.engine.admin_viewer(&no_role).await.unwrap_err();
+        assert_eq!(refusal.status, RefusalStatus::Forbidden);
+        let refusal = server
+            .engine
+            .admin_viewer(&password_only)
+            .await
+            .unwrap_err();
+        assert_eq!(refusal.status, RefusalStatus::Forbidden);
+        assert_eq!(refusal.error.code, ErrorCode::InteractionRequired);
+        let viewer = server.engine.admin_viewer(&with_factor).await.unwrap();
+        assert_eq!(viewer.first_section(), Some(Section::Users));
+        assert_eq!(viewer.frame(Section::Users).nav, Section::ADMIN.to_vec());
+
+        server.engine.policy.admin_console_requires_mfa = false;
+        assert!(server.engine.admin_viewer(&password_only).await.is_ok());
+        // Disabled since: the session no longer stands, whatever its factors.
+        let admin = server.admin.clone();
+        admin
+            .set_user_disabled(&Caller::operator(), &root, true)
+            .await
+            .unwrap();
+        assert!(server.engine.admin_viewer(&with_factor).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_reader_is_refused_each_action_with_an_audited_403_and_nothing_changes() {
+        let server = TestServer::start().await;
+        let admin = &server.admin;
+        let reader = holding(
+            &server,
+            "reader",
+            "reader",
+            &[Permission::UsersRead, Permission::ClientsRead],
+        )
+        .await;
+        let bob = server.user("bob").await;
+        let (browser, csrf) = signed_in(&server, &reader, &["pwd", "otp", "mfa"]).await;
+
+        let AdminView::User(page) = shown(
+            server
+                .engine
+                .show_admin_user(admin, &browser, &bob.id.0)
+                .await,
+        ) else {
+            panic!("not the user page")
+        };
+        assert!(!page.may_write && !page.may_read_roles);
+        assert_eq!(page.frame.nav, vec![Section::Users, Section::Clients]);
+
+        for action in [
+            UserAction::Disable,
+            UserAction::Delete,
+            UserAction::ResetFactors,
+        ] {
+            let posted = Posted {
+                csrf_token: Some(csrf.clone()),
+                action: Some(action),
+            };
+            let outcome = server
+                .engine
+                .admin_user_action(admin, &browser, &bob.id.0, posted)
+                .await;
+            refused_with(&outcome, RefusalStatus::Forbidden, ErrorCode::AccessDenied);
+        }
+        let created = server
+            .engine
+            .admin_create_user(
+                admin,
+                &browser,
+                Some(&csrf),
+                NewUserForm {
+                    username: "mallory",
+                    email: "",
+                    display_name: "",
+                    password: crate::test_server::PASSWORD,
+                },
+            )
+            .await;
+        refused_with(&created, RefusalStatus::Forbidden, ErrorCode::AccessDenied);
+        let stored = admin.find_user(&bob.id).await.unwrap();
+        assert!(!stored.is_disabled);
+        assert!(admin.find_user_by_username("mallory").await.is_err());
+        let refusals = admin
+            .auditor()
+            .query(AuditQuery {
+                actor: Some(format!("user:{}", reader.id)),
+                target: None,
+                action: None,
+                since: None,
+                until: None,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(refusals.len(), 4, "{refusals:?}");
+        assert!(refusals.iter().all(|e| e.outcome == AuditOutcome::Failure));
+
+        // A page the reader may not open at all, by its URL.
+        let keys_only = holding(&server, "keeper", "key-reader", &[Permission::KeysRead]).await;
+        let (keeper, _) = signed_in(&server, &keys_only, &["pwd", "otp", "mfa"]).await;
+        let outcome = server.engine.show_admin_clients(admin, &keeper).await;
+        refused_with(&outcome, RefusalStatus::Forbidden, ErrorCode::AccessDenied);
+    }
+
+    #[tokio::test]
+    async fn a_post_without_the_session_s_token_or_for_an_unknown_user_changes_nothing() {
+        let server = TestServer::start().await;
+        let admin = &server.admin;
+        let root = holding(&server, "root", "console-admin", &Permission::ALL).await;
+        let bob = server.user("bob").await;
+        let (browser, csrf) = signed_in(&server, &root, &["pwd", "otp", "mfa"]).await;
+        for token in [None, Some("forged".to_owned())] {
+            let posted = Posted {
+                csrf_token: token,
+                action: Some(UserAction::Disable),
+            };
+            let outcome = server
+                .engine
+                .admin_user_action(admin, &browser, &bob.id.0, posted)
+                .await;
+            refused_with(&outcome, RefusalStatus::Forbidden, ErrorCode::AccessDenied);
+        }
+        assert!(!admin.find_user(&bob.id).await.unwrap().is_disabled);
+        let posted = Posted {
+            csrf_token: Some(csrf.clone()),
+            action: Some(UserAction::Disable),
+        };
+        let outcome = server
+            .engine
+            .admin_user_action(admin, &browser, "no-such-user", posted)
+            .await;
+        assert!(matches!(shown(outcome), AdminView::Missing(_)));
+        let posted = Posted {
+            csrf_token: Some(csrf),
+            action: Some(UserAction::Disable),
+        };
+        let outcome = server
+            .engine
+            .admin_user_action(admin, &browser, &bob.id.0, posted)
+            .await;
+        let AdminView::User(page) = shown(outcome) else {
+            panic!("not the user page")
+        };
+        assert_eq!(page.said.notice, Some(AdminNotice::UserDisabled));
+        assert!(page.is_disabled);
+    }
 
     #[test]
     fn a_page_number_is_a_whole_number_from_one_and_blank_is_the_first() {
