@@ -218,6 +218,141 @@ mod tests {
         .unwrap()
     }
 
+    /// Every visible field has a label, and no id is used twice.
+    fn assert_labelled_with_unique_ids(html: &str) {
+        for opening in ["<input", "<textarea", "<select"] {
+            for tag in html.split(opening).skip(1) {
+                let tag = &tag[..tag.find('>').unwrap()];
+                if tag.contains(r#"type="hidden""#) {
+                    continue;
+                }
+                let id = tag.split(r#"id=""#).nth(1).expect("a field has an id");
+                let id = &id[..id.find('"').unwrap()];
+                assert!(
+                    html.contains(&format!(r#"<label for="{id}">"#)),
+                    "#{id} has no label: {html}"
+                );
+            }
+        }
+        let mut ids: Vec<&str> = html
+            .split(" id=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "an id is used twice: {html}");
+    }
+
+    fn fields() -> ClientFields<'static> {
+        ClientFields {
+            name: "Shop",
+            is_public: false,
+            redirect_uris: "https://shop.example/cb",
+            scope: "openid",
+            grants: vec![
+                GrantChoice {
+                    value: "authorization_code",
+                    label: EN.grant_authorization_code,
+                    checked: true,
+                },
+                GrantChoice {
+                    value: "client_credentials",
+                    label: EN.grant_client_credentials,
+                    checked: false,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_admin_page_is_labelled() {
+        let users = UsersPage {
+            frame: frame(),
+            csrf_token: "csrf",
+            text: &EN,
+            form_action: "/admin/users".into(),
+            search: "bo",
+            page_caption: EN.users_page(2, "bo"),
+            users: vec![UserRow {
+                href: "/admin/users/u1".into(),
+                username: "bob",
+                email: Some("bob@example.com"),
+                display_name: None,
+                is_disabled: true,
+                created_at: "2026-12-05T03:00:00Z",
+            }],
+            previous_href: Some("/admin/users?q=bo&page=1".into()),
+            next_href: None,
+            may_write: true,
+            typed_username: "",
+            typed_email: "",
+            typed_display_name: "",
+        }
+        .render()
+        .unwrap();
+        assert!(users.contains(r#"td data-label="Username""#));
+        assert!(users.contains(r#"rel="prev""#) && !users.contains(r#"rel="next""#));
+        assert_labelled_with_unique_ids(&users);
+        assert_labelled_with_unique_ids(&user_page(true, false));
+        let clients = ClientsPage {
+            frame: frame(),
+            csrf_token: "csrf",
+            text: &EN,
+            form_action: "/admin/clients".into(),
+            clients: vec![],
+            tokens: vec![TokenRow {
+                id: "t1",
+                created_at: "2026-12-05T03:00:00Z",
+                expires_at: None,
+                uses: 0,
+                max_uses: Some(3),
+            }],
+            minted: Some(MintedTokenBox {
+                token: "secret-token",
+                expires_at: None,
+                max_uses: None,
+            }),
+            may_write: true,
+            fields: fields(),
+        }
+        .render()
+        .unwrap();
+        assert!(clients.contains(r#"<code id="minted-token">secret-token</code>"#));
+        assert!(clients.contains(EN.shown_once));
+        assert_labelled_with_unique_ids(&clients);
+        let client = |may_write, secret| {
+            ClientPage {
+                frame: frame(),
+                csrf_token: "csrf",
+                text: &EN,
+                form_action: "/admin/clients/c1".into(),
+                clients_href: "/admin/clients".into(),
+                id: "c1",
+                is_public: false,
+                auth_method: "client_secret_basic",
+                created_at: "2026-12-05T03:00:00Z",
+                registered_dynamically: false,
+                uses_secret: true,
+                secret,
+                may_write,
+                fields: fields(),
+            }
+            .render()
+            .unwrap()
+        };
+        let writer = client(true, Some("s3cret"));
+        assert!(writer.contains(r#"<code id="client-secret">s3cret</code>"#));
+        assert!(writer.contains(EN.rotate_secret_consequence));
+        assert!(writer.contains(&EN.remove_client_consequence[..40]));
+        assert_labelled_with_unique_ids(&writer);
+        let reader = client(false, None);
+        assert!(!reader.contains("<form") && !reader.contains("client-secret"));
+        assert!(reader.contains(EN.grant_authorization_code));
+        assert!(!reader.contains(EN.grant_client_credentials));
+    }
+
     #[test]
     fn a_reader_sees_no_action_and_a_writer_sees_each_with_its_consequence() {
         let read_only = user_page(false, false);
