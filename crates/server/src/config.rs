@@ -788,6 +788,34 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_console_needs_a_second_factor_unless_the_file_says_otherwise() {
+        assert!(
+            Settings::defaults_with(|_| {})
+                .unwrap()
+                .token_policy()
+                .admin_console_requires_mfa
+        );
+        let read = |toml: &str| {
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(Toml::string(toml))
+                .extract::<RawSettings>()
+        };
+        let off = read("[console]\nadmin_requires_second_factor = false\n").unwrap();
+        assert!(
+            !off.validate()
+                .unwrap()
+                .token_policy()
+                .admin_console_requires_mfa
+        );
+        assert!(read("[console]\nadmin_requires_mfa = false\n").is_err());
+        let overridden = Settings::defaults_with(|o| {
+            o.console_admin_requires_second_factor(false);
+        })
+        .unwrap();
+        assert!(!overridden.token_policy().admin_console_requires_mfa);
+    }
+
+    #[test]
     fn par_and_resources_are_read_from_the_file_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("palisade.toml");
