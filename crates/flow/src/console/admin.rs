@@ -239,7 +239,25 @@ pub struct ClientView {
 #[derive(Debug)]
 pub struct MissingView {
     pub frame: Frame,
-    pub section: Section,
+    pub what: Missing,
+}
+
+/// What a URL or a form named that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    User,
+    Client,
+    RegistrationToken,
+}
+
+impl Missing {
+    /// The section whose list the page links back to.
+    pub fn section(self) -> Section {
+        match self {
+            Self::User => Section::Users,
+            Self::Client | Self::RegistrationToken => Section::Clients,
+        }
+    }
 }
 
 /// A new user, as the create form posts it.
@@ -527,10 +545,10 @@ impl AdminViewer {
         }
     }
 
-    fn missing(&self, section: Section) -> Outcome {
+    fn missing(&self, what: Missing) -> Outcome {
         show(AdminView::Missing(Box::new(MissingView {
-            frame: self.frame(section),
-            section,
+            frame: self.frame(what.section()),
+            what,
         })))
     }
 }
@@ -750,7 +768,7 @@ impl AuthorizationServer {
         };
         match admin.find_user(&UserId(id.to_owned())).await {
             Ok(user) => self.user_page(admin, &viewer, user, Said::default()).await,
-            Err(AdminError::NotFound(_)) => viewer.missing(Section::Users),
+            Err(AdminError::NotFound(_)) => viewer.missing(Missing::User),
             Err(e) => failed(e),
         }
     }
@@ -818,7 +836,7 @@ impl AuthorizationServer {
         };
         let user = match admin.find_user(&UserId(id.to_owned())).await {
             Ok(user) => user,
-            Err(AdminError::NotFound(_)) => return viewer.missing(Section::Users),
+            Err(AdminError::NotFound(_)) => return viewer.missing(Missing::User),
             Err(e) => return failed(e),
         };
         let target = crate::admin::users::target(&user.id);
@@ -1031,7 +1049,9 @@ impl AuthorizationServer {
             ClientsAction::RevokeToken { id } => {
                 let said = match admin.revoke_initial_access_token(caller, id).await {
                     Ok(()) => Said::notice(AdminNotice::TokenRevoked),
-                    Err(AdminError::NotFound(_)) => return viewer.missing(Section::Clients),
+                    Err(AdminError::NotFound(_)) => {
+                        return viewer.missing(Missing::RegistrationToken);
+                    }
                     Err(e) => return failed(e),
                 };
                 self.clients_page(admin, &viewer, said, None, TypedClient::default())
@@ -1048,7 +1068,7 @@ impl AuthorizationServer {
         };
         match admin.find_client(id).await {
             Ok(client) => client_page(&viewer, &client, None, Said::default(), None),
-            Err(AdminError::NotFound(_)) => viewer.missing(Section::Clients),
+            Err(AdminError::NotFound(_)) => viewer.missing(Missing::Client),
             Err(e) => failed(e),
         }
     }
@@ -1073,7 +1093,7 @@ impl AuthorizationServer {
         };
         let client = match admin.find_client(id).await {
             Ok(client) => client,
-            Err(AdminError::NotFound(_)) => return viewer.missing(Section::Clients),
+            Err(AdminError::NotFound(_)) => return viewer.missing(Missing::Client),
             Err(e) => return failed(e),
         };
         let audited_as = match &action {

@@ -121,6 +121,7 @@ pub struct AdminText {
     pub bad_token_limits: &'static str,
     pub missing_user: &'static str,
     pub missing_client: &'static str,
+    pub missing_token: &'static str,
 }
 
 impl AdminText {
@@ -267,4 +268,5 @@ pub static EN: AdminText = AdminText {
     bad_token_limits: "Nothing was made: the days must be a whole number from 1 to 3650 and the registrations a whole number from 1, or blank.",
     missing_user: "There is no such user. It may have been deleted.",
     missing_client: "There is no such client. It may have been removed.",
+    missing_token: "There is no such registration token. It may have been revoked already.",
 };

@@ -785,6 +785,7 @@ async fn a_registration_token_is_shown_once_when_made_then_listed_by_id_and_revo
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    assert!(html.contains("no such registration token"), "{html}");
     let (status, html) = post(
         &root,
         &app,

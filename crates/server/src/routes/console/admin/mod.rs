@@ -14,8 +14,8 @@ use actix_web::http::StatusCode;
 use askama::Template;
 use palisade_flow::console::Section;
 use palisade_flow::console::admin::{
-    AdminNotice, AdminProblem, AdminView, ClientView, ClientsView, GRANT_CHOICES, MissingView,
-    Said, TypedClient, UserView, UsersView,
+    AdminNotice, AdminProblem, AdminView, ClientView, ClientsView, GRANT_CHOICES, Missing,
+    MissingView, Said, TypedClient, UserView, UsersView,
 };
 use palisade_pages::catalogue::admin::{AdminText, EN};
 use palisade_pages::console::admin::{
@@ -278,14 +278,15 @@ fn client_page(state: &AppState, view: &ClientView) -> HttpResponse {
 
 fn missing_page(state: &AppState, view: &MissingView) -> HttpResponse {
     let t = text();
-    let (message, back_label) = match view.section {
-        Section::Clients => (t.missing_client, t.back_to_clients),
-        _ => (t.missing_user, t.back_to_users),
+    let (message, back_label) = match view.what {
+        Missing::User => (t.missing_user, t.back_to_users),
+        Missing::Client => (t.missing_client, t.back_to_clients),
+        Missing::RegistrationToken => (t.missing_token, t.back_to_clients),
     };
     let rendered = MissingPage {
         frame: frame(state, &view.frame, None, None, None),
         message,
-        back_href: state.endpoint(view.section.path()),
+        back_href: state.endpoint(view.what.section().path()),
         back_label,
     }
     .render();
