@@ -161,6 +161,9 @@ pub struct UserView {
     pub recovery_codes_left: u32,
     /// The viewer holds `users:write`: the actions are shown.
     pub may_write: bool,
+    /// The user holds a permission the viewer does not: the service refuses every action on
+    /// them (nobody acts on more than they hold), so none is shown.
+    pub outranks_viewer: bool,
     /// The viewer holds `roles:read`: the roles link to the roles page.
     pub may_read_roles: bool,
     /// The viewer is this user (they cannot delete themselves).
@@ -232,6 +235,9 @@ pub struct ClientView {
     /// The secret this very answer issued: shown once, never stored in the clear.
     pub secret: Option<String>,
     pub may_write: bool,
+    /// The client's `admin:` scopes grant a permission the viewer does not hold: the service
+    /// refuses every change to it, so none is shown.
+    pub outranks_viewer: bool,
     /// What the edit form holds: the stored values, or what was typed after a refusal.
     pub typed: TypedClient,
 }
@@ -788,6 +794,10 @@ impl AuthorizationServer {
             Ok(details) => details,
             Err(e) => return failed(e),
         };
+        let held = match self.roles.permissions_of_user(&details.user.id).await {
+            Ok(held) => held,
+            Err(e) => return failed(e.into()),
+        };
         let count = |kind: FactorKind| factors.factors.iter().filter(|f| f.kind == kind).count();
         let user = &details.user;
         // The sessions and connected applications of the user join this view when their
@@ -811,6 +821,7 @@ impl AuthorizationServer {
             passkeys: count(FactorKind::Passkey),
             recovery_codes_left: factors.recovery_codes_left,
             may_write: viewer.may(Permission::UsersWrite),
+            outranks_viewer: held.iter().any(|p| !viewer.may(*p)),
             may_read_roles: viewer.may(Permission::RolesRead),
             is_viewer: viewer.viewer.user.id == user.id,
         })))
@@ -1206,6 +1217,11 @@ fn client_page(
         registered_dynamically: client.registration_access_token_hash.is_some(),
         secret,
         may_write: viewer.may(Permission::ClientsWrite),
+        outranks_viewer: client
+            .scopes
+            .iter()
+            .filter_map(|s| Permission::from_scope(s))
+            .any(|p| !viewer.may(p)),
         typed: typed.unwrap_or_else(|| TypedClient::of_client(client)),
     })))
 }

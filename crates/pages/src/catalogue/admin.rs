@@ -49,6 +49,8 @@ pub struct AdminText {
     pub delete_user: &'static str,
     pub delete_user_consequence: &'static str,
     pub cannot_delete_yourself: &'static str,
+    pub user_outranks_you: &'static str,
+    pub client_outranks_you: &'static str,
     pub back_to_users: &'static str,
     // The clients list.
     pub client_name: &'static str,
@@ -200,6 +202,8 @@ pub static EN: AdminText = AdminText {
     delete_user: "Delete user",
     delete_user_consequence: "Deletes the user with their roles, consents and tokens. This cannot be undone; a new user of the same name is someone else.",
     cannot_delete_yourself: "You cannot delete your own account; ask another administrator.",
+    user_outranks_you: "This user holds permissions you do not, so you cannot change them; ask an administrator who holds them all.",
+    client_outranks_you: "This client's admin scopes grant permissions you do not hold, so you cannot change it; ask an administrator who holds them all.",
     back_to_users: "All users",
     client_name: "Name",
     client_id: "Client id",

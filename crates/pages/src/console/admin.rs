@@ -66,6 +66,8 @@ pub struct UserPage<'a> {
     pub passkeys: usize,
     pub recovery_codes_left: u32,
     pub may_write: bool,
+    /// The user holds permissions the viewer does not: no action is offered.
+    pub outranks_viewer: bool,
     pub is_viewer: bool,
 }
 impl Layout for UserPage<'_> {}
@@ -153,6 +155,9 @@ pub struct ClientPage<'a> {
     /// Issued by this very answer; shown once.
     pub secret: Option<&'a str>,
     pub may_write: bool,
+    /// The client's admin scopes grant permissions the viewer does not hold: no change is
+    /// offered.
+    pub outranks_viewer: bool,
     pub fields: ClientFields<'a>,
 }
 impl Layout for ClientPage<'_> {}
@@ -212,6 +217,7 @@ mod tests {
             passkeys: 0,
             recovery_codes_left: 10,
             may_write,
+            outranks_viewer: false,
             is_viewer,
         }
         .render()
@@ -337,6 +343,7 @@ mod tests {
                 uses_secret: true,
                 secret,
                 may_write,
+                outranks_viewer: false,
                 fields: fields(),
             }
             .render()

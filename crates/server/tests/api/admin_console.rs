@@ -880,3 +880,31 @@ async fn a_forged_or_foreign_post_an_unknown_id_or_action_answers_its_page_and_c
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(!user(&app, &bob).await.unwrap().is_disabled);
 }
+
+#[tokio::test]
+async fn a_user_admin_is_offered_no_action_on_an_administrator_and_is_refused_one_posted() {
+    let app = spawn_app().await;
+    let rp = register_client(&app, rp_spec()).await;
+    let (root_id, _) = admin_session(&app, &rp, "root", &["admin"]).await;
+    let (helper_id, helper) = admin_session(&app, &rp, "helper", &["user-admin"]).await;
+    let bob = create_user(&app, "bob").await;
+
+    let bob_page = ok_page(&helper, &app, &format!("/admin/users/{bob}")).await;
+    assert!(bob_page.contains(r#"value="disable""#), "{bob_page}");
+    let root_path = format!("/admin/users/{root_id}");
+    let root_page = ok_page(&helper, &app, &root_path).await;
+    assert!(!root_page.contains(r#"method="post""#), "{root_page}");
+    assert!(root_page.contains(r#"id="outranks-you""#), "{root_page}");
+
+    for action in ["disable", "sign-out", "reset-factors", "delete"] {
+        let (status, html) =
+            post(&helper, &app, &bob_page, &root_path, &[("action", action)]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{action}: {html}");
+    }
+    let root = user(&app, &root_id).await.unwrap();
+    assert!(!root.is_disabled && root.sessions_revoked_at.is_none());
+    assert_eq!(
+        events(&app, &helper_id, "admin.user.disable").await,
+        vec![AuditOutcome::Failure]
+    );
+}

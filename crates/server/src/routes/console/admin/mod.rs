@@ -165,6 +165,7 @@ fn user_page(state: &AppState, view: &UserView) -> HttpResponse {
         passkeys: view.passkeys,
         recovery_codes_left: view.recovery_codes_left,
         may_write: view.may_write,
+        outranks_viewer: view.outranks_viewer,
         is_viewer: view.is_viewer,
     }
     .render();
@@ -270,6 +271,7 @@ fn client_page(state: &AppState, view: &ClientView) -> HttpResponse {
         uses_secret: view.uses_secret,
         secret: view.secret.as_deref(),
         may_write: view.may_write,
+        outranks_viewer: view.outranks_viewer,
         fields: fields(&view.typed),
     }
     .render();
