@@ -236,6 +236,12 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
             .is_disabled
     );
 
+    // The actions, each with its consequence beside its button.
+    browser
+        .js("document.getElementById('actions-heading').scrollIntoView(); return null")
+        .await;
+    browser.screenshot("admin-user-actions").await;
+
     // Register a confidential client for client_credentials: its secret once, and it works.
     browser
         .client
