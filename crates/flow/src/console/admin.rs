@@ -83,6 +83,8 @@ pub enum AdminProblem {
     ConfirmationMismatch,
     /// A registration token's lifetime or use count is not a whole number in range.
     BadTokenLimits,
+    /// The client type is neither `public` nor `confidential`.
+    BadClientType,
 }
 
 /// What a page says above its content.
@@ -1010,6 +1012,11 @@ impl AuthorizationServer {
         let caller = &viewer.caller;
         match action {
             ClientsAction::Create(form) => {
+                if !matches!(form.client_type, "public" | "confidential") {
+                    let said = Said::problem(AdminProblem::BadClientType);
+                    let typed = TypedClient::of_form(&form);
+                    return self.clients_page(admin, &viewer, said, None, typed).await;
+                }
                 let metadata = new_client_metadata(&form);
                 match admin.register_client(caller, &metadata).await {
                     Ok(registered) => client_page(

@@ -566,6 +566,24 @@ async fn a_client_made_in_the_console_shows_its_secret_once_and_the_secret_buys_
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
     assert!(html.contains(r#"value="Shop""#), "{html}");
     assert_eq!(app.state.sql.list_clients().await.unwrap().len(), before);
+    for client_type in ["", "private"] {
+        let (status, html) = post(
+            &root,
+            &app,
+            &list,
+            "/admin/clients",
+            &[
+                ("action", "create"),
+                ("client_name", "Shop"),
+                ("client_type", client_type),
+                ("grant_types", "client_credentials"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{client_type}");
+        assert!(html.contains("public or confidential"), "{html}");
+    }
+    assert_eq!(app.state.sql.list_clients().await.unwrap().len(), before);
 
     let (status, html) = post(
         &root,

@@ -63,6 +63,7 @@ fn said(said: &Said) -> (Option<String>, Option<String>) {
         AdminProblem::Refused(words) => sentence(words),
         AdminProblem::ConfirmationMismatch => t.confirmation_mismatch.to_owned(),
         AdminProblem::BadTokenLimits => t.bad_token_limits.to_owned(),
+        AdminProblem::BadClientType => t.bad_client_type.to_owned(),
     });
     (notice, problem)
 }
