@@ -2,9 +2,11 @@
 //! with their password and an authenticator app, opens `/admin`, creates a user through the
 //! form, finds them by search, disables and enables them, and registers a client whose secret,
 //! shown once, then buys a token. Every page is checked as the sign-in pages are (no script,
-//! the stylesheet applied, nothing in the console) and saved as a PNG, at desktop and phone
-//! width, under `target/browser-artifacts/`.
+//! the stylesheet applied, nothing in the console), against axe-core's WCAG A/AA rules at
+//! desktop and phone width, and saved as PNGs at both widths (`target/browser-artifacts/`, or
+//! `$PALISADE_SCREENSHOT_DIR`).
 
+use crate::accessibility::{PHONE, assert_accessible, screenshot_at_widths};
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
 use crate::headless_chromium::{Chromium, RelyingParty, client_of};
@@ -115,10 +117,15 @@ async fn notice_says(browser: &Chromium, words: &str) {
     }
 }
 
-/// Saves the page at desktop width and at a phone's (390 px), where the lists become cards.
-async fn screenshots(browser: &Chromium, name: &str) {
-    browser.screenshot(name).await;
-    browser.client.set_window_size(390, 844).await.unwrap();
+/// Checks the page at desktop and phone width (axe-core's WCAG A/AA rules, no sideways
+/// scrolling on a phone, where the lists become cards) and saves it at both widths.
+async fn check_and_picture(browser: &Chromium, name: &str) {
+    assert_accessible(browser, name).await;
+    browser
+        .client
+        .set_window_size(PHONE.0, PHONE.1)
+        .await
+        .unwrap();
     let overflow = browser
         .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         .await;
@@ -126,8 +133,7 @@ async fn screenshots(browser: &Chromium, name: &str) {
         overflow.as_i64().unwrap_or(0) <= 0,
         "{name} scrolls sideways at phone width"
     );
-    browser.screenshot(&format!("{name}-phone")).await;
-    browser.client.set_window_size(1024, 900).await.unwrap();
+    screenshot_at_widths(browser, name).await;
 }
 
 #[tokio::test]
@@ -152,7 +158,7 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
         .await;
     browser.wait_for("#new-username").await;
     browser.assert_page_is_sound("the users page").await;
-    screenshots(&browser, "admin-users").await;
+    check_and_picture(&browser, "admin-users").await;
 
     // Create a user through the form.
     fill(&browser, "#new-username", "carol").await;
@@ -208,7 +214,7 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
         .wait_for_url_starting_with(&app.url(&format!("/admin/users/{}", carol.id)))
         .await;
     browser.assert_page_is_sound("a user's page").await;
-    screenshots(&browser, "admin-user").await;
+    check_and_picture(&browser, "admin-user").await;
 
     // Disable, then enable again.
     press(&browser, "disable").await;
@@ -240,7 +246,7 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
     browser
         .js("document.getElementById('actions-heading').scrollIntoView(); return null")
         .await;
-    browser.screenshot("admin-user-actions").await;
+    browser.screenshot("admin-user-actions-desktop").await;
 
     // Register a confidential client for client_credentials: its secret once, and it works.
     browser
@@ -253,7 +259,7 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
         .unwrap();
     browser.wait_for("#client-name").await;
     browser.assert_page_is_sound("the clients page").await;
-    screenshots(&browser, "admin-clients").await;
+    check_and_picture(&browser, "admin-clients").await;
     fill(&browser, "#client-name", "Inventory").await;
     browser
         .wait_for("#type-confidential")
@@ -272,7 +278,7 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
     let id = text_of(&browser, "#client-id").await;
     let secret = text_of(&browser, "#client-secret").await;
     browser.assert_page_is_sound("a new client's page").await;
-    screenshots(&browser, "admin-client").await;
+    check_and_picture(&browser, "admin-client").await;
     let res = app
         .client
         .post(app.url("/token"))
