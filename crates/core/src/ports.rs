@@ -54,7 +54,8 @@ pub trait UserRepository: Send + Sync {
     async fn insert_user(&self, user: NewUser) -> StoreResult<User>;
     async fn find_user_by_id(&self, id: &UserId) -> StoreResult<Option<User>>;
     async fn find_user_by_username(&self, username: &Username) -> StoreResult<Option<User>>;
-    /// Users ordered by username; `search` matches a substring of username or email.
+    /// Users ordered by username; `search` matches a substring of username, email or display
+    /// name.
     async fn list_users(
         &self,
         search: Option<&str>,

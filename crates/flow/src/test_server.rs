@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub(crate) struct TestServer {
     pub engine: AuthorizationServer,
     pub clock: ManualClock,
+    /// The administration service over the same stores and clock (the consoles' tests).
+    pub admin: crate::admin::Admin,
     database: TestDatabase,
     ephemeral: EphemeralInspector,
     // Cleans up a Redis namespace; none for a store made in process here.
@@ -80,6 +82,28 @@ impl TestServer {
             iterations: 1,
             parallelism: 1,
         };
+        let admin = crate::admin::Admin::new(crate::admin::AdminPorts {
+            users: Arc::new(sql.clone()),
+            roles: Arc::new(sql.clone()),
+            clients: Arc::new(sql.clone()),
+            client_records: Arc::new(sql.clone()),
+            lockouts: Arc::new(sql.clone()),
+            refresh_tokens: Arc::new(sql.clone()),
+            initial_access_tokens: Arc::new(sql.clone()),
+            factors: Arc::new(sql.clone()),
+            audit: Arc::new(sql.clone()),
+            guard: CredentialGuard::new(
+                limits,
+                ephemeral.clone(),
+                Arc::new(sql.clone()),
+                Arc::new(sql.clone()),
+                clock_port.clone(),
+            ),
+            passwords: PasswordHasher::new(cheap, 1).expect("hasher"),
+            clock: clock_port.clone(),
+            secrets: Arc::new(OsSecrets),
+            signing_algorithms: vec![palisade_core::ports::SigningAlgorithm::RS256],
+        });
         let engine = AuthorizationServer {
             issuer: "https://id.example".into(),
             policy: TokenPolicy::default(),
@@ -112,6 +136,7 @@ impl TestServer {
         Self {
             engine,
             clock,
+            admin,
             database,
             ephemeral: inspector,
             _ephemeral: ephemeral_guard,

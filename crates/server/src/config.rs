@@ -94,6 +94,25 @@ struct RawSettings {
     client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
     /// DPoP proofs (docs/dpop.md): server nonces and the proof window.
     dpop: DpopSettings,
+    /// The consoles (`/account`, `/admin`, docs/console.md).
+    console: ConsoleSettings,
+}
+
+/// `[console]`: the people-facing consoles (docs/console.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// The admin console opens only to a session signed in with a second factor: it can hand
+    /// out every right the server has, so a stolen password alone must not open it. On.
+    pub admin_requires_second_factor: bool,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            admin_requires_second_factor: true,
+        }
+    }
 }
 
 /// `[device]`: lifetimes of the device authorization grant (RFC 8628, docs/device-flow.md).
@@ -214,6 +233,7 @@ impl Default for RawSettings {
             resources: Vec::new(),
             client_id_metadata_documents: Default::default(),
             dpop: DpopSettings::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -278,6 +298,8 @@ pub struct Settings {
     pub client_id_metadata_documents: crate::client_documents::ClientDocumentSettings,
     /// DPoP proofs: server nonces and the proof window (docs/dpop.md).
     pub dpop: DpopSettings,
+    /// The consoles: whether the admin console needs a second factor (`[console]`).
+    pub console: ConsoleSettings,
 }
 
 impl Settings {
@@ -330,6 +352,7 @@ impl Settings {
             par: self.par.clone(),
             resources: self.resources.clone(),
             dpop: self.dpop.to_policy(),
+            admin_console_requires_mfa: self.console.admin_requires_second_factor,
             ..self.tokens.to_policy()
         }
     }
@@ -423,6 +446,10 @@ impl SettingsOverrides {
 
     pub fn mfa_required(&mut self, v: bool) -> &mut Self {
         self.0.mfa_required = v;
+        self
+    }
+    pub fn console_admin_requires_second_factor(&mut self, v: bool) -> &mut Self {
+        self.0.console.admin_requires_second_factor = v;
         self
     }
 }
@@ -603,6 +630,7 @@ impl RawSettings {
             resources,
             client_id_metadata_documents: self.client_id_metadata_documents,
             dpop: self.dpop,
+            console: self.console,
         })
     }
 }
@@ -757,6 +785,35 @@ mod tests {
             allowed.token_policy().code_ttl,
             default.token_policy().code_ttl
         );
+    }
+
+    #[test]
+    fn the_admin_console_needs_a_second_factor_unless_the_file_says_otherwise() {
+        assert!(
+            Settings::defaults_with(|_| {})
+                .unwrap()
+                .token_policy()
+                .admin_console_requires_mfa
+        );
+        let read = |toml: &str| {
+            Figment::from(Serialized::defaults(RawSettings::default()))
+                .merge(Toml::string(toml))
+                .extract::<RawSettings>()
+                .ok()
+        };
+        let off = read("[console]\nadmin_requires_second_factor = false\n").unwrap();
+        assert!(
+            !off.validate()
+                .unwrap()
+                .token_policy()
+                .admin_console_requires_mfa
+        );
+        assert!(read("[console]\nadmin_requires_mfa = false\n").is_none());
+        let overridden = Settings::defaults_with(|o| {
+            o.console_admin_requires_second_factor(false);
+        })
+        .unwrap();
+        assert!(!overridden.token_policy().admin_console_requires_mfa);
     }
 
     #[test]

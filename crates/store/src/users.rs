@@ -163,7 +163,8 @@ impl UserRepository for SqlStore {
                     lower(users::username.nullable())
                         .like(pattern.clone())
                         .escape('\\')
-                        .or(lower(users::email).like(pattern).escape('\\')),
+                        .or(lower(users::email).like(pattern.clone()).escape('\\'))
+                        .or(lower(users::display_name).like(pattern).escape('\\')),
                 );
             }
             let rows = query.load(conn)?;

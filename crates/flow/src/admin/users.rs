@@ -65,7 +65,7 @@ impl Admin {
     }
 
     /// Users ordered by username, `limit` from `offset`; `search` matches a substring of the
-    /// username or email.
+    /// username, email or display name.
     pub async fn list_users(
         &self,
         search: Option<&str>,

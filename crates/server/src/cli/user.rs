@@ -25,7 +25,7 @@ pub enum UserCommand {
     },
     /// List users.
     List {
-        /// Only users whose username or email contains this text.
+        /// Only users whose username, email or display name contains this text.
         #[arg(long)]
         search: Option<String>,
     },

@@ -148,6 +148,47 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
             "/account/applications",
             web::post().to(console::account::act_on_application),
         ),
+        ("GET", "/admin", web::get().to(console::admin::home::show)),
+        (
+            "GET",
+            "/admin/users",
+            web::get().to(console::admin::users::list),
+        ),
+        (
+            "POST",
+            "/admin/users",
+            web::post().to(console::admin::users::create),
+        ),
+        (
+            "GET",
+            "/admin/users/{user_id}",
+            web::get().to(console::admin::users::show),
+        ),
+        (
+            "POST",
+            "/admin/users/{user_id}",
+            web::post().to(console::admin::users::act),
+        ),
+        (
+            "GET",
+            "/admin/clients",
+            web::get().to(console::admin::clients::list),
+        ),
+        (
+            "POST",
+            "/admin/clients",
+            web::post().to(console::admin::clients::act_on_list),
+        ),
+        (
+            "GET",
+            "/admin/clients/{client_id}",
+            web::get().to(console::admin::clients::show),
+        ),
+        (
+            "POST",
+            "/admin/clients/{client_id}",
+            web::post().to(console::admin::clients::act),
+        ),
         // Last: actix tries resources in order, and a pattern with a parameter costs a regex
         // match on every request that reaches it (about 2 % of a discovery request in a profile).
         ("GET", "/static/{file}", web::get().to(assets::serve)),

@@ -14,6 +14,8 @@ mod account_console_in_chromium;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;
+mod admin_console;
+mod admin_console_in_chromium;
 mod authorize_rules;
 mod browser_interaction;
 mod cli;

@@ -110,7 +110,7 @@ fn query_parameters(path: &str, verb: &str) -> Vec<Value> {
             q(
                 "search",
                 json!({ "type": "string", "maxLength": 256 }),
-                "substring of username or email",
+                "substring of username, email or display name",
             ),
             q(
                 "limit",

@@ -55,7 +55,7 @@ async fn find(state: &AppState, req: &HttpRequest) -> Result<User, ApiError> {
 }
 
 /// `GET /admin/v1/users?search=&limit=&offset=`: ordered by username; `search` matches a
-/// substring of the username or email; `limit` 1..=100 (50).
+/// substring of the username, email or display name; `limit` 1..=100 (50).
 pub async fn list(
     _caller: Caller,
     req: HttpRequest,
