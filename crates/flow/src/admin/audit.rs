@@ -34,6 +34,10 @@ pub enum Action {
     ResetUserMfa,
     GrantRole,
     RevokeRole,
+    /// An access review kept a user's grant of a role.
+    ConfirmRole,
+    /// A user's grant of a role reached its expiry and was removed (actor `system`).
+    LapseRole,
     ListPermissions,
     ListRoles,
     CreateRole,
@@ -73,6 +77,8 @@ impl Action {
             A::ResetUserMfa => "admin.user.mfa.reset",
             A::GrantRole => "admin.user.role_grant",
             A::RevokeRole => "admin.user.role_revoke",
+            A::ConfirmRole => "admin.user.role_confirm",
+            A::LapseRole => "admin.user.role_lapse",
             A::ListPermissions => "admin.permission.list",
             A::ListRoles => "admin.role.list",
             A::CreateRole => "admin.role.create",
