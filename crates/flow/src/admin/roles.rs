@@ -262,12 +262,16 @@ impl Admin {
         self.roles
             .record_role_grant(&role.name, &user.id, &grant)
             .await?;
+        let mut details = json!({ "role": role.name });
+        if let Some(at) = expires_at {
+            details["expires_at"] = json!(at);
+        }
         self.auditor
             .success(
                 caller,
                 Action::GrantRole,
                 &users::target(&user.id),
-                Some(json!({ "role": role.name, "expires_at": expires_at })),
+                Some(details),
             )
             .await;
         Ok(())
