@@ -38,6 +38,8 @@ pub enum Action {
     ConfirmRole,
     /// A user's grant of a role reached its expiry and was removed (actor `system`).
     LapseRole,
+    /// Who holds a role, or which grants a review finds stale; and a review's decisions.
+    ReviewRoles,
     ListPermissions,
     ListRoles,
     CreateRole,
@@ -79,6 +81,7 @@ impl Action {
             A::RevokeRole => "admin.user.role_revoke",
             A::ConfirmRole => "admin.user.role_confirm",
             A::LapseRole => "admin.user.role_lapse",
+            A::ReviewRoles => "admin.role.review",
             A::ListPermissions => "admin.permission.list",
             A::ListRoles => "admin.role.list",
             A::CreateRole => "admin.role.create",

@@ -21,6 +21,7 @@
 use super::roles::{RoleDetails, parse_role_name};
 use super::users;
 use super::{Action, Admin, AdminError, AdminResult, Caller};
+use chrono::{DateTime, Utc};
 use palisade_core::model::{HeldGrant, Permission, Role, RoleName, User, UserId};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -144,6 +145,26 @@ pub fn parse_page(raw: Option<&str>) -> AdminResult<u32> {
     }
 }
 
+/// An expiry as typed: an RFC 3339 instant, or a date `YYYY-MM-DD`, which means through that
+/// day: the grant lapses at the start of the next day, UTC.
+pub fn parse_expiry(raw: &str) -> AdminResult<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .filter(|_| raw.len() == 10)
+        .and_then(|day| day.succ_opt())
+        .and_then(|next| next.and_hms_opt(0, 0, 0))
+        .map(|start| start.and_utc())
+        .ok_or_else(|| {
+            AdminError::Invalid(
+                "the expiry must be a date (YYYY-MM-DD) or an RFC 3339 date and time".into(),
+            )
+        })
+}
+
 impl Caller {
     /// The server itself, acting on a rule (a grant reaching its expiry).
     pub fn system() -> Self {
@@ -224,7 +245,7 @@ impl Admin {
         caller: &Caller,
         grants: &[GrantKey],
     ) -> AdminResult<Decisions> {
-        self.decide(caller, grants, Decision::Confirm).await
+        Ok(self.decide_grants(caller, grants, &[]).await?.0)
     }
 
     /// Takes away each grant named (see the module comment for who may).
@@ -233,30 +254,61 @@ impl Admin {
         caller: &Caller,
         grants: &[GrantKey],
     ) -> AdminResult<Decisions> {
-        self.decide(caller, grants, Decision::Revoke).await
+        Ok(self.decide_grants(caller, &[], grants).await?.1)
     }
 
-    async fn decide(
+    /// Confirms the grants of `confirm` and revokes those of `revoke`: every grant of both is
+    /// checked before any is changed, so a refusal changes nothing. Answers what was confirmed
+    /// and what was revoked.
+    pub async fn decide_grants(
         &self,
         caller: &Caller,
-        grants: &[GrantKey],
-        decision: Decision,
-    ) -> AdminResult<Decisions> {
-        if grants.len() > MAX_DECISIONS {
+        confirm: &[GrantKey],
+        revoke: &[GrantKey],
+    ) -> AdminResult<(Decisions, Decisions)> {
+        if confirm.len() + revoke.len() > MAX_DECISIONS {
             return Err(AdminError::Invalid(format!(
                 "at most {MAX_DECISIONS} grants in one decision"
             )));
         }
+        if confirm.iter().any(|k| revoke.contains(k)) {
+            return Err(AdminError::Invalid(
+                "a grant cannot be both confirmed and revoked".into(),
+            ));
+        }
+        let (to_confirm, confirm_not_held) = self
+            .check_decision(caller, confirm, Decision::Confirm)
+            .await?;
+        let (to_revoke, revoke_not_held) = self
+            .check_decision(caller, revoke, Decision::Revoke)
+            .await?;
+        let confirmed = self
+            .apply_decision(caller, to_confirm, confirm_not_held, Decision::Confirm)
+            .await?;
+        let revoked = self
+            .apply_decision(caller, to_revoke, revoke_not_held, Decision::Revoke)
+            .await?;
+        Ok((confirmed, revoked))
+    }
+
+    /// The grants `caller` may decide (with their user and role), and those not held; a
+    /// refusal (audited) if any grant is beyond the caller.
+    async fn check_decision(
+        &self,
+        caller: &Caller,
+        grants: &[GrantKey],
+        decision: Decision,
+    ) -> AdminResult<(Vec<(GrantKey, User, Role)>, Vec<GrantKey>)> {
         let mut keys = grants.to_vec();
         keys.sort_by(|a, b| {
             (a.user_id.0.as_str(), a.role.as_str()).cmp(&(b.user_id.0.as_str(), b.role.as_str()))
         });
         keys.dedup();
+        let (mut held, mut not_held) = (Vec::new(), Vec::new());
+        if keys.is_empty() {
+            return Ok((held, not_held));
+        }
         let action = decision.action();
-        let now = self.clock.now();
-        // Every check first, so a refusal changes nothing.
-        let mut held: Vec<(GrantKey, User, Role)> = Vec::new();
-        let mut decisions = Decisions::default();
         caller
             .must_hold_all_audited(
                 &self.auditor,
@@ -266,12 +318,13 @@ impl Admin {
                 "review",
             )
             .await?;
+        let now = self.clock.now();
         for key in keys {
             let target = users::target(&key.user_id);
             let user = self.users.find_user_by_id(&key.user_id).await?;
             let role = self.roles.find_role(&key.role).await?;
             let (Some(user), Some(role)) = (user, role) else {
-                decisions.not_held.push(key);
+                not_held.push(key);
                 continue;
             };
             if self
@@ -280,7 +333,7 @@ impl Admin {
                 .await?
                 .is_none()
             {
-                decisions.not_held.push(key);
+                not_held.push(key);
                 continue;
             }
             if decision == Decision::Revoke {
@@ -292,6 +345,21 @@ impl Admin {
                 .await?;
             held.push((key, user, role));
         }
+        Ok((held, not_held))
+    }
+
+    async fn apply_decision(
+        &self,
+        caller: &Caller,
+        held: Vec<(GrantKey, User, Role)>,
+        not_held: Vec<GrantKey>,
+        decision: Decision,
+    ) -> AdminResult<Decisions> {
+        let mut decisions = Decisions {
+            decided: Vec::new(),
+            not_held,
+        };
+        let now = self.clock.now();
         for (key, user, role) in held {
             let done = match decision {
                 Decision::Confirm => {
@@ -312,7 +380,7 @@ impl Admin {
             self.auditor
                 .success(
                     caller,
-                    action,
+                    decision.action(),
                     &users::target(&user.id),
                     Some(json!({ "role": role.name, "review": true })),
                 )

@@ -456,6 +456,19 @@ async fn grant_names_parse_at_the_first_colon_and_limits_hold() {
     for wrong in ["0", "-1", "3651", "ninety", "1e3"] {
         assert!(parse_stale_after_days(Some(wrong)).is_err(), "{wrong}");
     }
+    assert_eq!(
+        parse_expiry("2027-01-31").unwrap().to_rfc3339(),
+        "2027-02-01T00:00:00+00:00"
+    );
+    assert_eq!(
+        parse_expiry("2027-01-31T12:00:00+01:00")
+            .unwrap()
+            .to_rfc3339(),
+        "2027-01-31T11:00:00+00:00"
+    );
+    for wrong in ["", "2027-02-30", "31/01/2027", "2027-1-5", "tomorrow"] {
+        assert!(parse_expiry(wrong).is_err(), "{wrong}");
+    }
     assert_eq!(parse_page(Some("2")).unwrap(), 2);
     assert!(parse_page(Some("-1")).is_err());
 
