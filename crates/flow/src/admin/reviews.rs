@@ -271,6 +271,10 @@ impl Admin {
                 "at most {MAX_DECISIONS} grants in one decision"
             )));
         }
+        if confirm.is_empty() && revoke.is_empty() {
+            // Nothing to decide, but a caller who may not decide is told so all the same.
+            caller.must_hold_all([Permission::RolesWrite], "deciding on grants")?;
+        }
         if confirm.iter().any(|k| revoke.contains(k)) {
             return Err(AdminError::Invalid(
                 "a grant cannot be both confirmed and revoked".into(),
