@@ -12,7 +12,8 @@
 //! the user, so it needs every permission the user holds ([`Admin::may_change_role`] without
 //! `users:write`, which is the right to grant, not to review). A batch is checked whole before
 //! anything changes: one grant the reviewer may not decide refuses them all. Each decision is
-//! an audit event of its own (`admin.user.role_confirm`, `admin.user.role_revoke`).
+//! an audit event of its own (`admin.user.role_confirm`, `admin.user.role_revoke`), and the
+//! decision as a whole one more (`admin.role.review`, with the counts).
 //!
 //! Expiry is enforced where permissions are resolved (a lapsed grant gives nothing from its
 //! expiry on, swept or not); the sweep only tidies up, and records each lapse as
@@ -292,6 +293,19 @@ impl Admin {
         let revoked = self
             .apply_decision(caller, to_revoke, revoke_not_held, Decision::Revoke)
             .await?;
+        // The decision as a whole, beside the event of each grant it changed.
+        self.auditor
+            .success(
+                caller,
+                Action::ReviewRoles,
+                "review",
+                Some(json!({
+                    "confirmed": confirmed.decided.len(),
+                    "revoked": revoked.decided.len(),
+                    "not_held": confirmed.not_held.len() + revoked.not_held.len(),
+                })),
+            )
+            .await;
         Ok((confirmed, revoked))
     }
 

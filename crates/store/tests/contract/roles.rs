@@ -176,7 +176,7 @@ async fn granting_a_role_is_idempotent_and_needs_the_role_and_the_user() {
     store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     assert_eq!(
-        store.roles_of_user(&alice.id).await.unwrap(),
+        store.roles_of_user(&alice.id, chrono::Utc::now()).await.unwrap(),
         ["helpdesk", "reviewer"]
     );
 
@@ -209,7 +209,7 @@ async fn revoking_a_role_is_idempotent() {
         .revoke_role(&r("nobody"), &UserId("ghost".into()))
         .await
         .unwrap();
-    assert!(store.roles_of_user(&alice.id).await.unwrap().is_empty());
+    assert!(store.roles_of_user(&alice.id, chrono::Utc::now()).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -246,17 +246,17 @@ async fn a_users_permissions_are_the_union_of_their_roles_permissions() {
 
     // audit.read comes from two roles and is listed once.
     assert_eq!(
-        names(store.permissions_of_user(&alice.id).await.unwrap()),
+        names(store.permissions_of_user(&alice.id, chrono::Utc::now()).await.unwrap()),
         ["audit:read", "clients:read", "users:write"]
     );
     assert_eq!(
-        names(store.permissions_of_user(&bob.id).await.unwrap()),
+        names(store.permissions_of_user(&bob.id, chrono::Utc::now()).await.unwrap()),
         ["users:read"]
     );
 
     store.revoke_role(&r("helpdesk"), &alice.id).await.unwrap();
     assert_eq!(
-        names(store.permissions_of_user(&alice.id).await.unwrap()),
+        names(store.permissions_of_user(&alice.id, chrono::Utc::now()).await.unwrap()),
         ["audit:read", "clients:read"]
     );
     assert!(
@@ -286,7 +286,7 @@ async fn a_stored_permission_outside_the_catalogue_is_an_error_not_a_default() {
         Err(StoreError::Internal(_))
     ));
     assert!(matches!(
-        store.permissions_of_user(&alice.id).await,
+        store.permissions_of_user(&alice.id, chrono::Utc::now()).await,
         Err(StoreError::Internal(_))
     ));
 }
@@ -339,14 +339,14 @@ async fn mfa_is_required_of_exactly_the_holders_of_a_role_that_requires_it() {
     store.grant_role(&r("operator"), &alice.id).await.unwrap();
     store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     store.grant_role(&r("helpdesk"), &bob.id).await.unwrap();
-    assert!(!store.roles_require_mfa(&alice.id).await.unwrap());
+    assert!(!store.roles_require_mfa(&alice.id, chrono::Utc::now()).await.unwrap());
 
     store
         .set_role_requires_mfa(&r("operator"), true)
         .await
         .unwrap();
-    assert!(store.roles_require_mfa(&alice.id).await.unwrap());
-    assert!(!store.roles_require_mfa(&bob.id).await.unwrap());
+    assert!(store.roles_require_mfa(&alice.id, chrono::Utc::now()).await.unwrap());
+    assert!(!store.roles_require_mfa(&bob.id, chrono::Utc::now()).await.unwrap());
     assert!(
         !store
             .roles_require_mfa(&UserId("ghost".into()))
@@ -355,5 +355,5 @@ async fn mfa_is_required_of_exactly_the_holders_of_a_role_that_requires_it() {
     );
 
     store.revoke_role(&r("operator"), &alice.id).await.unwrap();
-    assert!(!store.roles_require_mfa(&alice.id).await.unwrap());
+    assert!(!store.roles_require_mfa(&alice.id, chrono::Utc::now()).await.unwrap());
 }
