@@ -124,7 +124,11 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
             web::post().to(account_security::submit),
         ),
         ("GET", "/admin/roles", web::get().to(console::roles::show)),
-        ("POST", "/admin/roles", web::post().to(console::roles::submit)),
+        (
+            "POST",
+            "/admin/roles",
+            web::post().to(console::roles::submit),
+        ),
         (
             "GET",
             "/admin/reviews",

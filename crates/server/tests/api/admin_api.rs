@@ -407,12 +407,30 @@ async fn a_user_admin_cannot_grant_admin_nor_touch_an_administrator() {
         );
         assert_eq!(answer.body["error"], "insufficient_scope");
     }
-    assert!(app.state.sql.roles_of_user(&bob, chrono::Utc::now()).await.unwrap().is_empty());
+    assert!(
+        app.state
+            .sql
+            .roles_of_user(&bob, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        app.state.sql.roles_of_user(&helper, chrono::Utc::now()).await.unwrap(),
+        app.state
+            .sql
+            .roles_of_user(&helper, chrono::Utc::now())
+            .await
+            .unwrap(),
         ["user-admin"]
     );
-    assert_eq!(app.state.sql.roles_of_user(&root, chrono::Utc::now()).await.unwrap(), ["admin"]);
+    assert_eq!(
+        app.state
+            .sql
+            .roles_of_user(&root, chrono::Utc::now())
+            .await
+            .unwrap(),
+        ["admin"]
+    );
     assert!(
         !app.state
             .sql

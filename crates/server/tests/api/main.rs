@@ -8,6 +8,7 @@
 // allows it inside #[test] functions only, not in the helpers they share).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_reviews;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;
