@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod access_reviews;
+mod access_reviews_in_chromium;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;
