@@ -3,9 +3,11 @@
 //! tested with it (palisade-flow `admin::reviews`); here, the faces and what they store.
 
 use crate::admin_api::{admin_client, call, tokens_for, user_with_roles};
+use crate::authorize_rules::authorize_url;
 use crate::cli::{palisade, stderr};
 use crate::harness::spawn_app;
-use crate::support::create_user;
+use crate::second_factors::{enrol_totp, require_mfa_by_role};
+use crate::support::{Browser, PASSWORD, create_user, hidden, location, pkce_pair, query_param};
 use chrono::{Duration, SecondsFormat};
 use palisade_core::Clock as _;
 use palisade_core::model::{AuditQuery, Permission, Role, RoleName, UserId, Username};
@@ -517,4 +519,147 @@ async fn the_cli_grants_until_a_date_and_runs_a_review() {
         listing.contains("bob") && !listing.contains("carol"),
         "{listing}"
     );
+}
+
+/// A browser signed in as `username` with a TOTP app enrolled on the way (a role requiring a
+/// second factor makes the sign-in ask for one), as the admin console requires.
+async fn console_browser(app: &crate::harness::TestApp, username: &str, user: &UserId) -> Browser {
+    require_mfa_by_role(app, user).await;
+    let rp = crate::support::register_client(app, crate::support::ClientSpec::default()).await;
+    let browser = Browser::new();
+    let (_, challenge) = pkce_pair();
+    let login = location(&browser.get(&authorize_url(app, &rp, &challenge, &[])).await);
+    let enrol = location(&browser.log_in(&login, username, PASSWORD).await);
+    let (_, consent) = enrol_totp(app, &browser, &enrol).await;
+    let back = location(&browser.consent(&consent, "allow").await);
+    assert!(query_param(&back, "code").is_some(), "{back}");
+    browser
+}
+
+#[tokio::test]
+async fn a_console_viewer_without_the_permission_sees_no_form_and_a_post_anyway_is_refused() {
+    let app = spawn_app().await;
+    let audra = create_user(&app, "audra").await;
+    app.state
+        .sql
+        .grant_role(&role_name("auditor"), &audra)
+        .await
+        .unwrap();
+    let bob = create_user(&app, "bob").await;
+    let carol = create_user(&app, "carol").await;
+    app.state
+        .sql
+        .grant_role(&role_name("client-admin"), &carol)
+        .await
+        .unwrap();
+    let browser = console_browser(&app, "audra", &audra).await;
+
+    // She may look: the pages open, without a form.
+    let page = browser.get(&app.url("/admin/roles?role=auditor")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("audra") && !html.contains("name=\"action\""),
+        "{html}"
+    );
+    let page = browser.get(&app.url("/admin/reviews")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("carol") && !html.contains("type=\"checkbox\""),
+        "{html}"
+    );
+    assert!(!html.contains("name=\"decision\""), "{html}");
+
+    // Posting anyway, with the session's own CSRF token (from the sign-out page's form), is
+    // refused by the administration service and changes nothing.
+    let logout = browser.get(&app.url("/logout")).await.text().await.unwrap();
+    let csrf = hidden(&logout, "csrf_token");
+    let grant = browser
+        .post_form(
+            &app.url("/admin/roles"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("action", "grant"),
+                ("role", "auditor"),
+                ("username", "bob"),
+            ],
+        )
+        .await;
+    assert_eq!(grant.status(), StatusCode::FORBIDDEN);
+    let carols = format!("{}:client-admin", carol.0);
+    let revoke = browser
+        .post_form(
+            &app.url("/admin/reviews"),
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("decision", "revoke"),
+                ("grant", carols.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(revoke.status(), StatusCode::FORBIDDEN);
+    let now = app.clock.now();
+    assert!(
+        app.state
+            .sql
+            .roles_of_user(&bob, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        app.state
+            .sql
+            .roles_of_user(&carol, now)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let refusals = events(&app, "admin.user.role_revoke").await;
+    assert!(
+        refusals.iter().all(|e| e["outcome"] == "failure") && !refusals.is_empty(),
+        "{refusals:?}"
+    );
+
+    // Wrong input answers a page, never a 500: a forged token, an unknown action, a grant name
+    // that does not parse, a day count out of range.
+    let forged = browser
+        .post_form(
+            &app.url("/admin/roles"),
+            &[
+                ("csrf_token", "forged"),
+                ("action", "grant"),
+                ("role", "auditor"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    for form in [
+        vec![
+            ("csrf_token", csrf.as_str()),
+            ("action", "promote"),
+            ("role", "auditor"),
+        ],
+        vec![
+            ("csrf_token", csrf.as_str()),
+            ("decision", "revoke"),
+            ("grant", "no-colon"),
+        ],
+    ] {
+        let path = if form[1].0 == "action" {
+            "/admin/roles"
+        } else {
+            "/admin/reviews"
+        };
+        let answer = browser.post_form(&app.url(path), &form).await;
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{form:?}");
+    }
+    let days = browser
+        .get(&app.url("/admin/reviews?stale_after_days=0"))
+        .await;
+    assert_eq!(days.status(), StatusCode::BAD_REQUEST);
+    let unknown = browser.get(&app.url("/admin/roles?role=nope")).await;
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
 }
