@@ -14,9 +14,9 @@
 //! every post: a refusal is a 403 page and changes nothing. An action answers with the page
 //! and a notice saying what it did.
 
+use super::Frame;
 use super::Section;
 use super::admin::AdminViewer;
-use super::Frame;
 use crate::admin::reviews::{
     self, DEFAULT_STALE_AFTER_DAYS, Decisions, GrantKey, GrantPage, RoleHolders,
 };
@@ -25,8 +25,9 @@ use crate::admin::{Admin, AdminError};
 use crate::interaction::{Browser, Outcome, Refusal, Step, View};
 use crate::server::AuthorizationServer;
 use chrono::{DateTime, Utc};
-use palisade_core::model::{Permission, Username};
+use palisade_core::model::{HeldGrant, Permission, UserId, Username};
 use palisade_core::{ErrorCode, OAuthError};
+use std::collections::BTreeMap;
 
 /// A page of the roles console.
 #[derive(Debug)]
@@ -55,6 +56,8 @@ pub struct HoldersPage {
     pub username: String,
     pub expires: String,
     pub outcome: Option<RolesOutcome>,
+    /// The username behind each `user:<id>` that granted a role on the page.
+    pub actor_names: BTreeMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -65,6 +68,8 @@ pub struct ReviewPage {
     /// Show the checkboxes and the decision buttons (the viewer holds `roles:write`).
     pub may_decide: bool,
     pub outcome: Option<RolesOutcome>,
+    /// The username behind each `user:<id>` that granted a role on the page.
+    pub actor_names: BTreeMap<String, String>,
 }
 
 /// What the last action did, or why it did nothing; the pages' catalogue words it.
@@ -206,6 +211,23 @@ impl AuthorizationServer {
         Ok(viewer)
     }
 
+    /// Who `user:<id>` actors are, by username (a user deleted since stays `user:<id>`).
+    async fn actor_names(&self, grants: &[HeldGrant]) -> BTreeMap<String, String> {
+        let mut names = BTreeMap::new();
+        for by in grants.iter().filter_map(|g| g.grant.granted_by.as_deref()) {
+            let Some(id) = by.strip_prefix("user:") else {
+                continue;
+            };
+            if names.contains_key(by) {
+                continue;
+            }
+            if let Ok(Some(user)) = self.users.find_user_by_id(&UserId(id.to_owned())).await {
+                names.insert(by.to_owned(), user.username.as_str().to_owned());
+            }
+        }
+        names
+    }
+
     /// `GET /admin/roles[?role=&page=]`.
     pub async fn show_roles(
         &self,
@@ -247,6 +269,7 @@ impl AuthorizationServer {
     ) -> Outcome {
         match admin.role_holders(&viewer.caller, role, page).await {
             Ok(found) => show(RolesView::Holders(HoldersPage {
+                actor_names: self.actor_names(&found.holders.grants).await,
                 frame: viewer.frame(Section::Roles),
                 role: found,
                 may_change: viewer.caller.holds(Permission::UsersWrite),
@@ -282,7 +305,10 @@ impl AuthorizationServer {
             form.expires.unwrap_or("").trim(),
         );
         let result = match form.action {
-            Some("grant") => self.console_grant_role(admin, caller, role, username, expires).await,
+            Some("grant") => {
+                self.console_grant_role(admin, caller, role, username, expires)
+                    .await
+            }
             Some("revoke") => {
                 let user_id = form.user_id.unwrap_or("");
                 self.console_revoke_role(admin, caller, role, user_id).await
@@ -411,6 +437,7 @@ impl AuthorizationServer {
     ) -> Outcome {
         match admin.review(&viewer.caller, stale_after_days, page).await {
             Ok(grants) => show(RolesView::Review(ReviewPage {
+                actor_names: self.actor_names(&grants.grants).await,
                 frame: viewer.frame(Section::Reviews),
                 stale_after_days,
                 grants,

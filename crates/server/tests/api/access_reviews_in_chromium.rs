@@ -169,7 +169,9 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
         format!("bob now holds auditor until {tomorrow} 00:00 UTC.")
     );
     let row = text_of(&browser, "#holders tbody tr").await;
-    assert!(row.contains("bob") && row.contains("user:"), "{row}");
+    let granted_by = text_of(&browser, "#holders tbody tr td[data-label='Granted by']").await;
+    assert_eq!(granted_by, "root");
+    assert!(row.contains("bob"), "{row}");
     let expiry = browser
         .wait_for("#holders tbody tr td[data-label=Expires] time")
         .await

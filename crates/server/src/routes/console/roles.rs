@@ -110,6 +110,14 @@ pub async fn submit_review(
     respond(&state, outcome)
 }
 
+/// Who granted, as the page names them: the username of a user, else the actor as recorded.
+fn shown_actor<'a>(
+    names: &'a std::collections::BTreeMap<String, String>,
+    actor: Option<&'a str>,
+) -> Option<&'a str> {
+    actor.map(|a| names.get(a).map_or(a, String::as_str))
+}
+
 fn stamp(t: Option<DateTime<Utc>>) -> Option<Stamp> {
     t.map(|t| Stamp {
         datetime: t.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -206,7 +214,7 @@ fn holders(state: &AppState, view: &HoldersPage) -> HttpResponse {
         .map(|h| HolderLine {
             user_id: &h.grant.user_id.0,
             username: h.username.as_str(),
-            granted_by: h.grant.granted_by.as_deref(),
+            granted_by: shown_actor(&view.actor_names, h.grant.granted_by.as_deref()),
             granted_at: stamp(h.grant.granted_at),
             expires_at: stamp(h.grant.expires_at),
             confirmed_at: stamp(h.grant.confirmed_at),
@@ -255,7 +263,7 @@ fn review(state: &AppState, view: &ReviewPage) -> HttpResponse {
             key: format!("{}:{}", g.grant.user_id, g.grant.role),
             username: g.username.as_str(),
             role: g.grant.role.as_str(),
-            granted_by: g.grant.granted_by.as_deref(),
+            granted_by: shown_actor(&view.actor_names, g.grant.granted_by.as_deref()),
             granted_at: stamp(g.grant.granted_at),
             confirmed_at: stamp(g.grant.confirmed_at),
             expires_at: stamp(g.grant.expires_at),
