@@ -131,6 +131,8 @@ pub trait RoleRepository: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> StoreResult<Vec<HeldGrant>>;
+    /// How many live grants at `at` each role has (roles nobody holds are left out).
+    async fn role_holder_counts(&self, at: DateTime<Utc>) -> StoreResult<Vec<(RoleName, i64)>>;
     /// The grants live at `at` that are stale as of `stale_before`: the holder has not signed
     /// in since then (or never, as far as records go), or the grant was neither made nor
     /// confirmed since then. Ordered by username, then role.

@@ -326,6 +326,23 @@ impl RoleRepository for SqlStore {
         rows.into_iter().map(held_grant).collect()
     }
 
+    async fn role_holder_counts(&self, at: DateTime<Utc>) -> StoreResult<Vec<(RoleName, i64)>> {
+        let at = to_secs(at);
+        let rows: Vec<(String, i64)> = self
+            .run(move |conn| {
+                Ok(user_roles::table
+                    .filter(live_at(at))
+                    .group_by(user_roles::role_name)
+                    .select((user_roles::role_name, diesel::dsl::count_star()))
+                    .order(user_roles::role_name.asc())
+                    .load(conn)?)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(name, n)| Ok((role_name(&name)?, n)))
+            .collect()
+    }
+
     async fn stale_role_grants(
         &self,
         at: DateTime<Utc>,

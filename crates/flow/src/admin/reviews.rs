@@ -212,6 +212,12 @@ impl Admin {
         })
     }
 
+    /// How many hold each role now (roles nobody holds are left out).
+    pub async fn role_holder_counts(&self, caller: &Caller) -> AdminResult<Vec<(RoleName, i64)>> {
+        caller.must_hold_all([Permission::RolesRead], "listing who holds a role")?;
+        Ok(self.roles.role_holder_counts(self.clock.now()).await?)
+    }
+
     /// One page of the grants stale after `stale_after_days` days (see the module comment),
     /// by username then role.
     pub async fn review(

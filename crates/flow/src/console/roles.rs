@@ -43,7 +43,8 @@ pub enum RolesView {
 #[derive(Debug)]
 pub struct RolesOverview {
     pub frame: Frame,
-    pub roles: Vec<RoleDetails>,
+    /// Each role with how many hold it now.
+    pub roles: Vec<(RoleDetails, i64)>,
 }
 
 #[derive(Debug)]
@@ -240,13 +241,28 @@ impl AuthorizationServer {
             Err(refusal) => return refusal.into(),
         };
         let Some(role) = query.role.filter(|r| !r.is_empty()) else {
-            return match admin.list_roles().await {
-                Ok(roles) => show(RolesView::Overview(RolesOverview {
-                    frame: viewer.frame(Section::Roles),
-                    roles,
-                })),
-                Err(e) => refused(e).into(),
+            let listed = match admin.list_roles().await {
+                Ok(roles) => roles,
+                Err(e) => return refused(e).into(),
             };
+            let counts = match admin.role_holder_counts(&viewer.caller).await {
+                Ok(counts) => counts,
+                Err(e) => return refused(e).into(),
+            };
+            let roles = listed
+                .into_iter()
+                .map(|details| {
+                    let held = counts
+                        .iter()
+                        .find(|(name, _)| *name == details.role.name)
+                        .map_or(0, |(_, n)| *n);
+                    (details, held)
+                })
+                .collect();
+            return show(RolesView::Overview(RolesOverview {
+                frame: viewer.frame(Section::Roles),
+                roles,
+            }));
         };
         let page = match reviews::parse_page(query.page) {
             Ok(page) => page,

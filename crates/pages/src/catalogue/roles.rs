@@ -10,7 +10,6 @@ pub struct RolesText {
     pub permissions: &'static str,
     pub requires_mfa: &'static str,
     pub holders: &'static str,
-    pub show_holders: &'static str,
     pub no_permissions: &'static str,
     // One role's holders.
     pub all_roles: &'static str,
@@ -55,7 +54,6 @@ pub static EN: RolesText = RolesText {
     permissions: "Permissions",
     requires_mfa: "Second factor required",
     holders: "Holders",
-    show_holders: "Holders",
     no_permissions: "No permissions",
     all_roles: "All roles",
     holders_heading: "Who holds this role",
@@ -92,6 +90,15 @@ pub static EN: RolesText = RolesText {
 /// The heading of a role's page.
 pub fn role_heading(role: &str) -> String {
     format!("Role {role}")
+}
+
+/// How many hold a role, as the roles overview links to them.
+pub fn holders(n: i64) -> String {
+    match n {
+        0 => "nobody".into(),
+        1 => "1 holder".into(),
+        n => format!("{n} holders"),
+    }
 }
 
 /// After a grant.

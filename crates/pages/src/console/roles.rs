@@ -24,6 +24,8 @@ pub struct RoleLine<'a> {
     pub require_mfa: bool,
     /// The role's page of holders.
     pub href: String,
+    /// How many hold it, worded ("2 holders").
+    pub holders: String,
 }
 
 /// `GET /admin/roles`.

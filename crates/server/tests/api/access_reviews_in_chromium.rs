@@ -119,6 +119,11 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
     // The roles overview, then the auditor role's page through its link.
     browser.client.goto(&app.url("/admin/roles")).await.unwrap();
     assert_eq!(text_of(&browser, "h1").await, "Roles");
+    let overview = text_of(&browser, "table.list tbody").await;
+    assert!(
+        overview.contains("1 holder") && overview.contains("nobody"),
+        "{overview}"
+    );
     browser.screenshot("admin-roles").await;
     browser
         .wait_for("a[href$='/admin/roles?role=auditor']")

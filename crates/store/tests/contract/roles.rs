@@ -608,6 +608,10 @@ async fn recording_a_grant_again_replaces_its_record_and_keeps_its_confirmation(
         .record_sign_in(&UserId("ghost".into()), later)
         .await
         .unwrap();
+    assert_eq!(
+        store.role_holder_counts(lapsed_at).await.unwrap(),
+        [(r("helpdesk"), 2)]
+    );
     let page = store
         .role_holders(&r("helpdesk"), lapsed_at, 1, 0)
         .await

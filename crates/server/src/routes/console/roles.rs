@@ -183,12 +183,13 @@ fn overview(state: &AppState, view: &RolesOverview) -> HttpResponse {
     let roles = view
         .roles
         .iter()
-        .map(|r| RoleLine {
+        .map(|(r, held)| RoleLine {
             name: r.role.name.as_str(),
             description: r.role.description.as_deref(),
             permissions: r.permissions.iter().map(|p| p.as_str()).collect(),
             require_mfa: r.role.require_mfa,
             href: state.endpoint(&format!("/admin/roles?role={}", r.role.name)),
+            holders: catalogue::holders(*held),
         })
         .collect();
     html(
