@@ -29,15 +29,16 @@ use palisade_core::model::{HeldGrant, Permission, UserId, Username};
 use palisade_core::{ErrorCode, OAuthError};
 use std::collections::BTreeMap;
 
-/// A page of the roles console.
+/// A page of the roles console (boxed: a view is moved through every step's outcome, and
+/// these are large).
 #[derive(Debug)]
 pub enum RolesView {
     /// Every role with its permissions.
-    Overview(RolesOverview),
+    Overview(Box<RolesOverview>),
     /// One role and a page of its holders.
-    Holders(HoldersPage),
+    Holders(Box<HoldersPage>),
     /// The access review.
-    Review(ReviewPage),
+    Review(Box<ReviewPage>),
 }
 
 #[derive(Debug)]
@@ -259,10 +260,10 @@ impl AuthorizationServer {
                     (details, held)
                 })
                 .collect();
-            return show(RolesView::Overview(RolesOverview {
+            return show(RolesView::Overview(Box::new(RolesOverview {
                 frame: viewer.frame(Section::Roles),
                 roles,
-            }));
+            })));
         };
         let page = match reviews::parse_page(query.page) {
             Ok(page) => page,
@@ -284,7 +285,7 @@ impl AuthorizationServer {
         expires: &str,
     ) -> Outcome {
         match admin.role_holders(&viewer.caller, role, page).await {
-            Ok(found) => show(RolesView::Holders(HoldersPage {
+            Ok(found) => show(RolesView::Holders(Box::new(HoldersPage {
                 actor_names: self.actor_names(&found.holders.grants).await,
                 frame: viewer.frame(Section::Roles),
                 role: found,
@@ -292,7 +293,7 @@ impl AuthorizationServer {
                 username: username.to_owned(),
                 expires: expires.to_owned(),
                 outcome,
-            })),
+            }))),
             Err(e) => refused(e).into(),
         }
     }
@@ -452,14 +453,14 @@ impl AuthorizationServer {
         outcome: Option<RolesOutcome>,
     ) -> Outcome {
         match admin.review(&viewer.caller, stale_after_days, page).await {
-            Ok(grants) => show(RolesView::Review(ReviewPage {
+            Ok(grants) => show(RolesView::Review(Box::new(ReviewPage {
                 actor_names: self.actor_names(&grants.grants).await,
                 frame: viewer.frame(Section::Reviews),
                 stale_after_days,
                 grants,
                 may_decide: viewer.caller.holds(Permission::RolesWrite),
                 outcome,
-            })),
+            }))),
             Err(e) => refused(e).into(),
         }
     }
