@@ -228,6 +228,14 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
     );
     browser.assert_page_is_sound("the access review").await;
     browser.screenshot("admin-access-review").await;
+    // At phone width the table becomes cards, each cell labelled by its column.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let overflow = browser
+        .js("return document.documentElement.scrollWidth > window.innerWidth")
+        .await;
+    assert_eq!(overflow, serde_json::json!(false), "no sideways scrolling");
+    browser.screenshot("admin-access-review-phone").await;
+    browser.client.set_window_size(1024, 900).await.unwrap();
     let carols = format!("{}:client-admin", carol.0);
     browser
         .wait_for(&format!("input[type=checkbox][value='{carols}']"))
