@@ -241,6 +241,38 @@ pub struct Role {
     pub require_mfa: bool,
 }
 
+/// Who gives a role to a user, when, and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRoleGrant {
+    /// `user:<id>`, `client:<id>` or `cli`, as audit events name an actor.
+    pub granted_by: String,
+    pub granted_at: DateTime<Utc>,
+    /// From this instant the grant gives nothing (it lapses by itself).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A user's grant of a role, with its record. Grants made before records began (issue 18)
+/// have no `granted_by` and no `granted_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleGrant {
+    pub user_id: UserId,
+    pub role: RoleName,
+    pub granted_by: Option<String>,
+    pub granted_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When an access review last confirmed the grant.
+    pub confirmed_at: Option<DateTime<Utc>>,
+}
+
+/// A grant together with what a reviewer needs to know of its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldGrant {
+    pub grant: RoleGrant,
+    pub username: Username,
+    /// The holder's last completed sign-in (none: not since records began).
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
 /// A client identifier, server-generated.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ClientId(pub String);

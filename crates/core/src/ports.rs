@@ -90,6 +90,9 @@ pub trait UserRepository: Send + Sync {
     /// Deletes the user with its roles, consents, lockout, refresh-token families, second
     /// factors and recovery codes; `NotFound` if there is no such user.
     async fn delete_user(&self, id: &UserId) -> StoreResult<()>;
+    /// Records a completed sign-in of the user at `at` (for access reviews); nothing for an
+    /// unknown user.
+    async fn record_sign_in(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 /// Roles, permissions and who holds them (RBAC). Names cross this port parsed: a stored role
@@ -108,19 +111,86 @@ pub trait RoleRepository: Send + Sync {
     async fn revoke_permission(&self, role: &RoleName, permission: Permission) -> StoreResult<()>;
     /// Ordered by name; empty for an unknown role.
     async fn permissions_of_role(&self, role: &RoleName) -> StoreResult<Vec<Permission>>;
-    /// Idempotent; `NotFound` if the role or the user does not exist.
+    /// Idempotent; `NotFound` if the role or the user does not exist. The grant has no record
+    /// (as one made before records began) and no expiry, and a grant the user has already is
+    /// left as it is: for fixtures and the store's own tests; the engine grants through
+    /// [`Self::record_role_grant`].
     async fn grant_role(&self, role: &RoleName, user: &UserId) -> StoreResult<()>;
+    /// Gives `user` the role with who gave it, when and until when; a grant the user has
+    /// already (live or lapsed) takes the new record and expiry, and keeps its confirmation.
+    /// `NotFound` if the role or the user does not exist.
+    async fn record_role_grant(
+        &self,
+        role: &RoleName,
+        user: &UserId,
+        grant: &NewRoleGrant,
+    ) -> StoreResult<()>;
+    /// The user's grant of the role if it is live at `at` (not past its expiry).
+    async fn find_role_grant(
+        &self,
+        role: &RoleName,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<RoleGrant>>;
+    /// The grants of `role` live at `at`, ordered by the holder's username.
+    async fn role_holders(
+        &self,
+        role: &RoleName,
+        at: DateTime<Utc>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<HeldGrant>>;
+    /// How many live grants at `at` each role has (roles nobody holds are left out).
+    async fn role_holder_counts(&self, at: DateTime<Utc>) -> StoreResult<Vec<(RoleName, i64)>>;
+    /// The grants live at `at` that are stale as of `stale_before`: the holder has not signed
+    /// in since then (or never, as far as records go), or the grant was neither made nor
+    /// confirmed since then. Ordered by username, then role.
+    async fn stale_role_grants(
+        &self,
+        at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<HeldGrant>>;
+    /// Records that a review confirmed the grant at `at`; false if the user holds no live
+    /// grant of the role at `at`.
+    async fn confirm_role_grant(
+        &self,
+        role: &RoleName,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Up to `limit` grants that have lapsed by `at` (`expires_at <= at`).
+    async fn lapsed_role_grants(
+        &self,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<RoleGrant>>;
+    /// Deletes the grant if it has lapsed by `at`; false if it has not (granted again since)
+    /// or is gone, so a sweep never deletes a grant renewed under it.
+    async fn delete_lapsed_role_grant(
+        &self,
+        role: &RoleName,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Idempotent: revoking a role the user does not hold succeeds.
     async fn revoke_role(&self, role: &RoleName, user: &UserId) -> StoreResult<()>;
-    /// Ordered by name; empty for an unknown user.
-    async fn roles_of_user(&self, user: &UserId) -> StoreResult<Vec<RoleName>>;
-    /// The union of the permissions of every role the user holds, each once.
-    async fn permissions_of_user(&self, user: &UserId) -> StoreResult<Vec<Permission>>;
+    /// The roles whose grants are live at `at`, ordered by name; empty for an unknown user.
+    /// A grant past its expiry gives nothing from that instant, swept or not.
+    async fn roles_of_user(&self, user: &UserId, at: DateTime<Utc>) -> StoreResult<Vec<RoleName>>;
+    /// The union of the permissions of every role the user holds at `at`, each once.
+    async fn permissions_of_user(
+        &self,
+        user: &UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<Permission>>;
     /// Sets whether holding `role` requires a second factor; `NotFound` if the role does not
     /// exist.
     async fn set_role_requires_mfa(&self, role: &RoleName, required: bool) -> StoreResult<()>;
-    /// Whether any role the user holds requires a second factor (false for an unknown user).
-    async fn roles_require_mfa(&self, user: &UserId) -> StoreResult<bool>;
+    /// Whether any role the user holds at `at` requires a second factor (false for an
+    /// unknown user).
+    async fn roles_require_mfa(&self, user: &UserId, at: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 /// [`FactorRepository::insert_factor`]'s conflict when a passkey's credential id is registered

@@ -364,7 +364,11 @@ impl AuthorizationServer {
     /// Whether policy requires this user to have a factor whatever client they sign in to
     /// (the server's rule or one of their roles).
     async fn must_keep_a_factor(&self, user: &User) -> Result<bool, OAuthError> {
-        Ok(self.policy.mfa_required || self.roles.roles_require_mfa(&user.id).await?)
+        Ok(self.policy.mfa_required
+            || self
+                .roles
+                .roles_require_mfa(&user.id, self.clock.now())
+                .await?)
     }
 
     /// The signed-in user behind the browser's session, or the page that says to sign in.

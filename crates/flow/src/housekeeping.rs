@@ -5,7 +5,12 @@
 //!
 //! Every node runs the purge; it is one idempotent DELETE, so nodes running it at once only
 //! repeat each other's work.
+//!
+//! The same task sweeps role grants past their expiry ([`Admin::sweep_lapsed_grants`]). A
+//! lapsed grant gives nothing from its expiry on whether swept or not; the sweep removes it
+//! and writes the lapse to the audit trail.
 
+use crate::admin::Admin;
 use crate::server::AuthorizationServer;
 use chrono::Duration;
 use palisade_core::ports::RefreshTokenRepository;
@@ -25,8 +30,9 @@ impl AuthorizationServer {
         purge(self.refresh_tokens.as_ref(), self.clock.as_ref()).await
     }
 
-    /// Runs [`Self::purge_ended_grants`] every [`PURGE_INTERVAL`] until aborted.
-    pub fn spawn_purge_task(&self) -> tokio::task::JoinHandle<()> {
+    /// Runs [`Self::purge_ended_grants`] and `admin`'s sweep of lapsed role grants every
+    /// [`PURGE_INTERVAL`] until aborted.
+    pub fn spawn_purge_task(&self, admin: Admin) -> tokio::task::JoinHandle<()> {
         let refresh_tokens = self.refresh_tokens.clone();
         let clock = self.clock.clone();
         tokio::spawn(async move {
@@ -40,6 +46,13 @@ impl AuthorizationServer {
                     Ok(purged) => tracing::info!(purged, "purged ended refresh-token families"),
                     Err(error) => {
                         tracing::warn!(%error, "purging ended refresh-token families failed; trying again later")
+                    }
+                }
+                match admin.sweep_lapsed_grants().await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::info!(swept, "removed role grants past their expiry"),
+                    Err(error) => {
+                        tracing::warn!(%error, "sweeping lapsed role grants failed; trying again later")
                     }
                 }
             }

@@ -268,7 +268,7 @@ impl AuthorizationServer {
         let roles = if grant.scope.contains(ROLES) {
             Some(
                 self.roles
-                    .roles_of_user(&UserId(grant.user_id.clone()))
+                    .roles_of_user(&UserId(grant.user_id.clone()), self.clock.now())
                     .await?
                     .into_iter()
                     .map(String::from)

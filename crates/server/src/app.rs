@@ -203,7 +203,7 @@ impl Application {
             clock.clone(),
         );
         let rotation_task = key_manager.spawn_rotation_task();
-        let purge_task = engine.spawn_purge_task();
+        let purge_task = engine.spawn_purge_task(admin.clone());
         let state = web::Data::new(AppState {
             cookies: CookiePolicy {
                 secure: settings.is_https(),

@@ -14,6 +14,7 @@ diesel::table! {
         updated_at -> BigInt,
         sessions_revoked_at -> Nullable<BigInt>,
         username_skeleton -> Nullable<Text>,
+        last_sign_in_at -> Nullable<BigInt>,
     }
 }
 
@@ -42,6 +43,10 @@ diesel::table! {
     user_roles (user_id, role_name) {
         user_id -> Text,
         role_name -> Text,
+        granted_by -> Nullable<Text>,
+        granted_at -> Nullable<BigInt>,
+        expires_at -> Nullable<BigInt>,
+        confirmed_at -> Nullable<BigInt>,
     }
 }
 

@@ -283,6 +283,17 @@ impl UserRepository for SqlStore {
         })
         .await
     }
+
+    async fn record_sign_in(&self, id: &UserId, at: DateTime<Utc>) -> StoreResult<()> {
+        let (id, at) = (id.0.clone(), to_secs(at));
+        self.run(move |conn| {
+            diesel::update(users::table.find(id))
+                .set(users::last_sign_in_at.eq(Some(at)))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 /// Which UNIQUE rule a refused insert of `row` broke, told apart by looking (the error's

@@ -34,6 +34,12 @@ pub enum Action {
     ResetUserMfa,
     GrantRole,
     RevokeRole,
+    /// An access review kept a user's grant of a role.
+    ConfirmRole,
+    /// A user's grant of a role reached its expiry and was removed (actor `system`).
+    LapseRole,
+    /// Who holds a role, or which grants a review finds stale; and a review's decisions.
+    ReviewRoles,
     ListPermissions,
     ListRoles,
     CreateRole,
@@ -73,6 +79,9 @@ impl Action {
             A::ResetUserMfa => "admin.user.mfa.reset",
             A::GrantRole => "admin.user.role_grant",
             A::RevokeRole => "admin.user.role_revoke",
+            A::ConfirmRole => "admin.user.role_confirm",
+            A::LapseRole => "admin.user.role_lapse",
+            A::ReviewRoles => "admin.role.review",
             A::ListPermissions => "admin.permission.list",
             A::ListRoles => "admin.role.list",
             A::CreateRole => "admin.role.create",

@@ -6,7 +6,7 @@
 
 use super::users::{self, NewAccount};
 use super::{Action, Admin, AdminError, AdminResult, Caller};
-use palisade_core::model::{RoleName, User, Username};
+use palisade_core::model::{NewRoleGrant, RoleName, User, Username};
 use serde_json::json;
 
 /// The built-in role holding every admin permission (migration `builtin_roles`).
@@ -55,7 +55,14 @@ impl Admin {
         let role = self.check_administrator_init(new.username).await?;
         let user = self.new_user(new).await?;
         let user = self.insert_user(user).await?;
-        self.roles.grant_role(&role, &user.id).await?;
+        let grant = NewRoleGrant {
+            granted_by: caller.actor.clone(),
+            granted_at: self.clock.now(),
+            expires_at: None,
+        };
+        self.roles
+            .record_role_grant(&role, &user.id, &grant)
+            .await?;
         self.auditor
             .success(
                 caller,
@@ -74,7 +81,12 @@ impl Admin {
         loop {
             let page = self.users.list_users(None, PAGE, offset).await?;
             for user in &page {
-                if self.roles.roles_of_user(&user.id).await?.contains(role) {
+                if self
+                    .roles
+                    .roles_of_user(&user.id, self.clock.now())
+                    .await?
+                    .contains(role)
+                {
                     return Ok(Some(user.username.clone()));
                 }
             }

@@ -14,6 +14,7 @@ pub mod clients;
 pub mod factors;
 pub mod initial_access_tokens;
 pub mod keys;
+pub mod reviews;
 pub mod roles;
 pub mod users;
 
@@ -248,7 +249,10 @@ impl Admin {
                 )
                 .into());
             }
-            let held = self.roles.permissions_of_user(&user_id).await?;
+            let held = self
+                .roles
+                .permissions_of_user(&user_id, self.clock.now())
+                .await?;
             (format!("user:{user_id}"), held.into_iter().collect())
         } else {
             let client = self

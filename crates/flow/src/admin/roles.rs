@@ -6,14 +6,18 @@
 //! a typo cannot create a permission nobody checks. Creating a role or changing what a role
 //! carries needs every permission involved: changing a role changes what all its holders may
 //! do, so it is granting. Giving or taking a role needs every permission the role carries, and
-//! every permission the user holds (as any action on a user). Whether a role requires a
+//! every permission the user holds (as any action on a user), and `users:write` (checked here,
+//! not only by the API's route, as the console calls the same function). A grant records who
+//! made it and when, and may carry an expiry after which it gives nothing (see
+//! [`super::reviews`] for access reviews and the sweep of lapsed grants). Whether a role requires a
 //! second factor guards what its holders may do, so changing it, either way, needs every
 //! permission the role carries: a holder of `roles:write` alone cannot take MFA off `admin`.
 
 use super::users;
 use super::{Action, Admin, AdminError, AdminResult, Caller};
+use chrono::{DateTime, Utc};
 use palisade_core::StoreError;
-use palisade_core::model::{Permission, Role, RoleName, User};
+use palisade_core::model::{NewRoleGrant, Permission, Role, RoleName, User};
 use serde_json::json;
 
 /// The longest role description accepted.
@@ -232,28 +236,88 @@ impl Admin {
         self.role_details(role).await
     }
 
-    /// Gives `user` the role named `role` (idempotent).
-    pub async fn grant_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
-        self.change_role(caller, user, role, true).await
-    }
-
-    /// Takes the role named `role` from `user` (idempotent).
-    pub async fn revoke_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
-        self.change_role(caller, user, role, false).await
-    }
-
-    async fn change_role(
+    /// Gives `user` the role named `role`, until `expires_at` if given (which must be ahead).
+    /// Granting a role the user holds again replaces who granted it, when and until when.
+    pub async fn grant_role(
         &self,
         caller: &Caller,
         user: &User,
         role: &str,
-        grant: bool,
+        expires_at: Option<DateTime<Utc>>,
     ) -> AdminResult<()> {
-        let (action, why) = if grant {
-            (Action::GrantRole, "granting this role")
-        } else {
-            (Action::RevokeRole, "revoking this role")
+        let now = self.clock.now();
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(AdminError::Invalid(
+                "the expiry must be in the future".into(),
+            ));
+        }
+        let role = self
+            .may_change_role(caller, user, role, Action::GrantRole)
+            .await?;
+        let grant = NewRoleGrant {
+            granted_by: caller.actor.clone(),
+            granted_at: now,
+            expires_at,
         };
+        self.roles
+            .record_role_grant(&role.name, &user.id, &grant)
+            .await?;
+        let mut details = json!({ "role": role.name });
+        if let Some(at) = expires_at {
+            details["expires_at"] = json!(at);
+        }
+        self.auditor
+            .success(
+                caller,
+                Action::GrantRole,
+                &users::target(&user.id),
+                Some(details),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Takes the role named `role` from `user` (idempotent).
+    pub async fn revoke_role(&self, caller: &Caller, user: &User, role: &str) -> AdminResult<()> {
+        let role = self
+            .may_change_role(caller, user, role, Action::RevokeRole)
+            .await?;
+        self.roles.revoke_role(&role.name, &user.id).await?;
+        self.auditor
+            .success(
+                caller,
+                Action::RevokeRole,
+                &users::target(&user.id),
+                Some(json!({ "role": role.name })),
+            )
+            .await;
+        Ok(())
+    }
+
+    /// The role, if `caller` may give it to `user` or take it away (`action`): `users:write`,
+    /// every permission the user holds and every permission the role carries. A refusal is
+    /// audited.
+    pub(super) async fn may_change_role(
+        &self,
+        caller: &Caller,
+        user: &User,
+        role: &str,
+        action: Action,
+    ) -> AdminResult<Role> {
+        let why = if action == Action::GrantRole {
+            "granting this role"
+        } else {
+            "revoking this role"
+        };
+        caller
+            .must_hold_all_audited(
+                &self.auditor,
+                [Permission::UsersWrite],
+                why,
+                action,
+                &users::target(&user.id),
+            )
+            .await?;
         self.must_manage(caller, user, action).await?;
         let role = self.find_role(role).await?;
         let carried = self.roles.permissions_of_role(&role.name).await?;
@@ -266,19 +330,6 @@ impl Admin {
                 &users::target(&user.id),
             )
             .await?;
-        if grant {
-            self.roles.grant_role(&role.name, &user.id).await?;
-        } else {
-            self.roles.revoke_role(&role.name, &user.id).await?;
-        }
-        self.auditor
-            .success(
-                caller,
-                action,
-                &users::target(&user.id),
-                Some(json!({ "role": role.name })),
-            )
-            .await;
-        Ok(())
+        Ok(role)
     }
 }

@@ -162,7 +162,7 @@ async fn a_user_admin_cannot_make_an_administrator_nor_touch_one() {
     let root = user(&f, "root").await;
     let bob = user(&f, "bob").await;
     f.admin
-        .grant_role(&Caller::operator(), &root, "admin")
+        .grant_role(&Caller::operator(), &root, "admin", None)
         .await
         .unwrap();
     let user_admin = holding(&[
@@ -171,7 +171,7 @@ async fn a_user_admin_cannot_make_an_administrator_nor_touch_one() {
         Permission::RolesRead,
     ]);
 
-    let granting = f.admin.grant_role(&user_admin, &bob, "admin").await;
+    let granting = f.admin.grant_role(&user_admin, &bob, "admin", None).await;
     assert!(matches!(granting, Err(AdminError::Forbidden(_))));
     let resetting = f
         .admin
@@ -181,7 +181,13 @@ async fn a_user_admin_cannot_make_an_administrator_nor_touch_one() {
     let disabling = f.admin.set_user_disabled(&user_admin, &root, true).await;
     assert!(matches!(disabling, Err(AdminError::Forbidden(_))));
 
-    assert!(f.sql.roles_of_user(&bob.id).await.unwrap().is_empty());
+    assert!(
+        f.sql
+            .roles_of_user(&bob.id, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let root_now = f.admin.find_user(&root.id).await.unwrap();
     assert!(!root_now.is_disabled);
     assert_eq!(root_now.password_hash, root.password_hash);
@@ -288,7 +294,13 @@ async fn the_first_administrator_is_made_once() {
         .init_administrator(&Caller::operator(), account("root", None, &password))
         .await
         .unwrap();
-    assert_eq!(f.sql.roles_of_user(&root.id).await.unwrap(), ["admin"]);
+    assert_eq!(
+        f.sql
+            .roles_of_user(&root.id, chrono::Utc::now())
+            .await
+            .unwrap(),
+        ["admin"]
+    );
     let second = f.admin.check_administrator_init("second").await;
     assert!(
         matches!(&second, Err(AdminError::Conflict(m)) if m.contains("role grant admin")),
@@ -418,7 +430,7 @@ async fn every_admin_action_is_one_event_shape() {
         .await
         .unwrap();
     f.admin
-        .grant_role(&operator, &bob, "helpdesk")
+        .grant_role(&operator, &bob, "helpdesk", None)
         .await
         .unwrap();
     f.admin.unlock_user(&operator, &bob).await.unwrap();
@@ -462,7 +474,7 @@ async fn a_missing_role_is_not_found_and_a_bad_name_is_refused() {
     let f = fixture().await;
     let operator = Caller::operator();
     let bob = user(&f, "bob").await;
-    let missing = f.admin.grant_role(&operator, &bob, "nope").await;
+    let missing = f.admin.grant_role(&operator, &bob, "nope", None).await;
     assert!(
         matches!(missing, Err(AdminError::NotFound(_))),
         "{missing:?}"
@@ -746,7 +758,7 @@ async fn a_user_admin_cannot_reset_an_administrators_factors() {
     let f = fixture().await;
     let root = user(&f, "root").await;
     f.admin
-        .grant_role(&Caller::operator(), &root, "admin")
+        .grant_role(&Caller::operator(), &root, "admin", None)
         .await
         .unwrap();
     enrolled(&f, &root).await;
@@ -783,7 +795,7 @@ async fn requiring_mfa_of_a_role_needs_every_permission_the_role_carries() {
         .await
         .unwrap();
     f.admin
-        .grant_role(&operator, &bob, "helpdesk")
+        .grant_role(&operator, &bob, "helpdesk", None)
         .await
         .unwrap();
 
@@ -797,7 +809,12 @@ async fn requiring_mfa_of_a_role_needs_every_permission_the_role_carries() {
         matches!(&refused, AdminError::Forbidden(m) if m.contains("users:read")),
         "{refused:?}"
     );
-    assert!(!f.sql.roles_require_mfa(&bob.id).await.unwrap());
+    assert!(
+        !f.sql
+            .roles_require_mfa(&bob.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
 
     let role_and_user_admin = holding(&[
         Permission::RolesRead,
@@ -812,7 +829,12 @@ async fn requiring_mfa_of_a_role_needs_every_permission_the_role_carries() {
     assert!(details.role.require_mfa);
     assert_eq!(details.permissions, [Permission::UsersRead]);
     assert!(f.admin.find_role("helpdesk").await.unwrap().require_mfa);
-    assert!(f.sql.roles_require_mfa(&bob.id).await.unwrap());
+    assert!(
+        f.sql
+            .roles_require_mfa(&bob.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
     let listed = f.admin.list_roles().await.unwrap();
     assert!(
         listed
@@ -826,7 +848,12 @@ async fn requiring_mfa_of_a_role_needs_every_permission_the_role_carries() {
         .await
         .unwrap();
     assert!(!off.role.require_mfa);
-    assert!(!f.sql.roles_require_mfa(&bob.id).await.unwrap());
+    assert!(
+        !f.sql
+            .roles_require_mfa(&bob.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
 
     let missing = f
         .admin

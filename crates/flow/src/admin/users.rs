@@ -82,7 +82,7 @@ impl Admin {
 
     /// The user with its roles and the lock in force now, if any.
     pub async fn user_details(&self, user: User) -> AdminResult<UserDetails> {
-        let roles = self.roles.roles_of_user(&user.id).await?;
+        let roles = self.roles.roles_of_user(&user.id, self.clock.now()).await?;
         let now = self.clock.now();
         let locked_until = self
             .lockouts
@@ -149,7 +149,10 @@ impl Admin {
         user: &User,
         action: Action,
     ) -> AdminResult<()> {
-        let held = self.roles.permissions_of_user(&user.id).await?;
+        let held = self
+            .roles
+            .permissions_of_user(&user.id, self.clock.now())
+            .await?;
         caller
             .must_hold_all_audited(
                 &self.auditor,

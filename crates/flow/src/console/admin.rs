@@ -607,7 +607,7 @@ impl AuthorizationServer {
         let viewer = self.console_viewer(browser).await?;
         let held = self
             .roles
-            .permissions_of_user(&viewer.user.id)
+            .permissions_of_user(&viewer.user.id, self.clock.now())
             .await
             .map_err(|e| Refusal::page(e.into()))?;
         let caller = Caller::for_user(

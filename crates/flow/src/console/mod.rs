@@ -176,7 +176,10 @@ impl AuthorizationServer {
         viewer: &Viewer,
         current: Section,
     ) -> Result<Frame, OAuthError> {
-        let held = self.roles.permissions_of_user(&viewer.user.id).await?;
+        let held = self
+            .roles
+            .permissions_of_user(&viewer.user.id, self.clock.now())
+            .await?;
         Ok(Frame {
             user_display: viewer.display_name(),
             csrf_token: viewer.session.csrf_token.clone(),

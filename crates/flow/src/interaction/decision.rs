@@ -204,7 +204,10 @@ impl AuthorizationServer {
         {
             return Ok(true);
         }
-        Ok(self.roles.roles_require_mfa(&user.id).await?)
+        Ok(self
+            .roles
+            .roles_require_mfa(&user.id, self.clock.now())
+            .await?)
     }
 
     /// The interactive page, or under `prompt=none` the error that replaces it.

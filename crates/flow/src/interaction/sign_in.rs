@@ -89,6 +89,10 @@ impl AuthorizationServer {
             Ok(started) => started,
             Err(e) => return Refusal::page(e.into()).into(),
         };
+        // For access reviews; a failure to record it must not fail the sign-in.
+        if let Err(error) = self.users.record_sign_in(&user.id, self.clock.now()).await {
+            tracing::warn!(%error, "could not record the sign-in time");
+        }
         interaction.signed_in_session = Some(TokenHash::of(&session.csrf_token));
         interaction.pending = None;
         let mut outcome = self.advance(interaction, &session).await;

@@ -189,6 +189,22 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
             "/admin/clients/{client_id}",
             web::post().to(console::admin::clients::act),
         ),
+        ("GET", "/admin/roles", web::get().to(console::roles::show)),
+        (
+            "POST",
+            "/admin/roles",
+            web::post().to(console::roles::submit),
+        ),
+        (
+            "GET",
+            "/admin/reviews",
+            web::get().to(console::roles::show_review),
+        ),
+        (
+            "POST",
+            "/admin/reviews",
+            web::post().to(console::roles::submit_review),
+        ),
         // Last: actix tries resources in order, and a pattern with a parameter costs a regex
         // match on every request that reaches it (about 2 % of a discovery request in a profile).
         ("GET", "/static/{file}", web::get().to(assets::serve)),

@@ -165,6 +165,12 @@ fn request(operation: Operation, f: &Fixture) -> (String, Option<Value>) {
             "/admin/v1/roles/helpdesk/mfa".into(),
             Some(json!({ "required": true })),
         ),
+        Operation::ListRoleHolders => ("/admin/v1/roles/helpdesk/holders".into(), None),
+        Operation::ReviewGrants => ("/admin/v1/reviews?stale_after_days=30".into(), None),
+        Operation::DecideGrants => (
+            "/admin/v1/reviews/decisions".into(),
+            Some(json!({ "confirm": [{ "user_id": user, "role": "helpdesk" }] })),
+        ),
         Operation::ListClients => ("/admin/v1/clients".into(), None),
         Operation::CreateClient => ("/admin/v1/clients".into(), Some(metadata)),
         Operation::GetClient => (format!("/admin/v1/clients/{client}"), None),
@@ -401,12 +407,30 @@ async fn a_user_admin_cannot_grant_admin_nor_touch_an_administrator() {
         );
         assert_eq!(answer.body["error"], "insufficient_scope");
     }
-    assert!(app.state.sql.roles_of_user(&bob).await.unwrap().is_empty());
+    assert!(
+        app.state
+            .sql
+            .roles_of_user(&bob, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        app.state.sql.roles_of_user(&helper).await.unwrap(),
+        app.state
+            .sql
+            .roles_of_user(&helper, chrono::Utc::now())
+            .await
+            .unwrap(),
         ["user-admin"]
     );
-    assert_eq!(app.state.sql.roles_of_user(&root).await.unwrap(), ["admin"]);
+    assert_eq!(
+        app.state
+            .sql
+            .roles_of_user(&root, chrono::Utc::now())
+            .await
+            .unwrap(),
+        ["admin"]
+    );
     assert!(
         !app.state
             .sql

@@ -11,6 +11,8 @@
 mod accessibility;
 mod account_console;
 mod account_console_in_chromium;
+mod access_reviews;
+mod access_reviews_in_chromium;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;

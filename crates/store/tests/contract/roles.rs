@@ -6,8 +6,8 @@
 
 use crate::support::{store, user};
 use palisade_core::StoreError;
-use palisade_core::model::{Permission as P, Permission, Role, RoleName, UserId};
-use palisade_core::ports::RoleRepository;
+use palisade_core::model::{NewRoleGrant, Permission as P, Permission, Role, RoleName, UserId};
+use palisade_core::ports::{RoleRepository, UserRepository};
 
 fn r(name: &str) -> RoleName {
     RoleName::parse(name).unwrap()
@@ -176,7 +176,10 @@ async fn granting_a_role_is_idempotent_and_needs_the_role_and_the_user() {
     store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     assert_eq!(
-        store.roles_of_user(&alice.id).await.unwrap(),
+        store
+            .roles_of_user(&alice.id, chrono::Utc::now())
+            .await
+            .unwrap(),
         ["helpdesk", "reviewer"]
     );
 
@@ -209,7 +212,13 @@ async fn revoking_a_role_is_idempotent() {
         .revoke_role(&r("nobody"), &UserId("ghost".into()))
         .await
         .unwrap();
-    assert!(store.roles_of_user(&alice.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .roles_of_user(&alice.id, chrono::Utc::now())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -246,22 +255,37 @@ async fn a_users_permissions_are_the_union_of_their_roles_permissions() {
 
     // audit.read comes from two roles and is listed once.
     assert_eq!(
-        names(store.permissions_of_user(&alice.id).await.unwrap()),
+        names(
+            store
+                .permissions_of_user(&alice.id, chrono::Utc::now())
+                .await
+                .unwrap()
+        ),
         ["audit:read", "clients:read", "users:write"]
     );
     assert_eq!(
-        names(store.permissions_of_user(&bob.id).await.unwrap()),
+        names(
+            store
+                .permissions_of_user(&bob.id, chrono::Utc::now())
+                .await
+                .unwrap()
+        ),
         ["users:read"]
     );
 
     store.revoke_role(&r("helpdesk"), &alice.id).await.unwrap();
     assert_eq!(
-        names(store.permissions_of_user(&alice.id).await.unwrap()),
+        names(
+            store
+                .permissions_of_user(&alice.id, chrono::Utc::now())
+                .await
+                .unwrap()
+        ),
         ["audit:read", "clients:read"]
     );
     assert!(
         store
-            .permissions_of_user(&UserId("ghost".into()))
+            .permissions_of_user(&UserId("ghost".into()), chrono::Utc::now())
             .await
             .unwrap()
             .is_empty()
@@ -286,7 +310,9 @@ async fn a_stored_permission_outside_the_catalogue_is_an_error_not_a_default() {
         Err(StoreError::Internal(_))
     ));
     assert!(matches!(
-        store.permissions_of_user(&alice.id).await,
+        store
+            .permissions_of_user(&alice.id, chrono::Utc::now())
+            .await,
         Err(StoreError::Internal(_))
     ));
 }
@@ -339,21 +365,274 @@ async fn mfa_is_required_of_exactly_the_holders_of_a_role_that_requires_it() {
     store.grant_role(&r("operator"), &alice.id).await.unwrap();
     store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
     store.grant_role(&r("helpdesk"), &bob.id).await.unwrap();
-    assert!(!store.roles_require_mfa(&alice.id).await.unwrap());
+    assert!(
+        !store
+            .roles_require_mfa(&alice.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
 
     store
         .set_role_requires_mfa(&r("operator"), true)
         .await
         .unwrap();
-    assert!(store.roles_require_mfa(&alice.id).await.unwrap());
-    assert!(!store.roles_require_mfa(&bob.id).await.unwrap());
+    assert!(
+        store
+            .roles_require_mfa(&alice.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
     assert!(
         !store
-            .roles_require_mfa(&UserId("ghost".into()))
+            .roles_require_mfa(&bob.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .roles_require_mfa(&UserId("ghost".into()), chrono::Utc::now())
             .await
             .unwrap()
     );
 
     store.revoke_role(&r("operator"), &alice.id).await.unwrap();
-    assert!(!store.roles_require_mfa(&alice.id).await.unwrap());
+    assert!(
+        !store
+            .roles_require_mfa(&alice.id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+}
+
+fn recorded(by: &str, at: chrono::DateTime<chrono::Utc>, expires: Option<i64>) -> NewRoleGrant {
+    NewRoleGrant {
+        granted_by: by.into(),
+        granted_at: at,
+        expires_at: expires.map(|secs| at + chrono::Duration::seconds(secs)),
+    }
+}
+
+#[tokio::test]
+async fn a_grant_past_its_expiry_gives_nothing_from_that_second_in_every_query() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    store.insert_role(role("helpdesk")).await.unwrap();
+    store
+        .grant_permission(&r("helpdesk"), P::UsersRead)
+        .await
+        .unwrap();
+    store
+        .set_role_requires_mfa(&r("helpdesk"), true)
+        .await
+        .unwrap();
+    let at = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    store
+        .record_role_grant(&r("helpdesk"), &alice.id, &recorded("cli", at, Some(60)))
+        .await
+        .unwrap();
+    let before = at + chrono::Duration::seconds(59);
+    let expiry = at + chrono::Duration::seconds(60);
+    assert_eq!(
+        store.roles_of_user(&alice.id, before).await.unwrap(),
+        ["helpdesk"]
+    );
+    assert_eq!(
+        names(store.permissions_of_user(&alice.id, before).await.unwrap()),
+        ["users:read"]
+    );
+    assert!(store.roles_require_mfa(&alice.id, before).await.unwrap());
+    assert!(
+        store
+            .find_role_grant(&r("helpdesk"), &alice.id, before)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .role_holders(&r("helpdesk"), before, 10, 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .lapsed_role_grants(before, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_lapsed_role_grant(&r("helpdesk"), &alice.id, before)
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        store
+            .roles_of_user(&alice.id, expiry)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .permissions_of_user(&alice.id, expiry)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.roles_require_mfa(&alice.id, expiry).await.unwrap());
+    assert!(
+        store
+            .find_role_grant(&r("helpdesk"), &alice.id, expiry)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .role_holders(&r("helpdesk"), expiry, 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .stale_role_grants(expiry, expiry, 10, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .confirm_role_grant(&r("helpdesk"), &alice.id, expiry)
+            .await
+            .unwrap()
+    );
+    let lapsed = store.lapsed_role_grants(expiry, 10).await.unwrap();
+    assert_eq!(lapsed.len(), 1);
+    assert_eq!(lapsed[0].granted_by.as_deref(), Some("cli"));
+    assert!(
+        store
+            .delete_lapsed_role_grant(&r("helpdesk"), &alice.id, expiry)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_lapsed_role_grant(&r("helpdesk"), &alice.id, expiry)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn recording_a_grant_again_replaces_its_record_and_keeps_its_confirmation() {
+    let (store, _db) = store().await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store.insert_role(role("helpdesk")).await.unwrap();
+    let at = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    // One made before records began, then recorded: the record fills in.
+    store.grant_role(&r("helpdesk"), &alice.id).await.unwrap();
+    let held = store
+        .find_role_grant(&r("helpdesk"), &alice.id, at)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (held.granted_by, held.granted_at, held.expires_at),
+        (None, None, None)
+    );
+    assert!(
+        store
+            .confirm_role_grant(&r("helpdesk"), &alice.id, at)
+            .await
+            .unwrap()
+    );
+    let later = at + chrono::Duration::days(1);
+    store
+        .record_role_grant(
+            &r("helpdesk"),
+            &alice.id,
+            &recorded("user:root", later, Some(3600)),
+        )
+        .await
+        .unwrap();
+    let held = store
+        .find_role_grant(&r("helpdesk"), &alice.id, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.granted_by.as_deref(), Some("user:root"));
+    assert_eq!(held.granted_at, Some(later));
+    assert_eq!(held.expires_at, Some(later + chrono::Duration::hours(1)));
+    assert_eq!(held.confirmed_at, Some(at));
+    // Renewing a lapsed grant without an expiry brings it back for good.
+    let lapsed_at = later + chrono::Duration::hours(2);
+    store
+        .record_role_grant(&r("helpdesk"), &alice.id, &recorded("cli", lapsed_at, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.roles_of_user(&alice.id, lapsed_at).await.unwrap(),
+        ["helpdesk"]
+    );
+    assert!(matches!(
+        store
+            .record_role_grant(&r("nobody"), &alice.id, &recorded("cli", at, None))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .record_role_grant(
+                &r("helpdesk"),
+                &UserId("ghost".into()),
+                &recorded("cli", at, None)
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Holders come with their username and last sign-in, by username, paged.
+    store
+        .record_role_grant(&r("helpdesk"), &bob.id, &recorded("cli", at, None))
+        .await
+        .unwrap();
+    store.record_sign_in(&bob.id, later).await.unwrap();
+    store
+        .record_sign_in(&UserId("ghost".into()), later)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.role_holder_counts(lapsed_at).await.unwrap(),
+        [(r("helpdesk"), 2)]
+    );
+    let page = store
+        .role_holders(&r("helpdesk"), lapsed_at, 1, 0)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].username.as_str(), "alice");
+    assert_eq!(page[0].last_sign_in_at, None);
+    let page = store
+        .role_holders(&r("helpdesk"), lapsed_at, 1, 1)
+        .await
+        .unwrap();
+    assert_eq!(page[0].username.as_str(), "bob");
+    assert_eq!(page[0].last_sign_in_at, Some(later));
+
+    // Stale as of `later`: bob signed in then (not before it) but his grant is older; alice
+    // signs in now and her grant was just made again.
+    store.record_sign_in(&alice.id, lapsed_at).await.unwrap();
+    let stale = store
+        .stale_role_grants(lapsed_at, later, 10, 0)
+        .await
+        .unwrap();
+    let who: Vec<&str> = stale.iter().map(|g| g.username.as_str()).collect();
+    assert_eq!(who, ["bob"]);
 }

@@ -73,7 +73,7 @@ fn document_value() -> Value {
         });
         if let Some(schema) = r.body {
             operation["requestBody"] = json!({
-                "required": schema != "KeyRotation",
+                "required": schema != "KeyRotation" && schema != "RoleGrant",
                 "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
             });
         }
@@ -121,6 +121,23 @@ fn query_parameters(path: &str, verb: &str) -> Vec<Value> {
                 "offset",
                 json!({ "type": "integer", "minimum": 0, "default": 0 }),
                 "users to skip",
+            ),
+        ],
+        ("GET", "/admin/v1/roles/{role}/holders") => vec![q(
+            "page",
+            json!({ "type": "integer", "minimum": 0, "default": 0 }),
+            "zero-based page of 50 holders",
+        )],
+        ("GET", "/admin/v1/reviews") => vec![
+            q(
+                "stale_after_days",
+                json!({ "type": "integer", "minimum": 1, "maximum": 3650, "default": 90 }),
+                "a grant is stale when its holder has not signed in, or it has not been granted or confirmed, for this many days",
+            ),
+            q(
+                "page",
+                json!({ "type": "integer", "minimum": 0, "default": 0 }),
+                "zero-based page of 50 grants",
             ),
         ],
         ("GET", "/admin/v1/audit") => vec![
@@ -191,6 +208,30 @@ fn schemas() -> Value {
             "factors": { "type": "array", "items": { "$ref": "#/components/schemas/Factor" } },
             "recovery_codes_left": { "type": "integer", "minimum": 0 } } },
         "RoleList": list_of("roles", "Role"),
+        "RoleGrant": { "type": "object", "additionalProperties": false, "properties": {
+            "expires_at": { "type": ["string", "null"], "description": "RFC 3339, or a date YYYY-MM-DD meaning through that day (UTC); must be ahead. Absent: no expiry" } } },
+        "Grant": { "type": "object", "properties": {
+            "user_id": string, "username": string, "role": string,
+            "granted_by": { "type": ["string", "null"], "description": "user:<id>, client:<id> or cli; null: granted before records began" },
+            "granted_at": nullable_time, "expires_at": nullable_time, "confirmed_at": nullable_time,
+            "last_sign_in_at": { "type": ["string", "null"], "format": "date-time", "description": "null: not since records began" } } },
+        "RoleHolders": { "type": "object", "properties": {
+            "role": { "$ref": "#/components/schemas/Role" },
+            "holders": { "type": "array", "items": { "$ref": "#/components/schemas/Grant" } },
+            "next_page": { "type": ["integer", "null"] } } },
+        "Review": { "type": "object", "properties": {
+            "stale_after_days": { "type": "integer" },
+            "grants": { "type": "array", "items": { "$ref": "#/components/schemas/Grant" } },
+            "next_page": { "type": ["integer", "null"] } } },
+        "GrantRef": { "type": "object", "additionalProperties": false, "required": ["user_id", "role"], "properties": {
+            "user_id": string, "role": string } },
+        "ReviewDecisions": { "type": "object", "additionalProperties": false, "properties": {
+            "confirm": { "type": "array", "items": { "$ref": "#/components/schemas/GrantRef" } },
+            "revoke": { "type": "array", "items": { "$ref": "#/components/schemas/GrantRef" } } } },
+        "ReviewOutcome": { "type": "object", "properties": {
+            "confirmed": { "type": "array", "items": { "$ref": "#/components/schemas/GrantRef" } },
+            "revoked": { "type": "array", "items": { "$ref": "#/components/schemas/GrantRef" } },
+            "not_held": { "type": "array", "items": { "$ref": "#/components/schemas/GrantRef" }, "description": "named but not held (lapsed, revoked meanwhile, or unknown): nothing done" } } },
         "NewRole": { "type": "object", "additionalProperties": false, "required": ["name"], "properties": {
             "name": { "type": "string", "pattern": "^[a-z0-9_:-]{1,64}$" }, "description": string, "permissions": strings } },
         "ClientMetadata": { "type": "object", "additionalProperties": false, "required": ["client_name"], "properties": {

@@ -254,15 +254,36 @@ pub async fn reset_factors(
     Ok(no_content())
 }
 
-/// `PUT /admin/v1/users/{user_id}/roles/{role}` (idempotent).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleGrantBody {
+    expires_at: Option<String>,
+}
+
+/// `PUT /admin/v1/users/{user_id}/roles/{role}`, with no body or `{expires_at?}` (RFC 3339,
+/// or `YYYY-MM-DD`: through that day, UTC). Granting again replaces the grant's record and
+/// expiry.
 pub async fn assign_role(
     caller: Caller,
     req: HttpRequest,
+    body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let expires_at = if body.is_empty() {
+        None
+    } else {
+        let b: RoleGrantBody = input::json(&req, &body)?;
+        b.expires_at
+            .as_deref()
+            .map(palisade_flow::admin::reviews::parse_expiry)
+            .transpose()?
+    };
     let user = find(&state, &req).await?;
     let role = input::path(&req, "role")?;
-    state.admin.grant_role(&caller, &user, role).await?;
+    state
+        .admin
+        .grant_role(&caller, &user, role, expires_at)
+        .await?;
     detailed(&state, user).await
 }
 
