@@ -794,7 +794,7 @@ impl AuthorizationServer {
             Ok(details) => details,
             Err(e) => return failed(e),
         };
-        let held = match self.roles.permissions_of_user(&details.user.id).await {
+        let held = match self.roles.permissions_of_user(&details.user.id, self.clock.now()).await {
             Ok(held) => held,
             Err(e) => return failed(e.into()),
         };
