@@ -408,13 +408,14 @@ mod tests {
     async fn signed_in(server: &TestServer, user: &User) -> (Browser, String) {
         let (raw, session) = server
             .engine
-            .start_session(user, vec!["pwd".into()])
+            .start_session(user, vec!["pwd".into()], &Browser::default())
             .await
             .unwrap();
         let browser = Browser {
             binding: Some("b".into()),
             session: Some(raw),
             client_ip: Some("198.51.100.4".parse().unwrap()),
+            user_agent: None,
         };
         (browser, session.csrf_token)
     }

@@ -28,6 +28,7 @@ impl AuthorizationServer {
     /// Runs [`Self::purge_ended_grants`] every [`PURGE_INTERVAL`] until aborted.
     pub fn spawn_purge_task(&self) -> tokio::task::JoinHandle<()> {
         let refresh_tokens = self.refresh_tokens.clone();
+        let session_index = self.session_index.clone();
         let clock = self.clock.clone();
         tokio::spawn(async move {
             let start = tokio::time::Instant::now() + PURGE_INTERVAL;
@@ -40,6 +41,13 @@ impl AuthorizationServer {
                     Ok(purged) => tracing::info!(purged, "purged ended refresh-token families"),
                     Err(error) => {
                         tracing::warn!(%error, "purging ended refresh-token families failed; trying again later")
+                    }
+                }
+                match session_index.purge_expired_sessions(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "purged expired session index entries"),
+                    Err(error) => {
+                        tracing::warn!(%error, "purging the session index failed; trying again later")
                     }
                 }
             }
