@@ -199,7 +199,9 @@ impl AuthorizationServer {
                 action_prefixes: ACTIVITY_ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
                 ..AuditQuery::default()
             };
-            let (events, paging) = self.audit_page(query, page_number, ACTIVITY_PAGE_SIZE).await?;
+            let (events, paging) = self
+                .audit_page(query, page_number, ACTIVITY_PAGE_SIZE)
+                .await?;
             Ok::<_, OAuthError>(ActivityPage {
                 frame,
                 events,
@@ -440,7 +442,9 @@ impl AuthorizationServer {
         let mut lines = Vec::with_capacity(events.len());
         for event in events {
             let actor_name = self.username_of(&mut names, Some(&event.actor)).await?;
-            let target_name = self.username_of(&mut names, event.target.as_deref()).await?;
+            let target_name = self
+                .username_of(&mut names, event.target.as_deref())
+                .await?;
             let facts: Option<serde_json::Value> = event
                 .details
                 .as_deref()

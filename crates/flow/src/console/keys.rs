@@ -100,10 +100,18 @@ pub enum KeyConfirmation {
 /// What the timeline says after an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeysNotice {
-    Staged { kid: String, alg: String },
-    Revoked { kid: String, was: KeyState },
+    Staged {
+        kid: String,
+        alg: String,
+    },
+    Revoked {
+        kid: String,
+        was: KeyState,
+    },
     /// A revoked key revoked again: nothing changed.
-    AlreadyRevoked { kid: String },
+    AlreadyRevoked {
+        kid: String,
+    },
 }
 
 /// A posted keys form.
@@ -194,10 +202,8 @@ impl AuthorizationServer {
         match form.action {
             KeysAction::Rotate { alg } => {
                 let Some(alg) = SigningAlgorithm::parse(alg) else {
-                    return Refusal::page(OAuthError::invalid_request(
-                        "no such signing algorithm",
-                    ))
-                    .into();
+                    return Refusal::page(OAuthError::invalid_request("no such signing algorithm"))
+                        .into();
                 };
                 if !form.confirmed {
                     return self

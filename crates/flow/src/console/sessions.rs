@@ -68,7 +68,9 @@ pub struct SessionsSubmission<'a> {
 
 #[derive(Debug)]
 pub enum SessionsAction<'a> {
-    End { handle: &'a str },
+    End {
+        handle: &'a str,
+    },
     EndOthers,
     /// An action the page never sends.
     Unknown,
@@ -307,14 +309,21 @@ mod tests {
             .start_session(
                 &alice,
                 vec!["pwd".into()],
-                &browser_with("Mozilla/5.0 (X11; Linux x86_64) Chrome/120\u{202E}", "198.51.100.1"),
+                &browser_with(
+                    "Mozilla/5.0 (X11; Linux x86_64) Chrome/120\u{202E}",
+                    "198.51.100.1",
+                ),
             )
             .await
             .unwrap();
         server.clock.advance(chrono::Duration::seconds(5));
         let (a2, _) = server
             .engine
-            .start_session(&alice, vec!["pwd".into()], &browser_with("curl", "198.51.100.2"))
+            .start_session(
+                &alice,
+                vec!["pwd".into()],
+                &browser_with("curl", "198.51.100.2"),
+            )
             .await
             .unwrap();
         let (_b1, _) = server
@@ -323,7 +332,11 @@ mod tests {
             .await
             .unwrap();
 
-        let listed = server.engine.sessions_of_user(&alice, Some(&a1)).await.unwrap();
+        let listed = server
+            .engine
+            .sessions_of_user(&alice, Some(&a1))
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 2);
         let current: Vec<_> = listed.iter().filter(|s| s.is_current).collect();
         assert_eq!(current.len(), 1);
@@ -356,10 +369,23 @@ mod tests {
         );
         assert!(server.engine.find_session(&a2).await.unwrap().is_none());
         assert_eq!(
-            server.engine.sessions_of_user(&alice, Some(&a1)).await.unwrap().len(),
+            server
+                .engine
+                .sessions_of_user(&alice, Some(&a1))
+                .await
+                .unwrap()
+                .len(),
             1
         );
-        assert_eq!(server.engine.sessions_of_user(&bob, None).await.unwrap().len(), 1);
+        assert_eq!(
+            server
+                .engine
+                .sessions_of_user(&bob, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[tokio::test]
@@ -382,9 +408,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ended, 2);
-        assert!(server.engine.find_session(&raws[0]).await.unwrap().is_some());
-        assert!(server.engine.find_session(&raws[1]).await.unwrap().is_none());
-        let listed = server.engine.sessions_of_user(&alice, Some(&raws[0])).await.unwrap();
+        assert!(
+            server
+                .engine
+                .find_session(&raws[0])
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            server
+                .engine
+                .find_session(&raws[1])
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let listed = server
+            .engine
+            .sessions_of_user(&alice, Some(&raws[0]))
+            .await
+            .unwrap();
         assert_eq!(listed.len(), 1);
         assert!(listed[0].is_current);
 
@@ -392,7 +436,14 @@ mod tests {
         server
             .clock
             .advance(server.engine.policy.session_idle_ttl + chrono::Duration::seconds(1));
-        assert!(server.engine.sessions_of_user(&alice, None).await.unwrap().is_empty());
+        assert!(
+            server
+                .engine
+                .sessions_of_user(&alice, None)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let purged = server
             .engine
             .session_index
@@ -425,6 +476,13 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(server.engine.sessions_of_user(&alice, Some(&raw)).await.unwrap().is_empty());
+        assert!(
+            server
+                .engine
+                .sessions_of_user(&alice, Some(&raw))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
