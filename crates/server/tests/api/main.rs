@@ -38,6 +38,7 @@ mod resources;
 mod second_factor_forms;
 mod second_factors;
 mod serving;
+mod sessions_console;
 mod strict_input;
 mod support;
 mod token_rules;
