@@ -12,6 +12,7 @@ mod accessibility;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;
+mod audit_console;
 mod authorize_rules;
 mod browser_interaction;
 mod cli;

@@ -70,7 +70,8 @@ pub(crate) async fn rp(app: &TestApp) -> TestClient {
     register_client(app, ClientSpec::default()).await
 }
 
-const FIREFOX: &str = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+const FIREFOX: &str =
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
 /// The session handles a sessions page offers to sign out.
@@ -167,7 +168,11 @@ async fn ending_someone_elses_session_or_a_made_up_one_does_nothing() {
 
     let (_, html) = page(&mallory, &url).await;
     let csrf = hidden(&html, "csrf_token");
-    for handle in every_handle.iter().map(String::as_str).chain(["made-up", ""]) {
+    for handle in every_handle
+        .iter()
+        .map(String::as_str)
+        .chain(["made-up", ""])
+    {
         let res = mallory
             .post_form(
                 &url,
@@ -210,7 +215,10 @@ async fn signing_out_every_other_session_keeps_this_one() {
     let res = browsers[0]
         .post_form(
             &url,
-            &[("csrf_token", &hidden(&html, "csrf_token")), ("action", "end-others")],
+            &[
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("action", "end-others"),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -235,7 +243,10 @@ async fn a_form_without_the_sessions_token_or_from_another_site_changes_nothing(
     let handle = handles(&html).remove(0);
     for csrf in ["", "wrong"] {
         let res = a
-            .post_form(&url, &[("csrf_token", csrf), ("action", "end"), ("handle", &handle)])
+            .post_form(
+                &url,
+                &[("csrf_token", csrf), ("action", "end"), ("handle", &handle)],
+            )
             .await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
     }
@@ -252,10 +263,20 @@ async fn a_form_without_the_sessions_token_or_from_another_site_changes_nothing(
         .unwrap();
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
     let unknown = a
-        .post_form(&url, &[("csrf_token", &hidden(&html, "csrf_token")), ("action", "explode")])
+        .post_form(
+            &url,
+            &[
+                ("csrf_token", &hidden(&html, "csrf_token")),
+                ("action", "explode"),
+            ],
+        )
         .await;
     assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(page(&b, &url).await.0, StatusCode::OK, "the other session stands");
+    assert_eq!(
+        page(&b, &url).await.0,
+        StatusCode::OK,
+        "the other session stands"
+    );
     // Signed out: no page, no action.
     let stranger = Browser::new();
     assert_ne!(page(&stranger, &url).await.0, StatusCode::OK);
@@ -286,7 +307,12 @@ async fn logging_out_removes_the_session_from_the_list() {
         .await
         .unwrap()
         .unwrap();
-    let listed = app.state.engine.sessions_of_user(&user, None).await.unwrap();
+    let listed = app
+        .state
+        .engine
+        .sessions_of_user(&user, None)
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     let (_, html) = page(&a, &app.url("/account/sessions")).await;
     assert!(handles(&html).is_empty(), "{html}");
