@@ -27,6 +27,7 @@ mod dpop;
 mod harness;
 mod headless_chromium;
 mod keys;
+mod keys_console;
 mod logout_and_discovery;
 mod mfa_admin;
 mod names_and_token_validity;
