@@ -35,6 +35,7 @@ mod oidc_flow;
 mod par;
 mod passkeys_in_chromium;
 mod readiness;
+mod records_in_chromium;
 mod request_logs;
 mod resources;
 mod second_factor_forms;
