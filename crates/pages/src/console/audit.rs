@@ -61,8 +61,12 @@ pub struct AuditRow {
     pub at_shown: String,
     /// The username when the party is a user that exists, else the party as recorded.
     pub actor: String,
+    /// The party as recorded (`user:<id>`), as a tooltip.
+    pub actor_id: String,
     pub target: String,
+    pub target_id: String,
     pub action: String,
+    /// Shown as a badge when the event is a failure.
     pub outcome: &'static str,
     pub is_failure: bool,
     pub address: String,

@@ -222,19 +222,18 @@ fn activity_row(line: &AuditLine) -> ActivityRow {
 
 fn audit_row(line: &AuditLine) -> AuditRow {
     let (outcome, is_failure) = outcome(line);
-    let party = |raw: &str, name: &Option<String>| match name {
-        Some(name) => format!("{name} ({raw})"),
-        None => raw.to_owned(),
-    };
+    let party = |raw: &str, name: &Option<String>| name.clone().unwrap_or_else(|| raw.to_owned());
     AuditRow {
         at: line.occurred_at.to_rfc3339(),
         at_shown: shown(line.occurred_at),
         actor: party(&line.actor, &line.actor_name),
+        actor_id: line.actor.clone(),
         target: line
             .target
             .as_deref()
             .map(|t| party(t, &line.target_name))
             .unwrap_or_default(),
+        target_id: line.target.clone().unwrap_or_default(),
         action: line.action.clone(),
         outcome,
         is_failure,
