@@ -125,7 +125,7 @@ impl AuthorizationServer {
                 created_at: record.created_at,
             });
         }
-        entries.sort_by(|a, b| b.last_seen_at.cmp(&a.last_seen_at));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
         Ok(entries)
     }
 
