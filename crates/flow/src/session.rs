@@ -173,9 +173,7 @@ impl AuthorizationServer {
         raw_session_id: &str,
     ) -> Result<Option<BrowserSession>, StoreError> {
         let bytes = self.ephemeral.take(&key(raw_session_id)).await?;
-        self.session_index
-            .forget_session(&key(raw_session_id))
-            .await?;
+        self.forget_indexed(&key(raw_session_id)).await;
         Ok(self.live(bytes))
     }
 
@@ -195,6 +193,16 @@ impl AuthorizationServer {
     /// Ends the session stored at `session_key` and removes its index entry.
     pub(crate) async fn end_session_at_key(&self, session_key: &str) -> Result<(), StoreError> {
         self.ephemeral.delete(session_key).await?;
-        self.session_index.forget_session(session_key).await
+        self.forget_indexed(session_key).await;
+        Ok(())
+    }
+
+    /// Removes a session's index entry once the session itself is gone. A failure only leaves
+    /// a row behind: it is never listed (its session is not live) and the purge removes it,
+    /// so it must not turn a sign-out that happened into an error page.
+    async fn forget_indexed(&self, session_key: &str) {
+        if let Err(e) = self.session_index.forget_session(session_key).await {
+            tracing::warn!(error = %e, "could not remove an ended session from the session index");
+        }
     }
 }
