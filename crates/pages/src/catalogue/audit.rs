@@ -90,7 +90,9 @@ pub static EN: AuditText = AuditText {
     export_jsonl: "Export as JSON lines",
     bad_date: "Write dates as YYYY-MM-DD.",
     unknown_user: "No user has this username.",
-    signed_in: "Signed in with your password",
+    // For a user with a second factor this is the first of two steps: the next line says
+    // whether the factor followed.
+    signed_in: "Password accepted",
     sign_in_failed: "Failed sign-in",
     second_factor: "Confirmed a sign-in with a second factor",
     second_factor_failed: "Wrong second-factor code",

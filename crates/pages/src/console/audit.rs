@@ -75,3 +75,94 @@ pub struct AuditRow {
 
 impl Layout for ActivityPage<'_> {}
 impl Layout for AuditLogPage<'_> {}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::catalogue::CONSOLE_EN;
+    use crate::catalogue::audit::EN;
+
+    pub(crate) fn frame(heading: &'static str) -> ConsoleFrame<'static> {
+        ConsoleFrame {
+            text: &CONSOLE_EN,
+            console_name: CONSOLE_EN.admin_console,
+            heading,
+            user_display: "root",
+            nav: Vec::new(),
+            other_console: None,
+            sign_out_href: "/logout".into(),
+            notice: None,
+            problem: None,
+        }
+    }
+
+    /// Every visible field has a `<label for>`, and no id is used twice.
+    pub(crate) fn assert_every_field_is_labelled(html: &str) {
+        for tag in html.split("<input").skip(1) {
+            let tag = &tag[..tag.find('>').unwrap()];
+            if tag.contains(r#"type="hidden""#) {
+                continue;
+            }
+            let id = tag
+                .split(r#"id=""#)
+                .nth(1)
+                .map(|r| &r[..r.find('"').unwrap()]);
+            let id = id.unwrap_or_else(|| panic!("a field without an id: {tag}"));
+            assert!(
+                html.contains(&format!(r#"<label for="{id}">"#)),
+                "#{id}: {html}"
+            );
+        }
+        let mut ids: Vec<&str> = html
+            .split(" id=\"")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        let count = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "an id is used twice: {html}");
+    }
+
+    #[test]
+    fn the_audit_log_labels_its_filter_escapes_what_it_shows_and_links_its_pages() {
+        let html = AuditLogPage {
+            frame: frame("Audit log"),
+            text: &EN,
+            form_action: "/admin/audit",
+            user: "\"><script>",
+            client: "",
+            action: "login",
+            from: "",
+            to: "",
+            rows: vec![AuditRow {
+                at: "2026-12-05T04:00:00+00:00".into(),
+                at_shown: "2026-12-05 04:00 UTC".into(),
+                actor: "<img src=x>".into(),
+                actor_id: "user:1".into(),
+                target: String::new(),
+                target_id: String::new(),
+                action: "login".into(),
+                outcome: "Failed",
+                is_failure: true,
+                address: "192.0.2.1".into(),
+                details: r#"{"reason":"<b>"}"#.into(),
+            }],
+            pager: Pager {
+                previous_href: None,
+                next_href: Some("/admin/audit?action=login&page=2".into()),
+                label: "Page 1".into(),
+            },
+            export_csv_href: "/admin/audit/export?format=csv&action=login".into(),
+            export_jsonl_href: "/admin/audit/export?format=jsonl&action=login".into(),
+        }
+        .render()
+        .unwrap();
+        assert_every_field_is_labelled(&html);
+        assert!(!html.contains("<script>") && !html.contains("<img") && !html.contains("<b>"));
+        assert!(html.contains(r#"<time datetime="2026-12-05T04:00:00+00:00">"#));
+        assert!(html.contains(r#"rel="next""#) && !html.contains(r#"rel="prev""#));
+        assert!(html.contains(r#"class="badge warn">Failed<"#));
+        assert!(html.contains(r#"data-label="When""#), "phone-width labels");
+    }
+}

@@ -59,3 +59,54 @@ pub struct KeyConfirmPage<'a> {
 
 impl Layout for KeysPage<'_> {}
 impl Layout for KeyConfirmPage<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::keys::EN;
+    use crate::console::audit::tests::{assert_every_field_is_labelled, frame};
+
+    fn page(may_write: bool) -> String {
+        KeysPage {
+            frame: frame("Signing keys"),
+            text: &EN,
+            csrf_token: "tok",
+            form_action: "/admin/keys",
+            groups: vec![KeyGroup {
+                alg: "ES256".into(),
+                caption: "ES256 keys".into(),
+                rotate_label: "Rotate ES256".into(),
+                keys: vec![KeyRow {
+                    kid: "k1".into(),
+                    state: "Current",
+                    state_class: "current",
+                    dates: vec![(
+                        "Created",
+                        "2026-12-05T04:00:00+00:00".into(),
+                        "2026-12-05 04:00 UTC".into(),
+                    )],
+                    may_revoke: true,
+                    revoke_label: "Revoke k1".into(),
+                }],
+            }],
+            may_write,
+        }
+        .render()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reader_gets_no_form_and_a_writer_gets_rotate_and_revoke() {
+        let read_only = page(false);
+        assert!(!read_only.contains("<form"), "{read_only}");
+        assert!(read_only.contains(EN.read_only));
+        let writable = page(true);
+        assert_every_field_is_labelled(&writable);
+        assert!(writable.contains(r#"name="kid" value="k1""#));
+        assert!(writable.contains(r#"name="alg" value="ES256""#));
+        assert!(
+            !writable.contains(r#"name="confirmed""#),
+            "asking comes first"
+        );
+    }
+}

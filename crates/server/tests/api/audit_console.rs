@@ -91,7 +91,7 @@ async fn the_activity_page_shows_the_users_own_sign_ins_and_failures_and_never_a
 
     let (status, html) = page(&browser, &app.url("/account/activity")).await;
     assert_eq!(status, StatusCode::OK, "{html}");
-    assert!(html.contains("Signed in with your password"), "{html}");
+    assert!(html.contains("Password accepted"), "{html}");
     assert!(html.contains("Failed sign-in (wrong password)"), "{html}");
     assert!(
         html.contains("An administrator changed your account"),
