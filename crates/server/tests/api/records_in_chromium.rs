@@ -8,9 +8,10 @@
 
 use crate::authorize_rules::authorize_url;
 use crate::harness::spawn_app;
-use crate::headless_chromium::{Chromium, RelyingParty, client_of};
+use crate::headless_chromium::{Chromium, PATIENCE, RelyingParty, client_of};
 use crate::second_factors::require_mfa_by_role;
 use crate::support::{Authenticator, Browser, PASSWORD, create_user, pkce_pair, query_param};
+use fantoccini::Locator;
 use palisade_core::model::{KeyState, RoleName};
 use palisade_core::ports::RoleRepository;
 use serde_json::json;
@@ -41,12 +42,39 @@ async fn assert_console_page_is_sound(browser: &Chromium, page: &str) {
     assert_eq!(fits, json!(true), "{page} scrolls sideways");
 }
 
+/// Clicks `css` once it is there; an element of the page being left (stale once the next
+/// page loads) is looked up again.
 async fn click(browser: &Chromium, css: &str) {
-    browser.wait_for(css).await.click().await.unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        match browser.wait_for(css).await.click().await {
+            Ok(()) => return,
+            Err(_) if started.elapsed() < PATIENCE => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
 }
 
-async fn text_of(browser: &Chromium, css: &str) -> String {
-    browser.wait_for(css).await.text().await.unwrap()
+/// The text of `css` once the page shows one containing `expected` (pages that answer a
+/// POST at the same address give no other sign that they have loaded).
+async fn wait_for_text(browser: &Chromium, css: &str, expected: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(element) = browser.client.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+            && text.contains(expected)
+        {
+            return text;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "no {css} with {expected:?}:\n{}",
+            browser.client.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -80,7 +108,11 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
         .await
         .unwrap();
     click(&browser, "form:not([hidden]) button[type=submit]").await;
-    click(&browser, "form button[type=submit]").await; // the recovery codes, stored
+    wait_for_text(&browser, "form button[type=submit]", "I have stored them").await;
+    click(&browser, "form button[type=submit]").await;
+    browser
+        .wait_for_url_starting_with(&app.url("/consent"))
+        .await;
     click(&browser, "button[name=decision][value=allow]").await;
     browser.wait_for_url_starting_with(&rp.callback).await;
 
@@ -113,18 +145,11 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
             .await,
         json!(2)
     );
-    assert!(
-        text_of(&browser, "table.list")
-            .await
-            .contains("This browser")
-    );
+    wait_for_text(&browser, "table.list", "This browser").await;
     assert_console_page_is_sound(&browser, "sessions").await;
     browser.screenshot("account-sessions").await;
     click(&browser, "table.list form button.danger").await;
-    assert_eq!(
-        text_of(&browser, ".notice").await,
-        "The session was signed out."
-    );
+    wait_for_text(&browser, ".notice", "The session was signed out.").await;
     assert_eq!(
         browser
             .js("return document.querySelectorAll('table.list tbody tr').length")
@@ -143,7 +168,7 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
     browser
         .wait_for_url_starting_with(&app.url("/account/activity"))
         .await;
-    let activity = text_of(&browser, "table.list").await;
+    let activity = wait_for_text(&browser, "table.list", "Signed out a session").await;
     assert!(activity.contains("Password accepted"), "{activity}");
     assert!(activity.contains("Signed out a session"), "{activity}");
     assert_console_page_is_sound(&browser, "activity").await;
@@ -186,17 +211,11 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
     assert_console_page_is_sound(&browser, "keys").await;
     browser.screenshot("admin-keys").await;
     click(&browser, "form input[name=alg][value=ES256] ~ p button").await;
-    assert_eq!(
-        text_of(&browser, "h1").await,
-        "Rotate this algorithm's key?"
-    );
+    wait_for_text(&browser, "h1", "Rotate this algorithm's key?").await;
     assert_console_page_is_sound(&browser, "keys confirmation").await;
     browser.screenshot("admin-keys-confirm").await;
     click(&browser, "input[name=confirmed] ~ p button").await;
-    assert!(
-        text_of(&browser, ".notice").await.starts_with("Staged "),
-        "the timeline says what was done"
-    );
+    wait_for_text(&browser, ".notice", "Staged ").await;
     let staged = app
         .state
         .key_admin
