@@ -262,8 +262,8 @@ impl AuthorizationServer {
         }
     }
 
-    /// `GET /admin/audit/export?format=csv|jsonl&…filter`: the events the filter selects, at
-    /// most [`EXPORT_MAX_ROWS`], newest first. Needs `audit:read`; recorded as
+    /// `GET /admin/audit/export?format=csv|jsonl&…filter`: the events the filter selects up
+    /// to the second the export started, at most [`EXPORT_MAX_ROWS`], newest first. Needs `audit:read`; recorded as
     /// `admin.audit.export` with the filter and the row count.
     pub async fn export_audit(
         &self,
@@ -284,6 +284,12 @@ impl AuthorizationServer {
         };
         let mut events = Vec::new();
         let mut truncated = false;
+        // Pages are read by offset, newest first: an event recorded meanwhile would shift them
+        // and repeat a row. Stopping before the second the export started keeps them still.
+        let started = self.clock.now().timestamp();
+        let pinned = DateTime::from_timestamp(started, 0).unwrap_or_else(|| self.clock.now());
+        let mut selection = selection;
+        selection.query.until = Some(selection.query.until.map_or(pinned, |u| u.min(pinned)));
         if !selection.matches_nothing {
             let batch = 1000_i64;
             let mut offset = 0_i64;
