@@ -637,6 +637,33 @@ pub struct AuditQuery {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub limit: i64,
+    /// Events this party did or had done to it: `actor` or `target` equals it.
+    pub involving: Option<String>,
+    /// Events whose action starts with any of these (`login` matches `login` and
+    /// `login.passkey`); empty: any action.
+    pub action_prefixes: Vec<String>,
+    /// Skips this many of the newest matching events (paging); negative counts as zero.
+    pub offset: i64,
+}
+
+/// The durable index entry of a browser login session: the session itself lives in the
+/// ephemeral store under `session_key`; this row lets the user (and an administrator) list and
+/// end it. It holds no secret: `handle` is random and public, `session_key` names the
+/// ephemeral entry by the cookie's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Names the session in pages and forms; neither the cookie nor its hash.
+    pub handle: String,
+    pub user_id: UserId,
+    /// The ephemeral store's key of the session (`session:` + the cookie's hash).
+    pub session_key: String,
+    /// The browser's `User-Agent`, shortened and without hidden characters.
+    pub user_agent: Option<String>,
+    pub client_ip: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// When the session ends if it is not used again (the sooner of its two lifetimes).
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An initial access token (RFC 7591 §1.2, §3): lets its holder register clients when

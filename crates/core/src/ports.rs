@@ -417,6 +417,36 @@ pub trait AuditLog: Send + Sync {
     async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>>;
 }
 
+/// The durable index of browser login sessions (the sessions themselves are ephemeral).
+#[async_trait]
+pub trait SessionIndex: Send + Sync {
+    /// Inserts the entry; `NotFound` if its user does not exist.
+    async fn record_session(&self, record: SessionRecord) -> StoreResult<()>;
+    /// Records a use of the session at `session_key`; nothing if it has no entry.
+    async fn touch_session(
+        &self,
+        session_key: &str,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The user's entries not expired at `now`, most recently seen first.
+    async fn sessions_of_user(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// The user's entry with this handle (another user's handle finds nothing).
+    async fn find_session_by_handle(
+        &self,
+        user: &UserId,
+        handle: &str,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Removes the entry of the session at `session_key`; idempotent.
+    async fn forget_session(&self, session_key: &str) -> StoreResult<()>;
+    /// Removes the entries that expired before `before`; returns how many.
+    async fn purge_expired_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Keys under this prefix are replay caches: a proof's or an assertion's `jti`, written once per
 /// request by anyone who can sign one (a DPoP proof needs only a public client id). The
 /// in-process store keeps them apart, with a capacity of their own, so a flood of proofs can

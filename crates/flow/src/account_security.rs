@@ -220,6 +220,7 @@ impl AuthorizationServer {
             user,
             session: changed.session,
             raw_session: changed.raw_session.clone(),
+            browser: holder.browser.clone(),
         };
         let mut outcome = self
             .account_page(
@@ -457,13 +458,14 @@ mod tests {
     async fn signed_in(server: &TestServer, user: &User) -> (Browser, String) {
         let (raw, session) = server
             .engine
-            .start_session(user, vec!["pwd".into()])
+            .start_session(user, vec!["pwd".into()], &Browser::default())
             .await
             .unwrap();
         let browser = Browser {
             binding: Some("b".into()),
             session: Some(raw),
             client_ip: Some("198.51.100.4".parse().unwrap()),
+            user_agent: None,
         };
         (browser, session.csrf_token)
     }

@@ -135,6 +135,7 @@ mod tests {
                     since: None,
                     until: None,
                     limit: 1000,
+                    ..AuditQuery::default()
                 })
                 .await
                 .unwrap();

@@ -34,6 +34,7 @@ impl AuthorizationServer {
     /// [`PURGE_INTERVAL`] until aborted.
     pub fn spawn_purge_task(&self, admin: Admin) -> tokio::task::JoinHandle<()> {
         let refresh_tokens = self.refresh_tokens.clone();
+        let session_index = self.session_index.clone();
         let clock = self.clock.clone();
         tokio::spawn(async move {
             let start = tokio::time::Instant::now() + PURGE_INTERVAL;
@@ -53,6 +54,13 @@ impl AuthorizationServer {
                     Ok(swept) => tracing::info!(swept, "removed role grants past their expiry"),
                     Err(error) => {
                         tracing::warn!(%error, "sweeping lapsed role grants failed; trying again later")
+                    }
+                }
+                match session_index.purge_expired_sessions(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "purged expired session index entries"),
+                    Err(error) => {
+                        tracing::warn!(%error, "purging the session index failed; trying again later")
                     }
                 }
             }

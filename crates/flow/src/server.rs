@@ -8,8 +8,9 @@ use crate::password::PasswordHasher;
 use chrono::Duration;
 use palisade_core::Clock;
 use palisade_core::ports::{
-    ClientRepository, ConsentRepository, EphemeralStore, FactorRepository, RefreshTokenRepository,
-    RoleRepository, SecretSealer, SigningAlgorithm, TokenSigner, UserRepository,
+    AuditLog, ClientRepository, ConsentRepository, EphemeralStore, FactorRepository,
+    RefreshTokenRepository, RoleRepository, SecretSealer, SessionIndex, SigningAlgorithm,
+    TokenSigner, UserRepository,
 };
 use palisade_core::secret::SecretGenerator;
 use std::sync::Arc;
@@ -117,6 +118,10 @@ pub struct AuthorizationServer {
     pub issuance_audit: crate::audit::AuditBatcher,
     /// Client ID metadata documents, when the operator turned them on.
     pub client_documents: Option<Arc<crate::client_id_document::ClientDocuments>>,
+    /// The durable index of browser sessions (see [`crate::session`]).
+    pub session_index: Arc<dyn SessionIndex>,
+    /// The audit trail, read back for the user's activity page.
+    pub audit_log: Arc<dyn AuditLog>,
 }
 
 /// Converts a chrono duration to the std duration the ephemeral store takes (at least 1 s).

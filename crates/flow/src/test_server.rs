@@ -125,6 +125,8 @@ impl TestServer {
                 .with_queue(64),
             issuance_audit: crate::audit::AuditBatcher::spawn(Arc::new(sql.clone())),
             client_documents: None,
+            session_index: Arc::new(sql.clone()),
+            audit_log: Arc::new(sql.clone()),
             guard: CredentialGuard::new(
                 limits,
                 ephemeral,

@@ -175,6 +175,8 @@ impl Application {
             passwords: passwords.clone(),
             issuance_audit: palisade_flow::audit::AuditBatcher::spawn(Arc::new(sql.clone())),
             client_documents: client_documents(&settings)?,
+            session_index: Arc::new(sql.clone()),
+            audit_log: Arc::new(sql.clone()),
             guard: CredentialGuard::new(
                 settings.attempt_limits,
                 storage.ephemeral.clone(),

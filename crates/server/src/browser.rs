@@ -33,6 +33,11 @@ pub fn browser_of(req: &HttpRequest, state: &AppState) -> Browser {
         binding: state.cookies.read_browser(req),
         session: state.cookies.read_session(req),
         client_ip: crate::client_ip::client_ip(req, &state.settings.trusted_proxies),
+        user_agent: req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }
 

@@ -1,11 +1,12 @@
 //! `AuditLog` on SQL: an append-only trail of who did what, read back newest first.
 //!
-//! Filters are exact matches; `since` is inclusive and `until` exclusive, so consecutive
+//! Filters are exact matches, but for the action prefixes (`LIKE 'prefix%'`, wildcards
+//! escaped) and `involving` (actor or target); `since` is inclusive and `until` exclusive, so consecutive
 //! windows neither overlap nor miss an event. Ties on the second are broken by insertion order.
 
 use crate::convert::{from_secs, to_secs};
 use crate::error::internal;
-use crate::pool::{SqlStore, on_backend, write_transaction};
+use crate::pool::{AnyConnection, SqlStore, on_backend, write_transaction};
 use crate::schema::audit_events;
 use async_trait::async_trait;
 use diesel::prelude::*;
@@ -106,12 +107,36 @@ impl AuditLog for SqlStore {
 
     async fn query(&self, query: AuditQuery) -> StoreResult<Vec<AuditEvent>> {
         let limit = query.limit.clamp(1, 1000);
+        let offset = query.offset.max(0);
         self.run(move |conn| {
             let mut q = audit_events::table
                 .select(EventRow::as_select())
                 .order((audit_events::occurred_at.desc(), audit_events::id.desc()))
                 .limit(limit)
+                .offset(offset)
                 .into_boxed();
+            if let Some(party) = query.involving {
+                q = q.filter(
+                    audit_events::actor
+                        .eq(party.clone())
+                        .or(audit_events::target.eq(party)),
+                );
+            }
+            // One OR of prefixes, grouped so it ANDs with the other filters.
+            let mut prefixes = query.action_prefixes.iter().map(|p| like_prefix(p));
+            if let Some(first) = prefixes.next() {
+                let mut any: Box<
+                    dyn BoxableExpression<
+                            audit_events::table,
+                            <AnyConnection as diesel::Connection>::Backend,
+                            SqlType = diesel::sql_types::Bool,
+                        >,
+                > = Box::new(audit_events::action.like(first).escape('\\'));
+                for pattern in prefixes {
+                    any = Box::new(any.or(audit_events::action.like(pattern).escape('\\')));
+                }
+                q = q.filter(any);
+            }
             if let Some(actor) = query.actor {
                 q = q.filter(audit_events::actor.eq(actor));
             }
@@ -135,4 +160,17 @@ impl AuditLog for SqlStore {
         })
         .await
     }
+}
+
+/// `prefix%` with LIKE's wildcards in `prefix` escaped (escape character `\`).
+fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }

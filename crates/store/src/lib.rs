@@ -44,6 +44,7 @@ mod pool;
 mod refresh_tokens;
 mod roles;
 mod schema;
+mod sessions;
 mod signing_keys;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -204,6 +204,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    browser_sessions (handle) {
+        handle -> Text,
+        user_id -> Text,
+        session_key -> Text,
+        user_agent -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(user_factors -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 
@@ -225,4 +238,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     initial_access_tokens,
     user_factors,
     recovery_codes,
+    browser_sessions,
 );

@@ -300,7 +300,7 @@ impl AuthorizationServer {
         .await?;
         let _ = self.end_session(&viewer.raw_session).await;
         let (raw_session, session) = self
-            .start_session_after(user, viewer.session.amr.clone(), now)
+            .start_session_after(user, viewer.session.amr.clone(), &viewer.browser, now)
             .await?;
         self.record_account_event(
             &user.id,
@@ -544,13 +544,14 @@ mod tests {
     async fn signed_in(server: &TestServer, user: &User) -> Browser {
         let (raw, _) = server
             .engine
-            .start_session(user, vec!["pwd".into()])
+            .start_session(user, vec!["pwd".into()], &Browser::default())
             .await
             .unwrap();
         Browser {
             binding: None,
             session: Some(raw),
             client_ip: Some("198.51.100.7".parse().unwrap()),
+            user_agent: None,
         }
     }
 

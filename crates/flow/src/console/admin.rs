@@ -794,7 +794,11 @@ impl AuthorizationServer {
             Ok(details) => details,
             Err(e) => return failed(e),
         };
-        let held = match self.roles.permissions_of_user(&details.user.id, self.clock.now()).await {
+        let held = match self
+            .roles
+            .permissions_of_user(&details.user.id, self.clock.now())
+            .await
+        {
             Ok(held) => held,
             Err(e) => return failed(e.into()),
         };
@@ -1242,13 +1246,18 @@ mod tests {
     async fn signed_in(server: &TestServer, user: &User, amr: &[&str]) -> (Browser, String) {
         let (raw, session) = server
             .engine
-            .start_session(user, amr.iter().map(|m| (*m).to_owned()).collect())
+            .start_session(
+                user,
+                amr.iter().map(|m| (*m).to_owned()).collect(),
+                &Browser::default(),
+            )
             .await
             .unwrap();
         let browser = Browser {
             binding: None,
             session: Some(raw),
             client_ip: None,
+            user_agent: None,
         };
         (browser, session.csrf_token)
     }
@@ -1397,6 +1406,7 @@ mod tests {
                 since: None,
                 until: None,
                 limit: 10,
+                ..AuditQuery::default()
             })
             .await
             .unwrap();

@@ -113,6 +113,9 @@ pub struct Viewer {
     pub session: BrowserSession,
     /// The session cookie's value: names the page's ceremonies (passkey registration).
     pub raw_session: String,
+    /// The browser at the page: a session it starts (after a password change) is indexed
+    /// with its user agent and address.
+    pub browser: Browser,
 }
 
 impl Viewer {
@@ -164,6 +167,7 @@ impl AuthorizationServer {
                 user,
                 session,
                 raw_session,
+                browser: browser.clone(),
             }),
             Ok(None) => Err(signed_out()),
             Err(e) => Err(Refusal::page(e.into())),

@@ -201,6 +201,7 @@ mod tests {
             binding: Some("binding".into()),
             session: None,
             client_ip: Some("198.51.100.9".parse().unwrap()),
+            user_agent: None,
         }
     }
 
@@ -236,7 +237,7 @@ mod tests {
         let alice = server.user("alice").await;
         let (raw, _) = server
             .engine
-            .start_session(&alice, vec!["pwd".into()])
+            .start_session(&alice, vec!["pwd".into()], &Browser::default())
             .await
             .unwrap();
         let browser = Browser {

@@ -16,6 +16,7 @@ fn browser(binding: &str) -> Browser {
         binding: Some(binding.to_owned()),
         session: None,
         client_ip: Some("203.0.113.9".parse().expect("ip")),
+        user_agent: None,
     }
 }
 

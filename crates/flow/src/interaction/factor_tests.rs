@@ -617,7 +617,7 @@ async fn a_sign_in_counts_for_its_own_session_not_one_swapped_in_from_another_ta
     // Another tab signs alice in with her password alone; the consent form is then sent.
     let (alice_session, _) = server
         .engine
-        .start_session(&alice, vec!["pwd".into()])
+        .start_session(&alice, vec!["pwd".into()], &b)
         .await
         .unwrap();
     b.session = Some(alice_session);

@@ -74,6 +74,8 @@ pub struct Browser {
     pub session: Option<String>,
     /// The client's address (the socket peer, or the right-most untrusted forwarded hop).
     pub client_ip: Option<IpAddr>,
+    /// The `User-Agent` header, as sent (the session index cleans it).
+    pub user_agent: Option<String>,
 }
 
 /// An authorization request waiting for the user.

@@ -85,7 +85,7 @@ impl AuthorizationServer {
         if let Some(old) = browser.session.as_deref() {
             let _ = self.end_session(old).await;
         }
-        let (raw_session, session) = match self.start_session(user, amr).await {
+        let (raw_session, session) = match self.start_session(user, amr, browser).await {
             Ok(started) => started,
             Err(e) => return Refusal::page(e.into()).into(),
         };

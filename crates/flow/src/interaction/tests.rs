@@ -38,6 +38,7 @@ pub(super) fn browser(binding: &str) -> Browser {
         binding: Some(binding.to_owned()),
         session: None,
         client_ip: Some("203.0.113.7".parse().expect("ip")),
+        user_agent: None,
     }
 }
 
@@ -206,7 +207,7 @@ async fn twenty_concurrent_logout_confirmations_end_the_session_once() {
     let user = server.user("alice").await;
     let (raw, session) = server
         .engine
-        .start_session(&user, vec!["pwd".into()])
+        .start_session(&user, vec!["pwd".into()], &Browser::default())
         .await
         .expect("session");
     let browser = Browser {
@@ -465,6 +466,7 @@ async fn starting_interactions_is_limited_per_address_and_network() {
         binding: None,
         session: None,
         client_ip: Some(ip.parse().expect("ip")),
+        user_agent: None,
     };
     for _ in 0..3 {
         let started = server

@@ -1,6 +1,91 @@
 //! Strings of: admin console's signing keys (`/admin/keys`): the lifecycle as a timeline, rotate and revoke.
 
 #[derive(Debug)]
-pub struct KeysText {}
+pub struct KeysText {
+    pub intro: &'static str,
+    /// "ES256 keys": one table per algorithm.
+    pub caption: fn(&str) -> String,
+    pub kid: &'static str,
+    pub state: &'static str,
+    pub dates: &'static str,
+    pub actions: &'static str,
+    pub next: &'static str,
+    pub current: &'static str,
+    pub retired: &'static str,
+    pub revoked: &'static str,
+    pub created: &'static str,
+    pub signs_from: &'static str,
+    pub signing_since: &'static str,
+    pub retired_on: &'static str,
+    pub leaves_jwks: &'static str,
+    pub rotate: &'static str,
+    pub rotate_help: &'static str,
+    pub revoke: &'static str,
+    pub read_only: &'static str,
+    /// The confirmation step.
+    pub confirm_rotate_heading: &'static str,
+    pub confirm_revoke_heading: &'static str,
+    pub rotate_consequences: [&'static str; 3],
+    pub revoke_consequences: [&'static str; 3],
+    pub revoke_current_now: &'static str,
+    /// The staged key that will replace a revoked current key.
+    pub replaced_by: fn(&str) -> String,
+    pub replaced_by_fresh: &'static str,
+    pub confirm_rotate: fn(&str) -> String,
+    pub confirm_revoke: &'static str,
+    pub cancel: &'static str,
+    pub staged: fn(&str, &str) -> String,
+    pub revoked_notice: fn(&str, &str) -> String,
+    pub already_revoked: fn(&str) -> String,
+    pub rotate_label: fn(&str) -> String,
+    pub revoke_label: fn(&str) -> String,
+}
 
-pub static EN: KeysText = KeysText {};
+pub static EN: KeysText = KeysText {
+    intro: "Palisade signs tokens with these keys. A key is published as next before it signs, signs while current, stays published while retired until every token it signed has expired, and is refused at once when revoked.",
+    caption: |alg| format!("{alg} keys"),
+    kid: "Key ID",
+    state: "State",
+    dates: "Dates",
+    actions: "Actions",
+    next: "Next (staged)",
+    current: "Current",
+    retired: "Retired",
+    revoked: "Revoked",
+    created: "Created",
+    signs_from: "Signs from",
+    signing_since: "Signing since",
+    retired_on: "Retired",
+    leaves_jwks: "Leaves the JWKS",
+    rotate: "Rotate",
+    rotate_help: "Stages a new key; nothing breaks.",
+    revoke: "Revoke",
+    read_only: "You can see the keys; changing them needs the keys:write permission.",
+    confirm_rotate_heading: "Rotate this algorithm's key?",
+    confirm_revoke_heading: "Revoke this key?",
+    rotate_consequences: [
+        "A new key is generated and published in the JWKS now, as next.",
+        "It starts signing after the publish-ahead delay (24 hours by default); the current key then retires and stays published until its tokens have expired.",
+        "Nothing is refused: tokens already issued keep verifying. This is how to replace a key early without breaking anyone.",
+    ],
+    revoke_consequences: [
+        "Palisade stops publishing the key and refuses every token it signed, on every node within the refresh interval (10 minutes).",
+        "Relying parties that cached the JWKS may accept its tokens until their copy expires (up to the JWKS max-age, 1 hour): ask them to fetch it again.",
+        "Clients must get new tokens: with their refresh tokens (unaffected) or by signing in again. Use this only when the key may be compromised.",
+    ],
+    revoke_current_now: "This key signs now: access tokens and ID tokens it signed stop verifying at once.",
+    replaced_by: |kid| {
+        format!(
+            "The staged key {kid} replaces it at once (it has been published since it was staged)."
+        )
+    },
+    replaced_by_fresh: "No key is staged: a fresh key is generated and signs at once; relying parties meet it as an unknown kid and fetch the JWKS again.",
+    confirm_rotate: |alg| format!("Rotate {alg}"),
+    confirm_revoke: "Revoke the key",
+    cancel: "Cancel",
+    staged: |kid, alg| format!("Staged {kid} as the next {alg} key."),
+    revoked_notice: |kid, was| format!("Revoked {kid} (it was {was})."),
+    already_revoked: |kid| format!("{kid} was already revoked; nothing changed."),
+    rotate_label: |alg| format!("Rotate {alg}"),
+    revoke_label: |kid| format!("Revoke {kid}"),
+};

@@ -205,6 +205,29 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
             "/admin/reviews",
             web::post().to(console::roles::submit_review),
         ),
+        (
+            "GET",
+            "/account/sessions",
+            web::get().to(console::sessions::show),
+        ),
+        (
+            "POST",
+            "/account/sessions",
+            web::post().to(console::sessions::submit),
+        ),
+        (
+            "GET",
+            "/account/activity",
+            web::get().to(console::audit::activity),
+        ),
+        ("GET", "/admin/audit", web::get().to(console::audit::log)),
+        (
+            "GET",
+            "/admin/audit/export",
+            web::get().to(console::audit::export),
+        ),
+        ("GET", "/admin/keys", web::get().to(console::keys::show)),
+        ("POST", "/admin/keys", web::post().to(console::keys::submit)),
         // Last: actix tries resources in order, and a pattern with a parameter costs a regex
         // match on every request that reaches it (about 2 % of a discovery request in a profile).
         ("GET", "/static/{file}", web::get().to(assets::serve)),

@@ -141,6 +141,7 @@ async fn events(app: &TestApp, actor: &UserId, action: &str) -> Vec<AuditOutcome
             since: None,
             until: None,
             limit: 100,
+            ..AuditQuery::default()
         })
         .await
         .unwrap()

@@ -8,16 +8,17 @@
 // allows it inside #[test] functions only, not in the helpers they share).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod access_reviews;
+mod access_reviews_in_chromium;
 mod accessibility;
 mod account_console;
 mod account_console_in_chromium;
-mod access_reviews;
-mod access_reviews_in_chromium;
 mod account_lifecycle;
 mod account_protection;
 mod admin_api;
 mod admin_console;
 mod admin_console_in_chromium;
+mod audit_console;
 mod authorize_rules;
 mod browser_interaction;
 mod cli;
@@ -32,6 +33,7 @@ mod dpop;
 mod harness;
 mod headless_chromium;
 mod keys;
+mod keys_console;
 mod logout_and_discovery;
 mod mfa_admin;
 mod names_and_token_validity;
@@ -39,11 +41,13 @@ mod oidc_flow;
 mod par;
 mod passkeys_in_chromium;
 mod readiness;
+mod records_in_chromium;
 mod request_logs;
 mod resources;
 mod second_factor_forms;
 mod second_factors;
 mod serving;
+mod sessions_console;
 mod strict_input;
 mod support;
 mod token_rules;

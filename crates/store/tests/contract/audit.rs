@@ -152,3 +152,66 @@ async fn a_batch_is_recorded_whole_and_reads_back_like_single_events() {
             && e.target.is_some() == (e.occurred_at.timestamp() % 2 == 0))
     );
 }
+
+#[tokio::test]
+async fn queries_find_a_party_as_actor_or_target_by_action_prefix_and_page_by_offset() {
+    let (store, _db) = store().await;
+    let events = [
+        event(10, "user:1", "login", Some("user:1")),
+        event(20, "user:2", "login.passkey", Some("user:2")),
+        event(30, "cli", "admin.user.disable", Some("user:1")),
+        event(40, "user:1", "admin.user.enable", Some("user:2")),
+        event(50, "client:web", "token.issue", Some("user:1")),
+        event(60, "user:3", "login_ish", Some("user:3")),
+        event(70, "user:3", "loginXpasskey", Some("user:3")),
+    ];
+    for e in &events {
+        store.record(e.clone()).await.unwrap();
+    }
+    let run = |q: AuditQuery| {
+        let store = store.clone();
+        async move { store.query(q).await.unwrap() }
+    };
+    let involving_1 = run(AuditQuery {
+        involving: Some("user:1".into()),
+        ..query(100)
+    })
+    .await;
+    assert_eq!(
+        involving_1,
+        [&events[4], &events[3], &events[2], &events[0]].map(Clone::clone)
+    );
+    // Prefixes: any of them; a `_` or `%` in a prefix is a character, not a wildcard.
+    let logins = run(AuditQuery {
+        action_prefixes: vec!["login.".into(), "admin.user.".into()],
+        involving: Some("user:2".into()),
+        ..query(100)
+    })
+    .await;
+    assert_eq!(logins, [events[3].clone(), events[1].clone()]);
+    let underscore = run(AuditQuery {
+        action_prefixes: vec!["login_".into()],
+        ..query(100)
+    })
+    .await;
+    assert_eq!(underscore, [events[5].clone()]);
+    let percent = run(AuditQuery {
+        action_prefixes: vec!["%".into()],
+        ..query(100)
+    })
+    .await;
+    assert!(percent.is_empty());
+    // Pages: offset skips the newest; a negative offset counts as zero.
+    let page2 = run(AuditQuery {
+        offset: 2,
+        ..query(2)
+    })
+    .await;
+    assert_eq!(page2, [events[4].clone(), events[3].clone()]);
+    let negative = run(AuditQuery {
+        offset: -5,
+        ..query(1)
+    })
+    .await;
+    assert_eq!(negative, [events[6].clone()]);
+}

@@ -15,6 +15,7 @@ mod initial_access_tokens;
 mod lockouts;
 mod refresh_tokens;
 mod roles;
+mod sessions;
 mod signing_keys;
 mod sql_store;
 mod support;

@@ -38,6 +38,7 @@ pub async fn query(
         since: time("since")?,
         until: time("until")?,
         limit: input::number(&q, "limit", 100, 1, 1000)?,
+        ..AuditQuery::default()
     };
     let events: Vec<Value> = state
         .admin
