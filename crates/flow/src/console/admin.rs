@@ -170,6 +170,11 @@ pub struct UserView {
     pub may_read_roles: bool,
     /// The viewer is this user (they cannot delete themselves).
     pub is_viewer: bool,
+    /// Where the user is signed in now (the account console's sessions, read-only here:
+    /// "sign out everywhere" ends them all).
+    pub sessions: Vec<super::sessions::SessionEntry>,
+    /// The applications holding a consent or a live refresh-token family of the user.
+    pub applications: Vec<super::account::ConnectedApplication>,
 }
 
 /// `/admin/clients`: every client, the create form, the registration tokens.
@@ -381,11 +386,7 @@ fn answer_to(error: AdminError) -> Result<AdminProblem, Refusal> {
         AdminError::Protocol(e) if e.code != ErrorCode::ServerError => {
             Ok(AdminProblem::Refused(e.description.into_owned()))
         }
-        AdminError::Forbidden(text) => Err(Refusal::forbidden(OAuthError::access_denied(text))),
-        AdminError::NotFound(what) => Err(Refusal::page(OAuthError::invalid_request(what))),
-        AdminError::Protocol(e) => Err(Refusal::page(e)),
-        AdminError::Store(e) => Err(Refusal::page(e.into())),
-        AdminError::Internal(cause) => Err(Refusal::page(OAuthError::server_error(cause))),
+        other => Err(super::admin_refusal(other)),
     }
 }
 
@@ -802,10 +803,16 @@ impl AuthorizationServer {
             Ok(held) => held,
             Err(e) => return failed(e.into()),
         };
+        let sessions = match self.sessions_of_user(&details.user, None).await {
+            Ok(sessions) => sessions,
+            Err(e) => return failed(e.into()),
+        };
+        let applications = match self.connected_applications(&details.user.id).await {
+            Ok(applications) => applications,
+            Err(e) => return failed(e.into()),
+        };
         let count = |kind: FactorKind| factors.factors.iter().filter(|f| f.kind == kind).count();
         let user = &details.user;
-        // The sessions and connected applications of the user join this view when their
-        // engine functions exist (the lead wires them at merge); nothing stands in for them.
         show(AdminView::User(Box::new(UserView {
             frame: viewer.frame(Section::Users),
             said,
@@ -828,6 +835,8 @@ impl AuthorizationServer {
             outranks_viewer: held.iter().any(|p| !viewer.may(*p)),
             may_read_roles: viewer.may(Permission::RolesRead),
             is_viewer: viewer.viewer.user.id == user.id,
+            sessions,
+            applications,
         })))
     }
 
@@ -1322,8 +1331,13 @@ mod tests {
             .admin_viewer(&password_only)
             .await
             .unwrap_err();
-        assert_eq!(refusal.status, RefusalStatus::Forbidden);
-        assert_eq!(refusal.error.code, ErrorCode::InteractionRequired);
+        // Sent through the console's sign-in to step up with a second factor.
+        assert_eq!(
+            refusal.status,
+            RefusalStatus::SignInFirst {
+                second_factor: true
+            }
+        );
         let viewer = server.engine.admin_viewer(&with_factor).await.unwrap();
         assert_eq!(viewer.first_section(), Some(Section::Users));
         assert_eq!(viewer.frame(Section::Users).nav, Section::ADMIN.to_vec());

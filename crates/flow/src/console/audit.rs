@@ -13,7 +13,7 @@
 //! most [`EXPORT_MAX_ROWS`] rows, and is itself audited (`admin.audit.export`).
 
 use super::admin::AdminViewer;
-use super::keys::admin_refusal;
+use super::admin_refusal;
 use super::{Frame, Section};
 use crate::admin::Caller;
 use crate::interaction::{Browser, Outcome, Refusal, Step, View};

@@ -7,14 +7,15 @@
 //! a caller without `keys:write` is refused here, and the refusal is recorded too.
 
 use super::admin::AdminViewer;
+use super::admin_refusal;
 use super::{Frame, Section};
 use crate::admin::{AdminError, KeyAdmin};
 use crate::interaction::{Browser, Outcome, Refusal, Step, View, forged_form};
 use crate::server::AuthorizationServer;
 use chrono::{DateTime, Utc};
+use palisade_core::OAuthError;
 use palisade_core::model::{AuditEvent, AuditOutcome, KeyState, Permission, StoredSigningKey};
 use palisade_core::ports::SigningAlgorithm;
-use palisade_core::{ErrorCode, OAuthError};
 use serde_json::json;
 
 /// A page of this area.
@@ -144,22 +145,6 @@ fn unknown_action() -> Refusal {
     Refusal::page(OAuthError::invalid_request(
         "the form asked for something this page does not do",
     ))
-}
-
-/// The page an administration refusal shows.
-pub(crate) fn admin_refusal(error: AdminError) -> Refusal {
-    let oauth = match error {
-        AdminError::Forbidden(why) => OAuthError::new(ErrorCode::AccessDenied, why),
-        AdminError::NotFound(what) => OAuthError::invalid_request(what),
-        AdminError::Invalid(why) | AdminError::Conflict(why) => OAuthError::invalid_request(why),
-        AdminError::Protocol(e) => e,
-        AdminError::Store(e) => e.into(),
-        AdminError::Internal(why) => {
-            tracing::error!(error = %why, "an administrative action failed");
-            OAuthError::server_error(why)
-        }
-    };
-    Refusal::page(oauth)
 }
 
 impl AuthorizationServer {

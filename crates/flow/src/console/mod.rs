@@ -193,3 +193,23 @@ impl AuthorizationServer {
         })
     }
 }
+
+/// The page that answers an administration error no console page can show as a problem: the
+/// viewer may not (403), or the store or the server failed (the error page). One mapping for
+/// every console area, so a refusal reads and counts the same wherever it happens.
+pub(crate) fn admin_refusal(error: crate::admin::AdminError) -> Refusal {
+    use crate::admin::AdminError;
+    match error {
+        AdminError::Forbidden(why) => Refusal::forbidden(OAuthError::access_denied(why)),
+        AdminError::NotFound(what) => Refusal::page(OAuthError::invalid_request(what)),
+        AdminError::Invalid(why) | AdminError::Conflict(why) => {
+            Refusal::page(OAuthError::invalid_request(why))
+        }
+        AdminError::Protocol(e) => Refusal::page(e),
+        AdminError::Store(e) => Refusal::page(e.into()),
+        AdminError::Internal(why) => {
+            tracing::error!(error = %why, "an administrative action failed");
+            Refusal::page(OAuthError::server_error(why))
+        }
+    }
+}

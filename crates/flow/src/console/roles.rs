@@ -159,19 +159,11 @@ enum Failure {
 
 fn failure(e: AdminError) -> Failure {
     match e {
-        AdminError::Forbidden(message) => Failure::Refused(Refusal::forbidden(OAuthError::new(
-            ErrorCode::AccessDenied,
-            message,
-        ))),
         AdminError::NotFound(_) => Failure::Problem(RolesOutcome::UnknownUser),
         AdminError::Invalid(message) | AdminError::Conflict(message) => {
             Failure::Problem(RolesOutcome::Invalid(message))
         }
-        AdminError::Protocol(error) => Failure::Refused(Refusal::page(error)),
-        AdminError::Store(error) => Failure::Refused(Refusal::page(error.into())),
-        AdminError::Internal(message) => {
-            Failure::Refused(Refusal::page(OAuthError::server_error(message)))
-        }
+        other => Failure::Refused(super::admin_refusal(other)),
     }
 }
 

@@ -69,8 +69,34 @@ pub struct UserPage<'a> {
     /// The user holds permissions the viewer does not: no action is offered.
     pub outranks_viewer: bool,
     pub is_viewer: bool,
+    pub sessions: Vec<UserSessionRow>,
+    pub applications: Vec<UserApplicationRow>,
 }
 impl Layout for UserPage<'_> {}
+
+/// One of a user's live sessions, on their admin page.
+#[derive(Debug)]
+pub struct UserSessionRow {
+    /// "Firefox on Linux".
+    pub browser: String,
+    pub address: String,
+    /// RFC 3339, and as shown.
+    pub signed_in_at: String,
+    pub signed_in_shown: String,
+    pub last_seen_at: String,
+    pub last_seen_shown: String,
+}
+
+/// One of a user's connected applications, on their admin page.
+#[derive(Debug)]
+pub struct UserApplicationRow {
+    pub client_name: String,
+    pub client_id: String,
+    pub scopes: String,
+    /// RFC 3339, and as shown.
+    pub last_used_at: String,
+    pub last_used_shown: String,
+}
 
 /// A client in the list.
 #[derive(Debug)]
@@ -219,9 +245,40 @@ mod tests {
             may_write,
             outranks_viewer: false,
             is_viewer,
+            sessions: vec![UserSessionRow {
+                browser: "<Firefox> on Linux".into(),
+                address: "198.51.100.7".into(),
+                signed_in_at: "2026-12-05T03:00:00+00:00".into(),
+                signed_in_shown: "2026-12-05 03:00 UTC".into(),
+                last_seen_at: "2026-12-05T03:10:00+00:00".into(),
+                last_seen_shown: "2026-12-05 03:10 UTC".into(),
+            }],
+            applications: vec![UserApplicationRow {
+                client_name: "<Example> RP".into(),
+                client_id: "rp-1".into(),
+                scopes: "openid profile".into(),
+                last_used_at: "2026-12-05T03:05:00+00:00".into(),
+                last_used_shown: "2026-12-05 03:05 UTC".into(),
+            }],
         }
         .render()
         .unwrap()
+    }
+
+    #[test]
+    fn a_users_sessions_and_applications_are_listed_and_escaped() {
+        let html = user_page(false, false);
+        assert!(
+            html.contains("&#60;Firefox&#62; on Linux")
+                || html.contains("&lt;Firefox&gt; on Linux")
+        );
+        assert!(!html.contains("<Firefox>") && !html.contains("<Example>"));
+        assert!(
+            html.contains(
+                r#"<time datetime="2026-12-05T03:10:00+00:00">2026-12-05 03:10 UTC</time>"#
+            )
+        );
+        assert!(html.contains("<code>rp-1</code>") && html.contains("openid profile"));
     }
 
     /// Every visible field has a label, and no id is used twice.

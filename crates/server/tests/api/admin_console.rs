@@ -178,18 +178,29 @@ async fn only_a_holder_of_an_admin_role_signed_in_with_a_second_factor_enters() 
         StatusCode::FORBIDDEN
     );
 
-    // An administrator signed in with the password alone: 403, and told why.
+    // An administrator signed in with the password alone is sent through the console's
+    // sign-in to add a second factor, and back to the page.
     let single = password_session(&app, &rp, "single", &["admin"]).await;
     for path in ["/admin", "/admin/users", "/admin/clients"] {
-        let (status, html) = page(&single, &app, path).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
-        assert!(html.contains("second factor"), "{html}");
+        let res = single.get(&app.url(path)).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+        let mut back = url::form_urlencoded::Serializer::new(String::new());
+        back.append_pair("return", path)
+            .append_pair("second_factor", "1");
+        assert_eq!(
+            res.headers()["location"].to_str().unwrap(),
+            app.url(&format!("/account/sign-in?{}", back.finish())),
+            "{path}"
+        );
     }
 
-    // No session at all: the page that says to sign in.
-    let (status, html) = page(&Browser::new(), &app, "/admin/users").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
-    assert!(html.contains("not signed in"), "{html}");
+    // No session at all: sent to sign in, and back.
+    let res = Browser::new().get(&app.url("/admin/users")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        app.url("/account/sign-in?return=%2Fadmin%2Fusers")
+    );
 
     // With both: /admin leads to the first section, every page is no-store.
     let (_, root) = admin_session(&app, &rp, "root", &["admin"]).await;
@@ -198,6 +209,37 @@ async fn only_a_holder_of_an_admin_role_signed_in_with_a_second_factor_enters() 
     let html = ok_page(&root, &app, "/admin/users").await;
     assert!(html.contains(r#"aria-current="page">Users<"#), "{html}");
     ok_page(&root, &app, "/admin/clients").await;
+
+    // A user's page shows where they are signed in and the applications they connected,
+    // and a user who has done neither shows neither.
+    let single_user = user_named(&app, "single").await.unwrap();
+    let html = ok_page(&root, &app, &format!("/admin/users/{}", single_user.id)).await;
+    let sessions = &html[html
+        .find(r#"id="user-sessions""#)
+        .expect("a sessions table")..];
+    assert_eq!(
+        sessions[..sessions.find("</table>").unwrap()]
+            .matches("<tr>")
+            .count(),
+        2,
+        "{html}"
+    );
+    let applications = &html[html
+        .find(r#"id="user-applications""#)
+        .expect("an applications table")..];
+    assert!(
+        applications[..applications.find("</table>").unwrap()]
+            .contains(&format!("<code>{}</code>", rp.id)),
+        "{html}"
+    );
+    create_user(&app, "idle").await;
+    let idle = user_named(&app, "idle").await.unwrap();
+    let html = ok_page(&root, &app, &format!("/admin/users/{}", idle.id)).await;
+    assert!(
+        html.contains("Not signed in anywhere.") && !html.contains(r#"id="user-sessions""#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"id="user-applications""#), "{html}");
 
     // A holder of only clients:read is led to the clients, and may not open the users.
     role_with(&app, "client-reader", &[Permission::ClientsRead]).await;

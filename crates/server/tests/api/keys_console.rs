@@ -83,7 +83,7 @@ async fn a_keys_read_viewer_sees_the_timeline_without_forms_and_a_post_is_refuse
         ],
     ] {
         let (status, html) = post(&app, &auditor, &form).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+        assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
         assert!(html.contains("keys:write"), "{html}");
     }
     assert_eq!(keys(&app).await.len(), before, "nothing staged");
@@ -301,11 +301,11 @@ async fn wrong_key_forms_get_the_right_answer_and_change_nothing() {
     // An administrator without keys:read does not see the page.
     let (_, clients_only) = admin_browser(&app, &rp, "clientele", "client-admin").await;
     let (status, html) = page(&clients_only, &app.url("/admin/keys")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
     assert!(
         html.contains("Your roles do not let you open this page"),
         "{html}"
     );
     let (status, _) = page(&clients_only, &app.url("/admin/audit")).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -7,6 +7,7 @@ pub mod home;
 pub mod users;
 
 use super::frame;
+use super::sessions;
 use crate::app::AppState;
 use crate::browser::page;
 use actix_web::HttpResponse;
@@ -18,9 +19,10 @@ use palisade_flow::console::admin::{
     MissingView, Said, TypedClient, UserView, UsersView,
 };
 use palisade_pages::catalogue::admin::{AdminText, EN};
+use palisade_pages::catalogue::sessions::EN as SESSIONS_EN;
 use palisade_pages::console::admin::{
     ClientFields, ClientPage, ClientRow, ClientsPage, GrantChoice, MintedTokenBox, MissingPage,
-    TokenRow, UserPage, UserRow, UsersPage,
+    TokenRow, UserApplicationRow, UserPage, UserRow, UserSessionRow, UsersPage,
 };
 
 /// The admin console's strings (one language for now: see the catalogue).
@@ -168,6 +170,36 @@ fn user_page(state: &AppState, view: &UserView) -> HttpResponse {
         may_write: view.may_write,
         outranks_viewer: view.outranks_viewer,
         is_viewer: view.is_viewer,
+        sessions: view
+            .sessions
+            .iter()
+            .map(|s| UserSessionRow {
+                browser: s
+                    .user_agent
+                    .as_deref()
+                    .map(sessions::browser_name)
+                    .unwrap_or_else(|| SESSIONS_EN.unknown_browser.to_owned()),
+                address: s
+                    .client_ip
+                    .clone()
+                    .unwrap_or_else(|| SESSIONS_EN.unknown_address.to_owned()),
+                signed_in_at: s.created_at.to_rfc3339(),
+                signed_in_shown: sessions::shown(s.created_at),
+                last_seen_at: s.last_seen_at.to_rfc3339(),
+                last_seen_shown: sessions::shown(s.last_seen_at),
+            })
+            .collect(),
+        applications: view
+            .applications
+            .iter()
+            .map(|a| UserApplicationRow {
+                client_name: a.client_name.clone(),
+                client_id: a.client_id.0.clone(),
+                scopes: a.scopes.join(" "),
+                last_used_at: a.last_used_at.to_rfc3339(),
+                last_used_shown: sessions::shown(a.last_used_at),
+            })
+            .collect(),
     }
     .render();
     with_problem_status(page(rendered, false), &view.said)
