@@ -6,6 +6,7 @@
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver`, as every browser test here.
 
+use crate::accessibility::check_and_picture;
 use crate::admin_api::{admin_client, call, tokens_for};
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
@@ -124,7 +125,7 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
         overview.contains("1 holder") && overview.contains("nobody"),
         "{overview}"
     );
-    browser.screenshot("admin-roles").await;
+    check_and_picture(&browser, "admin-roles").await;
     browser
         .wait_for("a[href$='/admin/roles?role=auditor']")
         .await
@@ -184,7 +185,7 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
         .await
         .unwrap();
     assert_eq!(expiry, Some(format!("{tomorrow}T00:00:00Z")));
-    browser.screenshot("admin-role-holders").await;
+    check_and_picture(&browser, "admin-role-holders").await;
 
     // Bob signs in at 23:55 and his admin API token reads the audit trail as an auditor.
     app.clock.advance(Duration::minutes(15));
@@ -227,15 +228,7 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
         "{listed}"
     );
     browser.assert_page_is_sound("the access review").await;
-    browser.screenshot("admin-access-review").await;
-    // At phone width the table becomes cards, each cell labelled by its column.
-    browser.client.set_window_size(390, 844).await.unwrap();
-    let overflow = browser
-        .js("return document.documentElement.scrollWidth > window.innerWidth")
-        .await;
-    assert_eq!(overflow, serde_json::json!(false), "no sideways scrolling");
-    browser.screenshot("admin-access-review-phone").await;
-    browser.client.set_window_size(1024, 900).await.unwrap();
+    check_and_picture(&browser, "admin-access-review").await;
     let carols = format!("{}:client-admin", carol.0);
     browser
         .wait_for(&format!("input[type=checkbox][value='{carols}']"))

@@ -5,6 +5,7 @@
 //! tests check theirs and saved under `target/browser-artifacts/` (desktop, and the
 //! applications list at phone width). Needs Chromium, as headless_chromium.rs says.
 
+use crate::accessibility::{DESKTOP, PHONE, check_and_picture};
 use crate::account_console::{refresh, signed_in};
 use crate::harness::spawn_app;
 use crate::headless_chromium::Chromium;
@@ -45,7 +46,7 @@ async fn a_user_changes_their_password_in_a_real_browser_and_their_other_session
         "Profile · Your account · Palisade"
     );
     browser.assert_page_is_sound("profile").await;
-    browser.screenshot("account-profile").await;
+    check_and_picture(&browser, "account-profile").await;
     fill(&browser, "display_name", "Alice Liddell").await;
     browser
         .wait_for("button[type=submit]")
@@ -76,7 +77,7 @@ async fn a_user_changes_their_password_in_a_real_browser_and_their_other_session
         .wait_for_url_starting_with(&app.url("/account/security"))
         .await;
     browser.assert_page_is_sound("security").await;
-    browser.screenshot("account-security").await;
+    check_and_picture(&browser, "account-security").await;
     fill(&browser, "current-password", PASSWORD).await;
     fill(&browser, "new-password", NEW_PASSWORD).await;
     fill(&browser, "repeat-password", NEW_PASSWORD).await;
@@ -144,19 +145,22 @@ async fn a_user_disconnects_an_application_in_a_real_browser_and_its_refresh_tok
         .js("return Array.from(document.querySelectorAll('td time'), t => t.getAttribute('datetime')).length")
         .await;
     assert_eq!(dates, serde_json::json!(2), "connected and last used");
-    browser.screenshot("account-applications").await;
-    browser.client.set_window_size(390, 844).await.unwrap();
+    check_and_picture(&browser, "account-applications").await;
     // At phone width each row is a card whose cells name their column.
+    browser
+        .client
+        .set_window_size(PHONE.0, PHONE.1)
+        .await
+        .unwrap();
     let label = browser
         .js("return getComputedStyle(document.querySelector('table.list td[data-label]'), '::before').content")
         .await;
     assert_eq!(label, serde_json::json!("\"Application: \""));
-    let overflow = browser
-        .js("return document.documentElement.scrollWidth <= window.innerWidth")
-        .await;
-    assert_eq!(overflow, serde_json::json!(true), "no sideways scrolling");
-    browser.screenshot("account-applications-phone").await;
-    browser.client.set_window_size(1024, 900).await.unwrap();
+    browser
+        .client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .unwrap();
     disconnect.click().await.unwrap();
     let notice = browser.wait_for("p[role=status]").await;
     assert!(

@@ -6,7 +6,7 @@
 //! desktop and phone width, and saved as PNGs at both widths (`target/browser-artifacts/`, or
 //! `$PALISADE_SCREENSHOT_DIR`).
 
-use crate::accessibility::{PHONE, assert_accessible, screenshot_at_widths};
+use crate::accessibility::check_and_picture;
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
 use crate::headless_chromium::{Chromium, RelyingParty, client_of};
@@ -115,25 +115,6 @@ async fn notice_says(browser: &Chromium, words: &str) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Checks the page at desktop and phone width (axe-core's WCAG A/AA rules, no sideways
-/// scrolling on a phone, where the lists become cards) and saves it at both widths.
-async fn check_and_picture(browser: &Chromium, name: &str) {
-    assert_accessible(browser, name).await;
-    browser
-        .client
-        .set_window_size(PHONE.0, PHONE.1)
-        .await
-        .unwrap();
-    let overflow = browser
-        .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        .await;
-    assert!(
-        overflow.as_i64().unwrap_or(0) <= 0,
-        "{name} scrolls sideways at phone width"
-    );
-    screenshot_at_widths(browser, name).await;
 }
 
 #[tokio::test]
