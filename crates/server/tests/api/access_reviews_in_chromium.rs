@@ -8,10 +8,9 @@
 
 use crate::accessibility::check_and_picture;
 use crate::admin_api::{admin_client, call, tokens_for};
-use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
 use crate::headless_chromium::{Chromium, RelyingParty, client_of};
-use crate::support::{Authenticator, PASSWORD, create_user, pkce_pair};
+use crate::support::create_user;
 use chrono::{Duration, Utc};
 use palisade_core::Clock as _;
 use palisade_core::model::{AuditQuery, RoleName, UserId};
@@ -20,53 +19,6 @@ use reqwest::StatusCode;
 
 fn role_name(name: &str) -> RoleName {
     RoleName::parse(name).unwrap()
-}
-
-/// Signs `username` in at the authorization endpoint in `browser`, enrolling a TOTP app as the
-/// `admin` role requires (the code computed from the secret the page shows), through the
-/// recovery codes and the consent, to the relying party.
-async fn sign_in_enrolling_totp(
-    browser: &Chromium,
-    app: &TestApp,
-    rp: &RelyingParty,
-    username: &str,
-) {
-    let client = client_of(app, rp).await;
-    let (_, challenge) = pkce_pair();
-    browser
-        .client
-        .goto(&authorize_url(app, &client, &challenge, &[]))
-        .await
-        .unwrap();
-    browser.sign_in(username, PASSWORD).await;
-    browser.wait_for("#totp-secret").await;
-    let authenticator = Authenticator::from_page(&browser.client.source().await.unwrap());
-    browser
-        .wait_for("#totp-code")
-        .await
-        .send_keys(&authenticator.code(app, 0))
-        .await
-        .unwrap();
-    browser
-        .wait_for("#totp-code ~ .actions button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for(".codes").await;
-    browser
-        .wait_for("button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_for("button[name=decision][value=allow]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for_url_starting_with(&rp.callback).await;
 }
 
 async fn text_of(browser: &Chromium, css: &str) -> String {
@@ -115,7 +67,10 @@ async fn an_admin_grants_a_role_until_a_date_sees_it_lapse_and_revokes_a_stale_g
         .unwrap();
 
     let browser = Chromium::launch().await;
-    sign_in_enrolling_totp(&browser, &app, &rp, "root").await;
+    let client = client_of(&app, &rp).await;
+    browser
+        .sign_in_enrolling_totp(&app, &client, &rp.callback, "root")
+        .await;
 
     // The roles overview, then the auditor role's page through its link.
     browser.client.goto(&app.url("/admin/roles")).await.unwrap();

@@ -7,75 +7,15 @@
 //! `$PALISADE_SCREENSHOT_DIR`).
 
 use crate::accessibility::check_and_picture;
-use crate::authorize_rules::authorize_url;
-use crate::harness::{TestApp, spawn_app};
+use crate::harness::spawn_app;
 use crate::headless_chromium::{Chromium, RelyingParty, client_of};
 use crate::second_factors::require_mfa_by_role;
-use crate::support::{Authenticator, PASSWORD, TestClient, create_user, pkce_pair};
+use crate::support::{PASSWORD, create_user};
 use fantoccini::Locator;
 use palisade_core::model::{RoleName, Username};
 use palisade_core::ports::{RoleRepository, UserRepository};
 use reqwest::StatusCode;
 use std::time::Duration;
-
-/// Signs `username` (an administrator whose role requires a second factor) in through `client`
-/// as a person would: password, the enrolment page's secret into an authenticator app, its
-/// code, the recovery codes acknowledged, consent.
-async fn sign_in_with_a_new_authenticator(
-    browser: &Chromium,
-    app: &TestApp,
-    rp: &RelyingParty,
-    client: &TestClient,
-    username: &str,
-) {
-    let (_, challenge) = pkce_pair();
-    browser
-        .client
-        .goto(&authorize_url(app, client, &challenge, &[]))
-        .await
-        .unwrap();
-    browser.sign_in(username, PASSWORD).await;
-    browser.wait_for("#totp-code").await;
-    let authenticator = Authenticator::from_page(&browser.client.source().await.unwrap());
-    browser
-        .wait_for("#totp-code")
-        .await
-        .send_keys(&authenticator.code(app, 0))
-        .await
-        .unwrap();
-    browser
-        .wait_for("#totp-name")
-        .await
-        .send_keys("Phone")
-        .await
-        .unwrap();
-    browser
-        .wait_for("button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    // The recovery codes, then consent.
-    browser
-        .client
-        .wait()
-        .at_most(crate::headless_chromium::PATIENCE)
-        .for_element(Locator::XPath(
-            "//button[contains(., 'I have stored them')]",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait_for("button[name=decision][value=allow]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.wait_for_url_starting_with(&rp.callback).await;
-}
 
 async fn fill(browser: &Chromium, css: &str, text: &str) {
     let field = browser.wait_for(css).await;
@@ -130,7 +70,9 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
         .unwrap();
     require_mfa_by_role(&app, &root).await;
     let browser = Chromium::launch().await;
-    sign_in_with_a_new_authenticator(&browser, &app, &rp, &client, "root").await;
+    browser
+        .sign_in_enrolling_totp(&app, &client, &rp.callback, "root")
+        .await;
 
     // /admin leads to the users.
     browser.client.goto(&app.url("/admin")).await.unwrap();

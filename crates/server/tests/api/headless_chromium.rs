@@ -289,6 +289,77 @@ impl Chromium {
         )
     }
 
+    /// Clicks `css` once it is there; an element of the page being left (stale once the next
+    /// page loads) is looked up again.
+    pub(crate) async fn click(&self, css: &str) {
+        let started = Instant::now();
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(_) if started.elapsed() < PATIENCE => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
+    }
+
+    /// The text of `css` once the page shows one containing `expected` (pages that answer a
+    /// POST at the same address give no other sign that they have loaded).
+    pub(crate) async fn wait_for_text(&self, css: &str, expected: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await
+                && let Ok(text) = element.text().await
+                && text.contains(expected)
+            {
+                return text;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "no {css} with {expected:?}:\n{}",
+                self.client.source().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Signs `username` (who must set up a second factor: a role or the server requires it) in
+    /// through `client` as a person would: the password, the enrolment page's secret into an
+    /// authenticator app and its code, the recovery codes acknowledged, consent, and back at the
+    /// relying party's `callback`. The session then holds a second factor, as the admin console
+    /// wants. Returns the authenticator, for later codes.
+    pub(crate) async fn sign_in_enrolling_totp(
+        &self,
+        app: &TestApp,
+        client: &TestClient,
+        callback: &str,
+        username: &str,
+    ) -> crate::support::Authenticator {
+        let (_, challenge) = pkce_pair();
+        self.client
+            .goto(&authorize_url(app, client, &challenge, &[]))
+            .await
+            .unwrap();
+        self.sign_in(username, PASSWORD).await;
+        self.wait_for("#totp-code").await;
+        let authenticator =
+            crate::support::Authenticator::from_page(&self.client.source().await.unwrap());
+        self.wait_for("#totp-code")
+            .await
+            .send_keys(&authenticator.code(app, 0))
+            .await
+            .unwrap();
+        self.click("form:not([hidden]) button[type=submit]").await;
+        self.wait_for_text("form button[type=submit]", "I have stored them")
+            .await;
+        self.click("form button[type=submit]").await;
+        self.wait_for_url_starting_with(&app.url("/consent")).await;
+        self.click("button[name=decision][value=allow]").await;
+        self.wait_for_url_starting_with(callback).await;
+        authenticator
+    }
+
     pub(crate) async fn sign_in(&self, username: &str, password: &str) {
         let field = self.wait_for("#username").await;
         field.clear().await.unwrap();

@@ -9,10 +9,9 @@
 use crate::accessibility::check_and_picture;
 use crate::authorize_rules::authorize_url;
 use crate::harness::spawn_app;
-use crate::headless_chromium::{Chromium, PATIENCE, RelyingParty, client_of};
+use crate::headless_chromium::{Chromium, RelyingParty, client_of};
 use crate::second_factors::require_mfa_by_role;
-use crate::support::{Authenticator, Browser, PASSWORD, create_user, pkce_pair, query_param};
-use fantoccini::Locator;
+use crate::support::{Browser, create_user, pkce_pair, query_param};
 use palisade_core::model::{KeyState, RoleName};
 use palisade_core::ports::RoleRepository;
 use serde_json::json;
@@ -43,41 +42,6 @@ async fn assert_console_page_is_sound(browser: &Chromium, page: &str) {
     assert_eq!(fits, json!(true), "{page} scrolls sideways");
 }
 
-/// Clicks `css` once it is there; an element of the page being left (stale once the next
-/// page loads) is looked up again.
-async fn click(browser: &Chromium, css: &str) {
-    let started = std::time::Instant::now();
-    loop {
-        match browser.wait_for(css).await.click().await {
-            Ok(()) => return,
-            Err(_) if started.elapsed() < PATIENCE => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot click {css}: {e}"),
-        }
-    }
-}
-
-/// The text of `css` once the page shows one containing `expected` (pages that answer a
-/// POST at the same address give no other sign that they have loaded).
-async fn wait_for_text(browser: &Chromium, css: &str, expected: &str) -> String {
-    let started = std::time::Instant::now();
-    loop {
-        if let Ok(element) = browser.client.find(Locator::Css(css)).await
-            && let Ok(text) = element.text().await
-            && text.contains(expected)
-        {
-            return text;
-        }
-        assert!(
-            started.elapsed() < PATIENCE,
-            "no {css} with {expected:?}:\n{}",
-            browser.client.source().await.unwrap_or_default()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_browser() {
     let app = spawn_app().await;
@@ -93,29 +57,9 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
     let browser = Chromium::launch().await;
 
     // Sign in: password, then the TOTP app the role requires (enrolled here), then consent.
-    let (_, challenge) = pkce_pair();
-    browser
-        .client
-        .goto(&authorize_url(&app, &client, &challenge, &[]))
-        .await
-        .unwrap();
-    browser.sign_in("root", PASSWORD).await;
-    browser.wait_for("#totp-code").await;
-    let authenticator = Authenticator::from_page(&browser.client.source().await.unwrap());
-    browser
-        .wait_for("#totp-code")
-        .await
-        .send_keys(&authenticator.code(&app, 0))
-        .await
-        .unwrap();
-    click(&browser, "form:not([hidden]) button[type=submit]").await;
-    wait_for_text(&browser, "form button[type=submit]", "I have stored them").await;
-    click(&browser, "form button[type=submit]").await;
-    browser
-        .wait_for_url_starting_with(&app.url("/consent"))
+    let authenticator = browser
+        .sign_in_enrolling_totp(&app, &client, &rp.callback, "root")
         .await;
-    click(&browser, "button[name=decision][value=allow]").await;
-    browser.wait_for_url_starting_with(&rp.callback).await;
 
     // The same account signed in elsewhere (a script with its own cookie jar).
     let elsewhere = Browser::new();
@@ -146,11 +90,13 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
             .await,
         json!(2)
     );
-    wait_for_text(&browser, "table.list", "This browser").await;
+    browser.wait_for_text("table.list", "This browser").await;
     assert_console_page_is_sound(&browser, "sessions").await;
     check_and_picture(&browser, "account-sessions").await;
-    click(&browser, "table.list form button.danger").await;
-    wait_for_text(&browser, ".notice", "The session was signed out.").await;
+    browser.click("table.list form button.danger").await;
+    browser
+        .wait_for_text(".notice", "The session was signed out.")
+        .await;
     assert_eq!(
         browser
             .js("return document.querySelectorAll('table.list tbody tr').length")
@@ -165,11 +111,15 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
     );
 
     // Activity, through the navigation.
-    click(&browser, ".console-nav a[href$='/account/activity']").await;
+    browser
+        .click(".console-nav a[href$='/account/activity']")
+        .await;
     browser
         .wait_for_url_starting_with(&app.url("/account/activity"))
         .await;
-    let activity = wait_for_text(&browser, "table.list", "Signed out a session").await;
+    let activity = browser
+        .wait_for_text("table.list", "Signed out a session")
+        .await;
     assert!(activity.contains("Password accepted"), "{activity}");
     assert!(activity.contains("Signed out a session"), "{activity}");
     assert_console_page_is_sound(&browser, "activity").await;
@@ -183,7 +133,7 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
         .send_keys("account.session")
         .await
         .unwrap();
-    click(&browser, "form.panel button[type=submit]").await;
+    browser.click("form.panel button[type=submit]").await;
     browser
         .wait_for_url_starting_with(&app.url("/admin/audit?"))
         .await;
@@ -205,18 +155,22 @@ async fn an_administrator_walks_sessions_activity_audit_log_and_keys_in_a_real_b
     check_and_picture(&browser, "admin-audit").await;
 
     // Keys: rotate ES256 through its confirmation page.
-    click(&browser, ".console-nav a[href$='/admin/keys']").await;
+    browser.click(".console-nav a[href$='/admin/keys']").await;
     browser
         .wait_for_url_starting_with(&app.url("/admin/keys"))
         .await;
     assert_console_page_is_sound(&browser, "keys").await;
     check_and_picture(&browser, "admin-keys").await;
-    click(&browser, "form input[name=alg][value=ES256] ~ p button").await;
-    wait_for_text(&browser, "h1", "Rotate this algorithm's key?").await;
+    browser
+        .click("form input[name=alg][value=ES256] ~ p button")
+        .await;
+    browser
+        .wait_for_text("h1", "Rotate this algorithm's key?")
+        .await;
     assert_console_page_is_sound(&browser, "keys confirmation").await;
     check_and_picture(&browser, "admin-keys-confirm").await;
-    click(&browser, "input[name=confirmed] ~ p button").await;
-    wait_for_text(&browser, ".notice", "Staged ").await;
+    browser.click("input[name=confirmed] ~ p button").await;
+    browser.wait_for_text(".notice", "Staged ").await;
     let staged = app
         .state
         .key_admin
