@@ -5,13 +5,11 @@
 
 use crate::authorize_rules::authorize_url;
 use crate::harness::{TestApp, spawn_app};
-use crate::second_factors::{enrol_totp, require_mfa_by_role};
 use crate::support::{
-    Browser, ClientSpec, PASSWORD, TestClient, create_user, hidden, location, pkce_pair,
-    query_param, register_client,
+    Browser, ClientSpec, TestClient, create_user, hidden, pkce_pair, query_param, register_client,
 };
-use palisade_core::model::{AuditQuery, RoleName, UserId};
-use palisade_core::ports::{AuditLog, RoleRepository};
+use palisade_core::model::{AuditQuery, UserId};
+use palisade_core::ports::AuditLog;
 use reqwest::StatusCode;
 
 /// A browser with a `User-Agent` of its own (the sessions page names it).
@@ -35,30 +33,15 @@ pub(crate) async fn sign_in(app: &TestApp, rp: &TestClient, browser: &Browser, u
     assert!(query_param(&back, "code").is_some(), "{back}");
 }
 
-/// A new user holding `role` (`admin`, `auditor`, …) and a role that requires a second
-/// factor, signed in in a fresh browser: password, then the enrolment of a TOTP app (which
-/// proves it), then consent. The session is a multi-factor one, as the admin console needs.
+/// A new user holding `role` (`admin`, `auditor`, …), signed in with a second factor in a
+/// fresh browser, as the admin console needs ([`crate::admin_console::admin_session`]).
 pub(crate) async fn admin_browser(
     app: &TestApp,
     rp: &TestClient,
     username: &str,
     role: &str,
 ) -> (UserId, Browser) {
-    let user = create_user(app, username).await;
-    app.state
-        .sql
-        .grant_role(&RoleName::parse(role).unwrap(), &user)
-        .await
-        .unwrap();
-    require_mfa_by_role(app, &user).await;
-    let browser = Browser::new();
-    let (_, challenge) = pkce_pair();
-    let login = location(&browser.get(&authorize_url(app, rp, &challenge, &[])).await);
-    let enrol = location(&browser.log_in(&login, username, PASSWORD).await);
-    let (_, consent) = enrol_totp(app, &browser, &enrol).await;
-    let back = location(&browser.consent(&consent, "allow").await);
-    assert!(query_param(&back, "code").is_some(), "{back}");
-    (user, browser)
+    crate::admin_console::admin_session(app, rp, username, &[role]).await
 }
 
 pub(crate) async fn page(browser: &Browser, url: &str) -> (StatusCode, String) {
