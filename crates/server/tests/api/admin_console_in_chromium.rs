@@ -1,7 +1,8 @@
 //! The admin console in a real browser (issue 18): an administrator signs in through a client
 //! with their password and an authenticator app, opens `/admin`, creates a user through the
 //! form, finds them by search, disables and enables them, and registers a client whose secret,
-//! shown once, then buys a token. Every page is checked as the sign-in pages are (no script,
+//! shown once, then buys a token; a reader is offered no action and a form they post anyway is
+//! refused. Every page is checked as the sign-in pages are (no script,
 //! the stylesheet applied, nothing in the console), against axe-core's WCAG A/AA rules at
 //! desktop and phone width, and saved as PNGs at both widths (`target/browser-artifacts/`, or
 //! `$PALISADE_SCREENSHOT_DIR`).
@@ -13,7 +14,7 @@ use crate::second_factors::require_mfa_by_role;
 use crate::support::{PASSWORD, create_user};
 use fantoccini::Locator;
 use palisade_core::model::{RoleName, Username};
-use palisade_core::ports::{RoleRepository, UserRepository};
+use palisade_core::ports::{AuditLog, RoleRepository, UserRepository};
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -219,5 +220,98 @@ async fn an_admin_creates_a_user_finds_them_disables_and_enables_them_and_regist
         .unwrap();
     browser.wait_for("#client-id").await;
     assert!(!browser.client.source().await.unwrap().contains(&secret));
+    browser.close().await;
+}
+
+/// An administrator who may read users but not change them (the built-in `auditor`) walks the
+/// same pages as a person would: no form and no action button is offered; a form built by hand
+/// in the page, with the session's own CSRF token, is refused by the administration service
+/// (403, `access_denied`), changes nothing, and the refusal is audited.
+#[tokio::test]
+async fn a_reader_is_offered_no_action_in_a_real_browser_and_a_form_posted_anyway_is_refused() {
+    let app = spawn_app().await;
+    let rp = RelyingParty::start();
+    let client = client_of(&app, &rp).await;
+    let reader = create_user(&app, "reader").await;
+    app.state
+        .sql
+        .grant_role(&RoleName::parse("auditor").unwrap(), &reader)
+        .await
+        .unwrap();
+    require_mfa_by_role(&app, &reader).await;
+    let bob = create_user(&app, "bob").await;
+    let browser = Chromium::launch().await;
+    browser
+        .sign_in_enrolling_totp(&app, &client, &rp.callback, "reader")
+        .await;
+
+    browser.client.goto(&app.url("/admin/users")).await.unwrap();
+    browser.wait_for("main h1").await;
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("#new-username"))
+            .await
+            .is_err(),
+        "a reader is offered the create form"
+    );
+    let user_page = app.url(&format!("/admin/users/{}", bob.0));
+    browser.client.goto(&user_page).await.unwrap();
+    browser.wait_for("#user-username").await;
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('main form, main button').length")
+            .await,
+        serde_json::json!(0),
+        "a reader is offered an action"
+    );
+    check_and_picture(&browser, "admin-user-reader").await;
+
+    // Posted anyway, from the page itself: same origin, the session's own token.
+    browser
+        .client
+        .goto(&app.url("/account/security"))
+        .await
+        .unwrap();
+    let csrf = browser
+        .js("return document.querySelector('input[name=csrf_token]').value")
+        .await;
+    browser.client.goto(&user_page).await.unwrap();
+    browser.wait_for("#user-username").await;
+    browser
+        .js(&format!(
+            "const form = document.createElement('form');
+             form.method = 'post';
+             form.action = location.pathname;
+             for (const [name, value] of [['csrf_token', {csrf}], ['action', 'disable']]) {{
+                 const input = document.createElement('input');
+                 input.type = 'hidden'; input.name = name; input.value = value;
+                 form.append(input);
+             }}
+             document.body.append(form);
+             form.submit();
+             return true"
+        ))
+        .await;
+    let refused = browser.wait_for_text("main", "access_denied").await;
+    assert!(refused.contains("users:write"), "{refused}");
+    let stored = app.state.sql.find_user_by_id(&bob).await.unwrap().unwrap();
+    assert!(!stored.is_disabled, "the refused form disabled the user");
+    let refusals = app
+        .state
+        .sql
+        .query(palisade_core::model::AuditQuery {
+            actor: Some(format!("user:{}", reader.0)),
+            action: Some("admin.user.disable".into()),
+            limit: 10,
+            ..palisade_core::model::AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(
+        refusals[0].outcome,
+        palisade_core::model::AuditOutcome::Failure
+    );
     browser.close().await;
 }
