@@ -60,6 +60,8 @@ pub enum Action {
     CreateInitialAccessToken,
     RevokeInitialAccessToken,
     QueryAudit,
+    /// The audit log exported from the admin console (CSV or JSON lines).
+    ExportAudit,
 }
 
 impl Action {
@@ -101,6 +103,7 @@ impl Action {
             A::CreateInitialAccessToken => "admin.initial_access_token.create",
             A::RevokeInitialAccessToken => "admin.initial_access_token.revoke",
             A::QueryAudit => "admin.audit.query",
+            A::ExportAudit => "admin.audit.export",
         }
     }
 }

@@ -33,8 +33,6 @@ pub const AUDIT_PAGE_SIZE: i64 = 50;
 pub const EXPORT_MAX_ROWS: usize = 100_000;
 /// The furthest page a list goes to (deeper: narrow the filter, or export).
 pub const MAX_PAGE: u32 = 10_000;
-/// The audit action of an export.
-pub const EXPORT_ACTION: &str = "admin.audit.export";
 
 /// The actions the activity page shows (prefixes).
 const ACTIVITY_ACTIONS: [&str; 5] = ["login", "user.", "factor.", "account.", "admin.user."];
@@ -345,17 +343,13 @@ impl AuthorizationServer {
         rows: usize,
         truncated: bool,
     ) {
-        // The export is not one of the administration service's actions (it has no API
-        // face), so it is written here, in the same shape.
-        let event = AuditEvent {
-            occurred_at: self.clock.now(),
-            actor: admin.caller.actor.clone(),
-            action: EXPORT_ACTION.into(),
-            target: Some("audit".into()),
-            outcome: AuditOutcome::Success,
-            client_ip: admin.caller.client_ip.clone(),
-            details: Some(
-                json!({
+        // Through the one writer of administrative events, as every other admin action.
+        crate::admin::Auditor::new(self.audit_log.clone(), self.clock.clone())
+            .success(
+                &admin.caller,
+                crate::admin::Action::ExportAudit,
+                "audit",
+                Some(json!({
                     "format": format.extension(),
                     "rows": rows,
                     "truncated": truncated,
@@ -363,11 +357,9 @@ impl AuthorizationServer {
                         "user": filter.user, "client": filter.client, "action": filter.action,
                         "from": filter.from, "to": filter.to,
                     },
-                })
-                .to_string(),
-            ),
-        };
-        self.guard.record(event).await;
+                })),
+            )
+            .await;
     }
 
     /// The query a filter stands for, or why it cannot be read.

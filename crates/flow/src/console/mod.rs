@@ -11,8 +11,8 @@
 //!
 //! Each area has its own module and its own view type, rendered by the server's matching route
 //! module and by `palisade-pages`' matching console module:
-//! - [`account`]: profile, password, sessions, connected applications, activity (the second
-//!   factors stay in [`crate::account_security`], linked from the same navigation);
+//! - [`account`]: profile, password, connected applications (the second factors and the
+//!   password form live on the security page, [`crate::account_security`]);
 //! - [`admin`]: the admin console's users and clients, and the
 //!   console's own sign-in rules (admin permissions, a second factor by default);
 //! - [`roles`]: roles and permissions, and access reviews of role grants;
