@@ -193,7 +193,7 @@ pub static EN: AdminText = AdminText {
     user_id: "User id",
     roles_held: "Roles",
     no_roles: "This user holds no role.",
-    manage_roles: "Grant or take roles on the roles page",
+    manage_roles: "The roles page: who holds each role, and granting or taking one",
     second_factors: "Second factors",
     authenticator_apps: "Authenticator apps",
     passkeys: "Passkeys",
