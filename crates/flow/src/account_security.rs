@@ -15,7 +15,7 @@ use crate::console::account::{PasswordChanged, PasswordProblem};
 use crate::guard::AttemptContext;
 use crate::interaction::{
     AccountAction, AccountSecurityView, AccountSubmission, Browser, EnrolmentAnswer, FactorAnswer,
-    FactorLine, LoginProblem, Outcome, Reauthentication, RecoveryCodesView, Refusal, Step,
+    FactorLine, Outcome, Reauthentication, RecoveryCodesView, Refusal, SecurityMessage, Step,
     TotpSetup, View,
 };
 use crate::login::CredentialCheck;
@@ -29,24 +29,24 @@ use palisade_core::{ErrorCode, OAuthError};
 /// What the page says after an action.
 #[derive(Debug, Default)]
 struct PageState {
-    notice: Option<String>,
-    problem: Option<String>,
+    notice: Option<SecurityMessage>,
+    problem: Option<SecurityMessage>,
     totp: Option<TotpSetup>,
     password_changed: bool,
     password_problem: Option<PasswordProblem>,
 }
 
 impl PageState {
-    fn notice(text: &str) -> Self {
+    fn notice(message: SecurityMessage) -> Self {
         Self {
-            notice: Some(text.to_owned()),
+            notice: Some(message),
             ..Self::default()
         }
     }
 
-    fn problem(text: &str) -> Self {
+    fn problem(message: SecurityMessage) -> Self {
         Self {
-            problem: Some(text.to_owned()),
+            problem: Some(message),
             ..Self::default()
         }
     }
@@ -59,10 +59,6 @@ type AccountHolder = crate::console::Viewer;
 /// in on its own), so a session found unlocked on a borrowed computer must not be turned into
 /// a lasting way in.
 const ADD_FACTOR_WITHIN: chrono::Duration = chrono::Duration::minutes(15);
-
-const STALE_SIGN_IN: &str = "To add a factor, sign in again first (you signed in more than 15 minutes ago): open an application that uses this server, sign out and back in, then come back.";
-
-const NOT_YOU: &str = "That did not confirm it is you. Enter your password, or a code from your authenticator app or a recovery code.";
 
 impl AuthorizationServer {
     /// `GET /account/security`.
@@ -114,7 +110,9 @@ impl AuthorizationServer {
         );
         let signed_in_for = self.clock.now().timestamp() - holder.session.auth_time;
         if adds && signed_in_for > ADD_FACTOR_WITHIN.num_seconds() {
-            return Ok(Acted::Page(PageState::problem(STALE_SIGN_IN)));
+            return Ok(Acted::Page(PageState::problem(
+                SecurityMessage::StaleSignIn,
+            )));
         }
         Ok(match action {
             AccountAction::StartTotp => Acted::Page(PageState {
@@ -123,13 +121,16 @@ impl AuthorizationServer {
             }),
             AccountAction::ConfirmTotp { code, name } => {
                 let answer = EnrolmentAnswer::Totp { code, name };
-                match self.prove_enrolment(&holder.raw_session, user, answer).await? {
+                match self
+                    .prove_enrolment(&holder.raw_session, user, answer)
+                    .await?
+                {
                     Some(proved) => {
-                        self.enrolled(holder, proved.factor, "Authenticator app added.")
+                        self.enrolled(holder, proved.factor, SecurityMessage::TotpAdded)
                             .await?
                     }
                     None => Acted::Page(PageState {
-                        problem: Some("That code is not right. Check that your phone's clock is set automatically, then enter the code it shows now.".into()),
+                        problem: Some(SecurityMessage::WrongTotpCode),
                         totp: Some(self.totp_setup(&holder.raw_session, user, keep).await?),
                         ..PageState::default()
                     }),
@@ -142,18 +143,18 @@ impl AuthorizationServer {
                     .await?
                 {
                     Some(proved) => {
-                        self.enrolled(holder, proved.factor, "Passkey added.")
+                        self.enrolled(holder, proved.factor, SecurityMessage::PasskeyAdded)
                             .await?
                     }
-                    None => Acted::Page(PageState::problem(
-                        "The passkey could not be registered. Try again.",
-                    )),
+                    None => Acted::Page(PageState::problem(SecurityMessage::PasskeyNotRegistered)),
                 }
             }
             AccountAction::Rename { factor_id, name } => {
                 let name: String = name.trim().chars().take(MAX_FACTOR_NAME_CHARS).collect();
                 if name.is_empty() || name.chars().any(char::is_control) {
-                    return Ok(Acted::Page(PageState::problem("Give it a name.")));
+                    return Ok(Acted::Page(PageState::problem(
+                        SecurityMessage::NameMissing,
+                    )));
                 }
                 let id = FactorId(factor_id.to_owned());
                 if self.factors.rename_factor(&user.id, &id, &name).await? {
@@ -163,9 +164,9 @@ impl AuthorizationServer {
                         Some(serde_json::json!({ "factor_id": id.0 })),
                     )
                     .await;
-                    Acted::Page(PageState::notice("Renamed."))
+                    Acted::Page(PageState::notice(SecurityMessage::Renamed))
                 } else {
-                    Acted::Page(PageState::problem("There is no such factor."))
+                    Acted::Page(PageState::problem(SecurityMessage::NoSuchFactor))
                 }
             }
             AccountAction::Remove { factor_id, proof } => {
@@ -181,7 +182,7 @@ impl AuthorizationServer {
                 }
                 if self.factors.list_factors(&user.id).await?.is_empty() {
                     return Ok(Acted::Page(PageState::problem(
-                        "Recovery codes stand in for a factor: add one first.",
+                        SecurityMessage::RecoveryCodesNeedAFactor,
                     )));
                 }
                 let codes = self.new_recovery_codes(user).await?;
@@ -199,7 +200,7 @@ impl AuthorizationServer {
                 }
             }
             AccountAction::Unknown => {
-                Acted::Page(PageState::problem("That is not something this page does."))
+                Acted::Page(PageState::problem(SecurityMessage::UnknownAction))
             }
         })
     }
@@ -240,7 +241,7 @@ impl AuthorizationServer {
         &self,
         holder: &AccountHolder,
         factor: palisade_core::factor::Factor,
-        notice: &str,
+        notice: SecurityMessage,
     ) -> Result<Acted, OAuthError> {
         let codes = self
             .store_enrolment(&holder.user, factor, "account")
@@ -260,19 +261,22 @@ impl AuthorizationServer {
         let user = &holder.user;
         let factors = self.factors.list_factors(&user.id).await?;
         if !factors.iter().any(|f| f.id == id) {
-            return Ok(Acted::Page(PageState::problem("There is no such factor.")));
+            return Ok(Acted::Page(PageState::problem(
+                SecurityMessage::NoSuchFactor,
+            )));
         }
         let keep_one = self.must_keep_a_factor(user).await?;
-        let must_keep = "You must keep at least one second factor. Add another one first.";
         if factors.len() == 1 && keep_one {
-            return Ok(Acted::Page(PageState::problem(must_keep)));
+            return Ok(Acted::Page(PageState::problem(
+                SecurityMessage::MustKeepAFactor,
+            )));
         }
         // The store checks again, atomically: another removal may have run since the list.
         if !self.factors.delete_factor(&user.id, &id, keep_one).await? {
             return Ok(Acted::Page(PageState::problem(if keep_one {
-                must_keep
+                SecurityMessage::MustKeepAFactor
             } else {
-                "There is no such factor."
+                SecurityMessage::NoSuchFactor
             })));
         }
         let now = self.clock.now();
@@ -315,14 +319,12 @@ impl AuthorizationServer {
                     CredentialCheck::Valid { user: checked, .. } => checked.id == user.id,
                     CredentialCheck::Invalid => false,
                     CredentialCheck::Throttled(throttled) => {
-                        return Ok(Some(PageState::problem(&throttled_text(
-                            LoginProblem::Throttled(throttled),
-                        ))));
+                        return Ok(Some(PageState::problem(SecurityMessage::Throttled {
+                            minutes: throttled.retry_after_minutes(),
+                        })));
                     }
                     CredentialCheck::Busy { .. } => {
-                        return Ok(Some(PageState::problem(
-                            "The service is busy. Please try again in a moment.",
-                        )));
+                        return Ok(Some(PageState::problem(SecurityMessage::Busy)));
                     }
                 }
             }
@@ -346,14 +348,14 @@ impl AuthorizationServer {
                     FactorCheck::Passed { .. } => true,
                     FactorCheck::Failed => false,
                     FactorCheck::Throttled(throttled) => {
-                        return Ok(Some(PageState::problem(&throttled_text(
-                            LoginProblem::Throttled(throttled),
-                        ))));
+                        return Ok(Some(PageState::problem(SecurityMessage::Throttled {
+                            minutes: throttled.retry_after_minutes(),
+                        })));
                     }
                 }
             }
         };
-        Ok((!passed).then(|| PageState::problem(NOT_YOU)))
+        Ok((!passed).then(|| PageState::problem(SecurityMessage::NotYou)))
     }
 
     /// How long a ceremony begun on the account page (a TOTP secret to scan, a passkey
@@ -433,19 +435,6 @@ fn recovery_codes_page(codes: Vec<String>, session: &BrowserSession) -> Outcome 
         step_id: None,
     }))
     .into()
-}
-
-fn throttled_text(problem: LoginProblem) -> String {
-    match problem {
-        LoginProblem::Throttled(throttled) => {
-            let minutes = throttled.retry_after_minutes();
-            format!(
-                "Too many failed attempts. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            )
-        }
-        _ => NOT_YOU.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -569,7 +558,7 @@ mod tests {
                 },
             )
             .await;
-            assert_eq!(page(&refused).problem.as_deref(), Some(NOT_YOU));
+            assert_eq!(page(&refused).problem, Some(SecurityMessage::NotYou));
         }
         assert_eq!(
             server
@@ -650,12 +639,9 @@ mod tests {
             },
         )
         .await;
-        assert!(
-            page(&refused)
-                .problem
-                .as_deref()
-                .unwrap()
-                .contains("keep at least one")
+        assert_eq!(
+            page(&refused).problem,
+            Some(SecurityMessage::MustKeepAFactor)
         );
         assert_eq!(
             server
@@ -676,7 +662,7 @@ mod tests {
         let (b, csrf) = signed_in(&server, &alice).await;
         server.clock.advance(chrono::Duration::minutes(16));
         let refused = act(&server, &b, &csrf, AccountAction::StartTotp).await;
-        assert_eq!(page(&refused).problem.as_deref(), Some(STALE_SIGN_IN));
+        assert_eq!(page(&refused).problem, Some(SecurityMessage::StaleSignIn));
         assert!(page(&refused).totp.is_none());
     }
 }

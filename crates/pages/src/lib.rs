@@ -179,14 +179,6 @@ pub struct FactorItem<'a> {
 }
 
 impl FactorItem<'_> {
-    pub fn kind_label(&self) -> &'static str {
-        match self.kind {
-            "totp" => "Authenticator app",
-            "passkey" => "Passkey",
-            _ => "Second factor",
-        }
-    }
-
     /// The day part of an RFC 3339 time (`2026-12-04`).
     fn day(time: &str) -> &str {
         time.get(..10).unwrap_or(time)

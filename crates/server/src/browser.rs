@@ -323,6 +323,7 @@ fn recovery_codes_page(state: &AppState, view: &RecoveryCodesView) -> HttpRespon
 /// The account console's security page: the password panel and the user's factors.
 fn account_security_page(state: &AppState, view: &AccountSecurityView) -> HttpResponse {
     use palisade_flow::console::account::PasswordProblem;
+    use palisade_flow::interaction::SecurityMessage;
     let t = &palisade_pages::catalogue::account::EN;
     let password_problem: Option<std::borrow::Cow<'static, str>> =
         view.password_problem.map(|problem| match problem {
@@ -336,12 +337,34 @@ fn account_security_page(state: &AppState, view: &AccountSecurityView) -> HttpRe
             PasswordProblem::TooLong => t.password_too_long.into(),
             PasswordProblem::Common => t.password_common.into(),
         });
+    let said = |message: SecurityMessage| -> std::borrow::Cow<'static, str> {
+        match message {
+            SecurityMessage::TotpAdded => t.totp_added.into(),
+            SecurityMessage::PasskeyAdded => t.passkey_added.into(),
+            SecurityMessage::Renamed => t.renamed.into(),
+            SecurityMessage::StaleSignIn => t.stale_sign_in.into(),
+            SecurityMessage::WrongTotpCode => t.wrong_totp_code.into(),
+            SecurityMessage::PasskeyNotRegistered => t.passkey_not_registered.into(),
+            SecurityMessage::NameMissing => t.name_missing.into(),
+            SecurityMessage::NoSuchFactor => t.no_such_factor.into(),
+            SecurityMessage::RecoveryCodesNeedAFactor => t.recovery_codes_need_a_factor.into(),
+            SecurityMessage::UnknownAction => t.unknown_action.into(),
+            SecurityMessage::MustKeepAFactor => t.must_keep_a_factor_to_remove.into(),
+            SecurityMessage::Busy => t.busy.into(),
+            SecurityMessage::NotYou => t.not_you.into(),
+            SecurityMessage::Throttled { minutes } => {
+                palisade_pages::catalogue::account::throttled(minutes).into()
+            }
+        }
+    };
+    let factor_notice = view.notice.map(said);
+    let factor_problem = view.problem.map(said);
     let notice = if view.password_changed {
         Some(t.password_changed)
     } else {
-        view.notice.as_deref()
+        factor_notice.as_deref()
     };
-    let problem = password_problem.as_deref().or(view.problem.as_deref());
+    let problem = password_problem.as_deref().or(factor_problem.as_deref());
     let action = state.endpoint("/account/security");
     let account = AccountSecurityPage {
         frame: crate::routes::console::frame(state, &view.frame, None, notice, problem),

@@ -56,7 +56,7 @@ pub use outcome::{
     AccountSecurityView, ConsentView, CookieChanges, DeviceDoneView, DeviceEntryProblem,
     DeviceEntryView, EnrolmentView, FactorLine, FactorProblem, InteractionPage, LoginProblem,
     LoginView, LogoutConfirmView, Outcome, RecoveryCodesView, Refusal, RefusalStatus,
-    ScopeDescription, SecondFactorView, Step, TotpSetup, View,
+    ScopeDescription, SecondFactorView, SecurityMessage, Step, TotpSetup, View,
 };
 
 use crate::authorize::AuthorizationRequest;

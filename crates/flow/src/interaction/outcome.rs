@@ -230,15 +230,41 @@ pub struct AccountSecurityView {
     pub totp: Option<TotpSetup>,
     /// Creation options for adding a passkey (JSON).
     pub passkey_creation: Option<String>,
-    /// The outcome of the last action, in words.
-    pub notice: Option<String>,
-    pub problem: Option<String>,
+    /// The outcome of the last action (its words are in the pages' catalogue).
+    pub notice: Option<SecurityMessage>,
+    pub problem: Option<SecurityMessage>,
     /// Whether the user must keep at least one factor (policy): the page says so.
     pub must_keep_a_factor: bool,
     /// The password panel: changed (every other session and application signed out), or why
     /// not.
     pub password_changed: bool,
     pub password_problem: Option<crate::console::account::PasswordProblem>,
+}
+
+/// What the security page says after an action on a factor or the recovery codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityMessage {
+    TotpAdded,
+    PasskeyAdded,
+    Renamed,
+    /// Adding a factor needs a recent sign-in.
+    StaleSignIn,
+    WrongTotpCode,
+    PasskeyNotRegistered,
+    NameMissing,
+    NoSuchFactor,
+    /// Recovery codes without any factor to stand in for.
+    RecoveryCodesNeedAFactor,
+    UnknownAction,
+    /// The last factor of a user whom policy requires to have one.
+    MustKeepAFactor,
+    /// No hashing slot free for the password check.
+    Busy,
+    /// The password or code given to confirm it is the user was not right.
+    NotYou,
+    Throttled {
+        minutes: u64,
+    },
 }
 
 /// Why the login form is shown again. Every wrong-credential case is one variant, so the page
