@@ -767,6 +767,28 @@ impl AuthorizationServer {
         }
     }
 
+    /// Who posted a form of `section`, and what it asks: an administrator allowed there, the
+    /// form carrying the session's token, an action the page knows; else the page that says
+    /// which of these failed.
+    async fn admin_posting<A>(
+        &self,
+        browser: &Browser,
+        section: Section,
+        posted: Posted<A>,
+    ) -> Result<(AdminViewer, A), Outcome> {
+        let viewer = self
+            .admin_at(browser, section)
+            .await
+            .map_err(Outcome::from)?;
+        viewer
+            .posted_by_its_page(posted.csrf_token.as_deref())
+            .map_err(Outcome::from)?;
+        match posted.action {
+            Some(action) => Ok((viewer, action)),
+            None => Err(unknown_action()),
+        }
+    }
+
     /// `GET /admin/users/{id}`.
     pub async fn show_admin_user(&self, admin: &Admin, browser: &Browser, id: &str) -> Outcome {
         let viewer = match self.admin_at(browser, Section::Users).await {
@@ -848,15 +870,9 @@ impl AuthorizationServer {
         id: &str,
         posted: Posted<UserAction>,
     ) -> Outcome {
-        let viewer = match self.admin_at(browser, Section::Users).await {
-            Ok(viewer) => viewer,
-            Err(refusal) => return refusal.into(),
-        };
-        if let Err(refusal) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
-            return refusal.into();
-        }
-        let Some(action) = posted.action else {
-            return unknown_action();
+        let (viewer, action) = match self.admin_posting(browser, Section::Users, posted).await {
+            Ok(opened) => opened,
+            Err(refused) => return refused,
         };
         let user = match admin.find_user(&UserId(id.to_owned())).await {
             Ok(user) => user,
@@ -988,15 +1004,9 @@ impl AuthorizationServer {
         browser: &Browser,
         posted: Posted<ClientsAction<'_>>,
     ) -> Outcome {
-        let viewer = match self.admin_at(browser, Section::Clients).await {
-            Ok(viewer) => viewer,
-            Err(refusal) => return refusal.into(),
-        };
-        if let Err(refusal) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
-            return refusal.into();
-        }
-        let Some(action) = posted.action else {
-            return unknown_action();
+        let (viewer, action) = match self.admin_posting(browser, Section::Clients, posted).await {
+            Ok(opened) => opened,
+            Err(refused) => return refused,
         };
         let (audited_as, target) = match &action {
             ClientsAction::Create(_) => (Action::CreateClient, "client:new".to_owned()),
@@ -1110,15 +1120,9 @@ impl AuthorizationServer {
         id: &str,
         posted: Posted<ClientAction<'_>>,
     ) -> Outcome {
-        let viewer = match self.admin_at(browser, Section::Clients).await {
-            Ok(viewer) => viewer,
-            Err(refusal) => return refusal.into(),
-        };
-        if let Err(refusal) = viewer.posted_by_its_page(posted.csrf_token.as_deref()) {
-            return refusal.into();
-        }
-        let Some(action) = posted.action else {
-            return unknown_action();
+        let (viewer, action) = match self.admin_posting(browser, Section::Clients, posted).await {
+            Ok(opened) => opened,
+            Err(refused) => return refused,
         };
         let client = match admin.find_client(id).await {
             Ok(client) => client,
