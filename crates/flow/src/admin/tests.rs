@@ -13,14 +13,17 @@ use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-struct Fixture {
-    admin: Admin,
-    sql: SqlStore,
+/// The administration service over fresh stores and a manual clock (also the access reviews'
+/// tests' fixture).
+pub(super) struct Fixture {
+    pub(super) admin: Admin,
+    pub(super) sql: SqlStore,
+    pub(super) clock: Arc<ManualClock>,
     _database: TestDatabase,
     _ephemeral: TestEphemeral,
 }
 
-async fn fixture() -> Fixture {
+pub(super) async fn fixture() -> Fixture {
     let (sql, database) = sql_store().await;
     let (ephemeral, ephemeral_guard) = ephemeral_store().await;
     let store = Arc::new(sql.clone());
@@ -49,13 +52,14 @@ async fn fixture() -> Fixture {
             clock.clone(),
         ),
         passwords: PasswordHasher::new(cheap, 1).unwrap(),
-        clock,
+        clock: clock.clone(),
         secrets: Arc::new(OsSecrets),
         signing_algorithms: vec![SigningAlgorithm::RS256, SigningAlgorithm::ES256],
     });
     Fixture {
         admin,
         sql,
+        clock,
         _database: database,
         _ephemeral: ephemeral_guard,
     }

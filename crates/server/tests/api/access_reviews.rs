@@ -4,7 +4,7 @@
 
 use crate::admin_api::{admin_client, call, tokens_for, user_with_roles};
 use crate::authorize_rules::authorize_url;
-use crate::cli::{palisade, stderr};
+use crate::cli::{failed, palisade, succeeded};
 use crate::harness::spawn_app;
 use crate::second_factors::{enrol_totp, require_mfa_by_role};
 use crate::support::{Browser, PASSWORD, create_user, hidden, location, pkce_pair, query_param};
@@ -15,7 +15,6 @@ use palisade_core::ports::{AuditLog, RoleRepository, UserRepository};
 use palisade_store::testing::TestDatabase;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::process::Output;
 
 fn role_name(name: &str) -> RoleName {
     RoleName::parse(name).unwrap()
@@ -370,21 +369,6 @@ async fn a_review_lists_stale_grants_and_its_decisions_confirm_and_revoke_in_bul
             .count(),
         2
     );
-}
-
-fn succeeded(o: Output) -> String {
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn failed(o: Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    stderr(&o)
 }
 
 #[tokio::test]

@@ -16,7 +16,6 @@ use fantoccini::Locator;
 use palisade_core::model::{RoleName, Username};
 use palisade_core::ports::{AuditLog, RoleRepository, UserRepository};
 use reqwest::StatusCode;
-use std::time::Duration;
 
 async fn fill(browser: &Chromium, css: &str, text: &str) {
     let field = browser.wait_for(css).await;
@@ -42,20 +41,7 @@ async fn text_of(browser: &Chromium, css: &str) -> String {
 
 /// Waits until the page's notice says `words`.
 async fn notice_says(browser: &Chromium, words: &str) {
-    let started = std::time::Instant::now();
-    loop {
-        if let Ok(notice) = browser.client.find(Locator::Css("p.notice")).await
-            && notice.text().await.unwrap_or_default().contains(words)
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < crate::headless_chromium::PATIENCE,
-            "no notice saying {words:?}:\n{}",
-            browser.client.source().await.unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    browser.wait_for_text("p.notice", words).await;
 }
 
 #[tokio::test]

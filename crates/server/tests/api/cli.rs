@@ -42,6 +42,23 @@ pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The standard output of a command that must have succeeded.
+pub(crate) fn succeeded(o: Output) -> String {
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The error output of a command that must have failed with exit code 1.
+pub(crate) fn failed(o: Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    stderr(&o)
+}
+
 #[tokio::test]
 async fn user_add_then_list_shows_the_user_with_an_argon2id_hash() {
     let db = TestDatabase::create().await;

@@ -5,7 +5,7 @@
 //! are planted through the store: enrolling them is the sign-in engine's, tested with it.
 
 use crate::admin_api::{admin_client, call, user_with_roles};
-use crate::cli::{palisade, stderr};
+use crate::cli::{failed, palisade, stderr, succeeded};
 use crate::harness::{TEST_MASTER_KEY, spawn_app, spawn_app_with};
 use crate::keys::keys_command;
 use crate::support::create_user;
@@ -22,7 +22,6 @@ use palisade_store::SqlStore;
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::process::Output;
 
 /// What a factor's stored secret looks like; no answer may show it.
 const SEALED: &str = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..c2VhbGVk.c2VjcmV0.dGFn";
@@ -66,21 +65,6 @@ async fn enrol(store: &SqlStore, user: &UserId) {
         .await
         .unwrap();
     assert!(store.consume_recovery_code(user, &used, now).await.unwrap());
-}
-
-fn succeeded(o: Output) -> String {
-    assert!(o.status.success(), "{}", stderr(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn failed(o: Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    stderr(&o)
 }
 
 #[tokio::test]

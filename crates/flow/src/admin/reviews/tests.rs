@@ -2,59 +2,18 @@
 //! picks (SQLite or PostgreSQL), with a manual clock.
 
 use super::*;
-use crate::admin::AdminPorts;
-use crate::guard::{AttemptLimits, CredentialGuard};
-use crate::password::{Argon2Settings, PasswordHasher};
 use chrono::Duration;
 use palisade_core::model::{AuditEvent, AuditOutcome, AuditQuery};
-use palisade_core::ports::{AuditLog, RoleRepository, SigningAlgorithm, UserRepository};
-use palisade_core::{Clock, ManualClock, OsSecrets, Secret};
-use palisade_store::SqlStore;
-use palisade_store::testing::{TestDatabase, TestEphemeral, ephemeral_store, sql_store};
-use std::sync::Arc;
+use palisade_core::ports::{AuditLog, RoleRepository, UserRepository};
+use palisade_core::{Clock, Secret};
 
-struct Fixture {
-    admin: Admin,
-    sql: SqlStore,
-    clock: Arc<ManualClock>,
-    _database: TestDatabase,
-    _ephemeral: TestEphemeral,
-}
+use crate::admin::tests::Fixture;
 
+/// The administration fixture, with a role `helpdesk` that reads users (`auditor`, built in,
+/// reads everything).
 async fn fixture() -> Fixture {
-    let (sql, database) = sql_store().await;
-    let (ephemeral, ephemeral_guard) = ephemeral_store().await;
-    let store = Arc::new(sql.clone());
-    let clock = Arc::new(ManualClock::starting_now());
-    let cheap = Argon2Settings {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    };
-    let admin = Admin::new(AdminPorts {
-        users: store.clone(),
-        roles: store.clone(),
-        clients: store.clone(),
-        client_records: store.clone(),
-        lockouts: store.clone(),
-        refresh_tokens: store.clone(),
-        initial_access_tokens: store.clone(),
-        factors: store.clone(),
-        audit: store.clone(),
-        guard: CredentialGuard::new(
-            AttemptLimits::default(),
-            ephemeral,
-            store.clone(),
-            store,
-            clock.clone(),
-        ),
-        passwords: PasswordHasher::new(cheap, 1).unwrap(),
-        clock: clock.clone(),
-        secrets: Arc::new(OsSecrets),
-        signing_algorithms: vec![SigningAlgorithm::RS256],
-    });
-    // `helpdesk` reads users; `auditor` (built in) reads everything.
-    admin
+    let f = crate::admin::tests::fixture().await;
+    f.admin
         .create_role(
             &Caller::operator(),
             "helpdesk",
@@ -63,13 +22,7 @@ async fn fixture() -> Fixture {
         )
         .await
         .unwrap();
-    Fixture {
-        admin,
-        sql,
-        clock,
-        _database: database,
-        _ephemeral: ephemeral_guard,
-    }
+    f
 }
 
 fn holding(permissions: &[Permission]) -> Caller {
