@@ -6,6 +6,7 @@
 //! HTML, so the protocol engine can be tested without any of them.
 
 pub mod access;
+pub mod change;
 pub mod clock;
 pub mod error;
 pub mod factor;
@@ -16,6 +17,7 @@ pub mod secret;
 pub mod text;
 pub mod thumbprint;
 
+pub use change::Change;
 pub use clock::{Clock, MAX_SETTING_SECS, ManualClock, SystemClock};
 pub use error::{ErrorCode, OAuthError};
 pub use ports::StoreError;

@@ -9,6 +9,9 @@
 //! - [`RedisStore`] and [`InProcessStore`]: the [`EphemeralStore`] (codes, sessions, counters).
 //!   [`open_ephemeral`] picks one from configuration.
 //!
+//! - [`ChangeFeed`]: PostgreSQL's announcements of changes to signing keys and clients, so
+//!   every node applies a change made anywhere within a second.
+//!
 //! Every failure to reach a backing service is [`StoreError::Unavailable`], quickly (pool and
 //! command timeouts), so callers fail closed with `temporarily_unavailable`.
 //!
@@ -31,6 +34,7 @@
 //! [`StoreError::Unavailable`]: palisade_core::StoreError::Unavailable
 
 mod audit;
+pub mod change_feed;
 mod clients;
 mod consents;
 mod convert;
@@ -50,6 +54,7 @@ mod signing_keys;
 pub mod testing;
 mod users;
 
+pub use change_feed::{ChangeFeed, FeedOptions};
 pub use database_url::{Backend, DatabaseUrl, InvalidDatabaseUrl};
 pub use ephemeral::in_process::{InProcessOptions, InProcessStore};
 pub use ephemeral::open_ephemeral;

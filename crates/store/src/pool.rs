@@ -188,7 +188,7 @@ impl Target {
 /// flight, waiting for the kernel's TCP timeouts: minutes to connect, about 15 minutes for a
 /// statement. With them a dead peer is found within seconds: keepalive probes from 5 s of
 /// silence, and no data left unacknowledged for more than 15 s.
-fn with_socket_limits(url: &str, connect_timeout: Duration) -> String {
+pub(crate) fn with_socket_limits(url: &str, connect_timeout: Duration) -> String {
     let connect_secs = connect_timeout.as_secs().max(2).to_string();
     let limits = [
         ("connect_timeout", connect_secs.as_str()),

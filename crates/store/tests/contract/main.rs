@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod change_feed;
 mod clients;
 mod consents;
 mod ephemeral;

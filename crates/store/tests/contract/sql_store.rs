@@ -265,7 +265,7 @@ async fn a_postgres_call_abandoned_mid_statement_does_not_hold_up_the_next_one()
 
 /// The PostgreSQL server of the ignored tests, which CI's PostgreSQL pass runs with
 /// `--include-ignored`; run without one, such a test fails rather than passing unexercised.
-fn postgres_admin_url() -> String {
+pub(crate) fn postgres_admin_url() -> String {
     std::env::var(palisade_store::testing::DATABASE_URL_VAR)
         .ok()
         .filter(|url| !url.trim().is_empty())
