@@ -368,6 +368,23 @@ pub trait RefreshTokenRepository: Send + Sync {
     async fn purge_refresh_token_families(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
+/// [`SigningKeyRepository::apply_signing_key_writes`]' conflict when a row changed since it
+/// was read.
+pub const SIGNING_KEY_CHANGED: &str = "signing key changed since it was read";
+
+/// One write of a batch that lands whole or not at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningKeyWrite {
+    /// A new key; the batch fails with `Conflict("kid")` if its kid exists.
+    Insert(StoredSigningKey),
+    /// `from` (the row as read) becomes `to` (same kid). The batch fails with
+    /// `Conflict(SIGNING_KEY_CHANGED)` if the stored row no longer equals `from`, or is gone.
+    Update {
+        from: StoredSigningKey,
+        to: StoredSigningKey,
+    },
+}
+
 /// Signing keys shared by every node, and the lease that lets one node at a time rotate them.
 #[async_trait]
 pub trait SigningKeyRepository: Send + Sync {
@@ -380,6 +397,12 @@ pub trait SigningKeyRepository: Send + Sync {
     async fn update_signing_key(&self, key: StoredSigningKey) -> StoreResult<()>;
     /// Idempotent.
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+    /// Applies `writes` in order in one transaction: every node reads the ring before the
+    /// batch or after it, never in between. On any failure nothing is written; on a conflict
+    /// (see [`SigningKeyWrite`]) re-read the keys and decide again. An `Update` compares the
+    /// whole row with `from` inside the transaction, so a writer that got there first is never
+    /// overwritten.
+    async fn apply_signing_key_writes(&self, writes: Vec<SigningKeyWrite>) -> StoreResult<()>;
     /// Takes or renews the named lease for `holder` until `now + ttl`. Succeeds if the lease is
     /// free, expired, or already held by `holder`; false if another holder has it. Atomic across
     /// nodes sharing the database.

@@ -43,7 +43,7 @@ mod verified;
 pub use error::KeyError;
 pub use manager::{KeyManager, RewrapOutcome, TickOutcome};
 pub use master_key::{MasterKey, MasterKeySet};
-pub use plan::{Activation, KeyToGenerate, Retirement, RotationPlan, plan};
+pub use plan::{Activation, KeyToGenerate, Replacement, Retirement, RotationPlan, plan};
 pub use policy::{PolicyError, RotationPolicy};
 pub use ring::{JwksDocument, KeyRing};
 pub use settings::{KeySettings, KeySettingsError};

@@ -21,20 +21,27 @@
 use crate::alg::generate_signing_key;
 use crate::error::KeyError;
 use crate::master_key::MasterKeySet;
-use crate::plan::{self, KeyToGenerate, RotationPlan};
+use crate::plan::{self, KeyToGenerate, Replacement, RotationPlan};
 use crate::policy::RotationPolicy;
 use crate::ring::{KeyRing, source_digest};
 use crate::signer::Keys;
 use chrono::{DateTime, Utc};
+use palisade_core::StoreError;
 use palisade_core::clock::Clock;
 use palisade_core::model::{KeyState, StoredSigningKey};
-use palisade_core::ports::{SigningAlgorithm, SigningKeyRepository};
+use palisade_core::ports::{
+    SIGNING_KEY_CHANGED, SigningAlgorithm, SigningKeyRepository, SigningKeyWrite,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
 /// The lease that lets one node at a time rotate keys.
 pub const ROTATION_LEASE: &str = "signing-keys";
+
+/// How often a revocation re-reads and decides again when another writer changed a key it was
+/// about to write, before giving up with the conflict.
+const REVOKE_ATTEMPTS: u32 = 5;
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -207,26 +214,83 @@ impl KeyManager {
         Ok(kid)
     }
 
-    /// Emergency: marks the key `revoked` at once — unpublished, its tokens refused by this node
-    /// now and by the others at their next refresh. If it was signing, a replacement is made
-    /// current at once (the staged `next` key, else a new one) when this node holds the lease,
-    /// or at the lease holder's next tick. Idempotent.
+    /// Emergency: marks the key `revoked` at once — unpublished, its tokens refused — and, if
+    /// it was signing, makes its replacement `current` in the same transaction: the staged
+    /// `next` key if there is one, else a freshly generated key
+    /// ([`plan::replacement_for_revoked`]). Whoever holds the rotation lease: every node, and
+    /// a lease holder planning at the same moment, reads the ring either before the
+    /// revocation (the old key signs) or after it (the replacement signs), never without a
+    /// signer. A concurrent writer cannot be overwritten either: the batch compares each row
+    /// with what was read, and on a conflict this re-reads and decides again. A lease holder's
+    /// plan made from the ring before the revocation re-checks each row before writing it
+    /// and leaves a changed one to its next tick.
+    ///
+    /// This node reloads at once; the others when the change feed tells them (or at their
+    /// next refresh). Idempotent.
     pub async fn revoke(&self, kid: &str) -> Result<(), KeyError> {
         {
             let _writer = self.write_lock.lock().await;
-            let now = self.clock.now();
-            let stored = self.repository.list_signing_keys().await?;
-            let key = stored
-                .iter()
-                .find(|k| k.kid == kid)
-                .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
-            if key.state != KeyState::Revoked {
-                let revoked = plan::revoked(key, now, &self.policy);
-                self.repository.update_signing_key(revoked).await?;
-                tracing::warn!(%kid, alg = %key.alg, was = key.state.as_str(), "signing key revoked");
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                match self.revoke_once(kid).await {
+                    Err(KeyError::Store(StoreError::Conflict(SIGNING_KEY_CHANGED)))
+                        if attempts < REVOKE_ATTEMPTS =>
+                    {
+                        tracing::info!(%kid, "signing keys changed during the revocation; deciding again");
+                    }
+                    other => break other?,
+                }
             }
         }
-        self.tick().await?;
+        self.reload().await?;
+        Ok(())
+    }
+
+    /// One try at [`revoke`](Self::revoke): read, decide, write in one batch.
+    async fn revoke_once(&self, kid: &str) -> Result<(), KeyError> {
+        let now = self.clock.now();
+        let stored = self.repository.list_signing_keys().await?;
+        let key = stored
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
+        if key.state == KeyState::Revoked {
+            return Ok(());
+        }
+        let mut writes = vec![SigningKeyWrite::Update {
+            from: key.clone(),
+            to: plan::revoked(key, now, &self.policy),
+        }];
+        let replacement =
+            match plan::replacement_for_revoked(&stored, key, now, &self.policy) {
+                Replacement::NotNeeded => None,
+                Replacement::Promote(activation) => {
+                    let staged = stored
+                        .iter()
+                        .find(|k| k.kid == activation.kid)
+                        .ok_or_else(|| KeyError::UnknownKid(activation.kid.clone()))?;
+                    writes.push(SigningKeyWrite::Update {
+                        from: staged.clone(),
+                        to: activation.applied_to(staged),
+                    });
+                    Some(activation.kid)
+                }
+                Replacement::Generate(spec) => {
+                    let alg = spec.alg;
+                    let fresh = self.generate(vec![spec], now).await?.pop().ok_or(
+                        KeyError::Generation {
+                            alg,
+                            reason: "no key was generated".to_owned(),
+                        },
+                    )?;
+                    let fresh_kid = fresh.kid.clone();
+                    writes.push(SigningKeyWrite::Insert(fresh));
+                    Some(fresh_kid)
+                }
+            };
+        self.repository.apply_signing_key_writes(writes).await?;
+        tracing::warn!(%kid, alg = %key.alg, was = key.state.as_str(), replacement = ?replacement, "signing key revoked");
         Ok(())
     }
 
@@ -427,7 +491,7 @@ mod tests {
     use crate::master_key::MasterKey;
     use async_trait::async_trait;
     use palisade_core::ManualClock;
-    use palisade_core::ports::{StoreError, StoreResult, TokenSigner, VerifyError};
+    use palisade_core::ports::{StoreResult, TokenSigner, VerifyError};
     use std::collections::HashMap;
     use std::sync::Mutex as StdMutex;
 
@@ -463,6 +527,31 @@ mod tests {
         }
         async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
             self.keys.lock().unwrap().retain(|k| k.kid != kid);
+            Ok(())
+        }
+        /// All or nothing: the writes go to a copy, which replaces the keys only if every
+        /// one of them applied.
+        async fn apply_signing_key_writes(&self, writes: Vec<SigningKeyWrite>) -> StoreResult<()> {
+            let mut keys = self.keys.lock().unwrap();
+            let mut copy = keys.clone();
+            for write in writes {
+                match write {
+                    SigningKeyWrite::Insert(key) => {
+                        if copy.iter().any(|k| k.kid == key.kid) {
+                            return Err(StoreError::Conflict("kid"));
+                        }
+                        copy.push(key);
+                    }
+                    SigningKeyWrite::Update { from, to } => {
+                        let slot = copy
+                            .iter_mut()
+                            .find(|k| **k == from)
+                            .ok_or(StoreError::Conflict(SIGNING_KEY_CHANGED))?;
+                        *slot = to;
+                    }
+                }
+            }
+            *keys = copy;
             Ok(())
         }
         async fn try_acquire_lease(
@@ -600,6 +689,90 @@ mod tests {
             node.rotate_now(SigningAlgorithm::EdDSA).await,
             Err(KeyError::AlgorithmDisabled(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_node_without_the_lease_revokes_and_replaces_in_one_write() {
+        let cluster = Cluster::new();
+        let (holder, other) = (cluster.node("holder"), cluster.node("other"));
+        holder.ensure_ready(Duration::from_secs(5)).await.unwrap();
+        other.reload().await.unwrap();
+        let staged = holder.rotate_now(SigningAlgorithm::RS256).await.unwrap();
+        let revoked_rs256 = other
+            .keys()
+            .snapshot()
+            .current_kid(SigningAlgorithm::RS256)
+            .unwrap()
+            .to_owned();
+        let revoked_es256 = other
+            .keys()
+            .snapshot()
+            .current_kid(SigningAlgorithm::ES256)
+            .unwrap()
+            .to_owned();
+
+        // `other` never holds the lease, and nobody ticks: the replacements are in already.
+        other.revoke(&revoked_rs256).await.unwrap();
+        other.revoke(&revoked_es256).await.unwrap();
+        let stored = cluster.repository.keys.lock().unwrap().clone();
+        let state_of = |kid: &str| stored.iter().find(|k| k.kid == kid).unwrap().state;
+        assert_eq!(state_of(&revoked_rs256), KeyState::Revoked);
+        assert_eq!(
+            state_of(&staged),
+            KeyState::Current,
+            "the staged key took over"
+        );
+        assert_eq!(state_of(&revoked_es256), KeyState::Revoked);
+        for alg in ["RS256", "ES256"] {
+            let currents: Vec<_> = stored
+                .iter()
+                .filter(|k| k.alg == alg && k.state == KeyState::Current)
+                .collect();
+            assert_eq!(currents.len(), 1, "{alg}: {stored:?}");
+        }
+        // Both nodes sign with the replacements as soon as they reload.
+        holder.reload().await.unwrap();
+        for node in [&holder, &other] {
+            let token = node
+                .keys()
+                .sign(SigningAlgorithm::RS256, "JWT", &claims())
+                .unwrap();
+            assert_eq!(token.kid, staged);
+            let token = node
+                .keys()
+                .sign(SigningAlgorithm::ES256, "JWT", &claims())
+                .unwrap();
+            assert_ne!(token.kid, revoked_es256);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_with_a_stale_row_writes_nothing() {
+        let cluster = Cluster::new();
+        let node = cluster.node("a");
+        node.ensure_ready(Duration::from_secs(5)).await.unwrap();
+        let before = cluster.repository.keys.lock().unwrap().clone();
+        let (first, second) = (before[0].clone(), before[1].clone());
+        let mut stale = second.clone();
+        stale.master_key_id = "someone-else".into();
+        let result = cluster
+            .repository
+            .apply_signing_key_writes(vec![
+                SigningKeyWrite::Update {
+                    from: first.clone(),
+                    to: plan::revoked(&first, cluster.clock.now(), &policy()),
+                },
+                SigningKeyWrite::Update {
+                    from: stale,
+                    to: plan::revoked(&second, cluster.clock.now(), &policy()),
+                },
+            ])
+            .await;
+        assert!(matches!(
+            result,
+            Err(StoreError::Conflict(SIGNING_KEY_CHANGED))
+        ));
+        assert_eq!(*cluster.repository.keys.lock().unwrap(), before);
     }
 
     #[tokio::test]

@@ -118,6 +118,85 @@ pub fn revoked(
     }
 }
 
+/// What keeps an algorithm signing when its `current` key is revoked
+/// ([`replacement_for_revoked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replacement {
+    /// Nothing to do: the key was not signing, its algorithm is not enabled (or unknown), or
+    /// another `current` key of its algorithm signs already.
+    NotNeeded,
+    /// This staged `next` key becomes `current` now (rule 4's choice: it has been published
+    /// since it was staged).
+    Promote(Activation),
+    /// No key is staged: a fresh key, `current` at once (rule 1's exception: announced by no
+    /// JWKS before it signs, met by verifiers as an unknown kid they refetch for).
+    Generate(KeyToGenerate),
+}
+
+/// What must be written together with revoking `revoked` at `now` so that its algorithm never
+/// stands without a signer: the same choice the plan makes at its next step (rules 4 and 1),
+/// made in the same transaction as the revocation. `keys` is the ring as read before it.
+pub fn replacement_for_revoked(
+    keys: &[StoredSigningKey],
+    revoked: &StoredSigningKey,
+    now: DateTime<Utc>,
+    policy: &RotationPolicy,
+) -> Replacement {
+    let Some(alg) = SigningAlgorithm::parse(&revoked.alg) else {
+        return Replacement::NotNeeded;
+    };
+    if revoked.state != KeyState::Current || !policy.is_enabled(alg) {
+        return Replacement::NotNeeded;
+    }
+    let of_alg = keys
+        .iter()
+        .filter(|k| k.kid != revoked.kid && SigningAlgorithm::parse(&k.alg) == Some(alg));
+    if of_alg.clone().any(|k| k.state == KeyState::Current) {
+        return Replacement::NotNeeded;
+    }
+    let nexts: Vec<&StoredSigningKey> = of_alg.filter(|k| k.state == KeyState::Next).collect();
+    match emergency_promotion(&nexts, now) {
+        Some(key) => Replacement::Promote(Activation {
+            kid: key.kid.clone(),
+            activated_at: now,
+        }),
+        None => Replacement::Generate(KeyToGenerate {
+            alg,
+            state: KeyState::Current,
+            activates_at: now,
+            activated_at: Some(now),
+        }),
+    }
+}
+
+/// Of the `next` keys whose `activates_at` has passed, the newest (rule 3's successor).
+fn newest_due<'a>(
+    nexts: &[&'a StoredSigningKey],
+    now: DateTime<Utc>,
+) -> Option<&'a StoredSigningKey> {
+    nexts
+        .iter()
+        .copied()
+        .filter(|k| k.activates_at <= now)
+        .max_by(|a, b| {
+            (a.activates_at, a.created_at, &a.kid).cmp(&(b.activates_at, b.created_at, &b.kid))
+        })
+}
+
+/// Rule 4's choice among `next` keys when no key is current: the newest due one, else the one
+/// due soonest.
+fn emergency_promotion<'a>(
+    nexts: &[&'a StoredSigningKey],
+    now: DateTime<Utc>,
+) -> Option<&'a StoredSigningKey> {
+    newest_due(nexts, now).or_else(|| {
+        nexts
+            .iter()
+            .copied()
+            .min_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)))
+    })
+}
+
 /// The time a `current` key started signing (`activates_at` if a row lacks `activated_at`).
 fn signing_since(key: &StoredSigningKey) -> DateTime<Utc> {
     key.activated_at.unwrap_or(key.activates_at)
@@ -172,19 +251,11 @@ pub fn plan(
             .copied()
             .filter(|k| k.activates_at <= now)
             .collect();
-        let newest_due = due.iter().copied().max_by(|a, b| {
-            (a.activates_at, a.created_at, &a.kid).cmp(&(b.activates_at, b.created_at, &b.kid))
-        });
+        let newest_due = newest_due(&nexts, now);
 
         let Some((current, older_currents)) = currents.split_first() else {
             // Rule 4, or rule 1 when there is nothing to promote.
-            let promoted = newest_due.or_else(|| {
-                nexts
-                    .iter()
-                    .copied()
-                    .min_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)))
-            });
-            match promoted {
+            match emergency_promotion(&nexts, now) {
                 Some(key) => {
                     plan.activate.push(Activation {
                         kid: key.kid.clone(),
@@ -649,6 +720,91 @@ mod tests {
         let step = plan(&keys, t0 + Duration::days(2), &policy);
         assert_eq!(step.retire.len(), 1);
         assert_eq!(step.retire[0].kid, "older");
+    }
+
+    #[test]
+    fn revoking_a_signing_key_names_its_replacement_as_the_next_plan_would() {
+        let policy = RotationPolicy::default();
+        let t0 = start();
+        let now = t0 + Duration::days(3);
+        let current = key("cur", SigningAlgorithm::ES256, KeyState::Current, t0);
+        let mut staged_late = key(
+            "late",
+            SigningAlgorithm::ES256,
+            KeyState::Next,
+            t0 + Duration::days(2),
+        );
+        staged_late.activates_at = now + Duration::hours(20);
+        let mut staged_soon = key(
+            "soon",
+            SigningAlgorithm::ES256,
+            KeyState::Next,
+            t0 + Duration::days(1),
+        );
+        staged_soon.activates_at = now + Duration::hours(2);
+        let other_alg = key("rs", SigningAlgorithm::RS256, KeyState::Current, t0);
+        let keys = vec![
+            current.clone(),
+            staged_late.clone(),
+            staged_soon.clone(),
+            other_alg.clone(),
+        ];
+
+        // The staged key due soonest, the same one the plan promotes once the revocation is in.
+        let chosen = replacement_for_revoked(&keys, &current, now, &policy);
+        assert_eq!(
+            chosen,
+            Replacement::Promote(Activation {
+                kid: "soon".into(),
+                activated_at: now
+            })
+        );
+        let mut after = keys.clone();
+        after[0] = revoked(&current, now, &policy);
+        assert_eq!(plan(&after, now, &policy).activate, {
+            let Replacement::Promote(activation) = chosen else {
+                unreachable!()
+            };
+            vec![activation]
+        });
+
+        // Nothing staged: a fresh key, current at once.
+        let alone = vec![current.clone(), other_alg.clone()];
+        assert_eq!(
+            replacement_for_revoked(&alone, &current, now, &policy),
+            Replacement::Generate(KeyToGenerate {
+                alg: SigningAlgorithm::ES256,
+                state: KeyState::Current,
+                activates_at: now,
+                activated_at: Some(now),
+            })
+        );
+
+        // Not signing, another key signs already, or a disabled algorithm: nothing to add.
+        for (keys, target) in [
+            (keys.clone(), staged_soon.clone()),
+            (
+                vec![
+                    current.clone(),
+                    key("cur2", SigningAlgorithm::ES256, KeyState::Current, t0),
+                ],
+                current.clone(),
+            ),
+        ] {
+            assert_eq!(
+                replacement_for_revoked(&keys, &target, now, &policy),
+                Replacement::NotNeeded
+            );
+        }
+        let only_rs256 = RotationPolicy {
+            enabled_algorithms: vec![SigningAlgorithm::RS256],
+            ..RotationPolicy::default()
+        };
+        let ed = key("ed", SigningAlgorithm::EdDSA, KeyState::Current, t0);
+        assert_eq!(
+            replacement_for_revoked(std::slice::from_ref(&ed), &ed, now, &only_rs256),
+            Replacement::NotNeeded
+        );
     }
 
     #[test]

@@ -1,20 +1,26 @@
 //! `SigningKeyRepository` on SQL: the key ring every node shares, and named leases.
 //!
+//! A batch of key writes ([`SigningKeyRepository::apply_signing_key_writes`]) is one
+//! transaction, so an emergency revocation and its replacement land together.
+//!
 //! A lease is one row per name. Taking it is insert-if-absent, else a conditional UPDATE
 //! (`WHERE holder = me OR expires_at <= now`), inside one write transaction (`BEGIN IMMEDIATE`
 //! on SQLite). Each statement is atomic on its own, and on PostgreSQL a competing UPDATE
 //! re-checks its WHERE clause against the committed row, so at most one node wins.
 
 use crate::convert::{from_secs, opt_from_secs, opt_to_secs, to_secs};
-use crate::error::{conflict_on_unique, internal};
-use crate::pool::{SqlStore, on_backend, write_transaction};
+use crate::error::{DbResult, conflict_on_unique, internal};
+use crate::pool::{AnyConnection, SqlStore, on_backend, write_transaction};
 use crate::schema::{leases, signing_keys};
 use crate::users::one_row_or_not_found;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use palisade_core::StoreError;
 use palisade_core::model::{KeyState, StoredSigningKey};
-use palisade_core::ports::{SigningKeyRepository, StoreResult};
+use palisade_core::ports::{
+    SIGNING_KEY_CHANGED, SigningKeyRepository, SigningKeyWrite, StoreResult,
+};
 use std::time::Duration;
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -68,6 +74,36 @@ impl KeyRow {
     }
 }
 
+/// Replaces what may change of the key `row.kid` (see `update_signing_key`).
+fn update_row(conn: &mut AnyConnection, row: &KeyRow) -> DbResult<()> {
+    let changed = diesel::update(signing_keys::table.find(&row.kid))
+        .set((
+            signing_keys::state.eq(&row.state),
+            signing_keys::activates_at.eq(row.activates_at),
+            signing_keys::activated_at.eq(row.activated_at),
+            signing_keys::retired_at.eq(row.retired_at),
+            signing_keys::remove_after.eq(row.remove_after),
+            signing_keys::encrypted_private_jwk.eq(&row.encrypted_private_jwk),
+            signing_keys::master_key_id.eq(&row.master_key_id),
+        ))
+        .execute(conn)?;
+    one_row_or_not_found(changed)
+}
+
+/// The row of `kid`, locked until the transaction ends on PostgreSQL (SQLite's write
+/// transaction already excludes every other writer).
+fn find_row_for_update(conn: &mut AnyConnection, kid: &str) -> DbResult<Option<KeyRow>> {
+    let row = signing_keys::table.find(kid);
+    Ok(match conn {
+        AnyConnection::Postgresql(c) => row
+            .select(KeyRow::as_select())
+            .for_update()
+            .first(c)
+            .optional()?,
+        AnyConnection::Sqlite(c) => row.select(KeyRow::as_select()).first(c).optional()?,
+    })
+}
+
 /// Whole seconds, rounded up so a sub-second TTL still holds the lease for a moment.
 fn lease_expiry(now: DateTime<Utc>, ttl: Duration) -> StoreResult<i64> {
     let secs = ttl
@@ -113,19 +149,37 @@ impl SigningKeyRepository for SqlStore {
     /// `alg`, the public JWK and `created_at` are the key's identity and stay as inserted.
     async fn update_signing_key(&self, key: StoredSigningKey) -> StoreResult<()> {
         let row = KeyRow::from_model(key);
+        self.run(move |conn| update_row(conn, &row)).await
+    }
+
+    /// One write transaction (`BEGIN IMMEDIATE` on SQLite, so writers take turns). On
+    /// PostgreSQL each `Update` reads its row `FOR UPDATE`: a concurrent writer of that row
+    /// waits for this transaction, then sees its result.
+    async fn apply_signing_key_writes(&self, writes: Vec<SigningKeyWrite>) -> StoreResult<()> {
         self.run(move |conn| {
-            let changed = diesel::update(signing_keys::table.find(&row.kid))
-                .set((
-                    signing_keys::state.eq(&row.state),
-                    signing_keys::activates_at.eq(row.activates_at),
-                    signing_keys::activated_at.eq(row.activated_at),
-                    signing_keys::retired_at.eq(row.retired_at),
-                    signing_keys::remove_after.eq(row.remove_after),
-                    signing_keys::encrypted_private_jwk.eq(&row.encrypted_private_jwk),
-                    signing_keys::master_key_id.eq(&row.master_key_id),
-                ))
-                .execute(conn)?;
-            one_row_or_not_found(changed)
+            write_transaction(conn, |conn| {
+                for write in writes {
+                    match write {
+                        SigningKeyWrite::Insert(key) => {
+                            diesel::insert_into(signing_keys::table)
+                                .values(&KeyRow::from_model(key))
+                                .execute(conn)
+                                .map_err(conflict_on_unique("kid"))?;
+                        }
+                        SigningKeyWrite::Update { from, to } => {
+                            let stored = match find_row_for_update(conn, &from.kid)? {
+                                Some(row) => Some(row.into_model()?),
+                                None => None,
+                            };
+                            if stored.as_ref() != Some(&from) {
+                                return Err(StoreError::Conflict(SIGNING_KEY_CHANGED).into());
+                            }
+                            update_row(conn, &KeyRow::from_model(to))?;
+                        }
+                    }
+                }
+                Ok(())
+            })
         })
         .await
     }

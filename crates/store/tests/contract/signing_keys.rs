@@ -3,7 +3,7 @@
 use crate::support::{at, signing_key, store};
 use palisade_core::StoreError;
 use palisade_core::model::KeyState;
-use palisade_core::ports::SigningKeyRepository;
+use palisade_core::ports::{SIGNING_KEY_CHANGED, SigningKeyRepository, SigningKeyWrite};
 use std::time::Duration;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -168,5 +168,98 @@ async fn of_many_nodes_racing_for_a_lease_exactly_one_wins() {
             winners += usize::from(attempt.await.unwrap());
         }
         assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_key_writes_lands_whole() {
+    let (store, _db) = store().await;
+    let mut signing = signing_key("old", 0);
+    signing.state = KeyState::Current;
+    let staged = signing_key("staged", 10);
+    for k in [&signing, &staged] {
+        store.insert_signing_key(k.clone()).await.unwrap();
+    }
+    let mut revoked = signing.clone();
+    revoked.state = KeyState::Revoked;
+    revoked.remove_after = Some(at(500));
+    let mut promoted = staged.clone();
+    promoted.state = KeyState::Current;
+    promoted.activated_at = Some(at(100));
+    let fresh = signing_key("fresh", 20);
+    store
+        .apply_signing_key_writes(vec![
+            SigningKeyWrite::Update {
+                from: signing.clone(),
+                to: revoked.clone(),
+            },
+            SigningKeyWrite::Update {
+                from: staged.clone(),
+                to: promoted.clone(),
+            },
+            SigningKeyWrite::Insert(fresh.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        [revoked, promoted, fresh]
+    );
+    store.apply_signing_key_writes(Vec::new()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_with_a_row_changed_since_it_was_read_or_an_existing_kid_writes_nothing() {
+    let (store, _db) = store().await;
+    let first = signing_key("k1", 0);
+    let second = signing_key("k2", 1);
+    for k in [&first, &second] {
+        store.insert_signing_key(k.clone()).await.unwrap();
+    }
+    let before = store.list_signing_keys().await.unwrap();
+    let mut revoked = first.clone();
+    revoked.state = KeyState::Revoked;
+    let mut as_read_earlier = second.clone();
+    as_read_earlier.master_key_id = "another-master-key".into();
+    let mut retired = second.clone();
+    retired.state = KeyState::Retired;
+
+    let cases = [
+        (
+            "a row changed by another writer",
+            SigningKeyWrite::Update {
+                from: as_read_earlier,
+                to: retired.clone(),
+            },
+            StoreError::Conflict(SIGNING_KEY_CHANGED),
+        ),
+        (
+            "a row gone",
+            SigningKeyWrite::Update {
+                from: signing_key("gone", 2),
+                to: retired,
+            },
+            StoreError::Conflict(SIGNING_KEY_CHANGED),
+        ),
+        (
+            "a kid that exists",
+            SigningKeyWrite::Insert(signing_key("k2", 9)),
+            StoreError::Conflict("kid"),
+        ),
+    ];
+    for (case, failing, expected) in cases {
+        let err = store
+            .apply_signing_key_writes(vec![
+                SigningKeyWrite::Update {
+                    from: first.clone(),
+                    to: revoked.clone(),
+                },
+                SigningKeyWrite::Insert(signing_key("k3", 3)),
+                failing,
+            ])
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), expected.to_string(), "{case}");
+        assert_eq!(store.list_signing_keys().await.unwrap(), before, "{case}");
     }
 }
