@@ -38,6 +38,8 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// The web origins CORS allows (`cors.rs`), derived from the clients.
     pub cors_origins: crate::cors_origins::CorsOrigins,
+    /// Whether this node hears of changes made elsewhere (`change_feed.rs`).
+    pub change_feed: crate::change_feed::ChangeFeedStatus,
 }
 
 impl AppState {
@@ -153,6 +155,14 @@ impl Application {
         ));
         let cors_origins =
             crate::cors_origins::CorsOrigins::new(cached_clients.clone(), clock.clone());
+        // Changes made anywhere reach this node's key ring and client cache (change_feed.rs).
+        let change_feed = crate::change_feed::start(
+            &settings,
+            crate::change_feed::ChangeTargets {
+                keys: key_manager.clone(),
+                clients: cached_clients.clone(),
+            },
+        )?;
         let engine = AuthorizationServer {
             issuer: issuer_base(&settings.issuer),
             policy: settings.token_policy(),
@@ -224,6 +234,7 @@ impl Application {
             key_manager,
             discovery_document,
             cors_origins,
+            change_feed,
         });
         Self::serve(state, listener, [rotation_task, purge_task])
     }

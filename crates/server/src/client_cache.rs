@@ -8,8 +8,10 @@
 //! - a change made through this node (registration management, the admin API, anything that
 //!   calls the engine's `clients`) invalidates the entry at once;
 //! - a change made elsewhere — another node, or the `palisade client` CLI writing straight to
-//!   the database — is seen here within the TTL. That is the bound on how long a removed client
-//!   or a rotated secret keeps working on other nodes.
+//!   the database — is announced by PostgreSQL and forgotten here when the change feed hears of
+//!   it (`change_feed.rs`, within a second); the TTL is the safety net for an announcement
+//!   missed, and the bound on SQLite, which has no feed (one node; its own changes invalidate
+//!   at once).
 //!
 //! Unknown ids are cached too (as absent), so random client ids cannot make every request a
 //! database query; the map is bounded ([`DEFAULT_MAX_ENTRIES`]) and sheds stale entries, then
@@ -68,13 +70,23 @@ impl CachedClients {
         }
     }
 
-    /// Forgets one client (after a change made through this node).
+    /// Forgets one client (after a change made through this node, or announced by the change
+    /// feed).
     pub fn invalidate(&self, id: &ClientId) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id.0);
+    }
+
+    /// Forgets every client (the change feed reconnected: announcements may have been missed).
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Changes with every change made through this cache, so views derived from all clients
@@ -260,5 +272,37 @@ mod tests {
             cache.find_client(&ClientId(format!("x{i}"))).await.unwrap();
         }
         assert!(cache.entries.read().unwrap().len() <= 3);
+    }
+
+    #[tokio::test]
+    async fn forgetting_everything_refetches_every_client_and_moves_the_generation() {
+        let (inner, cache, _clock) = setup(Duration::from_secs(60));
+        inner.insert_client(client("a", "A")).await.unwrap();
+        inner.insert_client(client("b", "B")).await.unwrap();
+        for id in ["a", "b"] {
+            cache.find_client(&ClientId(id.into())).await.unwrap();
+        }
+        inner.update_client(client("a", "A2")).await.unwrap();
+        inner.delete_client(&ClientId("b".into())).await.unwrap();
+        let generation = cache.generation();
+        cache.invalidate_all();
+        assert_ne!(cache.generation(), generation);
+        assert_eq!(
+            cache
+                .find_client(&ClientId("a".into()))
+                .await
+                .unwrap()
+                .unwrap()
+                .name,
+            "A2"
+        );
+        assert!(
+            cache
+                .find_client(&ClientId("b".into()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(inner.finds.load(Ordering::SeqCst), 4);
     }
 }

@@ -7,9 +7,10 @@
 //! - at once after a change made through this node: the [`CachedClients`] every registration,
 //!   admin and engine write goes through bumps its generation, and a set built at another
 //!   generation is stale;
-//! - within [`DEFAULT_TTL`] (5 s, the client cache's) of a change made elsewhere (another node,
-//!   the CLI writing to the database). That is how long a removed client's origin may keep
-//!   working on other nodes, the same bound as for the client itself.
+//! - after a change made elsewhere (another node, the CLI writing to the database), as soon as
+//!   the change feed invalidates the client (`change_feed.rs`, within a second on PostgreSQL),
+//!   which bumps the same generation; else within [`DEFAULT_TTL`] (5 s, the client cache's),
+//!   the safety net — the same bounds as for the client itself.
 //!
 //! A set from the future (the clock was set back) is stale. One rebuild runs at a time; callers
 //! that waited for it use its result, so a slow or failing database costs one query per

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod change_feed;
 pub mod cli;
 pub mod client_cache;
 pub mod client_documents;
