@@ -15,6 +15,7 @@ use palisade_core::model::{KeyState, StoredSigningKey};
 use palisade_core::ports::{KeyOperationError, SigningAlgorithm};
 use palisade_flow::admin::{Caller, KeyAdmin};
 use palisade_keys::{KeyError, KeyManager, RotationPolicy};
+use palisade_store::Backend;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,10 +73,11 @@ pub async fn run(cmd: KeysCommand, settings: &Settings) -> Result<(), CommandErr
         .map_err(key_error)?,
     );
     let keys = crate::storage::key_admin(&database, manager.clone(), Arc::new(master_keys), clock);
+    let backend = database.backend();
     match cmd {
         KeysCommand::List => list(&keys, &manager).await,
-        KeysCommand::Rotate { alg } => rotate(&keys, &manager, alg).await,
-        KeysCommand::Revoke { kid } => revoke(&keys, &manager, &kid).await,
+        KeysCommand::Rotate { alg } => rotate(&keys, &manager, backend, alg).await,
+        KeysCommand::Revoke { kid } => revoke(&keys, &manager, backend, &kid).await,
         KeysCommand::Rewrap => rewrap(&keys, &master_key_id).await,
     }
 }
@@ -116,6 +118,7 @@ async fn list(keys: &KeyAdmin, manager: &KeyManager) -> Result<(), CommandError>
 async fn rotate(
     keys: &KeyAdmin,
     manager: &KeyManager,
+    backend: Backend,
     alg: Option<SigningAlgorithm>,
 ) -> Result<(), CommandError> {
     // Bootstrap first: a `next` key staged on an empty ring would be promoted at once, which
@@ -133,13 +136,19 @@ async fn rotate(
         );
     }
     println!(
-        "Every node publishes the new keys within {} (its key refresh); the current keys sign until the new ones activate.",
-        human_duration(manager.policy().refresh_interval)
+        "{} publishes the new keys {}; the current keys sign until the new ones activate.",
+        running_nodes(backend),
+        when_nodes_apply(backend, manager.policy())
     );
     Ok(())
 }
 
-async fn revoke(keys: &KeyAdmin, manager: &KeyManager, kid: &str) -> Result<(), CommandError> {
+async fn revoke(
+    keys: &KeyAdmin,
+    manager: &KeyManager,
+    backend: Backend,
+    kid: &str,
+) -> Result<(), CommandError> {
     let revoked = keys
         .revoke_key(&Caller::operator(), kid)
         .await
@@ -153,7 +162,7 @@ async fn revoke(keys: &KeyAdmin, manager: &KeyManager, kid: &str) -> Result<(), 
     }
     let policy = manager.policy();
     println!("revoked {kid} ({}, was {})", key.alg, revoked.was.as_str());
-    print_revocation_consequences(policy);
+    print_revocation_consequences(policy, backend);
     if revoked.was == KeyState::Current {
         let replacement = keys
             .list_keys()
@@ -162,26 +171,52 @@ async fn revoke(keys: &KeyAdmin, manager: &KeyManager, kid: &str) -> Result<(), 
             .find(|k| k.alg == key.alg && k.state == KeyState::Current);
         match replacement {
             Some(new) => println!(
-                "- {} now signs {} in its place; other nodes switch to it at their next refresh.",
-                new.kid, key.alg
+                "- {} now signs {} in its place: it became current in the same transaction as the revocation, so no node is left without a {} key; {} switches to it {}.",
+                new.kid,
+                key.alg,
+                key.alg,
+                running_nodes(backend).to_lowercase(),
+                when_nodes_apply(backend, policy)
             ),
             None => println!(
-                "- No {0} key is current yet: the node holding the rotation lease promotes a replacement at its next tick (within {1}). Until then, nodes that have reloaded cannot sign {0} tokens.",
-                key.alg,
-                human_duration(policy.refresh_interval)
+                "- No {0} key is current: {0} is not an enabled algorithm (PALISADE_KEYS__ALGORITHMS), so nothing signs with it.",
+                key.alg
             ),
         }
     }
     Ok(())
 }
 
-/// What an operator must know after a revocation (docs/keys.md, "Emergency revocation").
-fn print_revocation_consequences(policy: &RotationPolicy) {
+/// Who applies a key change the command wrote.
+fn running_nodes(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "Every running node",
+        Backend::Sqlite => "A server running on this database",
+    }
+}
+
+/// When running servers apply a key change the command wrote: PostgreSQL announces it to every
+/// node's change feed; an SQLite server (one node, no feed) finds it at its next refresh.
+fn when_nodes_apply(backend: Backend, policy: &RotationPolicy) -> String {
     let refresh = human_duration(policy.refresh_interval);
+    match backend {
+        Backend::Postgres => format!(
+            "within a second (the database announces the change; a node whose change feed is reconnecting, at its next key refresh, within {refresh})"
+        ),
+        Backend::Sqlite => format!(
+            "at its next key refresh (within {refresh}; the admin API and console apply key changes at once, and a restarted server does too)"
+        ),
+    }
+}
+
+/// What an operator must know after a revocation (docs/keys.md, "Emergency revocation").
+fn print_revocation_consequences(policy: &RotationPolicy, backend: Backend) {
     let max_age = human_duration(policy.jwks_max_age);
     println!("Consequences:");
     println!(
-        "- It is withdrawn in the database now. Every node stops publishing it, stops signing with it and refuses the tokens it signed at its next key refresh (within {refresh}); a node restarted now does so at once."
+        "- It is withdrawn in the database now. {} stops publishing it, stops signing with it and refuses the tokens it signed {}.",
+        running_nodes(backend),
+        when_nodes_apply(backend, policy)
     );
     println!(
         "- Relying parties that cached the JWKS may accept its tokens until their copy expires (Cache-Control max-age, {max_age}); ask them to refetch the JWKS now."

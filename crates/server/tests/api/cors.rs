@@ -329,7 +329,7 @@ async fn register_spa(app: &TestApp, redirect_uri: &str) -> (String, String) {
     )
 }
 
-async fn allowed_at(base_url: &str, origin: &str) -> bool {
+pub(crate) async fn allowed_at(base_url: &str, origin: &str) -> bool {
     let answer = call(base_url, "GET", "/jwks", Some(origin)).await;
     answer.header("access-control-allow-origin") == Some(origin)
 }
@@ -376,10 +376,14 @@ async fn another_node_sees_a_new_or_removed_client_s_origin_within_the_cache_ttl
 
     let (uri, token) = register_spa(&app, "https://elsewhere.example/cb").await;
     assert!(allowed_at(&app.base_url, origin).await);
-    assert!(
-        !allowed_at(&other.base_url, origin).await,
-        "the other node's set is still cached"
-    );
+    // On PostgreSQL the change is announced, and the other node may have it already
+    // (propagation.rs measures how soon); the TTL is the bound without an announcement.
+    if app.database.backend() == palisade_store::Backend::Sqlite {
+        assert!(
+            !allowed_at(&other.base_url, origin).await,
+            "the other node's set is still cached"
+        );
+    }
     app.clock.advance(chrono::Duration::seconds(5));
     assert!(allowed_at(&other.base_url, origin).await, "after the TTL");
 

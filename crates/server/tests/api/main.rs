@@ -40,6 +40,7 @@ mod names_and_token_validity;
 mod oidc_flow;
 mod par;
 mod passkeys_in_chromium;
+mod propagation;
 mod readiness;
 mod records_in_chromium;
 mod request_logs;
