@@ -151,6 +151,36 @@ impl TestDatabase {
         }
     }
 
+    /// Runs one SQL statement on this database as an operator at a SQL prompt would, on a
+    /// connection of its own (manual changes behind the server's back). Panics if it fails.
+    pub async fn execute_sql(&self, statement: &str) -> usize {
+        let (url, statement) = (self.url.clone(), statement.to_owned());
+        let is_sqlite = self.backend() == Backend::Sqlite;
+        tokio::task::spawn_blocking(move || {
+            let result = if is_sqlite {
+                let path = url.trim_start_matches("sqlite://");
+                diesel::SqliteConnection::establish(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut c| {
+                        diesel::sql_query(&statement)
+                            .execute(&mut c)
+                            .map_err(|e| e.to_string())
+                    })
+            } else {
+                diesel::PgConnection::establish(&url)
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut c| {
+                        diesel::sql_query(&statement)
+                            .execute(&mut c)
+                            .map_err(|e| e.to_string())
+                    })
+            };
+            result.unwrap_or_else(|e| panic!("{statement}: {e}"))
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the statement ran: {e}"))
+    }
+
     pub async fn try_open(&self) -> StoreResult<SqlStore> {
         // Tests run many pools at once on a loaded machine: give opening a connection longer
         // than the production default before calling the database unavailable.

@@ -489,3 +489,93 @@ async fn a_user_disabled_signed_out_deleted_or_stripped_of_a_role_on_one_node_is
 async fn find_user(a: &TestApp, name: &str) -> User {
     a.state.admin.find_user_by_username(name).await.unwrap()
 }
+
+/// A key revoked by hand in SQL (no replacement written with it) leaves an algorithm without
+/// a signer only until the announcement: the lease holder's node promotes a replacement then,
+/// not at its next tick, and the other node follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL"]
+async fn a_signing_key_revoked_by_hand_in_sql_is_replaced_on_every_node_within_a_second() {
+    require_postgres();
+    let a = spawn_app().await;
+    let b = second_node(&a).await;
+    let revoked = a
+        .state
+        .keys
+        .snapshot()
+        .current_kid(SigningAlgorithm::ES256)
+        .unwrap()
+        .to_owned();
+    let changed = a
+        .database
+        .execute_sql(&format!(
+            "UPDATE signing_keys SET state = 'revoked' WHERE kid = '{revoked}'"
+        ))
+        .await;
+    assert_eq!(changed, 1);
+    for (name, keys) in [("A", &a.state.keys), ("B", &b.state.keys)] {
+        let replaced = within(&format!("{name} signs ES256 with another key"), || async {
+            keys.snapshot()
+                .current_kid(SigningAlgorithm::ES256)
+                .is_some_and(|kid| kid != revoked)
+        })
+        .await;
+        eprintln!("{name} replaced a key revoked in SQL after {replaced:?}");
+        assert!(!jwks_kids(&a.url("/jwks")).await.contains(&revoked));
+    }
+
+    // What the nodes applied shows in their metrics.
+    let metrics = reqwest::get(b.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("palisade_changes_applied_total{kind=\"signing_keys\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("palisade_change_feed_connected "),
+        "{metrics}"
+    );
+    assert_eq!(b.state.change_feed.is_connected(), Some(true));
+}
+
+/// The embedded default has no feed: changes made through a node apply on it at once.
+#[tokio::test]
+async fn a_key_revoked_through_a_node_s_admin_api_is_replaced_on_that_node_at_once() {
+    let a = spawn_app().await;
+    let client = admin_client(&a).await;
+    let (_, token) = user_with_roles(&a, &client, "root", &["admin"]).await;
+    let revoked = a
+        .state
+        .keys
+        .snapshot()
+        .current_kid(SigningAlgorithm::ES256)
+        .unwrap()
+        .to_owned();
+    let res = a
+        .client
+        .post(a.url(&format!("/admin/v1/keys/{revoked}/revoke")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let now_signing = a
+        .state
+        .keys
+        .snapshot()
+        .current_kid(SigningAlgorithm::ES256)
+        .map(str::to_owned);
+    assert!(now_signing.is_some_and(|kid| kid != revoked));
+    assert!(!jwks_kids(&a.url("/jwks")).await.contains(&revoked));
+    if database_backend() == palisade_store::Backend::Sqlite {
+        assert_eq!(
+            a.state.change_feed.is_connected(),
+            None,
+            "no feed on SQLite"
+        );
+    }
+}
