@@ -16,7 +16,11 @@
 //! Writes are re-checked: before each update the key is read again and left alone if another
 //! writer (an operator's `revoke` on another node) changed it since it was planned. The
 //! repository's `update_signing_key` replaces a row unconditionally, so this narrows the race
-//! to milliseconds rather than closing it.
+//! to milliseconds rather than closing it. An emergency revocation closes it: its writes go in
+//! one transaction that compares each row with what was read ([`KeyManager::revoke`]).
+//!
+//! Other nodes learn of any write from the database's announcements (the server's change
+//! feed calls [`KeyManager::reload`]); the tick is the safety net.
 
 use crate::alg::generate_signing_key;
 use crate::error::KeyError;

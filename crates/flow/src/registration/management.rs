@@ -144,8 +144,8 @@ impl AuthorizationServer {
     }
 
     /// Issues a new secret for a client that authenticates with one (operator action); the
-    /// old secret stops working at once on this node and within the client cache's lifetime
-    /// on the others.
+    /// old secret stops working at once on this node, and on the others when the database
+    /// announces the change (at most the client cache's lifetime).
     pub async fn rotate_client_secret(&self, client: Client) -> Result<Registered, OAuthError> {
         let rotated = with_new_secret(client, self.secrets.as_ref())?;
         self.clients.update_client(rotated.client.clone()).await?;

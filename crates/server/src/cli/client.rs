@@ -4,7 +4,8 @@
 //! `palisade_flow::admin` as the admin API does (validated as the operator: reserved scopes
 //! such as `roles` are allowed here and nowhere else). Secrets are printed once and stored as
 //! SHA-256 hashes. The CLI writes to the database directly; running servers see a change
-//! within their client cache's lifetime (5 s).
+//! when PostgreSQL announces it (within a second, `crate::change_feed`), at most after their
+//! client cache's lifetime (5 s, the bound on SQLite).
 
 use super::{CommandError, not_found_as};
 use clap::Subcommand;
