@@ -69,7 +69,7 @@ pub static EN: KeysText = KeysText {
         "Nothing is refused: tokens already issued keep verifying. This is how to replace a key early without breaking anyone.",
     ],
     revoke_consequences: [
-        "Palisade stops publishing the key and refuses every token it signed, on every node within the refresh interval (10 minutes).",
+        "Palisade stops publishing the key and refuses every token it signed: this server at once, the others sharing its PostgreSQL database within a second (at the latest at their next key refresh, 10 minutes, if they miss the announcement).",
         "Relying parties that cached the JWKS may accept its tokens until their copy expires (up to the JWKS max-age, 1 hour): ask them to fetch it again.",
         "Clients must get new tokens: with their refresh tokens (unaffected) or by signing in again. Use this only when the key may be compromised.",
     ],
