@@ -13,11 +13,12 @@
 //! Storage errors come back as [`KeyError::Store`] holding core's `StoreError`; a failed tick
 //! leaves the previous ring in place, so signing and the JWKS keep working from memory.
 //!
-//! Writes are re-checked: before each update the key is read again and left alone if another
-//! writer (an operator's `revoke` on another node) changed it since it was planned. The
-//! repository's `update_signing_key` replaces a row unconditionally, so this narrows the race
-//! to milliseconds rather than closing it. An emergency revocation closes it: its writes go in
-//! one transaction that compares each row with what was read ([`KeyManager::revoke`]).
+//! Writes are compare-and-set: each update is applied only if the stored row still equals
+//! the one planned from, in the same transaction
+//! (`SigningKeyRepository::apply_signing_key_writes`), and a key another writer changed since
+//! (an operator's `revoke` on another node) is left for the next tick. An emergency
+//! revocation writes the revocation and its replacement in one such transaction
+//! ([`KeyManager::revoke`]). Removals are re-checked just before the delete.
 //!
 //! Other nodes learn of any write from the database's announcements (the server's change
 //! feed calls [`KeyManager::reload`]); the tick is the safety net.
@@ -434,16 +435,24 @@ impl KeyManager {
     }
 
     /// Writes `updated` unless the stored row no longer equals `planned_from`; true if written.
+    /// The comparison and the write are one transaction, so a revocation committed since the
+    /// plan was made is never overwritten (a revoked key retired would be published again).
     async fn update_if_unchanged(
         &self,
         planned_from: &StoredSigningKey,
         updated: StoredSigningKey,
     ) -> Result<bool, KeyError> {
-        if self.is_unchanged(planned_from).await? {
-            self.repository.update_signing_key(updated).await?;
-            Ok(true)
-        } else {
-            Ok(false)
+        let write = SigningKeyWrite::Update {
+            from: planned_from.clone(),
+            to: updated,
+        };
+        match self.repository.apply_signing_key_writes(vec![write]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(SIGNING_KEY_CHANGED)) => {
+                tracing::warn!(kid = %planned_from.kid, "signing key changed by another writer; left for the next tick");
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
