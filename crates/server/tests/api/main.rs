@@ -30,6 +30,7 @@ mod dependency_directions;
 mod device_flow;
 mod device_in_chromium;
 mod dpop;
+mod drain;
 mod harness;
 mod headless_chromium;
 mod keys;
