@@ -24,6 +24,8 @@ mod browser_interaction;
 mod cli;
 mod client_id_documents;
 mod clients;
+mod cluster;
+mod cluster_harness;
 mod cors;
 mod cors_in_chromium;
 mod dependency_directions;
