@@ -291,6 +291,8 @@ impl Cluster {
             .env("PALISADE_DATA_DIR", &n.data_dir)
             .env("PALISADE_WORKERS", "2")
             .env("PALISADE_DRAIN_GRACE_SECS", DRAIN_GRACE_SECS.to_string())
+            // HAProxy's X-Forwarded-For names the client.
+            .env("PALISADE_TRUSTED_PROXIES", r#"["127.0.0.1"]"#)
             // Cheap hashing, as every test server (harness::test_argon2).
             .env("PALISADE_INSECURE_DEV", "true")
             .env("PALISADE_ARGON2__MEMORY_KIB", "1024")
@@ -328,6 +330,8 @@ pub struct ServerStats {
     pub retries: u64,
     /// Requests HAProxy sent to another server after a failure (`wredis`).
     pub redispatches: u64,
+    /// Connections HAProxy sent this server, health checks aside (`stot`).
+    pub sessions: u64,
 }
 
 impl ServerStats {
@@ -349,6 +353,7 @@ impl ServerStats {
             status: field("status").to_owned(),
             retries: field("wretr").parse().unwrap_or(0),
             redispatches: field("wredis").parse().unwrap_or(0),
+            sessions: field("stot").parse().unwrap_or(0),
         }
     }
 }
@@ -370,6 +375,7 @@ defaults
     retries 3
     retry-on conn-failure empty-response response-timeout
     option redispatch 1
+    option forwardfor
 
 frontend palisade
     bind 127.0.0.1:{front_port}
