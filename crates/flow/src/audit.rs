@@ -11,6 +11,7 @@
 use palisade_core::model::AuditEvent;
 use palisade_core::ports::AuditLog;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 /// Events waiting to be written; beyond this the caller writes directly.
@@ -26,6 +27,8 @@ const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 pub struct AuditBatcher {
     queue: mpsc::Sender<AuditEvent>,
     log: Arc<dyn AuditLog>,
+    /// Events queued and not yet written (or given up on), for [`Self::flush`].
+    unwritten: Arc<AtomicUsize>,
 }
 
 impl AuditBatcher {
@@ -33,6 +36,8 @@ impl AuditBatcher {
     pub fn spawn(log: Arc<dyn AuditLog>) -> Self {
         let (queue, mut pending) = mpsc::channel::<AuditEvent>(QUEUE_CAPACITY);
         let writer = log.clone();
+        let unwritten = Arc::new(AtomicUsize::new(0));
+        let written = unwritten.clone();
         tokio::spawn(async move {
             while let Some(first) = pending.recv().await {
                 let mut batch = Vec::with_capacity(BATCH_SIZE);
@@ -55,16 +60,39 @@ impl AuditBatcher {
                 if let Err(e) = writer.record_batch(batch).await {
                     tracing::error!(error = %e, events = count, "could not write audit events");
                 }
+                written.fetch_sub(count, Ordering::SeqCst);
             }
         });
-        Self { queue, log }
+        Self {
+            queue,
+            log,
+            unwritten,
+        }
+    }
+
+    /// Waits until every event queued so far is written, or `within` has passed; whether all
+    /// were. For a stopping server: the queue lives in memory.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.unwritten.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(LINGER).await;
+        }
+        true
     }
 
     /// Queues `event`, or writes it now when the queue is full or the writer has stopped.
     pub async fn record(&self, event: AuditEvent) {
+        // Counted before it is queued, so the writer never takes it below zero.
+        self.unwritten.fetch_add(1, Ordering::SeqCst);
         let event = match self.queue.try_send(event) {
             Ok(()) => return,
-            Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => e,
+            Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => {
+                self.unwritten.fetch_sub(1, Ordering::SeqCst);
+                e
+            }
         };
         if let Err(e) = self.log.record(event).await {
             tracing::error!(error = %e, "could not write an audit event");
@@ -156,5 +184,25 @@ mod tests {
             batches.len() <= EVENTS.div_ceil(BATCH_SIZE) + 1,
             "{batches:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_flush_returns_once_every_queued_event_is_written() {
+        let (store, _database) = palisade_store::testing::sql_store().await;
+        let log = Arc::new(NotingBatches {
+            store,
+            batches: Mutex::new(Vec::new()),
+        });
+        let batcher = AuditBatcher::spawn(log.clone());
+        assert!(
+            batcher.flush(std::time::Duration::ZERO).await,
+            "nothing queued"
+        );
+        for n in 0..300 {
+            batcher.record(issued(n)).await;
+        }
+        assert!(batcher.flush(std::time::Duration::from_secs(10)).await);
+        let batches = log.batches.lock().unwrap().clone();
+        assert_eq!(batches.iter().sum::<usize>(), 300, "{batches:?}");
     }
 }

@@ -40,6 +40,10 @@ pub struct AppState {
     pub cors_origins: crate::cors_origins::CorsOrigins,
     /// Whether this node hears of changes made elsewhere (`change_feed.rs`).
     pub change_feed: crate::change_feed::ChangeFeedStatus,
+    /// Set on SIGTERM (shutdown.rs): not ready, connections closed after each response.
+    pub drain: crate::drain::Drain,
+    /// What `/readyz` answers (readiness/mod.rs).
+    pub readiness: crate::readiness::Readiness,
 }
 
 impl AppState {
@@ -214,6 +218,18 @@ impl Application {
             engine.sealer.clone(),
             clock.clone(),
         );
+        let drain = crate::drain::Drain::default();
+        let readiness = crate::readiness::Readiness::new(
+            crate::readiness::dependency::Probes {
+                database: sql.clone(),
+                ephemeral: storage.ephemeral.clone(),
+                change_feed: change_feed.clone(),
+            },
+            drain.clone(),
+            keys.clone(),
+            settings.key_policy.enabled_algorithms.clone(),
+            Duration::from_secs(settings.readiness_pool_exhausted_secs),
+        );
         let rotation_task = key_manager.spawn_rotation_task();
         let purge_task = engine.spawn_purge_task(admin.clone());
         let state = web::Data::new(AppState {
@@ -235,6 +251,8 @@ impl Application {
             discovery_document,
             cors_origins,
             change_feed,
+            drain,
+            readiness,
         });
         Self::serve(state, listener, [rotation_task, purge_task])
     }
@@ -269,10 +287,14 @@ impl Application {
                 .wrap(from_fn(cors::handle))
                 .wrap(security_headers::default_headers(hsts))
                 .wrap(from_fn(request_log::observe))
+                // Outermost: every response of a draining node closes its connection.
+                .wrap(from_fn(crate::drain::close_connections_while_draining))
                 .configure(|cfg| routes::configure(cfg, json_limit))
         })
         .workers(settings.workers)
-        .shutdown_timeout(settings.shutdown_timeout_secs);
+        .shutdown_timeout(settings.shutdown_timeout_secs)
+        // Signals are shutdown.rs's: SIGTERM drains before the stop.
+        .disable_signals();
         let server = match tls {
             Some(config) => server.listen_rustls_0_23(listener, config)?,
             None => server.listen(listener)?,
@@ -300,8 +322,9 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (actix stops accepting, finishes in-flight requests within
-    /// `shutdown_timeout_secs`, then returns) or until stopped through [`Self::handle`].
+    /// Serves until stopped through [`Self::handle`] (actix stops accepting, finishes
+    /// in-flight requests within `shutdown_timeout_secs`, then returns); signals are
+    /// shutdown.rs's.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.rotation_task.abort();

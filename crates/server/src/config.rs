@@ -66,6 +66,8 @@ struct RawSettings {
     max_form_bytes: usize,
     max_json_bytes: usize,
     shutdown_timeout_secs: u64,
+    drain_grace_secs: u64,
+    readiness_pool_exhausted_secs: u64,
     argon2: Argon2Settings,
     hash_concurrency: Option<usize>,
     hash_queue: Option<usize>,
@@ -213,6 +215,8 @@ impl Default for RawSettings {
             max_form_bytes: 16 * 1024,
             max_json_bytes: 64 * 1024,
             shutdown_timeout_secs: 10,
+            drain_grace_secs: 5,
+            readiness_pool_exhausted_secs: 10,
             argon2: Argon2Settings::default(),
             hash_concurrency: None,
             hash_queue: None,
@@ -260,6 +264,12 @@ pub struct Settings {
     pub max_form_bytes: usize,
     pub max_json_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    /// After SIGTERM, how long the node serves on while not ready, before it stops accepting
+    /// (shutdown.rs); at least the balancer's check interval times its fall count.
+    pub drain_grace_secs: u64,
+    /// How long the database pool may have no connection to give (the database answering)
+    /// before `/readyz` answers 503 (readiness/mod.rs).
+    pub readiness_pool_exhausted_secs: u64,
     pub argon2: Argon2Settings,
     pub hash_concurrency: usize,
     /// Logins that may wait once every hashing permit (2 x concurrency) is held; past them the
@@ -507,6 +517,19 @@ impl RawSettings {
                 "must be at least 1",
             ));
         }
+        // A grace longer than a few minutes is a typo, and would hold every rolling restart.
+        if self.drain_grace_secs > 300 {
+            return Err(ConfigError::new(
+                "PALISADE_DRAIN_GRACE_SECS",
+                "must be at most 300 seconds; 0 stops without a grace",
+            ));
+        }
+        if !(1..=3600).contains(&self.readiness_pool_exhausted_secs) {
+            return Err(ConfigError::new(
+                "PALISADE_READINESS_POOL_EXHAUSTED_SECS",
+                "must be between 1 and 3600 seconds",
+            ));
+        }
         if !self.argon2.meets_owasp_minimum() && !self.insecure_dev {
             return Err(ConfigError::new(
                 "PALISADE_ARGON2",
@@ -607,6 +630,8 @@ impl RawSettings {
             max_form_bytes: self.max_form_bytes,
             max_json_bytes: self.max_json_bytes,
             shutdown_timeout_secs: self.shutdown_timeout_secs,
+            drain_grace_secs: self.drain_grace_secs,
+            readiness_pool_exhausted_secs: self.readiness_pool_exhausted_secs,
             argon2: self.argon2,
             hash_concurrency,
             hash_queue: self
@@ -762,6 +787,30 @@ mod tests {
         assert_eq!(s.ephemeral_max_entries, 100_000);
         assert_eq!(s.tokens.code_ttl_secs, 60);
         assert_eq!(s.registration.max_per_minute, 20);
+        assert_eq!(s.drain_grace_secs, 5);
+        assert_eq!(s.readiness_pool_exhausted_secs, 10);
+    }
+
+    #[test]
+    fn the_drain_grace_and_the_pool_exhaustion_bound_are_bounded() {
+        let cases = [
+            (301, 10, "PALISADE_DRAIN_GRACE_SECS"),
+            (5, 0, "PALISADE_READINESS_POOL_EXHAUSTED_SECS"),
+            (5, 3601, "PALISADE_READINESS_POOL_EXHAUSTED_SECS"),
+        ];
+        for (drain_grace_secs, readiness_pool_exhausted_secs, setting) in cases {
+            let raw = RawSettings {
+                drain_grace_secs,
+                readiness_pool_exhausted_secs,
+                ..RawSettings::default()
+            };
+            assert_eq!(raw.validate().unwrap_err().setting, setting);
+        }
+        let no_grace = RawSettings {
+            drain_grace_secs: 0,
+            ..RawSettings::default()
+        };
+        assert_eq!(no_grace.validate().unwrap().drain_grace_secs, 0);
     }
 
     #[test]

@@ -13,14 +13,17 @@ pub mod config;
 pub mod cookies;
 pub mod cors;
 pub mod cors_origins;
+pub mod drain;
 pub mod forms;
 pub mod json_body;
 pub mod log_writer;
 pub mod metrics;
+pub mod readiness;
 pub mod request_log;
 pub mod respond;
 pub mod routes;
 pub mod security_headers;
+pub mod shutdown;
 pub mod storage;
 pub mod telemetry;
 #[cfg(test)]

@@ -67,7 +67,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 ephemeral = if settings.redis_url.is_some() { "redis" } else { "in-process" },
                 "palisade is serving"
             );
-            app.run_until_stopped().await?;
+            palisade::shutdown::run_until_signalled(app).await?;
             tracing::info!("palisade stopped");
         }
         Command::Migrate => {

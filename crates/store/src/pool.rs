@@ -17,7 +17,9 @@ use crate::database_url::{Backend, DatabaseUrl, Location};
 use crate::error::{DbError, DbResult};
 use async_trait::async_trait;
 use deadpool::Runtime;
-use deadpool::managed::{self, Metrics, Pool, PoolError, RecycleError, RecycleResult};
+use deadpool::managed::{
+    self, Metrics, Pool, PoolError, RecycleError, RecycleResult, TimeoutType, Timeouts,
+};
 use deadpool_sync::{InteractError, SyncWrapper};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
@@ -471,6 +473,75 @@ impl HealthCheck for SqlStore {
             StoreError::Unavailable(_) => e,
             other => StoreError::Unavailable(Box::new(other)),
         })
+    }
+}
+
+/// What one readiness probe learned about the database from this node
+/// ([`SqlStore::probe`]).
+#[derive(Debug)]
+pub enum DatabaseProbe {
+    /// A pooled connection answered `SELECT 1`.
+    Answers,
+    /// Every pooled connection stayed busy for the whole wait, yet a fresh connection opened
+    /// beside the pool answered: the database is fine and this node's pool is the bottleneck.
+    PoolExhausted,
+    /// The database did not answer, through the pool or beside it.
+    Unreachable(StoreError),
+}
+
+impl SqlStore {
+    /// One bounded look at the database for a readiness probe: borrow a pooled connection for
+    /// at most `wait` and run `SELECT 1` on it.
+    ///
+    /// When no pooled connection comes free within `wait`, the pool alone cannot say why:
+    /// this node may be overloaded (local), or every connection may be stuck on a database
+    /// that stopped answering (shared by every node). A fresh connection opened beside the
+    /// pool tells them apart; it is opened only then, so a healthy node pays nothing for it.
+    /// The caller bounds the whole probe with its own deadline.
+    pub async fn probe(&self, wait: Duration) -> DatabaseProbe {
+        let timeouts = Timeouts {
+            wait: Some(wait),
+            create: Some(wait),
+            recycle: Some(wait),
+        };
+        match self.inner.pool.timeout_get(&timeouts).await {
+            Ok(conn) => {
+                let answered = conn.connection.interact(is_alive).await.unwrap_or(false);
+                if answered {
+                    DatabaseProbe::Answers
+                } else {
+                    drop(managed::Object::take(conn));
+                    DatabaseProbe::Unreachable(StoreError::Unavailable(
+                        "a pooled connection did not answer SELECT 1".into(),
+                    ))
+                }
+            }
+            Err(PoolError::Timeout(TimeoutType::Wait)) => match self.answers_beside_pool().await {
+                Ok(()) => DatabaseProbe::PoolExhausted,
+                Err(e) => DatabaseProbe::Unreachable(e),
+            },
+            Err(e) => DatabaseProbe::Unreachable(pool_error(e)),
+        }
+    }
+
+    /// Opens a connection outside the pool, runs `SELECT 1` and closes it.
+    async fn answers_beside_pool(&self) -> StoreResult<()> {
+        let target = self.inner.pool.manager().target.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            target
+                .establish()
+                .map(|mut conn| is_alive(&mut conn))
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))
+        })
+        .await
+        .map_err(|e| StoreError::Internal(Box::new(e)))??;
+        if answered {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(
+                "a fresh connection did not answer SELECT 1".into(),
+            ))
+        }
     }
 }
 

@@ -1,18 +1,19 @@
-//! Liveness and readiness probes.
+//! Liveness and readiness probes (readiness/mod.rs says what "ready" means).
 //!
-//! `/healthz` answers as long as the process serves HTTP. `/readyz` answers 200 only when the
-//! database and the ephemeral store both answer within a deadline, so a load balancer takes a
-//! node out of rotation within a second of losing either.
+//! - `GET /healthz`: 200 as long as the process serves HTTP. For a liveness probe: restarting
+//!   a node cures nothing a dependency outage causes.
+//! - `GET /readyz`: 200 unless this node should leave the balancer's rotation (draining, no
+//!   usable key ring, its database pool exhausted too long); a shared dependency that is down
+//!   is named in `degraded` with a 200.
+//! - `GET /readyz/dependencies`: the same JSON, 200 only when every shared dependency is up.
+//!   For monitoring and alerts, never for a balancer: every node answers it alike.
 
 use crate::app::AppState;
+use crate::readiness::Report;
+use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, web};
-use palisade_core::ports::HealthCheck;
 use serde_json::json;
-use std::time::Duration;
-
-/// How long a readiness probe waits for each store.
-const PROBE_DEADLINE: Duration = Duration::from_millis(800);
 
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok()
@@ -21,33 +22,22 @@ pub async fn live() -> HttpResponse {
 }
 
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let (database, ephemeral) = tokio::join!(probe(&state.sql), probe(state.ephemeral.as_ref()),);
-    let all_ok = database.is_none() && ephemeral.is_none();
-    let body = json!({
-        "status": if all_ok { "ready" } else { "unavailable" },
-        "database": database.unwrap_or("ok"),
-        "ephemeral_store": ephemeral.unwrap_or("ok"),
-    });
-    let mut res = if all_ok {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::ServiceUnavailable()
-    };
-    res.insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
+    let report = state.readiness.report().await;
+    respond(report.is_ready(), &report)
 }
 
-/// `None` when healthy, otherwise a short reason fit for an operator (no connection strings).
-async fn probe(store: &dyn HealthCheck) -> Option<&'static str> {
-    match tokio::time::timeout(PROBE_DEADLINE, store.ping()).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "readiness probe failed");
-            Some("unreachable")
-        }
-        Err(_) => {
-            tracing::warn!("readiness probe timed out");
-            Some("timed out")
-        }
-    }
+pub async fn dependencies(state: web::Data<AppState>) -> HttpResponse {
+    let report = state.readiness.report().await;
+    respond(report.are_dependencies_up(), &report)
+}
+
+fn respond(is_ok: bool, report: &Report) -> HttpResponse {
+    let status = if is_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(status)
+        .insert_header((CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(report)
 }

@@ -4,6 +4,8 @@ use crate::app::AppState;
 use actix_web::{HttpResponse, web};
 
 pub async fn render(state: web::Data<AppState>) -> HttpResponse {
+    // Refreshes the readiness and dependency gauges (one look serves probes and scrapes).
+    state.readiness.report().await;
     let pool = state.sql.pool_status();
     metrics::gauge!("palisade_db_pool_connections").set(pool.size as f64);
     metrics::gauge!("palisade_db_pool_idle_connections").set(pool.available as f64);

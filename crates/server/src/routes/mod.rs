@@ -40,6 +40,11 @@ pub fn table() -> Vec<(&'static str, &'static str, Route)> {
         ("GET", "/", web::get().to(home::show)),
         ("GET", "/healthz", web::get().to(health::live)),
         ("GET", "/readyz", web::get().to(health::ready)),
+        (
+            "GET",
+            "/readyz/dependencies",
+            web::get().to(health::dependencies),
+        ),
         ("GET", "/metrics", web::get().to(metrics::render)),
         ("GET", "/favicon.ico", web::get().to(assets::no_favicon)),
         (

@@ -1,5 +1,5 @@
-//! `/readyz` follows the health of its stores: a Redis outage takes the node out of rotation
-//! within a second, and its return puts it back, with no restart.
+//! `/readyz` answers for this node: a Redis outage (shared by every node) leaves it ready and
+//! names Redis as degraded, while an exhausted pool of its own takes it out after the bound.
 
 use crate::harness::{free_port, spawn_app_with};
 use palisade_store::testing::{TestDatabase, TestEphemeral};
@@ -57,7 +57,7 @@ fn answers_ping(port: u16) -> bool {
 }
 
 #[tokio::test]
-async fn readiness_turns_503_within_a_second_of_losing_redis_and_recovers_when_it_returns() {
+async fn losing_redis_degrades_the_node_without_taking_it_out_of_rotation() {
     let port = free_port();
     let mut redis = RedisProcess::start(port);
     let app = spawn_app_with(TestDatabase::create().await, TestEphemeral::create(), |s| {
@@ -66,29 +66,205 @@ async fn readiness_turns_503_within_a_second_of_losing_redis_and_recovers_when_i
     .await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    assert_eq!(body["checks"]["database"], "up");
+    assert_eq!(body["checks"]["ephemeral_store"], "up");
+    assert_eq!(body["checks"]["key_ring"], "ok");
 
     redis.stop();
+    // Past the cache of the last look (250 ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let asked = Instant::now();
-    let down = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let degraded = app.client.get(app.url("/readyz")).send().await.unwrap();
     let answered_in = asked.elapsed();
-    assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: serde_json::Value = down.json().await.unwrap();
-    assert_eq!(body["status"], "unavailable");
-    assert_eq!(body["database"], "ok");
-    assert_ne!(body["ephemeral_store"], "ok");
+    // Every node shares this Redis: the balancer must keep them all.
+    assert_eq!(degraded.status(), StatusCode::OK);
+    let body: serde_json::Value = degraded.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    let degraded = body["degraded"].as_array().unwrap();
+    assert!(degraded.contains(&"ephemeral_store".into()), "{body}");
+    assert_eq!(body["not_ready"], serde_json::json!([]));
+    assert_ne!(body["checks"]["ephemeral_store"], "up");
     assert!(answered_in < Duration::from_secs(1), "took {answered_in:?}");
-    // Liveness is not readiness: the process is fine.
+    // Monitoring asks the other question: is every dependency up?
+    let dependencies = app
+        .client
+        .get(app.url("/readyz/dependencies"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dependencies.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let same: serde_json::Value = dependencies.json().await.unwrap();
+    assert_eq!(same["degraded"], body["degraded"]);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"palisade_dependency_up{dependency="ephemeral_store"} 0"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("palisade_ready "), "{metrics}");
+    assert!(metrics.contains("palisade_draining "), "{metrics}");
     let live = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(live.status(), StatusCode::OK);
 
     let _redis_again = RedisProcess::start(port);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
+        let res = app
+            .client
+            .get(app.url("/readyz/dependencies"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::OK {
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["status"], "ready", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never saw Redis again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Holds a write lock on the clients table from a connection of its own until dropped, so
+/// every statement of the server that writes there waits (SQLite's busy timeout, PostgreSQL's
+/// statement timeout, 5 s each) holding its pooled connection.
+struct ClientsTableLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClientsTableLock {
+    fn hold(database: &TestDatabase) -> Self {
+        use diesel::Connection as _;
+        let url = database.url().to_owned();
+        let path = database
+            .database_url()
+            .sqlite_path()
+            .map(|p| p.to_string_lossy().into_owned());
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let hold = |conn: &mut dyn diesel::connection::SimpleConnection, sql: &str| {
+                conn.batch_execute(sql).unwrap();
+                locked.send(()).unwrap();
+                let _ = released.recv();
+            };
+            match path {
+                Some(path) => {
+                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+                    hold(&mut conn, "BEGIN IMMEDIATE");
+                }
+                None => {
+                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                    hold(
+                        &mut conn,
+                        "BEGIN; LOCK TABLE clients IN ACCESS EXCLUSIVE MODE",
+                    );
+                }
+            }
+        });
+        is_locked.recv().unwrap();
+        Self {
+            release: Some(release),
+            holder: Some(holder),
+        }
+    }
+}
+
+impl Drop for ClientsTableLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(holder) = self.holder.take() {
+            let _ = holder.join();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pool_exhausted_past_the_bound_takes_the_node_out_while_the_database_stays_up() {
+    use palisade_core::model::ClientId;
+    use palisade_core::ports::ClientRepository as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let app = spawn_app_with(TestDatabase::create().await, TestEphemeral::create(), |s| {
+        s.database_pool_size = 1;
+        s.readiness_pool_exhausted_secs = 1;
+    })
+    .await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    let lock = ClientsTableLock::hold(&app.database);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Writers that keep the one pooled connection busy, each waiting on the lock in turn.
+    let writers: Vec<_> = (0..3)
+        .map(|_| {
+            let (sql, stop) = (app.state.sql.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = sql.delete_client(&ClientId("nobody".into())).await;
+                }
+            })
+        })
+        .collect();
+
+    let exhausted = Instant::now();
+    let deadline = exhausted + Duration::from_secs(15);
+    let body = loop {
+        let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if res.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break res.json::<serde_json::Value>().await.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still ready with an exhausted pool"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let out_after = exhausted.elapsed();
+    assert!(
+        out_after > Duration::from_secs(1),
+        "not before the bound: {out_after:?}"
+    );
+    assert_eq!(body["status"], "not_ready", "{body}");
+    assert_eq!(
+        body["not_ready"],
+        serde_json::json!(["database_pool_exhausted"])
+    );
+    // The database itself answers: it is this node that has no connection to give.
+    assert_eq!(body["checks"]["database"], "up", "{body}");
+    assert_eq!(body["degraded"], serde_json::json!([]));
+    let dependencies = app
+        .client
+        .get(app.url("/readyz/dependencies"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dependencies.status(), StatusCode::OK);
+
+    stop.store(true, Ordering::Relaxed);
+    drop(lock);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
         let res = app.client.get(app.url("/readyz")).send().await.unwrap();
         if res.status() == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "never became ready again");
+        assert!(Instant::now() < deadline, "never ready again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    println!("pool exhausted: out of rotation after {out_after:?} (bound 1 s)");
 }

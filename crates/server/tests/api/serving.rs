@@ -12,8 +12,9 @@ async fn health_and_readiness_answer_200_on_a_fresh_server() {
     assert_eq!(ready.status(), StatusCode::OK);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["status"], "ready");
-    assert_eq!(body["database"], "ok");
-    assert_eq!(body["ephemeral_store"], "ok");
+    assert_eq!(body["checks"]["database"], "up");
+    assert_eq!(body["checks"]["ephemeral_store"], "up");
+    assert_eq!(body["degraded"], serde_json::json!([]));
 }
 
 #[tokio::test]
