@@ -144,10 +144,12 @@ fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// Anything about reaching Redis, or Redis not serving right now, is `Unavailable`.
+/// Anything about reaching Redis, or Redis not serving right now, is `Unavailable`; so is a
+/// login it refuses (a password changed under a running node), which fails closed, not 500.
 fn classify(e: RedisError) -> StoreError {
     let unavailable = e.is_io_error()
         || e.is_unrecoverable_error()
+        || super::redis_primary::is_refused_login(&e)
         || matches!(
             e.kind(),
             ErrorKind::AuthenticationFailed

@@ -193,24 +193,36 @@ async fn follow(
     }
 }
 
+/// A connection manager on `client` that has answered a `PING`, so a server that wants a
+/// password the URL lacks stops start-up instead of failing every command later.
 async fn connect_manager(
     client: Client,
     config: ConnectionManagerConfig,
     connect_timeout: Duration,
 ) -> StoreResult<ConnectionManager> {
-    tokio::time::timeout(
-        connect_timeout,
-        ConnectionManager::new_with_config(client, config),
-    )
-    .await
-    .map_err(|_| StoreError::Unavailable("timed out connecting to Redis".into()))?
-    .map_err(connect_error)
+    let connected = async {
+        let mut connection = ConnectionManager::new_with_config(client, config).await?;
+        redis::cmd("PING")
+            .query_async::<()>(&mut connection)
+            .await?;
+        Ok::<_, RedisError>(connection)
+    };
+    tokio::time::timeout(connect_timeout, connected)
+        .await
+        .map_err(|_| StoreError::Unavailable("timed out connecting to Redis".into()))?
+        .map_err(connect_error)
+}
+
+/// Redis refused the login: a wrong password (`WRONGPASS`) or none where one is needed
+/// (`NOAUTH`).
+pub(crate) fn is_refused_login(e: &RedisError) -> bool {
+    e.kind() == ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
 /// A refused login says so plainly (a wrong password is a configuration error, not an
 /// outage); anything else about reaching Redis is `Unavailable`.
 pub(crate) fn connect_error(e: RedisError) -> StoreError {
-    if e.kind() == ErrorKind::AuthenticationFailed {
+    if is_refused_login(&e) {
         StoreError::Unavailable(format!("Redis refused the username or password ({e})").into())
     } else {
         StoreError::Unavailable(Box::new(e))
@@ -297,8 +309,15 @@ impl Sentinels {
             match lookup {
                 Ok(Ok(client)) => return Ok(client),
                 // A refused password is the one failure worth naming over the others.
-                Ok(Err(e)) if e.kind() == ErrorKind::AuthenticationFailed => {
-                    failure = Some(connect_error(e));
+                Ok(Err(e)) if is_refused_login(&e) => {
+                    failure = Some(StoreError::Unavailable(
+                        format!(
+                            "a sentinel or the Redis primary refused the username or password \
+                             ({e}); the primary's are in the URL, the sentinels' is \
+                             PALISADE_REDIS_SENTINEL_PASSWORD"
+                        )
+                        .into(),
+                    ));
                 }
                 Ok(Err(e)) => {
                     if failure.is_none() {

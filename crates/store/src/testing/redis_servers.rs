@@ -131,9 +131,23 @@ fn write(dir: &Path, name: &str, contents: &str) -> String {
 
 /// A synchronous connection to the plain server on `port`, for a test's own checks.
 pub fn connect(port: u16) -> redis::Connection {
-    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+    connect_with(port, None)
+}
+
+/// [`connect`] to a server that wants `password`.
+pub fn connect_with(port: u16, password: Option<&str>) -> redis::Connection {
+    let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+    redis::Client::open(format!("redis://{auth}127.0.0.1:{port}"))
         .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
         .unwrap_or_else(|e| panic!("a connection to redis on {port}: {e}"))
+}
+
+/// The passwords of a [`SentinelGroup`]: the Redis servers' (`requirepass`, and `masterauth`
+/// so a replica can follow) and the sentinels' own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GroupPasswords {
+    pub redis: Option<&'static str>,
+    pub sentinels: Option<&'static str>,
 }
 
 /// A primary, one replica and three sentinels watching them under [`SentinelGroup::MASTER`],
@@ -142,6 +156,7 @@ pub struct SentinelGroup {
     primary: RedisServer,
     replica: RedisServer,
     sentinels: Vec<RedisServer>,
+    passwords: GroupPasswords,
 }
 
 impl SentinelGroup {
@@ -151,15 +166,27 @@ impl SentinelGroup {
     /// Starts all five processes and waits until every sentinel knows the replica and the
     /// other two sentinels, so a failover can happen from then on.
     pub fn start() -> Self {
-        let primary = RedisServer::start(&[]);
-        let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+        Self::start_with(GroupPasswords::default())
+    }
+
+    /// [`SentinelGroup::start`], with passwords.
+    pub fn start_with(passwords: GroupPasswords) -> Self {
+        let auth: Vec<&str> = match passwords.redis {
+            Some(p) => vec!["--requirepass", p, "--masterauth", p],
+            None => Vec::new(),
+        };
+        let primary = RedisServer::start(&auth);
+        let primary_port = primary.port.to_string();
+        let replica =
+            RedisServer::start(&[&auth[..], &["--replicaof", "127.0.0.1", &primary_port]].concat());
         let sentinels = (0..3)
-            .map(|_| start_sentinel(primary.port))
+            .map(|_| start_sentinel(primary.port, passwords))
             .collect::<Vec<_>>();
         let group = Self {
             primary,
             replica,
             sentinels,
+            passwords,
         };
         group.wait_until_ready();
         group
@@ -180,11 +207,11 @@ impl SentinelGroup {
     fn is_ready(&self) -> bool {
         let replica_synced = redis::cmd("INFO")
             .arg("replication")
-            .query::<String>(&mut connect(self.replica.port))
+            .query::<String>(&mut connect_with(self.replica.port, self.passwords.redis))
             .is_ok_and(|info| info.contains("master_link_status:up"));
         replica_synced
             && self.sentinels.iter().all(|sentinel| {
-                let mut conn = connect(sentinel.port);
+                let mut conn = connect_with(sentinel.port, self.passwords.sentinels);
                 let replicas: Vec<Vec<String>> = redis::cmd("SENTINEL")
                     .arg("replicas")
                     .arg(Self::MASTER)
@@ -208,14 +235,24 @@ impl SentinelGroup {
             })
     }
 
-    /// `redis+sentinel://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/palisade`.
+    /// `redis+sentinel://[:PASSWORD@]127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3/palisade`, with the
+    /// Redis servers' password if they have one.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = self
             .sentinels
             .iter()
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        format!("redis+sentinel://{}/{}", hosts.join(","), Self::MASTER)
+        let auth = self
+            .passwords
+            .redis
+            .map(|p| format!(":{p}@"))
+            .unwrap_or_default();
+        format!(
+            "redis+sentinel://{auth}{}/{}",
+            hosts.join(","),
+            Self::MASTER
+        )
     }
 
     /// The port of the primary the group started with.
@@ -243,7 +280,12 @@ impl SentinelGroup {
         self.sentinels
             .iter()
             .map(|sentinel| {
-                redis::Client::open(format!("redis://127.0.0.1:{}", sentinel.port))
+                let auth = self
+                    .passwords
+                    .sentinels
+                    .map(|p| format!(":{p}@"))
+                    .unwrap_or_default();
+                redis::Client::open(format!("redis://{auth}127.0.0.1:{}", sentinel.port))
                     .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
                     .and_then(|mut conn| {
                         redis::cmd("SENTINEL")
@@ -271,10 +313,10 @@ impl SentinelGroup {
     }
 }
 
-fn start_sentinel(primary_port: u16) -> RedisServer {
+fn start_sentinel(primary_port: u16, passwords: GroupPasswords) -> RedisServer {
     let port = free_port();
     let dir = temp_dir();
-    let config = format!(
+    let mut config = format!(
         "port {port}\nbind 127.0.0.1\ndir {dir}\n\
          sentinel monitor {master} 127.0.0.1 {primary_port} 2\n\
          sentinel down-after-milliseconds {master} 1000\n\
@@ -283,6 +325,16 @@ fn start_sentinel(primary_port: u16) -> RedisServer {
         dir = dir.path().display(),
         master = SentinelGroup::MASTER,
     );
+    if let Some(password) = passwords.redis {
+        config.push_str(&format!(
+            "sentinel auth-pass {} {password}\n",
+            SentinelGroup::MASTER
+        ));
+    }
+    // The sentinels' own password also logs them in to each other.
+    if let Some(password) = passwords.sentinels {
+        config.push_str(&format!("requirepass {password}\n"));
+    }
     // Sentinel rewrites its configuration file as the group changes, so it gets its own.
     let file = write(dir.path(), "sentinel.conf", &config);
     let log = dir.path().join("redis.log").to_string_lossy().into_owned();

@@ -44,16 +44,20 @@ async fn a_password_in_the_url_logs_in_and_a_wrong_one_is_refused_without_being_
     .unwrap();
     serves_every_operation(&store).await;
 
-    let err = RedisStore::connect(&format!("redis://:wrong-staple@127.0.0.1:{port}"), "auth:")
-        .await
-        .unwrap_err();
-    let text = shown(&err);
-    assert!(matches!(err, StoreError::Unavailable(_)), "{text}");
-    assert!(text.contains("refused the username or password"), "{text}");
-    assert!(
-        !text.contains("wrong-staple") && !text.contains("right-horse-battery"),
-        "{text}"
-    );
+    // A wrong password, and none where one is needed, both stop start-up plainly.
+    for url in [
+        format!("redis://:wrong-staple@127.0.0.1:{port}"),
+        format!("redis://127.0.0.1:{port}"),
+    ] {
+        let err = RedisStore::connect(&url, "auth:").await.unwrap_err();
+        let text = shown(&err);
+        assert!(matches!(err, StoreError::Unavailable(_)), "{text}");
+        assert!(text.contains("refused the username or password"), "{text}");
+        assert!(
+            !text.contains("wrong-staple") && !text.contains("right-horse-battery"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]

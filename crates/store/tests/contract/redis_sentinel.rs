@@ -4,8 +4,10 @@
 
 use palisade_core::StoreError;
 use palisade_core::ports::{EphemeralStore, HealthCheck};
-use palisade_store::RedisStore;
-use palisade_store::testing::redis_servers::{SentinelGroup, connect, free_port};
+use palisade_store::testing::redis_servers::{
+    GroupPasswords, SentinelGroup, connect, connect_with, free_port,
+};
+use palisade_store::{RedisAddress, RedisOptions, RedisStore};
 use std::time::{Duration, Instant};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -130,4 +132,60 @@ async fn sentinels_that_know_no_such_master_stop_start_up_with_a_clear_error() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+#[ignore = "needs redis-server and redis-sentinel"]
+async fn the_servers_password_is_in_the_url_and_the_sentinels_is_given_apart() {
+    let group = SentinelGroup::start_with(GroupPasswords {
+        redis: Some("data-secret"),
+        sentinels: Some("watch-secret"),
+    });
+    let url = group.url();
+    let address = |sentinel_password: &str| {
+        RedisAddress::parse(&url)
+            .unwrap()
+            .with_sentinel_password(sentinel_password.to_owned())
+            .unwrap()
+    };
+    let store = RedisStore::connect_to(&address("watch-secret"), "pw:", RedisOptions::default())
+        .await
+        .unwrap();
+    store.put("k", b"v", MINUTE).await.unwrap();
+    let stored: Option<Vec<u8>> = redis::cmd("GET")
+        .arg("pw:k")
+        .query(&mut connect_with(
+            group.first_primary_port(),
+            Some("data-secret"),
+        ))
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(&b"v"[..]));
+
+    // No sentinel password, a wrong one, a wrong server password: each refused, none shown.
+    let wrong_server = RedisAddress::parse(&url.replace("data-secret", "not-data"))
+        .unwrap()
+        .with_sentinel_password("watch-secret".to_owned())
+        .unwrap();
+    let refused = [
+        RedisAddress::parse(&url).unwrap(),
+        address("not-watch"),
+        wrong_server,
+    ];
+    for address in refused {
+        let err = RedisStore::connect_to(&address, "pw:", RedisOptions::default())
+            .await
+            .unwrap_err();
+        let text = format!("{err} / {err:?}");
+        assert!(
+            matches!(err, StoreError::Unavailable(_)),
+            "{address}: {text}"
+        );
+        assert!(
+            !["data-secret", "watch-secret", "not-data", "not-watch"]
+                .iter()
+                .any(|secret| text.contains(secret)),
+            "{text}"
+        );
+        eprintln!("{address}: {err}");
+    }
 }
