@@ -56,6 +56,10 @@ struct RawSettings {
     database_url: Option<String>,
     redis_url: Option<String>,
     redis_key_prefix: String,
+    /// PEM certificate authorities trusted for `rediss://` instead of the system's.
+    redis_ca_file: Option<PathBuf>,
+    /// The sentinels' own password (`requirepass` in sentinel.conf), for Sentinel URLs.
+    redis_sentinel_password: Option<String>,
     database_pool_size: usize,
     storage_timeout_ms: u64,
     database_statement_timeout_ms: u64,
@@ -205,6 +209,8 @@ impl Default for RawSettings {
             database_url: None,
             redis_url: None,
             redis_key_prefix: "palisade:".into(),
+            redis_ca_file: None,
+            redis_sentinel_password: None,
             database_pool_size: 16,
             storage_timeout_ms: millis(pool.timeout),
             database_statement_timeout_ms: pool.statement_timeout.map_or(0, millis),
@@ -253,6 +259,10 @@ pub struct Settings {
     /// `None` selects the in-process ephemeral store (one node only).
     pub redis_url: Option<String>,
     pub redis_key_prefix: String,
+    /// Certificate authorities for `rediss://` (`redis_ca_file`); `None`: the system's.
+    pub redis_ca_file: Option<PathBuf>,
+    /// The sentinels' password, for `redis+sentinel://` URLs.
+    pub redis_sentinel_password: Option<Secret>,
     pub database_pool_size: usize,
     pub storage_timeout: std::time::Duration,
     /// PostgreSQL `statement_timeout` for pooled connections; `None` when set to 0.
@@ -365,6 +375,17 @@ impl Settings {
             admin_console_requires_mfa: self.console.admin_requires_second_factor,
             ..self.tokens.to_policy()
         }
+    }
+
+    /// Where Redis is, with its CA file and sentinel password; `None`: the in-process store.
+    /// Read when a store is opened, so a test (or embedder) may change `redis_url` after
+    /// validation; validation has already checked the configured values.
+    pub fn redis_address(&self) -> Result<Option<palisade_store::RedisAddress>, ConfigError> {
+        redis_address(
+            self.redis_url.as_deref(),
+            self.redis_ca_file.as_deref(),
+            self.redis_sentinel_password.as_ref(),
+        )
     }
 
     /// Whether the issuer is served over HTTPS (cookies get `Secure` and the `__Host-` prefix).
@@ -490,14 +511,16 @@ impl RawSettings {
                 .map_err(|e| ConfigError::new("PALISADE_DATABASE_URL", e.to_string()))?,
             None => DatabaseUrl::sqlite_file(self.data_dir.join("palisade.db")),
         };
-        if let Some(url) = &redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(ConfigError::new(
-                "PALISADE_REDIS_URL",
-                "expected a redis:// or rediss:// URL",
-            ));
-        }
+        let redis_sentinel_password = self
+            .redis_sentinel_password
+            .filter(|p| !p.is_empty())
+            .map(Secret::new);
+        let redis_ca_file = self.redis_ca_file.filter(|p| !p.as_os_str().is_empty());
+        redis_address(
+            redis_url.as_deref(),
+            redis_ca_file.as_deref(),
+            redis_sentinel_password.as_ref(),
+        )?;
         if self.database_pool_size == 0 {
             return Err(ConfigError::new(
                 "PALISADE_DATABASE_POOL_SIZE",
@@ -619,6 +642,8 @@ impl RawSettings {
             database_url,
             redis_url,
             redis_key_prefix: self.redis_key_prefix,
+            redis_ca_file,
+            redis_sentinel_password,
             database_pool_size: self.database_pool_size,
             storage_timeout: std::time::Duration::from_millis(self.storage_timeout_ms),
             database_statement_timeout: (self.database_statement_timeout_ms > 0)
@@ -658,6 +683,49 @@ impl RawSettings {
             console: self.console,
         })
     }
+}
+
+/// The Redis address the three Redis settings make together (docs/deployment.md, "Redis high
+/// availability"); each refusal names its setting and never the URL (it may hold a password).
+fn redis_address(
+    url: Option<&str>,
+    ca_file: Option<&Path>,
+    sentinel_password: Option<&Secret>,
+) -> Result<Option<palisade_store::RedisAddress>, ConfigError> {
+    let Some(url) = url else {
+        if ca_file.is_some() {
+            return Err(ConfigError::new(
+                "PALISADE_REDIS_CA_FILE",
+                "set without PALISADE_REDIS_URL",
+            ));
+        }
+        if sentinel_password.is_some() {
+            return Err(ConfigError::new(
+                "PALISADE_REDIS_SENTINEL_PASSWORD",
+                "set without PALISADE_REDIS_URL",
+            ));
+        }
+        return Ok(None);
+    };
+    let mut address = palisade_store::RedisAddress::parse(url)
+        .map_err(|e| ConfigError::new("PALISADE_REDIS_URL", e.to_string()))?;
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            ConfigError::new(
+                "PALISADE_REDIS_CA_FILE",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        address = address
+            .with_ca_pem(pem)
+            .map_err(|e| ConfigError::new("PALISADE_REDIS_CA_FILE", e.to_string()))?;
+    }
+    if let Some(password) = sentinel_password {
+        address = address
+            .with_sentinel_password(password.expose().to_owned())
+            .map_err(|e| ConfigError::new("PALISADE_REDIS_SENTINEL_PASSWORD", e.to_string()))?;
+    }
+    Ok(Some(address))
 }
 
 /// Transport security (docs/threat-model.md HD-01): TLS files come in pairs and must load; an
@@ -1088,6 +1156,68 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.setting, "PALISADE_TOKENS__ACCESS_TOKEN_TTL_SECS");
+    }
+
+    #[test]
+    fn the_redis_settings_are_checked_together_and_never_echo_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hunter2").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let raw =
+            |url: Option<&str>, ca: Option<&Path>, sentinel_password: Option<&str>| RawSettings {
+                redis_url: url.map(str::to_owned),
+                redis_ca_file: ca.map(Path::to_path_buf),
+                redis_sentinel_password: sentinel_password.map(str::to_owned),
+                ..RawSettings::default()
+            };
+        let cases = [
+            (
+                raw(Some("http://:hunter2@h"), None, None),
+                "PALISADE_REDIS_URL",
+            ),
+            (
+                raw(Some("redis+sentinel://:hunter2@h1,h2"), None, None),
+                "PALISADE_REDIS_URL",
+            ),
+            (
+                raw(Some("redis://:hunter2@h"), Some(&not_pem), None),
+                "PALISADE_REDIS_CA_FILE",
+            ),
+            (
+                raw(Some("rediss://:hunter2@h"), Some(&not_pem), None),
+                "PALISADE_REDIS_CA_FILE",
+            ),
+            (
+                raw(Some("rediss://:hunter2@h"), Some(&missing), None),
+                "PALISADE_REDIS_CA_FILE",
+            ),
+            (raw(None, Some(&missing), None), "PALISADE_REDIS_CA_FILE"),
+            (
+                raw(Some("redis://:hunter2@h"), None, Some("pw")),
+                "PALISADE_REDIS_SENTINEL_PASSWORD",
+            ),
+        ];
+        for (raw, setting) in cases {
+            let e = raw.validate().unwrap_err();
+            assert_eq!(e.setting, setting, "{e}");
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+
+        let s = raw(
+            Some("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2/mymaster"),
+            None,
+            Some("sentinel-pw"),
+        )
+        .validate()
+        .unwrap();
+        let address = s.redis_address().unwrap().unwrap();
+        assert!(address.is_sentinel());
+        assert_eq!(
+            address.to_string(),
+            "redis+sentinel://:***@10.0.0.1:26379,10.0.0.2/mymaster"
+        );
+        assert!(!format!("{s:?}").contains("sentinel-pw"));
     }
 
     #[test]

@@ -20,13 +20,21 @@ pub struct Storage {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot open the database ({setting}): {source}")]
+    // The cause is in the message and deliberately not a `source`: `palisade: {e:#}` would
+    // print it a second time.
+    #[error("cannot open the database ({setting}): {cause}")]
     Database {
         setting: &'static str,
-        source: palisade_core::StoreError,
+        cause: palisade_core::StoreError,
     },
-    #[error("cannot reach Redis (PALISADE_REDIS_URL): {0}")]
-    Redis(palisade_core::StoreError),
+    #[error("cannot use Redis at {address} (PALISADE_REDIS_URL): {cause}")]
+    Redis {
+        /// The URL with its password hidden.
+        address: String,
+        cause: palisade_core::StoreError,
+    },
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -38,13 +46,17 @@ impl Storage {
     /// Connects to both stores. Migrations are run by the caller when it wants them.
     pub async fn open(settings: &Settings) -> Result<Self, StorageError> {
         let sql = open_database(settings, settings.database_pool_size).await?;
+        let redis = settings.redis_address()?;
         let ephemeral = palisade_store::open_ephemeral(
-            settings.redis_url.as_deref(),
+            redis.as_ref(),
             &settings.redis_key_prefix,
             settings.ephemeral_max_entries,
         )
         .await
-        .map_err(StorageError::Redis)?;
+        .map_err(|cause| StorageError::Redis {
+            address: redis.as_ref().map_or_else(String::new, ToString::to_string),
+            cause,
+        })?;
         Ok(Self { sql, ephemeral })
     }
 
@@ -106,9 +118,9 @@ pub async fn open_migrated_database(settings: &Settings) -> Result<SqlStore, Sto
     let sql = open_database(settings, 2).await?;
     sql.migrate()
         .await
-        .map_err(|source| StorageError::Database {
+        .map_err(|cause| StorageError::Database {
             setting: "PALISADE_DATABASE_URL",
-            source,
+            cause,
         })?;
     Ok(sql)
 }
@@ -126,8 +138,8 @@ pub async fn open_database(settings: &Settings, max_size: usize) -> Result<SqlSt
     }
     SqlStore::connect(&settings.database_url, settings.pool_options(max_size))
         .await
-        .map_err(|source| StorageError::Database {
+        .map_err(|cause| StorageError::Database {
             setting: "PALISADE_DATABASE_URL",
-            source,
+            cause,
         })
 }

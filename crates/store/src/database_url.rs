@@ -116,20 +116,38 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// `scheme://user:secret@host/db` as `scheme://user:***@host/db`.
-fn without_password(url: &str) -> String {
+/// `scheme://user:secret@host/db` as `scheme://user:***@host/db`, and the value of a
+/// `password=` or `sslpassword=` query parameter (libpq takes both there) as `***`. Also used
+/// for Redis URLs, whose userinfo has the same shape (`redis://:secret@host`).
+pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) if userinfo.contains(':') => {
             let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{tail}")
+            format!("{user}:***@{host}")
         }
-        _ => url.to_owned(),
-    }
+        _ => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if matches!(name, "password" | "sslpassword") => {
+                        format!("{name}=***")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 #[cfg(test)]
@@ -141,6 +159,15 @@ mod tests {
         let cases = [
             ("postgres://h/db", Some(Backend::Postgres)),
             ("postgresql://h/db", Some(Backend::Postgres)),
+            // TLS and libpq's multi-host failover are libpq's business: kept as given.
+            (
+                "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+                Some(Backend::Postgres),
+            ),
+            (
+                "postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write",
+                Some(Backend::Postgres),
+            ),
             (
                 "sqlite:///var/lib/palisade/db.sqlite",
                 Some(Backend::Sqlite),
@@ -185,6 +212,18 @@ mod tests {
                 "postgres://u@h/db?sslmode=require",
             ),
             ("postgres://h/db", "postgres://h/db"),
+            (
+                "postgres://u@h/db?password=hunter2&sslmode=require",
+                "postgres://u@h/db?password=***&sslmode=require",
+            ),
+            (
+                "postgres://u@h/db?sslmode=verify-full&sslcert=c.pem&sslkey=k.pem&sslpassword=hunter2",
+                "postgres://u@h/db?sslmode=verify-full&sslcert=c.pem&sslkey=k.pem&sslpassword=***",
+            ),
+            (
+                "postgres://u:hunter2@h1:5432,h2:5433/db?target_session_attrs=read-write",
+                "postgres://u:***@h1:5432,h2:5433/db?target_session_attrs=read-write",
+            ),
         ];
         for (raw, shown) in cases {
             let url = DatabaseUrl::parse(raw).unwrap();

@@ -59,4 +59,5 @@ pub use database_url::{Backend, DatabaseUrl, InvalidDatabaseUrl};
 pub use ephemeral::in_process::{InProcessOptions, InProcessStore};
 pub use ephemeral::open_ephemeral;
 pub use ephemeral::redis::{RedisOptions, RedisStore};
+pub use ephemeral::redis_address::{InvalidRedisUrl, RedisAddress};
 pub use pool::{DatabaseProbe, PoolOptions, PoolStatus, SqlStore};

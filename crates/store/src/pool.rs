@@ -578,6 +578,18 @@ mod tests {
             with_socket_limits("postgres://u@h/db?sslmode=disable", Duration::from_secs(5)),
             format!("postgres://u@h/db?sslmode=disable&connect_timeout=5&{LIMITS}")
         );
+        // TLS and libpq's multi-host failover come through untouched, the limits after them.
+        assert_eq!(
+            with_socket_limits(
+                "postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write\
+                 &sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem",
+                t
+            ),
+            format!(
+                "postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write\
+                 &sslmode=verify-full&sslrootcert=/etc/ssl/ca.pem&connect_timeout=2&{LIMITS}"
+            )
+        );
         // What the operator set stays as set.
         assert_eq!(
             with_socket_limits("postgres://h/db?connect_timeout=9&tcp_user_timeout=1", t),

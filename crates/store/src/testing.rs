@@ -13,6 +13,8 @@
 //! [`TestEphemeral`] deletes its Redis keys. The helpers panic when the selected backend cannot
 //! be reached (a test cannot run without it); the `try_` variants return the error instead.
 
+pub mod redis_servers;
+
 use crate::database_url::{Backend, DatabaseUrl};
 use crate::ephemeral::in_process::InProcessStore;
 use crate::ephemeral::redis::RedisStore;
@@ -179,6 +181,36 @@ impl TestDatabase {
         })
         .await
         .unwrap_or_else(|e| panic!("the statement ran: {e}"))
+    }
+
+    /// PostgreSQL only: whether each session connected to this database (other than the
+    /// asking one) speaks TLS, from `pg_stat_ssl`. Panics on SQLite.
+    pub async fn sessions_using_tls(&self) -> Vec<bool> {
+        let Cleanup::Postgres { admin_url, name } = &self.cleanup else {
+            panic!("only a PostgreSQL database has sessions to ask about");
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        tokio::task::spawn_blocking(move || {
+            #[derive(diesel::QueryableByName)]
+            struct Session {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                ssl: bool,
+            }
+            let mut conn = diesel::PgConnection::establish(&admin_url)
+                .unwrap_or_else(|e| panic!("the PostgreSQL server: {e}"));
+            diesel::sql_query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = $1 AND a.pid <> pg_backend_pid()",
+            )
+            .bind::<diesel::sql_types::Text, _>(name)
+            .load::<Session>(&mut conn)
+            .unwrap_or_else(|e| panic!("pg_stat_ssl: {e}"))
+            .into_iter()
+            .map(|s| s.ssl)
+            .collect()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the query ran: {e}"))
     }
 
     pub async fn try_open(&self) -> StoreResult<SqlStore> {

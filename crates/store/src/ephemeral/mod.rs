@@ -4,21 +4,27 @@
 
 pub mod in_process;
 pub mod redis;
+pub mod redis_address;
+mod redis_primary;
 
 use in_process::{InProcessOptions, InProcessStore};
 use palisade_core::ports::{EphemeralStore, StoreResult};
+use redis_address::RedisAddress;
 use std::sync::Arc;
 
-/// Redis when a URL is configured (`Unavailable` if it cannot be reached now, so a node never
-/// starts on a store it cannot use), otherwise an in-process store holding at most
+/// Redis when an address is configured (`Unavailable` if it cannot be reached now, so a node
+/// never starts on a store it cannot use), otherwise an in-process store holding at most
 /// `in_process_max_entries` live keys (the prefix does not apply in process).
 pub async fn open_ephemeral(
-    redis_url: Option<&str>,
+    redis: Option<&RedisAddress>,
     key_prefix: &str,
     in_process_max_entries: usize,
 ) -> StoreResult<Arc<dyn EphemeralStore>> {
-    match redis_url {
-        Some(url) => Ok(Arc::new(redis::RedisStore::connect(url, key_prefix).await?)),
+    match redis {
+        Some(address) => Ok(Arc::new(
+            redis::RedisStore::connect_to(address, key_prefix, redis::RedisOptions::default())
+                .await?,
+        )),
         None => Ok(Arc::new(InProcessStore::new(InProcessOptions {
             max_entries: in_process_max_entries,
         }))),

@@ -7,13 +7,16 @@
 //! Failing fast: every command runs under a timeout (default 1 s) and the connection manager
 //! retries a lost connection only briefly, so an outage is `Unavailable` within about a second
 //! instead of a hung request. The `ConnectionManager` reconnects in the background, so calls
-//! succeed again once Redis is back, without restarting anything.
+//! succeed again once Redis is back, without restarting anything. Behind Sentinel, the
+//! primary is followed through failovers ([`redis_primary`](super::redis_primary)).
 
+use super::redis_address::RedisAddress;
+use super::redis_primary::Primary;
 use async_trait::async_trait;
 use palisade_core::StoreError;
 use palisade_core::ports::{EphemeralStore, HealthCheck, StoreResult};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, Script, ServerErrorKind};
+use redis::aio::ConnectionManagerConfig;
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, Script, ServerErrorKind};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,11 +48,11 @@ impl Default for RedisOptions {
     }
 }
 
-/// Ephemeral store on a single Redis server (or a Sentinel-managed primary behind one URL).
+/// Ephemeral store on a single Redis server or the primary that Redis Sentinel names.
 /// Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    primary: Primary,
     prefix: Arc<str>,
     increment: Arc<Script>,
     command_timeout: Duration,
@@ -65,9 +68,9 @@ impl fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` (`redis://…`, `rediss://…`); keys are `key_prefix` + key verbatim
-    /// (e.g. `palisade:`). `Unavailable` if Redis cannot be reached now; `Internal` if the URL
-    /// is malformed.
+    /// Connects to `url` (any form [`RedisAddress`] reads); keys are `key_prefix` + key
+    /// verbatim (e.g. `palisade:`). `Unavailable` if Redis cannot be reached now; `Internal` if
+    /// the URL is malformed.
     pub async fn connect(url: &str, key_prefix: &str) -> StoreResult<Self> {
         Self::connect_with(url, key_prefix, RedisOptions::default()).await
     }
@@ -77,7 +80,16 @@ impl RedisStore {
         key_prefix: &str,
         options: RedisOptions,
     ) -> StoreResult<Self> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
+        let address = RedisAddress::parse(url).map_err(|e| StoreError::Internal(Box::new(e)))?;
+        Self::connect_to(&address, key_prefix, options).await
+    }
+
+    /// Connects to `address`, with its CA file and sentinel password if it has them.
+    pub async fn connect_to(
+        address: &RedisAddress,
+        key_prefix: &str,
+        options: RedisOptions,
+    ) -> StoreResult<Self> {
         // Few, quick retries: callers have their own timeout and would rather hear
         // `Unavailable` now than wait through a long backoff; the next call retries anyway.
         let config = ConnectionManagerConfig::new()
@@ -86,15 +98,9 @@ impl RedisStore {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(250));
-        let conn = tokio::time::timeout(
-            options.connect_timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("timed out connecting to Redis".into()))?
-        .map_err(classify)?;
+        let primary = Primary::connect(address, config, options.connect_timeout).await?;
         Ok(Self {
-            conn,
+            primary,
             prefix: key_prefix.into(),
             increment: Arc::new(Script::new(INCREMENT_SCRIPT)),
             command_timeout: options.command_timeout,
@@ -106,11 +112,30 @@ impl RedisStore {
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: Cmd) -> StoreResult<T> {
-        let mut conn = self.conn.clone();
-        tokio::time::timeout(self.command_timeout, cmd.query_async(&mut conn))
-            .await
-            .map_err(|_| StoreError::Unavailable("Redis did not answer in time".into()))?
-            .map_err(classify)
+        let mut conn = self.primary.connection();
+        let answer = tokio::time::timeout(self.command_timeout, cmd.query_async(&mut conn)).await;
+        self.settle(answer)
+    }
+
+    /// The caller's result; a failure is also reported to the primary, which follows a
+    /// failover when one explains it.
+    fn settle<T>(
+        &self,
+        answer: Result<RedisResult<T>, tokio::time::error::Elapsed>,
+    ) -> StoreResult<T> {
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                self.primary.observe_failure(Some(&e));
+                Err(classify(e))
+            }
+            Err(_) => {
+                self.primary.observe_failure(None);
+                Err(StoreError::Unavailable(
+                    "Redis did not answer in time".into(),
+                ))
+            }
+        }
     }
 }
 
@@ -119,10 +144,12 @@ fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// Anything about reaching Redis, or Redis not serving right now, is `Unavailable`.
+/// Anything about reaching Redis, or Redis not serving right now, is `Unavailable`; so is a
+/// login it refuses (a password changed under a running node), which fails closed, not 500.
 fn classify(e: RedisError) -> StoreError {
     let unavailable = e.is_io_error()
         || e.is_unrecoverable_error()
+        || super::redis_primary::is_refused_login(&e)
         || matches!(
             e.kind(),
             ErrorKind::AuthenticationFailed
@@ -235,12 +262,10 @@ impl EphemeralStore for RedisStore {
     async fn increment(&self, key: &str, ttl: Duration) -> StoreResult<u64> {
         let mut invocation = self.increment.key(self.key(key));
         invocation.arg(ttl_millis(ttl));
-        let mut conn = self.conn.clone();
-        let count: i64 =
-            tokio::time::timeout(self.command_timeout, invocation.invoke_async(&mut conn))
-                .await
-                .map_err(|_| StoreError::Unavailable("Redis did not answer in time".into()))?
-                .map_err(classify)?;
+        let mut conn = self.primary.connection();
+        let answer =
+            tokio::time::timeout(self.command_timeout, invocation.invoke_async(&mut conn)).await;
+        let count: i64 = self.settle(answer)?;
         u64::try_from(count).map_err(|_| {
             StoreError::Internal(format!("counter at {key:?} went negative ({count})").into())
         })

@@ -14,6 +14,8 @@ mod ephemeral;
 mod factors;
 mod initial_access_tokens;
 mod lockouts;
+mod redis_access;
+mod redis_sentinel;
 mod refresh_tokens;
 mod roles;
 mod sessions;
