@@ -3,6 +3,7 @@
 //! restart under load with no failed request.
 
 use crate::cluster_harness::Cluster;
+use crate::propagation::{header_kid, jwks_kids};
 use crate::support::{PASSWORD, REDIRECT_URI, hidden, pkce_pair, query_param};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -241,6 +242,8 @@ struct Tally {
     sent: AtomicU64,
     failed: AtomicU64,
     failures: std::sync::Mutex<Vec<String>>,
+    /// Tokens found inactive because the key that signed them was revoked meanwhile.
+    inactive_as_revoked: AtomicU64,
 }
 
 impl Tally {
@@ -469,11 +472,14 @@ async fn assert_sign_in_fails_closed(cluster: &Cluster, fx: &Fixture, form: &Log
 
 /// A loop of what relying parties and APIs do all day, through the balancer: discovery,
 /// JWKS, a client_credentials token, its introspection.
+/// `revoked`: a kid revoked during the load; a token it signed is inactive at introspection
+/// by design (counted in [`Tally::inactive_as_revoked`], not as a failure).
 fn spawn_api_load(
     cluster: &Cluster,
     fx: &Fixture,
     tally: Arc<Tally>,
     stop: Arc<AtomicBool>,
+    revoked: Option<String>,
 ) -> tokio::task::JoinHandle<()> {
     let url = |path: &str| cluster.balancer_url(path);
     let (discovery, jwks, token, introspect) = (
@@ -529,6 +535,12 @@ fn spawn_api_load(
                             .json::<Value>()
                             .await
                             .map(|body| body["active"] == Value::Bool(true));
+                        if matches!(active, Ok(false))
+                            && revoked.as_deref() == Some(header_kid(&access).as_str())
+                        {
+                            tally.inactive_as_revoked.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         tally.record(
                             "introspection",
                             match active {
@@ -553,7 +565,7 @@ async fn a_rolling_restart_under_load_fails_no_request() {
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
     let loops: Vec<_> = (0..4)
-        .map(|_| spawn_api_load(&cluster, &fx, tally.clone(), stop.clone()))
+        .map(|_| spawn_api_load(&cluster, &fx, tally.clone(), stop.clone(), None))
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -587,4 +599,138 @@ async fn a_rolling_restart_under_load_fails_no_request() {
     );
     assert_eq!(failed, 0, "{failures:#?}");
     assert!(sent > 100, "the load ran: {sent}");
+}
+
+/// A `client_credentials` token straight from `node`; the kid that signed it.
+async fn signing_kid_of(cluster: &Cluster, fx: &Fixture, node: usize) -> String {
+    let body: Value = cluster
+        .http
+        .post(cluster.node_url(node, "/token"))
+        .basic_auth(&fx.service_id, Some(&fx.service_secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "reports:read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = body["access_token"].as_str().unwrap_or_else(|| panic!("{body}"));
+    header_kid(token)
+}
+
+/// Polls until `done` holds on both nodes; how long that took after `since`.
+async fn until_both_nodes<F, Fut>(since: Instant, what: &str, done: F) -> Duration
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = since + Duration::from_secs(10);
+    loop {
+        if done(0).await && done(1).await {
+            return since.elapsed();
+        }
+        assert!(Instant::now() < deadline, "{what}: not on both nodes in 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL, Redis and haproxy"]
+async fn two_nodes_make_one_key_ring_and_a_rotation_and_a_revocation_reach_both_at_once() {
+    // Both nodes start at once on an empty database: both try to make the first keys, the
+    // rotation lease lets one.
+    let cluster = Cluster::start_together().await;
+    let generated: Vec<usize> = (0..2)
+        .map(|node| cluster.node_log(node).matches("generated a signing key").count())
+        .collect();
+    assert!(
+        generated.contains(&0) && generated.iter().sum::<usize>() > 0,
+        "exactly one node generates keys: {generated:?}"
+    );
+    let initial = jwks_kids(&cluster.node_url(0, "/jwks")).await;
+    assert_eq!(
+        initial,
+        jwks_kids(&cluster.node_url(1, "/jwks")).await,
+        "one key ring"
+    );
+    assert_eq!(initial.len(), generated.iter().sum::<usize>(), "one key each");
+    let fx = fixture(&cluster);
+    let signing = signing_kid_of(&cluster, &fx, 0).await;
+    assert_eq!(signing, signing_kid_of(&cluster, &fx, 1).await);
+    let alg = {
+        let jwks: Value = reqwest::get(cluster.node_url(0, "/jwks"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == signing.as_str())
+            .and_then(|k| k["alg"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+
+    // An operator stages a key with the CLI: both nodes publish it at once.
+    let asked = Instant::now();
+    let staged = cluster.cli(&["keys", "rotate", "--alg", &alg], "");
+    let staged = String::from_utf8_lossy(&staged.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let published = until_both_nodes(asked, "the staged key", |node| {
+        let url = cluster.node_url(node, "/jwks");
+        let staged = staged.clone();
+        async move { jwks_kids(&url).await.contains(&staged) }
+    })
+    .await;
+
+    // The current key is compromised: revoked under load through the balancer, both nodes
+    // sign with the staged key at once and no request fails.
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops: Vec<_> = (0..2)
+        .map(|_| {
+            let revoked = Some(signing.clone());
+            spawn_api_load(&cluster, &fx, tally.clone(), stop.clone(), revoked)
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = Instant::now();
+    cluster.cli(&["keys", "revoke", &signing], "");
+    let switched = until_both_nodes(asked, "the replacement", |node| {
+        let (cluster, fx, staged, revoked) = (&cluster, &fx, staged.clone(), &signing);
+        async move {
+            signing_kid_of(cluster, fx, node).await == staged
+                && !jwks_kids(&cluster.node_url(node, "/jwks"))
+                    .await
+                    .contains(revoked)
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for handle in loops {
+        handle.await.unwrap();
+    }
+    let (sent, failed, failures) = tally.summary();
+    // The replacement was the staged key: nobody generated another.
+    let after = jwks_kids(&cluster.balancer_url("/jwks")).await;
+    assert_eq!(after.len(), initial.len(), "{after:?}");
+    println!(
+        "one key ring from two nodes started together ({generated:?} keys generated per node); \
+         a staged {alg} key in both nodes' JWKS {published:?} after `palisade keys rotate` \
+         was asked; both signing with it and the revoked key unpublished {switched:?} after \
+         `palisade keys revoke` was asked; {sent} requests through HAProxy meanwhile, {failed} \
+         failed; {} tokens of the revoked key found inactive at introspection, as they must",
+        tally.inactive_as_revoked.load(Ordering::Relaxed)
+    );
+    assert_eq!(failed, 0, "{failures:#?}");
 }

@@ -27,6 +27,13 @@ pub const CHECK_FALL: u32 = 2;
 /// What the nodes are started with (besides the defaults): `PALISADE_DRAIN_GRACE_SECS`.
 pub const DRAIN_GRACE_SECS: u64 = 3;
 
+/// How [`Cluster::start_with`] starts the nodes.
+#[derive(Clone, Copy)]
+enum Start {
+    OneAfterTheOther,
+    Together,
+}
+
 pub struct Cluster {
     /// An HTTP client without cookies or redirects, for API calls.
     pub http: reqwest::Client,
@@ -51,6 +58,16 @@ impl Cluster {
     /// Starts Redis, two nodes on a fresh PostgreSQL database and HAProxy in front of them;
     /// returns once HAProxy counts both nodes up.
     pub async fn start() -> Self {
+        Self::start_with(Start::OneAfterTheOther).await
+    }
+
+    /// As [`Self::start`], with both nodes started at the same instant on the fresh database,
+    /// so both race to make the first signing keys (the rotation lease decides).
+    pub async fn start_together() -> Self {
+        Self::start_with(Start::Together).await
+    }
+
+    async fn start_with(start: Start) -> Self {
         assert_eq!(
             palisade_store::testing::database_backend(),
             Backend::Postgres,
@@ -106,10 +123,20 @@ impl Cluster {
             stats_port,
             dir,
         };
-        // One migration at a time is the database's business (an advisory lock), but the
-        // first node also makes the signing keys: starting the second after it is quicker.
-        cluster.start_node(0).await;
-        cluster.start_node(1).await;
+        match start {
+            // One migration at a time is the database's business (an advisory lock), but the
+            // first node also makes the signing keys: starting the second after it is quicker.
+            Start::OneAfterTheOther => {
+                cluster.start_node(0).await;
+                cluster.start_node(1).await;
+            }
+            Start::Together => {
+                cluster.spawn_node(0);
+                cluster.spawn_node(1);
+                cluster.wait_until_ready(0).await;
+                cluster.wait_until_ready(1).await;
+            }
+        }
         cluster
     }
 
@@ -163,6 +190,11 @@ impl Cluster {
     /// Starts (or restarts) `node` and waits until it answers `/readyz` with 200 and HAProxy
     /// counts it up.
     pub async fn start_node(&mut self, node: usize) {
+        self.spawn_node(node);
+        self.wait_until_ready(node).await;
+    }
+
+    fn spawn_node(&mut self, node: usize) {
         assert!(self.nodes[node].child.is_none(), "node {node} is running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -177,6 +209,9 @@ impl Cluster {
             .spawn()
             .expect("palisade serve starts");
         self.nodes[node].child = Some(child);
+    }
+
+    async fn wait_until_ready(&mut self, node: usize) {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Ok(res) = self.http.get(self.node_url(node, "/readyz")).send().await

@@ -77,7 +77,7 @@ fn report(what: &str, delays: &mut [Duration]) {
     );
 }
 
-async fn jwks_kids(url: &str) -> Vec<String> {
+pub(crate) async fn jwks_kids(url: &str) -> Vec<String> {
     let jwks: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     jwks["keys"]
         .as_array()
@@ -87,7 +87,7 @@ async fn jwks_kids(url: &str) -> Vec<String> {
         .collect()
 }
 
-fn header_kid(jwt: &str) -> String {
+pub(crate) fn header_kid(jwt: &str) -> String {
     let header = jwt.split('.').next().unwrap();
     let header: Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
