@@ -194,7 +194,10 @@ mod tests {
         // one's own nice value needs no privilege.
         assert_eq!(nice, Some(HASHING_NICE));
         // The runtime's own threads are untouched.
-        assert_eq!(rustix::process::getpriority_process(None).ok(), runtime_nice);
+        assert_eq!(
+            rustix::process::getpriority_process(None).ok(),
+            runtime_nice
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -617,7 +617,9 @@ async fn signing_kid_of(cluster: &Cluster, fx: &Fixture, node: usize) -> String 
         .json()
         .await
         .unwrap();
-    let token = body["access_token"].as_str().unwrap_or_else(|| panic!("{body}"));
+    let token = body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
     header_kid(token)
 }
 
@@ -632,7 +634,10 @@ where
         if done(0).await && done(1).await {
             return since.elapsed();
         }
-        assert!(Instant::now() < deadline, "{what}: not on both nodes in 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not on both nodes in 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -644,7 +649,12 @@ async fn two_nodes_make_one_key_ring_and_a_rotation_and_a_revocation_reach_both_
     // rotation lease lets one.
     let cluster = Cluster::start_together().await;
     let generated: Vec<usize> = (0..2)
-        .map(|node| cluster.node_log(node).matches("generated a signing key").count())
+        .map(|node| {
+            cluster
+                .node_log(node)
+                .matches("generated a signing key")
+                .count()
+        })
         .collect();
     assert!(
         generated.contains(&0) && generated.iter().sum::<usize>() > 0,
@@ -656,7 +666,11 @@ async fn two_nodes_make_one_key_ring_and_a_rotation_and_a_revocation_reach_both_
         jwks_kids(&cluster.node_url(1, "/jwks")).await,
         "one key ring"
     );
-    assert_eq!(initial.len(), generated.iter().sum::<usize>(), "one key each");
+    assert_eq!(
+        initial.len(),
+        generated.iter().sum::<usize>(),
+        "one key each"
+    );
     let fx = fixture(&cluster);
     let signing = signing_kid_of(&cluster, &fx, 0).await;
     assert_eq!(signing, signing_kid_of(&cluster, &fx, 1).await);
