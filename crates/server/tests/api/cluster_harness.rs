@@ -408,7 +408,7 @@ defaults
     timeout check 1s
     # A request that could not reach a node, or got no answer, goes to the other one.
     retries 3
-    retry-on conn-failure empty-response response-timeout
+    retry-on conn-failure empty-response
     option redispatch 1
     option forwardfor
 
