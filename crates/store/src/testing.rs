@@ -153,6 +153,46 @@ impl TestDatabase {
         }
     }
 
+    /// Holds a write lock on `table` from a connection of its own until the returned guard is
+    /// dropped, so every statement of a server that writes there waits (SQLite's busy timeout,
+    /// PostgreSQL's statement timeout) holding its pooled connection. SQLite locks the whole
+    /// database (`BEGIN IMMEDIATE`). Panics if the lock cannot be taken.
+    pub fn hold_write_lock(&self, table: &str) -> TableWriteLock {
+        let url = self.url.clone();
+        let statement = match self.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE".to_owned(),
+            Backend::Postgres => format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"),
+        };
+        let is_sqlite = self.backend() == Backend::Sqlite;
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (locked, is_locked) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let hold = |conn: &mut dyn diesel::connection::SimpleConnection| {
+                conn.batch_execute(&statement)
+                    .unwrap_or_else(|e| panic!("{statement}: {e}"));
+                let _ = locked.send(());
+                let _ = released.recv();
+            };
+            if is_sqlite {
+                let path = url.trim_start_matches("sqlite://");
+                let mut conn = diesel::SqliteConnection::establish(path)
+                    .unwrap_or_else(|e| panic!("the SQLite database: {e}"));
+                hold(&mut conn);
+            } else {
+                let mut conn = diesel::PgConnection::establish(&url)
+                    .unwrap_or_else(|e| panic!("the PostgreSQL database: {e}"));
+                hold(&mut conn);
+            }
+        });
+        is_locked
+            .recv()
+            .unwrap_or_else(|_| panic!("the lock on {table} was not taken"));
+        TableWriteLock {
+            release: Some(release),
+            holder: Some(holder),
+        }
+    }
+
     /// Runs one SQL statement on this database as an operator at a SQL prompt would, on a
     /// connection of its own (manual changes behind the server's back). Panics if it fails.
     pub async fn execute_sql(&self, statement: &str) -> usize {
@@ -451,6 +491,22 @@ pub async fn ephemeral_store() -> (Arc<dyn EphemeralStore>, TestEphemeral) {
     let backend = TestEphemeral::create();
     let store = backend.open().await;
     (store, backend)
+}
+
+/// A write lock held by [`TestDatabase::hold_write_lock`]; dropping it rolls back and waits
+/// for the connection to close.
+pub struct TableWriteLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    holder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TableWriteLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(holder) = self.holder.take() {
+            let _ = holder.join();
+        }
+    }
 }
 
 #[cfg(test)]

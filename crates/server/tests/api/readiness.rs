@@ -134,61 +134,6 @@ async fn losing_redis_degrades_the_node_without_taking_it_out_of_rotation() {
     }
 }
 
-/// Holds a write lock on the clients table from a connection of its own until dropped, so
-/// every statement of the server that writes there waits (SQLite's busy timeout, PostgreSQL's
-/// statement timeout, 5 s each) holding its pooled connection.
-struct ClientsTableLock {
-    release: Option<std::sync::mpsc::Sender<()>>,
-    holder: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ClientsTableLock {
-    fn hold(database: &TestDatabase) -> Self {
-        use diesel::Connection as _;
-        let url = database.url().to_owned();
-        let path = database
-            .database_url()
-            .sqlite_path()
-            .map(|p| p.to_string_lossy().into_owned());
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let (locked, is_locked) = std::sync::mpsc::channel::<()>();
-        let holder = std::thread::spawn(move || {
-            let hold = |conn: &mut dyn diesel::connection::SimpleConnection, sql: &str| {
-                conn.batch_execute(sql).unwrap();
-                locked.send(()).unwrap();
-                let _ = released.recv();
-            };
-            match path {
-                Some(path) => {
-                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
-                    hold(&mut conn, "BEGIN IMMEDIATE");
-                }
-                None => {
-                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
-                    hold(
-                        &mut conn,
-                        "BEGIN; LOCK TABLE clients IN ACCESS EXCLUSIVE MODE",
-                    );
-                }
-            }
-        });
-        is_locked.recv().unwrap();
-        Self {
-            release: Some(release),
-            holder: Some(holder),
-        }
-    }
-}
-
-impl Drop for ClientsTableLock {
-    fn drop(&mut self) {
-        drop(self.release.take());
-        if let Some(holder) = self.holder.take() {
-            let _ = holder.join();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_pool_exhausted_past_the_bound_takes_the_node_out_while_the_database_stays_up() {
     use palisade_core::model::ClientId;
@@ -204,7 +149,7 @@ async fn a_pool_exhausted_past_the_bound_takes_the_node_out_while_the_database_s
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 
-    let lock = ClientsTableLock::hold(&app.database);
+    let lock = app.database.hold_write_lock("clients");
     let stop = Arc::new(AtomicBool::new(false));
     // Writers that keep the one pooled connection busy, each waiting on the lock in turn.
     let writers: Vec<_> = (0..3)
