@@ -8,6 +8,12 @@ use palisade_store::testing::{TestDatabase, TestEphemeral};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The test clients drop a pooled connection idle this long, well before the server's
+/// keep-alive timeout (actix's default, 5 s) closes it: a request sent on a connection the
+/// server is closing at that instant fails with `IncompleteMessage` (seen after a long
+/// Chromium session between two requests of one test).
+const CLIENT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A running server and what the test needs to talk to it and travel in time.
 pub struct TestApp {
     pub base_url: String,
@@ -153,6 +159,7 @@ pub async fn start(
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
+            .pool_idle_timeout(CLIENT_IDLE_TIMEOUT)
             .build()
             .expect("http client"),
         clock,
@@ -222,7 +229,10 @@ pub async fn start_node(first: &TestApp, adjust: impl FnOnce(&mut Settings)) -> 
     tokio::spawn(app.run_until_stopped());
     TestNode {
         base_url: format!("http://127.0.0.1:{port}"),
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(CLIENT_IDLE_TIMEOUT)
+            .build()
+            .expect("http client"),
         state,
         handle,
         _data_dir: data_dir,
