@@ -96,6 +96,12 @@ cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}';
 status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$SERVER_PID/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 field() { sed -E "s/.* $1=([0-9.]+).*/\\1/" <<<" $2"; }
+# The in-process store's bytes (keys, values, bookkeeping; none with Redis): what the store's
+# byte bound caps, beside the resident memory it explains.
+store_mib() {
+  curl -fs "$BASE/metrics" | awk '$1 == "palisade_ephemeral_store_bytes" {printf "%.1f", $2 / 1048576; found = 1}
+    END {if (!found) printf "-"}'
+}
 
 echo "== $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm); $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== soak ($BACKEND, default configuration, logs to a file): $MINUTES min of wrk -c$CONNECTIONS (soak.lua) and $CONCURRENCY sign-in browsers"
@@ -119,7 +125,7 @@ done
 curl -fs "$BASE/readyz" >/dev/null || { echo "the server did not become ready" >&2; exit 1; }
 sleep 2
 IDLE_KIB=$(status_kib VmRSS)
-echo "   idle: RSS $(mib "$IDLE_KIB") MiB"
+echo "   idle: RSS $(mib "$IDLE_KIB") MiB (anonymous $(mib "$(status_kib RssAnon)"), file-backed $(mib "$(status_kib RssFile)")); peak so far $(mib "$(status_kib VmHWM)") MiB"
 
 token=$(curl -fs -u "$SERVICE_ID:$SERVICE_SECRET" -d grant_type=client_credentials "$BASE/token" \
   | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
@@ -140,8 +146,9 @@ for minute in $(seq 1 "$MINUTES"); do
   sleep 60
   rss=$(status_kib VmRSS)
   samples+="$rss "
-  printf "   minute %2d: RSS %6s MiB  peak %6s MiB  server CPU %6.1f s  log %s MiB\n" "$minute" \
-    "$(mib "$rss")" "$(mib "$(status_kib VmHWM)")" \
+  printf "   minute %2d: RSS %6s MiB (anonymous %6s, file-backed %5s)  peak %6s MiB  store %5s MiB  server CPU %6.1f s  log %s MiB\n" "$minute" \
+    "$(mib "$rss")" "$(mib "$(status_kib RssAnon)")" "$(mib "$(status_kib RssFile)")" \
+    "$(mib "$(status_kib VmHWM)")" "$(store_mib)" \
     "$(awk -v d="$(($(cpu_ticks) - start_ticks))" -v t="$TICKS" 'BEGIN {print d / t}')" \
     "$(awk -v b="$(stat -c %s "$DATA_DIR/server.log")" 'BEGIN {printf "%.0f", b / 1048576}')"
 done
@@ -161,7 +168,7 @@ if [[ "$flows_errors" != 0 ]]; then
   sed -n '/^first errors:/,$p' "$DATA_DIR/flows.txt" | sed 's/^/     /'
 fi
 first=${samples%% *}
-echo "   end (5 s after the load): RSS $(mib "$END_KIB") MiB; peak $(mib "$PEAK_KIB") MiB; growth from minute 1 to the end $(mib $((END_KIB - first))) MiB"
+echo "   end (5 s after the load): RSS $(mib "$END_KIB") MiB (anonymous $(mib "$(status_kib RssAnon)"), file-backed $(mib "$(status_kib RssFile)"), store $(store_mib) MiB); peak $(mib "$PEAK_KIB") MiB; growth from minute 1 to the end $(mib $((END_KIB - first))) MiB"
 echo "   cheap requests: $(field rps "$wrk_line")/s, p50 $(field p50_us "$wrk_line") us, p99 $(field p99_us "$wrk_line") us, errors $(field errors "$wrk_line")"
 echo "   sign-ins: $(field rps "$flows_line")/s ($(field flows "$flows_line") flows), errors $flows_errors; server CPU $cpu_s s in all"
 echo "SOAK minutes=$MINUTES idle_kib=$IDLE_KIB minute_kib=${samples% } end_kib=$END_KIB peak_kib=$PEAK_KIB requests=$(field requests "$wrk_line") request_errors=$(field errors "$wrk_line") flows=$(field flows "$flows_line") flow_errors=$flows_errors"

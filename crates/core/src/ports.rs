@@ -506,6 +506,12 @@ pub trait EphemeralStore: HealthCheck + Send + Sync {
     async fn key_count(&self) -> StoreResult<Option<u64>> {
         Ok(None)
     }
+    /// Bytes of this process's memory the store holds (keys, values, bookkeeping), for the
+    /// `/metrics` gauge: the in-process store's answer; `None` for a store whose data lives
+    /// elsewhere (Redis).
+    fn memory_held(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// JWS algorithms Palisade signs with.

@@ -64,6 +64,7 @@ struct RawSettings {
     storage_timeout_ms: u64,
     database_statement_timeout_ms: u64,
     ephemeral_max_entries: usize,
+    ephemeral_max_bytes: usize,
     log_format: LogFormat,
     log_filter: String,
     workers: Option<usize>,
@@ -215,6 +216,7 @@ impl Default for RawSettings {
             storage_timeout_ms: millis(pool.timeout),
             database_statement_timeout_ms: pool.statement_timeout.map_or(0, millis),
             ephemeral_max_entries: palisade_store::InProcessOptions::default().max_entries,
+            ephemeral_max_bytes: palisade_store::InProcessOptions::default().max_bytes,
             log_format: LogFormat::Human,
             log_filter: "info".into(),
             workers: None,
@@ -267,7 +269,8 @@ pub struct Settings {
     pub storage_timeout: std::time::Duration,
     /// PostgreSQL `statement_timeout` for pooled connections; `None` when set to 0.
     pub database_statement_timeout: Option<std::time::Duration>,
-    pub ephemeral_max_entries: usize,
+    /// Bounds of the in-process ephemeral store (ignored with Redis).
+    pub ephemeral: palisade_store::InProcessOptions,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub workers: usize,
@@ -648,7 +651,10 @@ impl RawSettings {
             storage_timeout: std::time::Duration::from_millis(self.storage_timeout_ms),
             database_statement_timeout: (self.database_statement_timeout_ms > 0)
                 .then(|| std::time::Duration::from_millis(self.database_statement_timeout_ms)),
-            ephemeral_max_entries: self.ephemeral_max_entries,
+            ephemeral: palisade_store::InProcessOptions {
+                max_entries: self.ephemeral_max_entries,
+                max_bytes: self.ephemeral_max_bytes,
+            },
             log_format: self.log_format,
             log_filter: self.log_filter,
             workers: self.workers.unwrap_or(cores).max(1),
@@ -852,7 +858,8 @@ mod tests {
         );
         // The documented defaults (docs/configuration.md), now the storage libraries'.
         assert_eq!(s.storage_timeout, std::time::Duration::from_secs(2));
-        assert_eq!(s.ephemeral_max_entries, 100_000);
+        assert_eq!(s.ephemeral.max_entries, 100_000);
+        assert_eq!(s.ephemeral.max_bytes, 64 * 1024 * 1024);
         assert_eq!(s.tokens.code_ttl_secs, 60);
         assert_eq!(s.registration.max_per_minute, 20);
         assert_eq!(s.drain_grace_secs, 5);

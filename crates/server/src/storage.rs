@@ -50,7 +50,7 @@ impl Storage {
         let ephemeral = palisade_store::open_ephemeral(
             redis.as_ref(),
             &settings.redis_key_prefix,
-            settings.ephemeral_max_entries,
+            settings.ephemeral,
         )
         .await
         .map_err(|cause| StorageError::Redis {

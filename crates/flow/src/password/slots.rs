@@ -1,12 +1,13 @@
 //! The hashing slots: one dedicated thread per slot, started once with the hasher, each owning
-//! its argon2 working memory and running at a lowered CPU priority ([`HASHING_NICE`]).
+//! its argon2 working memory and running at the lowest CPU priority Linux has for ordinary
+//! threads (`SCHED_IDLE`, with [`HASHING_NICE`] as the fallback).
 //!
 //! Why dedicated threads rather than tokio's blocking pool: argon2id costs ~25 ms of one core
 //! at the default parameters, and the server has as many slots as cores, so a sign-in storm
 //! used to put every core to hashing at the same priority as the actix workers. A JWKS or
 //! discovery request then waited for the scheduler to take a core back from argon2 (issue 16,
 //! item 5: their p99 while the slots are saturated must stay within twice the idle p99). A
-//! thread's priority is its own, so hashing gets threads of its own, niced, and the workers
+//! thread's priority is its own, so hashing gets threads of its own, demoted, and the workers
 //! that serve cheap requests win every core they ask for; hashing takes the rest, which on an
 //! otherwise idle server is all of it (docs/benchmarks.md, "Issue 16 — hashing priority and
 //! sign-in storms").
@@ -23,10 +24,12 @@ use argon2::Block;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
-/// The nice value of the hashing threads (Linux: a per-thread attribute; 0 is the default, 19
-/// the lowest priority). 19: under contention a nice-0 worker thread outweighs a hashing thread
-/// 1024 to 15 and is scheduled first, while an idle core still goes to hashing in full, so
-/// the sign-in rate of a server doing nothing else is unchanged (figures in docs/benchmarks.md).
+/// The nice value of the hashing threads when `SCHED_IDLE` is refused (Linux: a per-thread
+/// attribute; 0 is the default, 19 the lowest priority). Under contention a nice-0 worker
+/// outweighs a nice-19 thread 1024 to 15, but a waking worker may still wait for the rest of the
+/// hashing thread's slice (~1-3 ms); a `SCHED_IDLE` thread is preempted the moment a worker wakes
+/// (figures in docs/benchmarks.md, "Issue 16 — SCHED_IDLE"). Either way an idle core still goes
+/// to hashing in full, so the sign-in rate of a server doing nothing else is unchanged.
 pub const HASHING_NICE: i32 = 19;
 
 /// One computation, with the reply to its caller inside.
@@ -101,11 +104,25 @@ fn serve(queue: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Sets this thread's nice value to [`HASHING_NICE`]. Hashing still works if it cannot, only
-/// without yielding to the workers, so a failure is a warning.
+/// Demotes this thread to `SCHED_IDLE`, and also to [`HASHING_NICE`] (what counts if a kernel or
+/// a seccomp profile refuses the policy). Hashing still works if neither can be set, only without
+/// yielding to the workers, so a failure is a warning.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        // Lowering one's own policy needs no privilege. This call also sets nice 0 (the only
+        // value SCHED_IDLE has), so the nice value comes after it.
+        if let Err(e) = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        ) {
+            tracing::warn!(error = ?e, "could not put a password hashing thread under SCHED_IDLE; it runs at nice 19, and cheap requests may wait longer under a sign-in storm");
+        }
         let thread = rustix::thread::gettid();
         if let Err(e) = rustix::process::setpriority_process(Some(thread), HASHING_NICE) {
             tracing::warn!(error = %e, nice = HASHING_NICE, "could not lower the priority of a password hashing thread; hashing may slow down cheap requests under a sign-in storm");
@@ -182,10 +199,15 @@ mod tests {
         // The test may itself run niced (`nice cargo test`): the runtime keeps whatever it had.
         let runtime_nice = rustix::process::getpriority_process(None).ok();
         let slots = HashingSlots::start(1).unwrap();
-        let (name, nice) = slots
+        let (name, nice, policy) = slots
             .run(|_| {
                 let name = std::thread::current().name().map(str::to_owned);
-                Ok((name, rustix::process::getpriority_process(None).ok()))
+                let policy = thread_priority::thread_schedule_policy().ok();
+                Ok((
+                    name,
+                    rustix::process::getpriority_process(None).ok(),
+                    policy,
+                ))
             })
             .await
             .unwrap();
@@ -193,10 +215,21 @@ mod tests {
         // getpriority(PRIO_PROCESS, 0) reads the calling thread's nice value on Linux; raising
         // one's own nice value needs no privilege.
         assert_eq!(nice, Some(HASHING_NICE));
+        assert_eq!(
+            policy,
+            Some(thread_priority::ThreadSchedulePolicy::Normal(
+                thread_priority::NormalThreadSchedulePolicy::Idle
+            ))
+        );
         // The runtime's own threads are untouched.
         assert_eq!(
             rustix::process::getpriority_process(None).ok(),
             runtime_nice
+        );
+        assert_ne!(
+            thread_priority::thread_schedule_policy().ok(),
+            policy,
+            "the runtime's thread was demoted too"
         );
     }
 

@@ -54,6 +54,42 @@ async fn metrics_count_requests_per_route_and_status_and_report_the_pool() {
 }
 
 #[tokio::test]
+async fn metrics_report_the_memory_the_in_process_store_holds() {
+    let app = spawn_app().await;
+    let before = app.state.ephemeral.memory_held();
+    if app.state.settings.redis_url.is_some() {
+        // Redis holds its data in its own process: nothing of ours to report.
+        assert_eq!(before, None);
+        return;
+    }
+    let before = before.expect("the in-process store reports its bytes");
+    app.state
+        .ephemeral
+        .put("test:bytes", &[0; 4096], std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let after = app.state.ephemeral.memory_held().unwrap();
+    assert!(after >= before + 4096, "{before} -> {after}");
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The recorder is process-wide: another test's store may have written the gauge last, so
+    // what is checked is that it is there and counts bytes.
+    let gauge = text
+        .lines()
+        .find(|l| l.starts_with("palisade_ephemeral_store_bytes "))
+        .unwrap_or_else(|| panic!("no store gauge in:\n{text}"));
+    let bytes: f64 = gauge.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(bytes > 0.0, "{gauge}");
+}
+
+#[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let app = spawn_app().await;
     for path in ["/", "/healthz", "/readyz", "/metrics", "/nowhere"] {

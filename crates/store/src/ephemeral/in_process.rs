@@ -5,11 +5,15 @@
 //! of the whole map runs every `SWEEP_EVERY` stores of a value, so memory held by keys nobody
 //! reads again is bounded in time as well as in count.
 //!
-//! Capacity: at most `max_entries` live keys. When a write needs a new key and the map is full,
-//! expired entries are swept first; if it is still full the write is refused with
-//! `Unavailable` rather than growing or evicting a live key (evicting could silently drop an
-//! authorization code, a session or a rate-limit counter — failing closed is the safer error).
-//! Writes to keys that already exist always succeed.
+//! Capacity: at most `max_entries` live keys and `max_bytes` of keys and values (with a fixed
+//! allowance per entry for the map's own bookkeeping). The byte bound is what bounds the
+//! process's memory: values range from a counter's few bytes to a pending sign-in's 16 KiB, so a
+//! count alone would let 100,000 entries take anything from 10 MiB to 1.6 GiB. When a write
+//! needs a new key or more bytes and the map is full, expired entries are swept first; if it is
+//! still full the write is refused with `Unavailable` rather than growing or evicting a live key
+//! (evicting could silently drop an authorization code, a session or a rate-limit counter —
+//! failing closed is the safer error). Writes to keys that already exist always succeed, so an
+//! operation under way is never cut off half-way (a counter's step, a session's refresh).
 //!
 //! Replay caches (keys under [`REPLAY_KEY_PREFIX`]) live on a shelf of their own with the same
 //! capacity: anyone holding a public client id can add one per request by signing DPoP proofs,
@@ -32,18 +36,36 @@ const SWEEP_EVERY: u32 = 1024;
 /// TTLs are capped so `Instant + ttl` cannot overflow (ten years is forever for these keys).
 const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
+/// What one entry costs beyond its key and value: the map's slot (the key's `String`, the
+/// value's `Vec`, the expiry) and the allocator's headers of the two heap blocks.
+pub const ENTRY_OVERHEAD_BYTES: usize = 96;
+
 #[derive(Debug, Clone, Copy)]
 pub struct InProcessOptions {
-    /// Most live keys held at once.
+    /// Most live keys held at once, per shelf.
     pub max_entries: usize,
+    /// Most bytes held at once, per shelf: keys, values and [`ENTRY_OVERHEAD_BYTES`] each.
+    pub max_bytes: usize,
 }
 
 impl Default for InProcessOptions {
     fn default() -> Self {
         Self {
             max_entries: 100_000,
+            max_bytes: 64 * 1024 * 1024,
         }
     }
+}
+
+/// What the store holds now (expired entries not yet swept included): the `/metrics` gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InProcessUsage {
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+fn entry_bytes(key: &str, value: &[u8]) -> usize {
+    key.len() + value.len() + ENTRY_OVERHEAD_BYTES
 }
 
 struct Entry {
@@ -57,10 +79,13 @@ impl Entry {
     }
 }
 
-/// One map of entries with its own capacity.
+/// One map of entries with its own capacity. Every change to `entries` goes through
+/// [`Shelf::insert`], [`Shelf::remove`] or [`Shelf::sweep`], which keep `bytes` exact.
 #[derive(Default)]
 struct Shelf {
     entries: HashMap<String, Entry>,
+    /// Sum of [`entry_bytes`] over `entries`.
+    bytes: usize,
     writes_since_sweep: u32,
 }
 
@@ -80,60 +105,109 @@ impl State {
         }
     }
 
-    fn len(&self) -> usize {
-        self.general.entries.len() + self.replays.entries.len()
+    fn usage(&self) -> InProcessUsage {
+        InProcessUsage {
+            entries: self.general.entries.len() + self.replays.entries.len(),
+            bytes: self.general.bytes + self.replays.bytes,
+        }
     }
 }
 
 impl Shelf {
     fn sweep(&mut self, now: Instant) {
-        self.entries.retain(|_, e| e.is_live(now));
+        let mut freed = 0;
+        self.entries.retain(|key, e| {
+            let live = e.is_live(now);
+            if !live {
+                freed += entry_bytes(key, &e.value);
+            }
+            live
+        });
+        self.bytes -= freed;
         self.writes_since_sweep = 0;
     }
 
-    /// The live entry under `key`, dropping it first if it has expired.
-    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
-        if self.entries.get(key).is_some_and(|e| !e.is_live(now)) {
-            self.entries.remove(key);
+    fn insert(&mut self, key: &str, entry: Entry) {
+        self.bytes += entry_bytes(key, &entry.value);
+        if let Some(old) = self.entries.insert(key.to_owned(), entry) {
+            self.bytes -= entry_bytes(key, &old.value);
         }
-        self.entries.get_mut(key)
     }
 
-    /// Makes room for one more key if `key` is new; `Unavailable` when full of live keys.
-    fn reserve(&mut self, key: &str, now: Instant, max_entries: usize) -> StoreResult<()> {
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let removed = self.entries.remove(key)?;
+        self.bytes -= entry_bytes(key, &removed.value);
+        Some(removed)
+    }
+
+    /// Replaces a live entry's value in place (a counter's step).
+    fn set_value(&mut self, key: &str, value: Vec<u8>) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            self.bytes = self.bytes - entry.value.len() + value.len();
+            entry.value = value;
+        }
+    }
+
+    /// The live entry under `key`, dropping it first if it has expired.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&Entry> {
+        if self.entries.get(key).is_some_and(|e| !e.is_live(now)) {
+            self.remove(key);
+        }
+        self.entries.get(key)
+    }
+
+    /// Makes room for `key` holding `value_len` bytes if `key` is new; `Unavailable` when the
+    /// live keys fill the count or the bytes.
+    fn reserve(
+        &mut self,
+        key: &str,
+        value_len: usize,
+        now: Instant,
+        limits: &InProcessOptions,
+    ) -> StoreResult<()> {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= SWEEP_EVERY {
             self.sweep(now);
         }
-        if self.entries.contains_key(key) || self.entries.len() < max_entries {
+        let needed = key.len() + value_len + ENTRY_OVERHEAD_BYTES;
+        let fits = |shelf: &Self| {
+            shelf.entries.len() < limits.max_entries && shelf.bytes + needed <= limits.max_bytes
+        };
+        if self.entries.contains_key(key) || fits(self) {
             return Ok(());
         }
         self.sweep(now);
-        if self.entries.len() < max_entries {
-            Ok(())
-        } else {
-            let which = if key.starts_with(REPLAY_KEY_PREFIX) {
-                "replay caches are"
-            } else {
-                "store is"
-            };
-            Err(StoreError::Unavailable(
-                format!("in-process ephemeral {which} full ({max_entries} live keys)").into(),
-            ))
+        if fits(self) {
+            return Ok(());
         }
+        let which = if key.starts_with(REPLAY_KEY_PREFIX) {
+            "replay caches are"
+        } else {
+            "store is"
+        };
+        Err(StoreError::Unavailable(
+            format!(
+                "in-process ephemeral {which} full ({} live keys, {} bytes; bounds {} keys, {} bytes)",
+                self.entries.len(),
+                self.bytes,
+                limits.max_entries,
+                limits.max_bytes
+            )
+            .into(),
+        ))
     }
 }
 
 /// In-memory ephemeral store. Not shared between processes: use Redis for more than one node.
 pub struct InProcessStore {
     state: Mutex<State>,
-    max_entries: usize,
+    limits: InProcessOptions,
 }
 
 impl std::fmt::Debug for InProcessStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InProcessStore")
-            .field("max_entries", &self.max_entries)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -166,13 +240,21 @@ impl InProcessStore {
                 general: Shelf::default(),
                 replays: Shelf::default(),
             }),
-            max_entries: options.max_entries.max(1),
+            limits: InProcessOptions {
+                max_entries: options.max_entries.max(1),
+                max_bytes: options.max_bytes.max(1),
+            },
         }
     }
 
-    /// Keys held, including expired ones not yet swept (a gauge for `/metrics`).
+    /// Keys and bytes held, including expired entries not yet swept (gauges for `/metrics`).
+    pub fn usage(&self) -> InProcessUsage {
+        self.lock().usage()
+    }
+
+    /// Keys held, including expired ones not yet swept.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.usage().entries
     }
 
     pub fn is_empty(&self) -> bool {
@@ -203,13 +285,17 @@ impl EphemeralStore for InProcessStore {
         Ok(Some(self.len() as u64))
     }
 
+    fn memory_held(&self) -> Option<u64> {
+        Some(self.usage().bytes as u64)
+    }
+
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<()> {
         let now = Instant::now();
         let mut state = self.lock();
         let shelf = state.shelf(key);
-        shelf.reserve(key, now, self.max_entries)?;
-        shelf.entries.insert(
-            key.to_owned(),
+        shelf.reserve(key, value.len(), now, &self.limits)?;
+        shelf.insert(
+            key,
             Entry {
                 value: value.to_vec(),
                 expires_at: expiry(now, ttl),
@@ -225,9 +311,9 @@ impl EphemeralStore for InProcessStore {
         if shelf.live(key, now).is_some() {
             return Ok(false);
         }
-        shelf.reserve(key, now, self.max_entries)?;
-        shelf.entries.insert(
-            key.to_owned(),
+        shelf.reserve(key, value.len(), now, &self.limits)?;
+        shelf.insert(
+            key,
             Entry {
                 value: value.to_vec(),
                 expires_at: expiry(now, ttl),
@@ -259,14 +345,13 @@ impl EphemeralStore for InProcessStore {
         let mut state = self.lock();
         Ok(state
             .shelf(key)
-            .entries
             .remove(key)
             .filter(|e| e.is_live(now))
             .map(|e| e.value))
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.lock().shelf(key).entries.remove(key);
+        self.lock().shelf(key).remove(key);
         Ok(())
     }
 
@@ -283,12 +368,12 @@ impl EphemeralStore for InProcessStore {
                 .ok_or_else(|| {
                     StoreError::Internal(format!("value at {key:?} is not a counter").into())
                 })?;
-            entry.value = count.to_string().into_bytes();
+            shelf.set_value(key, count.to_string().into_bytes());
             return Ok(count);
         }
-        shelf.reserve(key, now, self.max_entries)?;
-        shelf.entries.insert(
-            key.to_owned(),
+        shelf.reserve(key, 1, now, &self.limits)?;
+        shelf.insert(
+            key,
             Entry {
                 value: b"1".to_vec(),
                 expires_at: expiry(now, ttl),
@@ -306,7 +391,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_store_refuses_new_keys_but_updates_existing_ones() {
-        let store = InProcessStore::new(InProcessOptions { max_entries: 2 });
+        let store = InProcessStore::new(InProcessOptions {
+            max_entries: 2,
+            ..Default::default()
+        });
         store.put("a", b"1", MINUTE).await.unwrap();
         store.put("b", b"2", MINUTE).await.unwrap();
         assert!(matches!(
@@ -325,7 +413,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_flood_of_replay_keys_fills_only_its_own_shelf() {
-        let store = InProcessStore::new(InProcessOptions { max_entries: 2 });
+        let store = InProcessStore::new(InProcessOptions {
+            max_entries: 2,
+            ..Default::default()
+        });
         let replay = |n: u32| format!("{REPLAY_KEY_PREFIX}dpop-jti:{n}");
         assert!(store.put_if_absent(&replay(1), b"1", MINUTE).await.unwrap());
         assert!(store.put_if_absent(&replay(2), b"1", MINUTE).await.unwrap());
@@ -345,7 +436,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn expired_keys_make_room_when_the_store_is_full() {
-        let store = InProcessStore::new(InProcessOptions { max_entries: 1 });
+        let store = InProcessStore::new(InProcessOptions {
+            max_entries: 1,
+            ..Default::default()
+        });
         store
             .put("old", b"x", Duration::from_millis(1))
             .await
@@ -369,6 +463,101 @@ mod tests {
             store.put("busy", &i.to_be_bytes(), MINUTE).await.unwrap();
         }
         assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_refuses_a_new_key_that_would_pass_it() {
+        // Room for two 1 KiB entries under keys of one byte, not three.
+        let max_bytes = 2 * (1 + 1024 + ENTRY_OVERHEAD_BYTES);
+        let store = InProcessStore::new(InProcessOptions {
+            max_bytes,
+            ..Default::default()
+        });
+        let kib = vec![7u8; 1024];
+        store.put("a", &kib, MINUTE).await.unwrap();
+        store.put("b", &kib, MINUTE).await.unwrap();
+        assert_eq!(store.usage().bytes, max_bytes);
+        assert!(matches!(
+            store.put("c", &kib, MINUTE).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        // Small keys are refused too once the bytes are spent, though the count is far off.
+        assert!(matches!(
+            store.increment("d", MINUTE).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(
+            store.usage(),
+            InProcessUsage {
+                entries: 2,
+                bytes: max_bytes
+            }
+        );
+        // Taking one frees its bytes for the next.
+        assert_eq!(store.take("a").await.unwrap(), Some(kib.clone()));
+        store.put("c", &kib, MINUTE).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_change_keeps_the_byte_count_exact() {
+        let store = InProcessStore::default();
+        let held = |entries: &[(&str, usize)]| InProcessUsage {
+            entries: entries.len(),
+            bytes: entries
+                .iter()
+                .map(|(k, v)| k.len() + v + ENTRY_OVERHEAD_BYTES)
+                .sum(),
+        };
+        store.put("session:1", &[0; 300], MINUTE).await.unwrap();
+        assert_eq!(store.usage(), held(&[("session:1", 300)]));
+        // Replaced by a smaller value.
+        store.put("session:1", &[0; 10], MINUTE).await.unwrap();
+        assert_eq!(store.usage(), held(&[("session:1", 10)]));
+        // A counter grows from "9" to "10".
+        for _ in 0..10 {
+            store.increment("count", MINUTE).await.unwrap();
+        }
+        assert_eq!(store.usage(), held(&[("session:1", 10), ("count", 2)]));
+        assert!(
+            store
+                .put_if_absent("jti", b"1", Duration::from_millis(1))
+                .await
+                .unwrap()
+        );
+        store.delete("session:1").await.unwrap();
+        assert_eq!(store.usage(), held(&[("count", 2), ("jti", 1)]));
+        // An expired entry is dropped when read, and then holds nothing.
+        tokio::time::advance(Duration::from_millis(5)).await;
+        assert_eq!(store.get("jti").await.unwrap(), None);
+        assert_eq!(store.usage(), held(&[("count", 2)]));
+        assert_eq!(
+            store.memory_held(),
+            Some(held(&[("count", 2)]).bytes as u64)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_gives_back_the_bytes_of_expired_entries() {
+        let store = InProcessStore::new(InProcessOptions {
+            max_bytes: 3 * (2 + 100 + ENTRY_OVERHEAD_BYTES),
+            ..Default::default()
+        });
+        for key in ["k1", "k2", "k3"] {
+            store
+                .put(key, &[1; 100], Duration::from_millis(1))
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(Duration::from_millis(5)).await;
+        // Full of bytes, all expired: the write sweeps them and fits.
+        store.put("k4", &[1; 100], MINUTE).await.unwrap();
+        assert_eq!(
+            store.usage(),
+            InProcessUsage {
+                entries: 1,
+                bytes: 2 + 100 + ENTRY_OVERHEAD_BYTES
+            }
+        );
     }
 
     #[tokio::test]

@@ -13,20 +13,18 @@ use redis_address::RedisAddress;
 use std::sync::Arc;
 
 /// Redis when an address is configured (`Unavailable` if it cannot be reached now, so a node
-/// never starts on a store it cannot use), otherwise an in-process store holding at most
-/// `in_process_max_entries` live keys (the prefix does not apply in process).
+/// never starts on a store it cannot use), otherwise an in-process store within `in_process`'s
+/// bounds (the prefix does not apply in process).
 pub async fn open_ephemeral(
     redis: Option<&RedisAddress>,
     key_prefix: &str,
-    in_process_max_entries: usize,
+    in_process: InProcessOptions,
 ) -> StoreResult<Arc<dyn EphemeralStore>> {
     match redis {
         Some(address) => Ok(Arc::new(
             redis::RedisStore::connect_to(address, key_prefix, redis::RedisOptions::default())
                 .await?,
         )),
-        None => Ok(Arc::new(InProcessStore::new(InProcessOptions {
-            max_entries: in_process_max_entries,
-        }))),
+        None => Ok(Arc::new(InProcessStore::new(in_process))),
     }
 }
