@@ -217,6 +217,7 @@ CPU=$(median <<<"${cpu_list%$'\n'}")
 P50=$(median <<<"${p50_list%$'\n'}")
 P99=$(median <<<"${p99_list%$'\n'}")
 RSS=$(peak_rss_kib)
+echo "   resident memory now: $(rss_split "$SERVER_PID")"
 RAW_AROUND=$(median <<<"${raw_list%$'\n'}")
 RATIO=$(median <<<"${ratio_list%$'\n'}")
 stop_server

@@ -56,3 +56,35 @@ end_run() {
   fi
   if [[ -n "${DATA_DIR:-}" ]]; then rm -rf "$DATA_DIR"; fi
 }
+
+# rss_split PID: one line splitting the process's resident memory (from /proc/PID/smaps) into
+# file-backed pages (code and read-only data of the binary and its libraries: clean, shared,
+# dropped and re-read by the kernel under pressure) and anonymous memory (the process's own),
+# with the anonymous regions of at least 16 MiB apart: the hashing slots' argon2 buffers.
+rss_split() {
+  awk '
+    /^[0-9a-f]+-[0-9a-f]+ / { name = (NF >= 6 ? $6 : ""); next }
+    /^Rss:/ {
+      kib = $2
+      if (name == "" || name ~ /^\[(heap|stack|anon)/) {
+        anon += kib
+        if (kib >= 16384) { big += kib; regions++ }
+      } else {
+        n = split(name, parts, "/"); base = parts[n]
+        file[base] += kib; files += kib
+      }
+    }
+    END {
+      line = sprintf("file-backed %.1f MiB (", files / 1024)
+      # The three largest files.
+      for (i = 1; i <= 3; i++) {
+        best = ""; max = -1
+        for (f in file) if (file[f] > max) { max = file[f]; best = f }
+        if (best == "") break
+        line = line sprintf("%s%s %.1f", (i > 1 ? ", " : ""), best, max / 1024)
+        delete file[best]
+      }
+      printf "%s); anonymous %.1f MiB, of which %d argon2-sized region(s) %.1f MiB and %.1f MiB else\n",
+        line, anon / 1024, regions, big / 1024, (anon - big) / 1024
+    }' "/proc/$1/smaps"
+}

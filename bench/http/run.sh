@@ -141,6 +141,10 @@ bench_backend() {
     sleep 0.1
   done
   curl -fs "$BASE/readyz" >/dev/null || { echo "the server did not become ready" >&2; exit 1; }
+  sleep 1
+  # Idle: started, keys loaded, nothing served yet. Its peak (VmHWM) is start-up's one argon2
+  # hash (the dummy that unknown accounts are checked against), allocated and freed.
+  echo "   idle: RSS $(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status") MiB, peak $(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status") MiB; $(rss_split "$SERVER_PID")"
 
   wants discovery && scenario discovery "/.well-known/openid-configuration" GET "" ""
   wants jwks && scenario jwks "/jwks" GET "" ""
@@ -167,6 +171,8 @@ bench_backend() {
     scenario introspect_new "/introspect" POST "" "$basic"
     unset WRK_TOKENS_FILE
   fi
+  # Where the resident memory is: the binary's and libraries' code pages against the process's own.
+  echo "   resident memory after the scenarios: $(rss_split "$SERVER_PID")"
 
   kill "$SERVER_PID"
   wait "$SERVER_PID" 2>/dev/null || true

@@ -156,6 +156,7 @@ for pid in "${LOAD_PIDS[@]}"; do wait "$pid" || true; done
 LOAD_PIDS=()
 sleep 5
 END_KIB=$(status_kib VmRSS)
+echo "   resident memory at the end: $(rss_split "$SERVER_PID")"
 PEAK_KIB=$(status_kib VmHWM)
 cpu_s=$(awk -v d="$(($(cpu_ticks) - start_ticks))" -v t="$TICKS" 'BEGIN {printf "%.1f", d / t}')
 

@@ -200,6 +200,7 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 RSS=$(peak_rss_kib)
+echo "   resident memory now: $(rss_split "$SERVER_PID")"
 LOG_BYTES=$(wc -c <"$DATA_DIR/server.log")
 
 echo
