@@ -32,6 +32,18 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
     }
+
+    /// The body of `GET path` with the app's client, whatever the status (`/metrics`, pages).
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for TestApp {

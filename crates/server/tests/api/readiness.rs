@@ -97,15 +97,7 @@ async fn losing_redis_degrades_the_node_without_taking_it_out_of_rotation() {
     assert_eq!(dependencies.status(), StatusCode::SERVICE_UNAVAILABLE);
     let same: serde_json::Value = dependencies.json().await.unwrap();
     assert_eq!(same["degraded"], body["degraded"]);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"palisade_dependency_up{dependency="ephemeral_store"} 0"#),
         "{metrics}"

@@ -70,15 +70,7 @@ async fn metrics_report_the_memory_the_in_process_store_holds() {
         .unwrap();
     let after = app.state.ephemeral.memory_held().unwrap();
     assert!(after >= before + 4096, "{before} -> {after}");
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     // The recorder is process-wide: another test's store may have written the gauge last, so
     // what is checked is that it is there and counts bytes.
     let gauge = text
@@ -137,15 +129,7 @@ async fn unknown_paths_get_an_html_404_that_does_not_echo_the_path() {
 #[tokio::test]
 async fn the_stylesheet_is_served_under_its_content_hash_and_cached_for_good() {
     let app = spawn_app().await;
-    let home = app
-        .client
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = app.get_text("/").await;
     let path = palisade_pages::assets::STYLESHEET.path();
     assert!(home.contains(path), "{home}");
     let css = app.client.get(app.url(path)).send().await.unwrap();

@@ -419,15 +419,7 @@ async fn random_methods_are_counted_as_other_and_create_no_series() {
         let res = send(&app, method, path).await;
         assert!(res.status().is_client_error(), "{method} {path}");
     }
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_text("/metrics").await;
     for method in &methods {
         assert!(!text.contains(method.as_str()), "{method} became a label");
     }
