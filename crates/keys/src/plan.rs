@@ -336,6 +336,19 @@ mod tests {
         }
     }
 
+    /// A key staged as `Next` at `created_at`, to become current at `activates_at`.
+    fn staged(
+        kid: &str,
+        alg: SigningAlgorithm,
+        created_at: DateTime<Utc>,
+        activates_at: DateTime<Utc>,
+    ) -> StoredSigningKey {
+        StoredSigningKey {
+            activates_at,
+            ..key(kid, alg, KeyState::Next, created_at)
+        }
+    }
+
     /// Applies a plan to an in-memory key list the way the manager applies it to the
     /// repository, using the same `applied_to` functions; generated kids are `ALG-n`.
     fn apply(
@@ -581,20 +594,18 @@ mod tests {
         };
         let t0 = start();
         let now = t0 + Duration::days(31);
-        let mut scheduled = key(
+        let scheduled = staged(
             "scheduled",
             SigningAlgorithm::RS256,
-            KeyState::Next,
             t0 + Duration::days(29),
+            t0 + Duration::days(30),
         );
-        scheduled.activates_at = t0 + Duration::days(30);
-        let mut rotated_now = key(
+        let rotated_now = staged(
             "rotated-now",
             SigningAlgorithm::RS256,
-            KeyState::Next,
             t0 + Duration::days(29) + Duration::hours(1),
+            t0 + Duration::days(30) + Duration::hours(1),
         );
-        rotated_now.activates_at = t0 + Duration::days(30) + Duration::hours(1);
         let keys = [
             key("old", SigningAlgorithm::RS256, KeyState::Current, t0),
             scheduled,
@@ -634,13 +645,12 @@ mod tests {
             KeyState::Current,
             t0,
         );
-        let mut staged = key(
+        let staged = staged(
             "staged",
             SigningAlgorithm::RS256,
-            KeyState::Next,
             t0 + Duration::days(29),
+            t0 + Duration::days(30),
         );
-        staged.activates_at = t0 + Duration::days(30);
 
         let revoked_key = revoked(&current, now, &policy);
         assert_eq!(revoked_key.state, KeyState::Revoked);
@@ -728,20 +738,18 @@ mod tests {
         let t0 = start();
         let now = t0 + Duration::days(3);
         let current = key("cur", SigningAlgorithm::ES256, KeyState::Current, t0);
-        let mut staged_late = key(
+        let staged_late = staged(
             "late",
             SigningAlgorithm::ES256,
-            KeyState::Next,
             t0 + Duration::days(2),
+            now + Duration::hours(20),
         );
-        staged_late.activates_at = now + Duration::hours(20);
-        let mut staged_soon = key(
+        let staged_soon = staged(
             "soon",
             SigningAlgorithm::ES256,
-            KeyState::Next,
             t0 + Duration::days(1),
+            now + Duration::hours(2),
         );
-        staged_soon.activates_at = now + Duration::hours(2);
         let other_alg = key("rs", SigningAlgorithm::RS256, KeyState::Current, t0);
         let keys = vec![
             current.clone(),

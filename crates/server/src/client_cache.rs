@@ -179,6 +179,15 @@ mod tests {
         crate::test_clients::client(id, name, "https://rp.example/cb")
     }
 
+    /// The name of the client the cache answers for `id`, if any.
+    async fn name_of(cache: &CachedClients, id: &str) -> Option<String> {
+        cache
+            .find_client(&ClientId(id.into()))
+            .await
+            .unwrap()
+            .map(|c| c.name)
+    }
+
     fn setup(ttl: Duration) -> (Arc<Counting>, CachedClients, ManualClock) {
         let inner = Arc::new(Counting::default());
         let clock = ManualClock::starting_now();
@@ -191,22 +200,8 @@ mod tests {
         let (inner, cache, _clock) = setup(Duration::from_secs(60));
         inner.insert_client(client("a", "A")).await.unwrap();
         for _ in 0..5 {
-            assert_eq!(
-                cache
-                    .find_client(&ClientId("a".into()))
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .name,
-                "A"
-            );
-            assert!(
-                cache
-                    .find_client(&ClientId("nope".into()))
-                    .await
-                    .unwrap()
-                    .is_none()
-            );
+            assert_eq!(name_of(&cache, "a").await.as_deref(), Some("A"));
+            assert_eq!(name_of(&cache, "nope").await, None);
         }
         assert_eq!(inner.finds.load(Ordering::SeqCst), 2);
     }
@@ -214,44 +209,41 @@ mod tests {
     #[tokio::test]
     async fn changes_through_the_cache_are_seen_at_once() {
         let (inner, cache, _clock) = setup(Duration::from_secs(60));
-        let id = ClientId("a".into());
-        assert!(cache.find_client(&id).await.unwrap().is_none());
+        assert_eq!(name_of(&cache, "a").await, None);
         cache.insert_client(client("a", "A")).await.unwrap();
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("A"));
         cache.update_client(client("a", "B")).await.unwrap();
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
-        cache.delete_client(&id).await.unwrap();
-        assert!(cache.find_client(&id).await.unwrap().is_none());
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("B"));
+        cache.delete_client(&ClientId("a".into())).await.unwrap();
+        assert_eq!(name_of(&cache, "a").await, None);
         assert_eq!(inner.finds.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
     async fn changes_made_elsewhere_are_seen_after_the_ttl() {
         let (inner, cache, clock) = setup(Duration::from_secs(5));
-        let id = ClientId("a".into());
         inner.insert_client(client("a", "A")).await.unwrap();
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("A"));
         inner.update_client(client("a", "B")).await.unwrap();
         assert_eq!(
-            cache.find_client(&id).await.unwrap().unwrap().name,
-            "A",
+            name_of(&cache, "a").await.as_deref(),
+            Some("A"),
             "still cached"
         );
         clock.advance(chrono::Duration::milliseconds(4999));
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("A"));
         clock.advance(chrono::Duration::milliseconds(1));
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("B"));
     }
 
     #[tokio::test]
     async fn a_clock_set_back_does_not_stretch_an_entry_s_life() {
         let (inner, cache, clock) = setup(Duration::from_secs(5));
-        let id = ClientId("a".into());
         inner.insert_client(client("a", "A")).await.unwrap();
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "A");
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("A"));
         inner.update_client(client("a", "B")).await.unwrap();
         clock.advance(chrono::Duration::hours(-1));
-        assert_eq!(cache.find_client(&id).await.unwrap().unwrap().name, "B");
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("B"));
     }
 
     #[tokio::test]
@@ -261,13 +253,7 @@ mod tests {
         assert!(cache.find_client(&ClientId("a".into())).await.is_err());
         inner.is_down.store(false, Ordering::SeqCst);
         inner.insert_client(client("a", "A")).await.unwrap();
-        assert!(
-            cache
-                .find_client(&ClientId("a".into()))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(name_of(&cache, "a").await.is_some());
         for i in 0..10 {
             cache.find_client(&ClientId(format!("x{i}"))).await.unwrap();
         }
@@ -287,22 +273,8 @@ mod tests {
         let generation = cache.generation();
         cache.invalidate_all();
         assert_ne!(cache.generation(), generation);
-        assert_eq!(
-            cache
-                .find_client(&ClientId("a".into()))
-                .await
-                .unwrap()
-                .unwrap()
-                .name,
-            "A2"
-        );
-        assert!(
-            cache
-                .find_client(&ClientId("b".into()))
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert_eq!(name_of(&cache, "a").await.as_deref(), Some("A2"));
+        assert_eq!(name_of(&cache, "b").await, None);
         assert_eq!(inner.finds.load(Ordering::SeqCst), 4);
     }
 }

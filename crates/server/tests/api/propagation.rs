@@ -176,13 +176,7 @@ async fn revoking_the_signing_key_with_the_cli_while_both_nodes_issue_tokens_fai
     let b = second_node(&a).await;
     let service = Arc::new(service_client(&a).await);
     let secret = service.secret.clone().unwrap();
-    let revoked = a
-        .state
-        .keys
-        .snapshot()
-        .current_kid(SigningAlgorithm::ES256)
-        .unwrap()
-        .to_owned();
+    let revoked = es256_signer(&a.state.keys).unwrap();
 
     // Two loops per node, each request answered before the next is sent.
     let stop = Arc::new(AtomicBool::new(false));
@@ -253,7 +247,7 @@ async fn revoking_the_signing_key_with_the_cli_while_both_nodes_issue_tokens_fai
         .kid;
     for (name, keys) in [("A", &a.state.keys), ("B", &b.state.keys)] {
         let switched = within(&format!("{name} signs with the replacement"), || async {
-            keys.snapshot().current_kid(SigningAlgorithm::ES256) == Some(replacement.as_str())
+            es256_signer(keys).as_ref() == Some(&replacement)
         })
         .await;
         eprintln!("{name} switched {switched:?} after the CLI exited");
@@ -423,8 +417,9 @@ async fn a_user_disabled_signed_out_deleted_or_stripped_of_a_role_on_one_node_is
     let a = spawn_app().await;
     let b = second_node(&a).await;
     let client = admin_client(&a).await;
-    let userinfo = |token: String| {
-        let url = b.url("/userinfo");
+    // The status B answers a bearer of `token` at `path`.
+    let on_b = |path: &str, token: String| {
+        let url = b.url(path);
         async move {
             reqwest::Client::new()
                 .get(url)
@@ -435,18 +430,8 @@ async fn a_user_disabled_signed_out_deleted_or_stripped_of_a_role_on_one_node_is
                 .status()
         }
     };
-    let audit_on_b = |token: String| {
-        let url = b.url("/admin/v1/audit");
-        async move {
-            reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let userinfo = |token: String| on_b("/userinfo", token);
+    let audit_on_b = |token: String| on_b("/admin/v1/audit", token);
     let operator = Caller::operator();
 
     // A role taken away: the next admin call on B is refused.
@@ -486,6 +471,13 @@ async fn a_user_disabled_signed_out_deleted_or_stripped_of_a_role_on_one_node_is
     assert!(a.state.admin.find_user_by_username("dell").await.is_err());
 }
 
+/// The kid a node signs ES256 access tokens with now.
+fn es256_signer(keys: &palisade_keys::Keys) -> Option<String> {
+    keys.snapshot()
+        .current_kid(SigningAlgorithm::ES256)
+        .map(str::to_owned)
+}
+
 async fn find_user(a: &TestApp, name: &str) -> User {
     a.state.admin.find_user_by_username(name).await.unwrap()
 }
@@ -499,13 +491,7 @@ async fn a_signing_key_revoked_by_hand_in_sql_is_replaced_on_every_node_within_a
     require_postgres();
     let a = spawn_app().await;
     let b = second_node(&a).await;
-    let revoked = a
-        .state
-        .keys
-        .snapshot()
-        .current_kid(SigningAlgorithm::ES256)
-        .unwrap()
-        .to_owned();
+    let revoked = es256_signer(&a.state.keys).unwrap();
     let changed = a
         .database
         .execute_sql(&format!(
@@ -515,9 +501,7 @@ async fn a_signing_key_revoked_by_hand_in_sql_is_replaced_on_every_node_within_a
     assert_eq!(changed, 1);
     for (name, keys) in [("A", &a.state.keys), ("B", &b.state.keys)] {
         let replaced = within(&format!("{name} signs ES256 with another key"), || async {
-            keys.snapshot()
-                .current_kid(SigningAlgorithm::ES256)
-                .is_some_and(|kid| kid != revoked)
+            es256_signer(keys).is_some_and(|kid| kid != revoked)
         })
         .await;
         eprintln!("{name} replaced a key revoked in SQL after {replaced:?}");
@@ -548,13 +532,7 @@ async fn a_key_revoked_through_a_node_s_admin_api_is_replaced_on_that_node_at_on
     let a = spawn_app().await;
     let client = admin_client(&a).await;
     let (_, token) = user_with_roles(&a, &client, "root", &["admin"]).await;
-    let revoked = a
-        .state
-        .keys
-        .snapshot()
-        .current_kid(SigningAlgorithm::ES256)
-        .unwrap()
-        .to_owned();
+    let revoked = es256_signer(&a.state.keys).unwrap();
     let res = a
         .client
         .post(a.url(&format!("/admin/v1/keys/{revoked}/revoke")))
@@ -563,12 +541,7 @@ async fn a_key_revoked_through_a_node_s_admin_api_is_replaced_on_that_node_at_on
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let now_signing = a
-        .state
-        .keys
-        .snapshot()
-        .current_kid(SigningAlgorithm::ES256)
-        .map(str::to_owned);
+    let now_signing = es256_signer(&a.state.keys);
     assert!(now_signing.is_some_and(|kid| kid != revoked));
     assert!(!jwks_kids(&a.url("/jwks")).await.contains(&revoked));
     if database_backend() == palisade_store::Backend::Sqlite {

@@ -4,24 +4,9 @@
 
 use crate::harness::{free_port, palisade_binary, spawn_app_with};
 use crate::support::{ClientSpec, create_user, register_client, sign_in_and_redeem};
-use palisade_store::testing::redis_servers::RedisServer;
+use palisade_store::testing::redis_servers::{RedisServer, private_pki};
 use palisade_store::testing::{TestDatabase, TestEphemeral};
 use std::process::Command;
-
-/// A certificate authority and a server certificate it signed for 127.0.0.1, as PEM:
-/// `(ca, server certificate, server key)`.
-fn private_pki() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    (ca.pem(), cert.pem(), key.serialize_pem())
-}
 
 #[tokio::test]
 async fn a_server_signs_in_through_an_acl_user_over_tls_with_a_private_ca() {

@@ -9,6 +9,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A certificate authority and a server certificate it signed for 127.0.0.1 only, as PEM:
+/// `(ca, server certificate, server key)`, for [`RedisServer::start_tls`] and the clients that
+/// trust that CA.
+pub fn private_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())
+        .unwrap_or_else(|e| panic!("cannot make CA parameters: {e}"));
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap_or_else(|e| panic!("cannot make a CA key: {e}"));
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)
+        .unwrap_or_else(|e| panic!("cannot make a self-signed CA: {e}"));
+    let key = KeyPair::generate().unwrap_or_else(|e| panic!("cannot make a server key: {e}"));
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap_or_else(|e| panic!("cannot make server certificate parameters: {e}"))
+        .signed_by(&key, &*ca)
+        .unwrap_or_else(|e| panic!("cannot make a server certificate: {e}"));
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
 /// How long a process may take to listen, and a Sentinel group to know its members.
 const STARTUP: Duration = Duration::from_secs(30);
 

@@ -3,7 +3,7 @@
 
 use palisade_core::StoreError;
 use palisade_core::ports::{EphemeralStore, HealthCheck};
-use palisade_store::testing::redis_servers::RedisServer;
+use palisade_store::testing::redis_servers::{RedisServer, private_pki};
 use palisade_store::{RedisAddress, RedisOptions, RedisStore};
 use std::time::Duration;
 
@@ -86,21 +86,6 @@ async fn an_acl_user_confined_to_the_key_prefix_serves_every_operation() {
         !text.contains("not-it") && !text.contains("app-secret"),
         "{text}"
     );
-}
-
-/// A certificate authority and a server certificate it signed for 127.0.0.1 only, as PEM:
-/// `(ca, server certificate, server key)`.
-fn private_pki() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    (ca.pem(), cert.pem(), key.serialize_pem())
 }
 
 fn trusting(url: &str, ca_pem: &str) -> RedisAddress {
